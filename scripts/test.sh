@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace, from a fresh machine: build tools, the dev stack
+# (scripts/dev-stack.sh up), then rustfmt, clippy, nextest and doc tests. Exits non-zero when any
+# step fails; every step still runs (so one run shows all problems) except after a failed stack.
+#
+# Environment:
+#   STOREFRONT_TEST_FILTER  nextest filter expression, e.g. 'package(storefront-kit)' or
+#                           'test(checkout)'; when set, fmt, clippy and doc tests are skipped
+#   STOREFRONT_SKIP_DOCTESTS=1  skip `cargo test --doc`
+#   NEXTEST_PROFILE         nextest profile (default: "ci" when CI is set, else "default")
+#   CARGO_TARGET_DIR        build cache (default: $HOME/.cache/storefront/target)
+#   STOREFRONT_TOOLS, STOREFRONT_* ports: see scripts/dev-stack.sh
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$SF_REPO_ROOT"
+
+FILTER="${STOREFRONT_TEST_FILTER:-}"
+TOTAL_START="$(sf_now)"
+declare -a SUMMARY=()
+FAILED=0
+
+# step NAME CMD...: runs CMD, prints its elapsed time, records the result.
+step() {
+  local name="$1"
+  shift
+  local start rc=0
+  start="$(sf_now)"
+  printf '\n==> %s: %s\n' "$name" "$*" >&2
+  "$@" || rc=$?
+  local took
+  took="$(sf_fmt_duration $(($(sf_now) - start)))"
+  if ((rc == 0)); then
+    SUMMARY+=("ok      $name ($took)")
+    printf '==> %s: ok in %s\n' "$name" "$took" >&2
+  else
+    SUMMARY+=("FAILED  $name ($took, exit $rc)")
+    printf '==> %s: FAILED (exit %d) after %s\n' "$name" "$rc" "$took" >&2
+    FAILED=1
+  fi
+  return "$rc"
+}
+
+finish() {
+  printf '\n==> summary (total %s)\n' "$(sf_fmt_duration $(($(sf_now) - TOTAL_START)))" >&2
+  printf '    %s\n' "${SUMMARY[@]}" >&2
+  exit "$FAILED"
+}
+
+# shellcheck disable=SC2317 # called through step
+ensure_nextest() {
+  if cargo nextest --version >/dev/null 2>&1; then
+    return 0
+  fi
+  if [[ -x "$SF_TOOLS/bin/cargo-nextest" ]]; then
+    export PATH="$SF_TOOLS/bin:$PATH"
+    return 0
+  fi
+  sf_info "installing cargo-nextest into $SF_TOOLS"
+  env -u CARGO_TARGET_DIR cargo install cargo-nextest --locked --root "$SF_TOOLS" || return 1
+  export PATH="$SF_TOOLS/bin:$PATH"
+}
+
+step "build tools" ensure_build_tools || finish
+step "dev stack" bash "$SF_REPO_ROOT/scripts/dev-stack.sh" up || finish
+eval "$(bash "$SF_REPO_ROOT/scripts/dev-stack.sh" env)"
+sf_export_target_dir
+sf_info "CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
+step "cargo-nextest" ensure_nextest || finish
+
+if [[ -z "$FILTER" ]]; then
+  step "rustfmt" cargo fmt --all -- --check || true
+  step "clippy" cargo clippy --workspace --all-targets -- -D warnings || true
+fi
+
+# nextest does not run doc tests. They compile the workspace libraries that nextest needs anyway,
+# and edition 2024 merges each crate's doc tests into one binary, so they are cheap; skip with STOREFRONT_SKIP_DOCTESTS=1 (and
+# always when a filter is set). They run before nextest so that nextest's summary stays the last
+# test output.
+if [[ -z "$FILTER" && "${STOREFRONT_SKIP_DOCTESTS:-}" != 1 ]]; then
+  step "doc tests" cargo test --workspace --doc || true
+fi
+
+profile="${NEXTEST_PROFILE:-}"
+if [[ -z "$profile" ]]; then
+  if [[ -n "${CI:-}" ]]; then profile=ci; else profile=default; fi
+fi
+nextest_args=(nextest run --workspace --no-fail-fast --profile "$profile")
+if [[ -n "$FILTER" ]]; then
+  sf_info "STOREFRONT_TEST_FILTER set: running only nextest with -E '$FILTER' (no fmt, clippy, doc tests)"
+  nextest_args+=(-E "$FILTER")
+fi
+step "nextest" cargo "${nextest_args[@]}" || true
+
+finish

@@ -1,0 +1,296 @@
+//! The gateway's settings: `STOREFRONT_GATEWAY__*` on top of the shared ones.
+
+use std::net::SocketAddr;
+
+use kit::config::{Common, ConfigError, Validate, check_url};
+use serde::{Deserialize, Serialize};
+
+use crate::client_ip::Cidr;
+
+/// Everything the gateway reads at start.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    #[serde(flatten)]
+    pub common: Common,
+    pub gateway: GatewaySettings,
+}
+
+impl Config {
+    /// Defaults, overridden by `STOREFRONT_*` (shared) and `STOREFRONT_GATEWAY__*` variables,
+    /// validated; errors name the variable.
+    pub fn load() -> Result<Self, ConfigError> {
+        let (common, gateway) = kit::config::load_role::<GatewaySettings>("gateway")?;
+        let cfg = Self { common, gateway };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.common.validate()?;
+        self.gateway.validate()
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GatewaySettings {
+    /// Where the REST API listens.
+    pub listen: SocketAddr,
+    /// Browser origins allowed by CORS (exact `scheme://host[:port]`, credentials allowed).
+    pub cors_origins: Vec<String>,
+    /// Largest request body accepted; larger ones get 413.
+    pub body_limit_bytes: usize,
+    /// Whole-request bound; slower requests get 504.
+    pub request_timeout_ms: u64,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` is believed; empty: the peer is the client.
+    pub trusted_proxies: Vec<String>,
+    pub rate_limit: RateLimitSettings,
+    pub upstreams: UpstreamSettings,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            cors_origins: vec!["http://localhost:5173".into()],
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_ms: 10_000,
+            trusted_proxies: Vec::new(),
+            rate_limit: RateLimitSettings::default(),
+            upstreams: UpstreamSettings::default(),
+        }
+    }
+}
+
+/// GCRA limits. Anonymous requests are limited per client IP, requests with a valid access
+/// token per user. `burst` requests may come at once; the budget refills at the per-minute rate.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub per_ip_per_minute: u32,
+    pub per_user_per_minute: u32,
+    pub burst: u32,
+    /// How long a Redis call may take before the in-process limiter decides instead.
+    pub redis_timeout_ms: u64,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_ip_per_minute: 300,
+            per_user_per_minute: 600,
+            burst: 60,
+            redis_timeout_ms: 50,
+        }
+    }
+}
+
+/// Where the gateway finds the services behind it. gRPC ones are `http://host:port` URIs, HTTP
+/// ones base URLs; names resolving to several addresses are balanced over all of them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpstreamSettings {
+    pub auth: String,
+    pub user: String,
+    pub product: String,
+    pub inventory: String,
+    pub cart: String,
+    pub order: String,
+    pub payment: String,
+    pub recommendation: String,
+    pub event: String,
+    /// Bound on each upstream call.
+    pub timeout_ms: u64,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        let local = |port: u16| format!("http://127.0.0.1:{port}");
+        Self {
+            auth: local(3001),
+            user: local(3002),
+            product: local(3003),
+            inventory: local(3004),
+            cart: local(3005),
+            order: local(3006),
+            payment: local(3007),
+            recommendation: local(3008),
+            event: local(3009),
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+impl UpstreamSettings {
+    /// `(setting name, value)` of every upstream.
+    pub fn all(&self) -> [(&'static str, &str); 9] {
+        [
+            ("auth", &self.auth),
+            ("user", &self.user),
+            ("product", &self.product),
+            ("inventory", &self.inventory),
+            ("cart", &self.cart),
+            ("order", &self.order),
+            ("payment", &self.payment),
+            ("recommendation", &self.recommendation),
+            ("event", &self.event),
+        ]
+    }
+}
+
+impl GatewaySettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for origin in &self.cors_origins {
+            check_origin(origin)?;
+        }
+        if self.body_limit_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "gateway.body_limit_bytes",
+                "must be at least 1",
+            ));
+        }
+        if self.request_timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "gateway.request_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        for p in &self.trusted_proxies {
+            p.parse::<Cidr>().map_err(|e| {
+                ConfigError::invalid("gateway.trusted_proxies", format!("`{p}`: {e}"))
+            })?;
+        }
+        let rl = &self.rate_limit;
+        for (key, v) in [
+            ("gateway.rate_limit.per_ip_per_minute", rl.per_ip_per_minute),
+            (
+                "gateway.rate_limit.per_user_per_minute",
+                rl.per_user_per_minute,
+            ),
+            ("gateway.rate_limit.burst", rl.burst),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::invalid(key, "must be at least 1"));
+            }
+        }
+        if rl.per_ip_per_minute > 60_000 || rl.per_user_per_minute > 60_000 {
+            return Err(ConfigError::invalid(
+                "gateway.rate_limit",
+                "at most 60000 requests per minute (one per millisecond) can be expressed",
+            ));
+        }
+        if rl.redis_timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "gateway.rate_limit.redis_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        for (name, uri) in self.upstreams.all() {
+            check_url(
+                &format!("gateway.upstreams.{name}"),
+                uri,
+                &["http", "https"],
+            )?;
+        }
+        if self.upstreams.timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "gateway.upstreams.timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An allowed CORS origin is exactly `scheme://host[:port]`: no path, no wildcard (credentials
+/// are allowed, and browsers refuse `*` with credentials).
+fn check_origin(origin: &str) -> Result<(), ConfigError> {
+    let key = "gateway.cors_origins";
+    let u = check_url(key, origin, &["http", "https"])?;
+    if u.path() != "/" || u.query().is_some() || origin.ends_with('/') {
+        return Err(ConfigError::invalid(
+            key,
+            format!("`{origin}` must be an origin (scheme://host[:port]) without a path"),
+        ));
+    }
+    if origin.contains('*') {
+        return Err(ConfigError::invalid(
+            key,
+            "wildcards are not allowed; list each origin",
+        ));
+    }
+    if http::HeaderValue::from_str(origin).is_err() {
+        return Err(ConfigError::invalid(
+            key,
+            format!("`{origin}` is not a valid header value"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_architecture() {
+        figment::Jail::expect_with(|_| {
+            let c = Config::load().unwrap();
+            assert_eq!(c.gateway.listen.port(), 3000);
+            assert_eq!(c.gateway.upstreams.inventory, "http://127.0.0.1:3004");
+            assert_eq!(c.gateway.upstreams.event, "http://127.0.0.1:3009");
+            assert_eq!(c.gateway.body_limit_bytes, 1 << 20);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn env_overrides_and_errors_name_the_setting() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STOREFRONT_GATEWAY__LISTEN", "0.0.0.0:8080");
+            jail.set_env("STOREFRONT_GATEWAY__RATE_LIMIT__PER_IP_PER_MINUTE", "10");
+            jail.set_env(
+                "STOREFRONT_GATEWAY__CORS_ORIGINS",
+                "[https://shop.example.com, http://localhost:5173]",
+            );
+            let c = Config::load().unwrap();
+            assert_eq!(c.gateway.listen.port(), 8080);
+            assert_eq!(c.gateway.rate_limit.per_ip_per_minute, 10);
+            assert_eq!(c.gateway.cors_origins.len(), 2);
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "STOREFRONT_GATEWAY__CORS_ORIGINS",
+                "[https://shop.example.com/app]",
+            );
+            let e = Config::load().unwrap_err().to_string();
+            assert!(e.contains("STOREFRONT_GATEWAY__CORS_ORIGINS"), "{e}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STOREFRONT_GATEWAY__TRUSTED_PROXIES", "[10.0.0.0/33]");
+            let e = Config::load().unwrap_err().to_string();
+            assert!(e.contains("STOREFRONT_GATEWAY__TRUSTED_PROXIES"), "{e}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STOREFRONT_GATEWAY__RATE_LIMIT__BURST", "0");
+            let e = Config::load().unwrap_err().to_string();
+            assert!(e.contains("STOREFRONT_GATEWAY__RATE_LIMIT__BURST"), "{e}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STOREFRONT_GATEWAY__UPSTREAMS__CART", "cart:3005");
+            let e = Config::load().unwrap_err().to_string();
+            assert!(e.contains("STOREFRONT_GATEWAY__UPSTREAMS__CART"), "{e}");
+            Ok(())
+        });
+    }
+}

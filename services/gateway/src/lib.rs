@@ -1,0 +1,263 @@
+//! The public REST gateway: request ids, tracing, CORS, limits, timeouts, compression, RFC 9457
+//! errors, JWT checks, Redis GCRA rate limiting, OpenAPI and the clients of the services behind.
+#![forbid(unsafe_code)]
+
+extern crate storefront_kit as kit;
+
+pub mod auth;
+pub mod client_ip;
+pub mod config;
+pub mod openapi;
+pub mod ratelimit;
+pub mod upstreams;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef, Request};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use kit::Shutdown;
+use kit::config::Validate;
+use kit::health::Readiness;
+use kit::jwt::{JwksVerifier, RedisDenyList};
+use kit::metrics::Metrics;
+use kit::problem::REQUEST_ID_HEADER;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use auth::protect;
+pub use config::{Config, GatewaySettings};
+pub use ratelimit::RateLimiter;
+
+/// What handlers and middleware share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub verifier: JwksVerifier,
+    pub limiter: RateLimiter,
+    pub client_ip: client_ip::ClientIpResolver,
+    pub upstreams: upstreams::Upstreams,
+    pub metrics: Metrics,
+    pub readiness: Readiness,
+}
+
+impl FromRef<AppState> for JwksVerifier {
+    fn from_ref(s: &AppState) -> Self {
+        s.verifier.clone()
+    }
+}
+
+impl AppState {
+    /// Everything but the listener. Connects to nothing yet: Redis and the upstreams are used
+    /// lazily, so the gateway starts while they are still starting.
+    pub async fn new(cfg: Config) -> anyhow::Result<Self> {
+        let rl = &cfg.gateway.rate_limit;
+        let redis = ratelimit::lazy_redis(
+            &cfg.common.redis,
+            Duration::from_millis(rl.redis_timeout_ms),
+        )?;
+        let limiter =
+            RateLimiter::with_connection(rl, Some(redis.clone()), &cfg.common.redis.key_prefix);
+        let verifier = JwksVerifier::new(&cfg.common.auth)?
+            .with_revocation(Arc::new(RedisDenyList::new(redis, &cfg.common.redis)));
+        let upstreams = upstreams::Upstreams::new(&cfg.gateway.upstreams).await?;
+        let probe = limiter.clone();
+        let readiness = Readiness::new().with("redis", move || {
+            let l = probe.clone();
+            async move { l.health().await }
+        });
+        Ok(Self {
+            client_ip: client_ip::ClientIpResolver::new(&cfg.gateway.trusted_proxies),
+            config: Arc::new(cfg),
+            verifier,
+            limiter,
+            upstreams,
+            metrics: Metrics::new("gateway"),
+            readiness,
+        })
+    }
+}
+
+/// The routes of the API (without middleware). Resource modules merge theirs here; protected
+/// ones go through [`protect`].
+pub fn routes(_state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs_page))
+}
+
+/// The whole application: [`routes`], health routes and the middleware stack.
+pub fn app(state: AppState) -> Router {
+    let routes = routes(&state);
+    with_middleware(routes, state)
+}
+
+/// Adds the health routes, the 404/405 problems and the middleware stack to `routes`.
+pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
+    let cfg = &state.config.gateway;
+    let timeout = Duration::from_millis(cfg.request_timeout_ms);
+    let body_limit = cfg.body_limit_bytes;
+    let health = kit::health::router(state.readiness.clone(), state.metrics.clone());
+    let stack = ServiceBuilder::new()
+        .layer(middleware::from_fn(request_id))
+        .layer(kit::telemetry::http_trace_layer())
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            kit::metrics::track_http,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(cors(&cfg.cors_origins))
+        .layer(middleware::from_fn(kit::problem::normalize_errors))
+        .layer(CatchPanicLayer::custom(kit::problem::panic_response))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::identify,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::limit,
+        ))
+        // Innermost: the limited body type is only accepted by the routes themselves.
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit));
+    routes
+        .with_state(state)
+        .merge(health)
+        .fallback(kit::problem::not_found_fallback)
+        .method_not_allowed_fallback(kit::problem::method_not_allowed_fallback)
+        .layer(stack)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::ACCEPT_LANGUAGE,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static(REQUEST_ID_HEADER),
+            HeaderName::from_static("traceparent"),
+        ])
+        .expose_headers([
+            ratelimit::RATELIMIT_LIMIT.clone(),
+            ratelimit::RATELIMIT_REMAINING.clone(),
+            ratelimit::RATELIMIT_RESET.clone(),
+            header::RETRY_AFTER,
+            header::LOCATION,
+            HeaderName::from_static(REQUEST_ID_HEADER),
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+/// Keeps a sane incoming `x-request-id` (1..=128 of `[A-Za-z0-9._:-]`), else makes a UUIDv7; sets
+/// it on the request (for logs, problems and upstreams) and on the response.
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let incoming = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .filter(|v| {
+            let b = v.as_bytes();
+            !b.is_empty()
+                && b.len() <= 128
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || b"._:-".contains(c))
+        })
+        .cloned();
+    let id = incoming.unwrap_or_else(|| {
+        HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
+            .expect("a UUID is a valid header value")
+    });
+    req.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert(REQUEST_ID_HEADER, id);
+    resp
+}
+
+/// A gateway whose listener is bound; [`Gateway::run`] serves until shutdown.
+pub struct Gateway {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    app: Router,
+    state: AppState,
+    shutdown: Shutdown,
+}
+
+/// Validates `cfg`, binds `gateway.listen` (port 0 picks one; see [`Gateway::local_addr`]) and
+/// builds the application.
+pub async fn build(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Gateway> {
+    cfg.validate()?;
+    let listen = cfg.gateway.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding STOREFRONT_GATEWAY__LISTEN={listen}"))?;
+    let local_addr = listener.local_addr()?;
+    let state = AppState::new(cfg).await?;
+    let app = app(state.clone());
+    Ok(Gateway {
+        listener,
+        local_addr,
+        app,
+        state,
+        shutdown,
+    })
+}
+
+/// `build` then `run`.
+pub async fn run(cfg: Config, shutdown: Shutdown) -> anyhow::Result<()> {
+    build(cfg, shutdown).await?.run().await
+}
+
+impl Gateway {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the shutdown signal, then drains in-flight requests.
+    pub async fn run(self) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.local_addr, "gateway listening");
+        axum::serve(
+            self.listener,
+            self.app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(self.shutdown.signal())
+        .await
+        .context("gateway server")
+    }
+}

@@ -1,0 +1,260 @@
+//! The OpenAPI 3.1 document of the REST API (`GET /api/v1/openapi.json`) and a self-contained
+//! browsable reference (`GET /docs`) that renders it in the browser without fetching anything
+//! but the document.
+
+use std::sync::LazyLock;
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// RFC 9457 problem details: the body of every error response (`application/problem+json`).
+#[derive(Serialize, ToSchema)]
+#[schema(title = "Problem")]
+pub struct Problem {
+    /// A URI naming the kind of problem; `about:blank` when the status says it all.
+    #[serde(rename = "type")]
+    #[schema(example = "about:blank")]
+    pub type_uri: String,
+    /// The status' reason phrase.
+    #[schema(example = "Unprocessable Entity")]
+    pub title: String,
+    #[schema(example = 422)]
+    pub status: u16,
+    /// What went wrong and what to do about it, for people.
+    #[schema(example = "The field `email` is invalid.")]
+    pub detail: Option<String>,
+    /// The path of the request that failed.
+    #[schema(example = "/api/v1/auth/register")]
+    pub instance: Option<String>,
+    /// The invalid fields, on validation errors.
+    #[serde(default)]
+    pub errors: Vec<FieldError>,
+    /// The request id (also in the `x-request-id` header); quote it when reporting a problem.
+    pub request_id: Option<String>,
+    /// Seconds to wait, on 429.
+    pub retry_after: Option<u64>,
+    /// A machine-readable reason, on 401 (`expired`, `bad_signature`, `revoked`...).
+    pub reason: Option<String>,
+}
+
+/// One invalid field of a request.
+#[derive(Serialize, ToSchema)]
+pub struct FieldError {
+    /// Dotted path of the field (`items[0].quantity`).
+    #[schema(example = "email")]
+    pub field: String,
+    #[schema(example = "is not an e-mail address")]
+    pub message: String,
+}
+
+/// Serves the OpenAPI 3.1 document of this API.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "meta",
+    operation_id = "getOpenApi",
+    summary = "The OpenAPI 3.1 document of this API",
+    responses(
+        (status = 200, description = "The document", content_type = "application/json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn openapi_json() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        DOCUMENT.as_str(),
+    )
+        .into_response()
+}
+
+/// Serves the browsable API reference.
+#[utoipa::path(
+    get,
+    path = "/docs",
+    tag = "meta",
+    operation_id = "getDocs",
+    summary = "A browsable reference of this API (HTML)",
+    responses(
+        (status = 200, description = "The reference page", content_type = "text/html"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn docs_page() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            // Nothing but this page's own inline code and a fetch of the document may run.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                     connect-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
+                ),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        DOCS_HTML,
+    )
+        .into_response()
+}
+
+const DOCS_HTML: &str = include_str!("docs.html");
+
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises")
+});
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Storefront API",
+        version = "v1",
+        description = "The public REST API of Storefront. JSON in snake_case, ids are UUID strings, \
+times RFC 3339 UTC, money `{\"amount\": 1999, \"currency\": \"EUR\"}` in minor units. Lists answer \
+`{\"items\": [...], \"next_cursor\": ...}`. Every error is an RFC 9457 problem \
+(`application/problem+json`). Every response carries `x-request-id`; rate-limited answers are 429 \
+with `Retry-After`, and allowed ones carry `RateLimit-Limit`, `RateLimit-Remaining` and \
+`RateLimit-Reset`."
+    ),
+    paths(openapi_json, docs_page),
+    components(schemas(Problem, FieldError)),
+    modifiers(&Additions),
+    tags(
+        (name = "meta", description = "This document and its reference page"),
+        (name = "health", description = "Probes and metrics (not rate limited)"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The bearer scheme later routes refer to, and the health routes (served by `kit::health`).
+struct Additions;
+
+impl Modify for Additions {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = doc.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    Http::builder()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .description(Some(
+                            "An access token from `POST /api/v1/auth/login` (EdDSA JWT, 15 minutes).",
+                        ))
+                        .build(),
+                ),
+            );
+        }
+        let health: utoipa::openapi::Paths =
+            serde_json::from_value(health_paths()).expect("the health paths are valid OpenAPI");
+        doc.paths.merge(health);
+    }
+}
+
+fn health_paths() -> serde_json::Value {
+    let check = serde_json::json!({
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "string", "enum": ["up", "degraded", "down"]},
+            "message": {"type": "string", "examples": ["local rate limiter in use"]}
+        }
+    });
+    let ready = serde_json::json!({
+        "type": "object",
+        "required": ["status", "checks"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ready", "degraded", "unavailable"]},
+            "checks": {"type": "object", "additionalProperties": check}
+        }
+    });
+    serde_json::json!({
+        "/healthz": {"get": {
+            "tags": ["health"],
+            "operationId": "getHealthz",
+            "summary": "Liveness: the process is up",
+            "responses": {"200": {
+                "description": "Alive",
+                "content": {"application/json": {"schema": {
+                    "type": "object",
+                    "properties": {"status": {"type": "string", "examples": ["ok"]}}
+                }}}
+            }}
+        }},
+        "/readyz": {"get": {
+            "tags": ["health"],
+            "operationId": "getReadyz",
+            "summary": "Readiness: every dependency answers (degraded ones still count as ready)",
+            "responses": {
+                "200": {"description": "Ready or degraded", "content": {"application/json": {"schema": ready.clone()}}},
+                "503": {"description": "A dependency is down", "content": {"application/json": {"schema": ready}}}
+            }
+        }},
+        "/metrics": {"get": {
+            "tags": ["health"],
+            "operationId": "getMetrics",
+            "summary": "Prometheus metrics (OpenMetrics text): RED per route",
+            "responses": {"200": {
+                "description": "Metrics",
+                "content": {"application/openmetrics-text; version=1.0.0; charset=utf-8": {"schema": {"type": "string"}}}
+            }}
+        }}
+    })
+}
+
+/// The document as served (for tests and tools).
+pub fn document() -> &'static str {
+    DOCUMENT.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_what_exists() {
+        let v: serde_json::Value = serde_json::from_str(document()).unwrap();
+        assert_eq!(v["openapi"], "3.1.0");
+        for path in [
+            "/api/v1/openapi.json",
+            "/docs",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+        ] {
+            assert!(v["paths"][path]["get"].is_object(), "{path} missing");
+        }
+        let problem = &v["components"]["schemas"]["Problem"];
+        assert!(problem["properties"]["type"].is_object(), "{problem}");
+        assert!(problem["properties"]["errors"].is_object(), "{problem}");
+        assert_eq!(
+            v["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+    }
+
+    #[test]
+    fn the_docs_page_is_self_contained() {
+        assert!(DOCS_HTML.contains("/api/v1/openapi.json"));
+        for external in ["http://", "https://", "//cdn", "src=\""] {
+            assert!(
+                !DOCS_HTML.contains(external),
+                "docs.html references {external}"
+            );
+        }
+    }
+}

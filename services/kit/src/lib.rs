@@ -1,0 +1,20 @@
+//! The shared kit: everything a Storefront role needs that is not its own business logic.
+#![forbid(unsafe_code)]
+
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod events;
+pub mod health;
+pub mod inbox;
+pub mod jwt;
+pub mod kafka;
+pub mod metrics;
+pub mod outbox;
+pub mod problem;
+pub mod s3;
+pub mod shutdown;
+pub mod telemetry;
+pub mod upstream;
+
+pub use shutdown::{Shutdown, Supervisor};

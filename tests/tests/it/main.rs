@@ -1,0 +1,4 @@
+//! Integration tests against the real dependencies of the dev stack (PostgreSQL, Redis, the
+//! Kafka-protocol broker, the S3 store). One binary, one module per area.
+
+mod outbox;

@@ -45,6 +45,9 @@ step() {
 finish() {
   printf '\n==> summary (total %s)\n' "$(sf_fmt_duration $(($(sf_now) - TOTAL_START)))" >&2
   printf '    %s\n' "${SUMMARY[@]}" >&2
+  if [[ -n "${FINAL_LINE:-}" ]]; then
+    printf '%s\n' "$FINAL_LINE"
+  fi
   exit "$FAILED"
 }
 
@@ -91,6 +94,18 @@ if [[ -n "$FILTER" ]]; then
   sf_info "STOREFRONT_TEST_FILTER set: running only nextest with -E '$FILTER' (no fmt, clippy, doc tests)"
   nextest_args+=(-E "$FILTER")
 fi
-step "nextest" cargo "${nextest_args[@]}" || true
+NEXTEST_LOG="$(mktemp)"
+run_nextest() {
+  cargo "${nextest_args[@]}" 2>&1 | tee "$NEXTEST_LOG"
+}
+step "nextest" run_nextest || true
+# One plain closing line with the counts, for CI tooling that reads the last line.
+counts="$(grep -Eo '[0-9]+ tests run: [0-9]+ passed(, [0-9]+ failed)?' "$NEXTEST_LOG" | tail -n 1 || true)"
+rm -f "$NEXTEST_LOG"
+if [[ -n "$counts" ]]; then
+  passed="$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$counts")"
+  failed="$(grep -Eo '[0-9]+ failed' <<<"$counts" | grep -Eo '[0-9]+' || echo 0)"
+  FINAL_LINE="tests: $passed passed, $failed failed"
+fi
 
 finish

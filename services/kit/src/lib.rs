@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod problem;
 pub mod s3;
+pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 pub mod upstream;

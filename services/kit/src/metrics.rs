@@ -155,11 +155,19 @@ impl Metrics {
 pub async fn track_http(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().as_str().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let is_grpc = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    // gRPC method paths are a fixed set (`/pkg.Service/Method`); HTTP uses the route template.
+    let route = if is_grpc {
+        req.uri().path().to_owned()
+    } else {
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "unmatched".to_owned())
+    };
     let resp = next.run(req).await;
     metrics.observe_http(
         &method,

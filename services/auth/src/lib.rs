@@ -1,0 +1,2 @@
+//! The auth service.
+#![forbid(unsafe_code)]

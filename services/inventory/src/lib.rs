@@ -1,0 +1,2 @@
+//! The inventory service.
+#![forbid(unsafe_code)]

@@ -9,6 +9,7 @@ pub mod client_ip;
 pub mod config;
 pub mod openapi;
 pub mod ratelimit;
+pub mod routes;
 pub mod upstreams;
 
 #[cfg(test)]
@@ -94,10 +95,13 @@ impl AppState {
 
 /// The routes of the API (without middleware). Resource modules merge theirs here; protected
 /// ones go through [`protect`].
-pub fn routes(_state: &AppState) -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs_page))
+        .merge(routes::auth::router(state))
+        .merge(routes::inventory::router(state))
+        .merge(routes::user::router(state))
 }
 
 /// The whole application: [`routes`], health routes and the middleware stack.

@@ -162,6 +162,9 @@ impl Modify for Additions {
         let health: utoipa::openapi::Paths =
             serde_json::from_value(health_paths()).expect("the health paths are valid OpenAPI");
         doc.paths.merge(health);
+        doc.merge(crate::routes::auth::AuthApiDoc::openapi());
+        doc.merge(crate::routes::inventory::InventoryApiDoc::openapi());
+        doc.merge(crate::routes::user::UserApiDoc::openapi());
     }
 }
 

@@ -1,0 +1,969 @@
+//! The user service end to end: the real auth role, user role and gateway on 127.0.0.1:0 with
+//! fresh databases, driven over REST and over the user service's own gRPC port, against the
+//! PostgreSQL, Redis, broker and S3 store of the dev stack.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use storefront_auth::config::InlineKey;
+use storefront_auth::keys::generate_pem;
+use storefront_kit::Shutdown;
+use storefront_kit::jwt::Role;
+use storefront_proto::user::v1 as pb;
+use storefront_proto::user::v1::user_service_client::UserServiceClient;
+use storefront_tests::{common, eventually, unique};
+use uuid::Uuid;
+
+const PASSWORD: &str = "correct horse battery";
+const NASTY: [&str; 3] = [
+    "'; DROP TABLE users; --",
+    "%_\\",
+    "Robert'); DELETE FROM addresses;--",
+];
+
+/// auth + user + gateway, stopped on drop.
+struct Stack {
+    base: String,
+    user_addr: SocketAddr,
+    user_pool: PgPool,
+    /// The auth role's signing key (to forge expired tokens with the real key).
+    pem: String,
+    http: reqwest::Client,
+    shutdown: Shutdown,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+impl Stack {
+    /// `events`: give both roles a private `user-events` topic and run the consumer against it.
+    async fn start() -> Self {
+        let mut c = common();
+        c.redis.key_prefix = format!("{}:", unique("it_user"));
+        c.kafka.topic_prefix = format!("{}-", unique("it"));
+        let topic = storefront_kit::events::topic(&c.kafka, "user-events");
+        storefront_kit::kafka::ensure_topics(&c.kafka, std::slice::from_ref(&topic), 1)
+            .await
+            .expect("creating topic (is the broker up? scripts/dev-stack.sh up)");
+        let shutdown = Shutdown::new();
+        let pem = generate_pem();
+
+        let mut auth = storefront_auth::Config {
+            common: c.clone(),
+            auth: storefront_auth::AuthSettings::default(),
+        };
+        auth.auth.listen = "127.0.0.1:0".parse().unwrap();
+        auth.auth.database = Some(unique("it_auth"));
+        auth.auth.keys.inline = vec![InlineKey {
+            kid: "k1".into(),
+            pem: pem.clone().into(),
+        }];
+        auth.auth.keys.generate = false;
+        let auth = storefront_auth::build(auth, shutdown.clone())
+            .await
+            .expect("auth starts (is the dev stack up?)");
+        let auth_addr = auth.local_addr();
+        tokio::spawn(auth.run());
+
+        let mut common = c.clone();
+        common.auth.jwks_url = format!("http://{auth_addr}/.well-known/jwks.json");
+        let mut user = storefront_user::Config {
+            common: common.clone(),
+            user: storefront_user::UserSettings::default(),
+        };
+        user.user.listen = "127.0.0.1:0".parse().unwrap();
+        user.user.database = Some(unique("it_user"));
+        user.user.consumer_group = unique("it-user");
+        let user = storefront_user::build(user, shutdown.clone())
+            .await
+            .expect("user starts");
+        let user_addr = user.local_addr();
+        let user_pool = user.service().pool.clone();
+        tokio::spawn(user.run());
+
+        let mut gw = storefront_gateway::Config {
+            common,
+            ..Default::default()
+        };
+        gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
+        gw.gateway.upstreams.auth = format!("http://{auth_addr}");
+        gw.gateway.upstreams.user = format!("http://{user_addr}");
+        gw.gateway.rate_limit.burst = 10_000;
+        gw.gateway.rate_limit.per_ip_per_minute = 60_000;
+        gw.gateway.rate_limit.per_user_per_minute = 60_000;
+        gw.gateway.rate_limit.redis_timeout_ms = 1000;
+        let gateway = storefront_gateway::build(gw, shutdown.clone())
+            .await
+            .expect("gateway starts");
+        let base = format!("http://{}", gateway.local_addr());
+        tokio::spawn(gateway.run());
+        Self {
+            base,
+            user_addr,
+            user_pool,
+            pem,
+            http: reqwest::Client::new(),
+            shutdown,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, token, None).await
+    }
+
+    async fn post(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    async fn patch(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::PATCH, path, token, Some(body))
+            .await
+    }
+
+    async fn put(&self, path: &str, token: &str, body: Option<&Value>) -> (StatusCode, Value) {
+        self.call(reqwest::Method::PUT, path, token, body).await
+    }
+
+    async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::DELETE, path, token, None).await
+    }
+
+    /// Registers a fresh account; its id and access token.
+    async fn register(&self, display_name: &str) -> (Uuid, String) {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/auth/register", self.base))
+            .json(&json!({
+                "email": format!("{}@example.com", unique("u")),
+                "password": PASSWORD,
+                "display_name": display_name,
+            }))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(resp).await;
+        assert_eq!(status, 201, "{body}");
+        (
+            body["user"]["id"].as_str().unwrap().parse().unwrap(),
+            body["access_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn grpc(&self) -> UserServiceClient<tonic::transport::Channel> {
+        let ch = tonic::transport::Channel::from_shared(format!("http://{}", self.user_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        UserServiceClient::new(ch)
+    }
+}
+
+async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let is_problem = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let text = resp.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if status.is_client_error() || status.is_server_error() {
+        assert!(is_problem, "{status} without problem+json: {body}");
+    }
+    (status, body)
+}
+
+fn fields(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    req
+}
+
+fn berlin() -> Value {
+    json!({
+        "label": "Home",
+        "recipient_name": "Ada Lovelace",
+        "address_lines": ["Unter den Linden 1"],
+        "locality": "Berlin",
+        "postal_code": "10117",
+        "country_code": "de",
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_is_created_from_user_registered_once() {
+    let s = Stack::start().await;
+    let (id, token) = s.register("Ada O'Neil").await;
+    eventually(
+        Duration::from_secs(60),
+        "the profile seeded by user.registered",
+        || {
+            let pool = s.user_pool.clone();
+            async move {
+                storefront_user::store::profiles::exists(&pool, id)
+                    .await
+                    .unwrap()
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let (status, me) = s.get("/api/v1/users/me", &token).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["user_id"], id.to_string());
+    assert_eq!(me["display_name"], "Ada O'Neil");
+    assert!(me["avatar_url"].is_null());
+
+    // A redelivered event is recognised by the inbox and changes nothing.
+    let event = storefront_kit::events::CloudEvent::new(
+        "/storefront/auth",
+        "user.registered",
+        Some(id.to_string()),
+        json!({"user_id": id, "email": "x@example.com", "display_name": "Someone Else"}),
+    );
+    use storefront_kit::kafka::Outcome;
+    let first = storefront_user::events::handle(&s.user_pool, &event)
+        .await
+        .unwrap();
+    assert_eq!(first, Outcome::Applied);
+    let again = storefront_user::events::handle(&s.user_pool, &event)
+        .await
+        .unwrap();
+    assert_eq!(again, Outcome::Duplicate);
+    // The name the user already has wins over a late event.
+    assert_eq!(
+        s.get("/api/v1/users/me", &token).await.1["display_name"],
+        "Ada O'Neil"
+    );
+
+    // Profile update: PATCH changes only what is sent.
+    let (status, me) = s
+        .patch("/api/v1/users/me", &token, &json!({"phone": "+4930123456"}))
+        .await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["phone"], "+4930123456");
+    assert_eq!(me["display_name"], "Ada O'Neil");
+    // A user the event has not reached yet still gets a profile on first access.
+    let (status, me) = s.get("/api/v1/users/me", &s.register("").await.1).await;
+    assert_eq!(status, 200, "{me}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_crud_with_default_switching() {
+    let s = Stack::start().await;
+    let (_, t) = s.register("Ada").await;
+    let (status, first) = s.post("/api/v1/users/me/addresses", &t, &berlin()).await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["country_code"], "DE");
+    // The first address is both defaults.
+    assert_eq!(first["is_default_shipping"], true);
+    assert_eq!(first["is_default_billing"], true);
+    let first_id = first["id"].as_str().unwrap().to_owned();
+
+    let mut second = berlin();
+    second["label"] = json!("Office");
+    second["postal_code"] = json!("SW1A 1AA");
+    second["country_code"] = json!("GB");
+    second["locality"] = json!("London");
+    second["is_default_shipping"] = json!(true);
+    let (status, second) = s.post("/api/v1/users/me/addresses", &t, &second).await;
+    assert_eq!(status, 201, "{second}");
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    assert_eq!(second["is_default_shipping"], true);
+    assert_eq!(second["is_default_billing"], false);
+
+    let path = |id: &str| format!("/api/v1/users/me/addresses/{id}");
+    let (_, a) = s.get(&path(&first_id), &t).await;
+    assert_eq!(a["is_default_shipping"], false, "the default moved: {a}");
+    assert_eq!(a["is_default_billing"], true);
+
+    // Billing moves too, in one request.
+    let (status, b) = s
+        .patch(
+            &path(&second_id),
+            &t,
+            &json!({"is_default_billing": true, "postal_code": "EC1A 1BB"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["postal_code"], "EC1A 1BB");
+    assert_eq!(b["label"], "Office");
+    let (status, list) = s.get("/api/v1/users/me/addresses", &t).await;
+    assert_eq!(status, 200);
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["id"], second_id, "defaults first: {list}");
+    let shipping = items
+        .iter()
+        .filter(|a| a["is_default_shipping"] == true)
+        .count();
+    let billing = items
+        .iter()
+        .filter(|a| a["is_default_billing"] == true)
+        .count();
+    assert_eq!((shipping, billing), (1, 1));
+    assert!(list["next_cursor"].is_null());
+
+    // Pagination walks the same list.
+    let (_, p1) = s.get("/api/v1/users/me/addresses?limit=1", &t).await;
+    let cursor = p1["next_cursor"].as_str().unwrap().to_owned();
+    let (_, p2) = s
+        .get(
+            &format!("/api/v1/users/me/addresses?limit=1&cursor={cursor}"),
+            &t,
+        )
+        .await;
+    assert_eq!(p2["items"][0]["id"], first_id);
+    assert!(p2["next_cursor"].is_null());
+
+    // Delete; a second delete is 404.
+    assert_eq!(s.delete(&path(&second_id), &t).await.0, 204);
+    assert_eq!(s.delete(&path(&second_id), &t).await.0, 404);
+    assert_eq!(s.get(&path(&second_id), &t).await.0, 404);
+    let (_, list) = s.get("/api/v1/users/me/addresses", &t).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        list["items"][0]["is_default_shipping"], false,
+        "deleting a default leaves none"
+    );
+
+    // Concurrent requests each claiming the default leave exactly one (the lock and the
+    // partial unique index), and the database refuses a second default outright.
+    let claims = (0..6).map(|i| {
+        let mut body = berlin();
+        body["label"] = json!(format!("race {i}"));
+        body["is_default_shipping"] = json!(true);
+        body["is_default_billing"] = json!(true);
+        let s = &s;
+        let t = t.clone();
+        async move { s.post("/api/v1/users/me/addresses", &t, &body).await.0 }
+    });
+    for status in futures::future::join_all(claims).await {
+        assert_eq!(status, 201);
+    }
+    let (_, list) = s.get("/api/v1/users/me/addresses?limit=100", &t).await;
+    let items = list["items"].as_array().unwrap();
+    let shipping = items
+        .iter()
+        .filter(|a| a["is_default_shipping"] == true)
+        .count();
+    let billing = items
+        .iter()
+        .filter(|a| a["is_default_billing"] == true)
+        .count();
+    assert_eq!((items.len(), shipping, billing), (7, 1, 1), "{list}");
+    let err = sqlx::query("UPDATE addresses SET is_default_shipping = true")
+        .execute(&s.user_pool)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("addresses_one_default_shipping"),
+        "{err}"
+    );
+
+    // The cap: 20 addresses.
+    for _ in 7..20 {
+        assert_eq!(
+            s.post("/api/v1/users/me/addresses", &t, &berlin()).await.0,
+            201
+        );
+    }
+    let (status, body) = s.post("/api/v1/users/me/addresses", &t, &berlin()).await;
+    assert_eq!(status, 429, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_errors_name_the_field() {
+    let s = Stack::start().await;
+    let (_, t) = s.register("Ada").await;
+    let cases = [
+        ("country_code", json!("XX")),
+        ("country_code", json!("DEU")),
+        ("postal_code", json!("1234")),
+        ("postal_code", json!("ABCDE")),
+        ("recipient_name", json!("x".repeat(201))),
+        ("recipient_name", json!("")),
+        ("locality", json!("y".repeat(101))),
+        ("label", json!("z".repeat(65))),
+        ("phone", json!("0301234")),
+        ("address_lines", json!([])),
+        ("address_lines[1]", json!(["ok", "w".repeat(201)])),
+    ];
+    for (field, value) in cases {
+        let mut body = berlin();
+        let key = field.split('[').next().unwrap();
+        body[key] = value.clone();
+        let (status, resp) = s.post("/api/v1/users/me/addresses", &t, &body).await;
+        assert_eq!(status, 422, "{field}={value}: {resp}");
+        assert!(
+            fields(&resp).contains(&field.to_owned()),
+            "{field}={value}: {resp}"
+        );
+    }
+    // US, NL and the generic rule.
+    for (country, code, ok) in [
+        ("US", "12345-6789", true),
+        ("US", "1234", false),
+        ("NL", "1012 AB", true),
+        ("NL", "1012", false),
+        ("BR", "01310-100", true),
+        ("KE", "00100", true),
+        ("KE", "001_00", false),
+    ] {
+        let mut body = berlin();
+        body["country_code"] = json!(country);
+        body["postal_code"] = json!(code);
+        let (status, resp) = s.post("/api/v1/users/me/addresses", &t, &body).await;
+        assert_eq!(status == 201, ok, "{country} {code}: {resp}");
+    }
+    // Malformed JSON is 400; wrong types 422.
+    let resp = s
+        .http
+        .post(format!("{}/api/v1/users/me/addresses", s.base))
+        .bearer_auth(&t)
+        .header("content-type", "application/json")
+        .body("{\"recipient_name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read(resp).await.0, 400);
+    let (status, _) = s
+        .post(
+            "/api/v1/users/me/addresses",
+            &t,
+            &json!({"address_lines": "one"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    // Profile, preferences, wishlist.
+    let (status, resp) = s
+        .patch(
+            "/api/v1/users/me",
+            &t,
+            &json!({"display_name": "n".repeat(101)}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(fields(&resp), ["display_name"]);
+    let (status, resp) = s
+        .put(
+            "/api/v1/users/me/preferences",
+            &t,
+            Some(&json!({"locale": "en_GB", "currency": "XYZ", "marketing_opt_in": true})),
+        )
+        .await;
+    assert_eq!(status, 422, "{resp}");
+    let f = fields(&resp);
+    assert!(
+        f.contains(&"locale".to_owned()) && f.contains(&"currency".to_owned()),
+        "{resp}"
+    );
+    let (status, _) = s
+        .put("/api/v1/users/me/wishlist/not-a-uuid", &t, None)
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = s.get("/api/v1/users/me/addresses/not-a-uuid", &t).await;
+    assert_eq!(status, 400);
+    let (status, _) = s.get("/api/v1/users/me/wishlist?limit=0", &t).await;
+    assert_eq!(status, 422);
+    let (status, _) = s.get("/api/v1/users/me/wishlist?cursor=bogus", &t).await;
+    assert_eq!(status, 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferences_default_put_and_patch() {
+    let s = Stack::start().await;
+    let (_, t) = s.register("Ada").await;
+    let (status, p) = s.get("/api/v1/users/me/preferences", &t).await;
+    assert_eq!(status, 200);
+    assert_eq!(p["locale"], "en-US");
+    assert_eq!(p["currency"], "EUR");
+    assert!(p["updated_at"].is_null());
+    let (status, p) = s
+        .put(
+            "/api/v1/users/me/preferences",
+            &t,
+            Some(&json!({"locale": "en-GB", "currency": "gbp", "marketing_opt_in": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["currency"], "GBP");
+    let (_, p) = s
+        .patch(
+            "/api/v1/users/me/preferences",
+            &t,
+            &json!({"marketing_opt_in": false}),
+        )
+        .await;
+    assert_eq!(
+        (p["locale"].as_str(), p["marketing_opt_in"].as_bool()),
+        (Some("en-GB"), Some(false))
+    );
+    let (status, resp) = s
+        .put(
+            "/api/v1/users/me/preferences",
+            &t,
+            Some(&json!({"locale": "de"})),
+        )
+        .await;
+    assert_eq!(status, 422, "PUT needs every field: {resp}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_metacharacters_are_stored_and_returned_verbatim() {
+    let s = Stack::start().await;
+    let (_, t) = s.register("Ada").await;
+    for nasty in NASTY {
+        let (status, me) = s
+            .patch("/api/v1/users/me", &t, &json!({"display_name": nasty}))
+            .await;
+        assert_eq!(status, 200, "{me}");
+        assert_eq!(me["display_name"], nasty);
+        let body = json!({
+            "label": nasty,
+            "recipient_name": nasty,
+            "organization": nasty,
+            "address_lines": [nasty, nasty],
+            "locality": nasty,
+            "administrative_area": nasty,
+            "postal_code": "10117",
+            "country_code": "DE",
+        });
+        let (status, a) = s.post("/api/v1/users/me/addresses", &t, &body).await;
+        assert_eq!(status, 201, "{a}");
+        let (_, a) = s
+            .get(
+                &format!("/api/v1/users/me/addresses/{}", a["id"].as_str().unwrap()),
+                &t,
+            )
+            .await;
+        for f in [
+            "label",
+            "recipient_name",
+            "organization",
+            "locality",
+            "administrative_area",
+        ] {
+            assert_eq!(a[f], nasty, "{f}: {a}");
+        }
+        assert_eq!(a["address_lines"], json!([nasty, nasty]));
+    }
+    assert_eq!(
+        s.get("/api/v1/users/me", &t).await.1["display_name"],
+        NASTY[2]
+    );
+    // The tables are all still there.
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM addresses")
+        .fetch_one(&s.user_pool)
+        .await
+        .unwrap();
+    assert_eq!(n, NASTY.len() as i64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_address_is_not_found_via_gateway_and_grpc() {
+    let s = Stack::start().await;
+    let (_, alice) = s.register("Alice").await;
+    let (_, bob) = s.register("Bob").await;
+    let (_, a) = s
+        .post("/api/v1/users/me/addresses", &alice, &berlin())
+        .await;
+    let id = a["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/users/me/addresses/{id}");
+
+    assert_eq!(s.get(&path, &bob).await.0, 404);
+    assert_eq!(
+        s.patch(&path, &bob, &json!({"locality": "Hacked"})).await.0,
+        404
+    );
+    assert_eq!(s.delete(&path, &bob).await.0, 404);
+    let (_, list) = s.get("/api/v1/users/me/addresses", &bob).await;
+    assert_eq!(list["items"], json!([]));
+
+    let mut c = s.grpc().await;
+    let err = c
+        .get_address(bearer(
+            pb::GetAddressRequest {
+                address_id: id.clone(),
+            },
+            &bob,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    let err = c
+        .delete_address(bearer(
+            pb::DeleteAddressRequest {
+                address_id: id.clone(),
+            },
+            &bob,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    // Alice's address is untouched.
+    let (status, a) = s.get(&path, &alice).await;
+    assert_eq!(status, 200);
+    assert_eq!(a["locality"], "Berlin");
+    let got = c
+        .get_address(bearer(pb::GetAddressRequest { address_id: id }, &alice))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.locality, "Berlin");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tokens_are_refused_by_the_user_service_directly() {
+    use storefront_kit::jwt::testing::{TestKey, b64url, raw_token};
+    let s = Stack::start().await;
+    let (user, good) = s.register("Ada").await;
+    let real_key = storefront_auth::keys::keys_from_pem(&s.pem, Some("k1"))
+        .unwrap()
+        .remove(0);
+    let claims = || {
+        storefront_kit::jwt::Claims::issue(
+            user,
+            vec![Role::Customer],
+            "storefront",
+            Duration::from_secs(900),
+        )
+    };
+    let mut expired = claims();
+    expired.iat -= 3600;
+    expired.exp -= 3600;
+    let expired = real_key.sign(&expired).unwrap();
+    let wrong_key = TestKey::generate("k1").sign(&claims());
+    let unsigned = raw_token(
+        &json!({"alg": "none", "typ": "JWT", "kid": "k1"}),
+        &claims(),
+        b"",
+    );
+    let tampered = {
+        let other = storefront_kit::jwt::Claims::issue(
+            Uuid::now_v7(),
+            vec![Role::Customer],
+            "storefront",
+            Duration::from_secs(900),
+        );
+        let parts: Vec<&str> = good.split('.').collect();
+        format!(
+            "{}.{}.{}",
+            parts[0],
+            b64url(&serde_json::to_vec(&other).unwrap()),
+            parts[2]
+        )
+    };
+    let mut c = s.grpc().await;
+    for (name, token) in [
+        ("expired", expired),
+        ("wrong key", wrong_key),
+        ("alg none", unsigned),
+        ("tampered", tampered),
+        ("garbage", "not-a-token".to_owned()),
+    ] {
+        let err = c
+            .get_profile(bearer(pb::GetProfileRequest {}, &token))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated, "{name}");
+        let err = c
+            .list_addresses(bearer(pb::ListAddressesRequest::default(), &token))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated, "{name}");
+        assert_eq!(s.get("/api/v1/users/me", &token).await.0, 401, "{name}");
+    }
+    let err = c
+        .get_profile(tonic::Request::new(pb::GetProfileRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "no token");
+    // Health, readiness and metrics share the gRPC port.
+    let ready = s
+        .http
+        .get(format!("http://{}/readyz", s.user_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["checks"]["postgres"]["status"], "up", "{ready}");
+    assert_eq!(ready["checks"]["s3"]["status"], "up", "{ready}");
+    let metrics = s
+        .http
+        .get(format!("http://{}/metrics", s.user_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let me = c
+        .get_profile(bearer(pb::GetProfileRequest {}, &good))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(me.user_id, user.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wishlist_is_idempotent_and_paginates() {
+    let s = Stack::start().await;
+    let (_, t) = s.register("Ada").await;
+    let (_, other) = s.register("Bob").await;
+    let products: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+    let path = |p: &Uuid| format!("/api/v1/users/me/wishlist/{p}");
+    let (status, first) = s.put(&path(&products[0]), &t, None).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, again) = s.put(&path(&products[0]), &t, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        again["added_at"], first["added_at"],
+        "re-adding keeps the original time"
+    );
+    for p in &products[1..] {
+        assert_eq!(s.put(&path(p), &t, None).await.0, 200);
+    }
+    // Newest first, two at a time.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("/api/v1/users/me/wishlist?limit=2&cursor={c}"),
+            None => "/api/v1/users/me/wishlist?limit=2".to_owned(),
+        };
+        let (status, page) = s.get(&q, &t).await;
+        assert_eq!(status, 200, "{page}");
+        for i in page["items"].as_array().unwrap() {
+            seen.push(i["product_id"].as_str().unwrap().parse::<Uuid>().unwrap());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let mut newest_first = products.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first);
+    // Removing is idempotent and per user.
+    assert_eq!(s.delete(&path(&products[0]), &other).await.0, 204);
+    assert_eq!(
+        s.get("/api/v1/users/me/wishlist", &t).await.1["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    assert_eq!(s.delete(&path(&products[0]), &t).await.0, 204);
+    assert_eq!(s.delete(&path(&products[0]), &t).await.0, 204);
+    assert_eq!(
+        s.get("/api/v1/users/me/wishlist", &t).await.1["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    assert_eq!(
+        s.get("/api/v1/users/me/wishlist", &other).await.1["items"],
+        json!([])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avatar_round_trip_against_the_s3_store() {
+    let s = Stack::start().await;
+    let (user, t) = s.register("Ada").await;
+    assert_eq!(s.get("/api/v1/users/me/avatar", &t).await.0, 404);
+
+    // Refused up front: wrong type, too large, empty.
+    for (ct, size, field) in [
+        ("image/gif", 10, "content_type"),
+        ("image/png", 2 * 1024 * 1024 + 1, "size_bytes"),
+        ("image/png", 0, "size_bytes"),
+    ] {
+        let (status, body) = s
+            .post(
+                "/api/v1/users/me/avatar",
+                &t,
+                &json!({"content_type": ct, "size_bytes": size}),
+            )
+            .await;
+        assert_eq!(status, 422, "{ct} {size}: {body}");
+        assert_eq!(fields(&body), [field]);
+    }
+
+    let image: Vec<u8> = (0..4096u32).map(|i| (i * 31 % 251) as u8).collect();
+    let (status, up) = s
+        .post(
+            "/api/v1/users/me/avatar",
+            &t,
+            &json!({"content_type": "image/png", "size_bytes": image.len()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{up}");
+    let key = up["object_key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with(&format!("avatars/{user}/")), "{key}");
+    assert_eq!(up["method"], "PUT");
+
+    // Completing before the upload fails.
+    let (status, body) = s
+        .post(
+            "/api/v1/users/me/avatar/complete",
+            &t,
+            &json!({"object_key": key}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // Another user cannot claim the upload.
+    let (_, bob) = s.register("Bob").await;
+    let (status, _) = s
+        .post(
+            "/api/v1/users/me/avatar/complete",
+            &bob,
+            &json!({"object_key": key}),
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    let url = up["upload_url"].as_str().unwrap();
+    let signed = url
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("X-Amz-SignedHeaders="))
+        .unwrap_or_default();
+    assert!(
+        signed.contains("content-type") && signed.contains("content-length"),
+        "type and length are bound into the signature: {signed}"
+    );
+    // The store refuses a body of another type or length than was signed.
+    for (ct, body) in [
+        ("image/jpeg", image.clone()),
+        ("image/png", vec![0u8; image.len() + 1]),
+    ] {
+        let resp = s
+            .http
+            .put(url)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{ct}");
+    }
+    let mut put = s.http.put(url);
+    for (k, v) in up["headers"].as_object().unwrap() {
+        put = put.header(k.as_str(), v.as_str().unwrap());
+    }
+    let resp = put.body(image.clone()).send().await.unwrap();
+    assert!(
+        resp.status().is_success(),
+        "PUT {}: {}",
+        resp.status(),
+        resp.text().await.unwrap()
+    );
+
+    let (status, me) = s
+        .post(
+            "/api/v1/users/me/avatar/complete",
+            &t,
+            &json!({"object_key": key}),
+        )
+        .await;
+    assert_eq!(status, 200, "{me}");
+    assert!(me["avatar_url"].as_str().is_some(), "{me}");
+
+    let (status, got) = s.get("/api/v1/users/me/avatar", &t).await;
+    assert_eq!(status, 200, "{got}");
+    let bytes = s
+        .http
+        .get(got["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_ref(), image.as_slice());
+
+    // An upload whose object differs from the announcement is refused at completion.
+    let (_, up2) = s
+        .post(
+            "/api/v1/users/me/avatar",
+            &t,
+            &json!({"content_type": "image/webp", "size_bytes": 100}),
+        )
+        .await;
+    let key2 = up2["object_key"].as_str().unwrap().to_owned();
+    let s3 = storefront_kit::s3::client(&common().s3);
+    s3.put_object()
+        .bucket(storefront_kit::s3::bucket_name(
+            &common().s3,
+            "user-avatars",
+        ))
+        .key(&key2)
+        .content_type("image/webp")
+        .body(vec![0u8; 200].into())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = s
+        .post(
+            "/api/v1/users/me/avatar/complete",
+            &t,
+            &json!({"object_key": key2}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    // The avatar is still the first one.
+    let (_, me) = s.get("/api/v1/users/me", &t).await;
+    assert!(
+        me["avatar_url"]
+            .as_str()
+            .unwrap()
+            .contains(&key.replace('/', "%2F"))
+            || me["avatar_url"].as_str().unwrap().contains(&key),
+        "{me}"
+    );
+
+    // Delete is idempotent.
+    assert_eq!(s.delete("/api/v1/users/me/avatar", &t).await.0, 200);
+    assert_eq!(s.delete("/api/v1/users/me/avatar", &t).await.0, 200);
+    assert_eq!(s.get("/api/v1/users/me/avatar", &t).await.0, 404);
+}

@@ -27,6 +27,12 @@ struct Cli {
 enum Command {
     /// Run the public REST gateway (default 127.0.0.1:3000; STOREFRONT_GATEWAY__LISTEN).
     Gateway,
+    /// Run the auth service (gRPC, default 127.0.0.1:3001; STOREFRONT_AUTH__LISTEN).
+    Auth,
+    /// Run the user service (gRPC, default 127.0.0.1:3002; STOREFRONT_USER__LISTEN).
+    User,
+    /// Run the inventory service (gRPC, default 127.0.0.1:3004; STOREFRONT_INVENTORY__LISTEN).
+    Inventory,
     /// Run every built role in one process, each on its own port, talking over loopback.
     Up {
         /// Only these roles (comma-separated). Default: all of them.
@@ -39,6 +45,23 @@ enum Command {
         #[arg(long, value_delimiter = ',', value_enum)]
         roles: Vec<roles::Role>,
     },
+    /// Administration tasks.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an admin account, or give an existing account the admin role (its password is kept).
+    Create {
+        /// The admin's e-mail address.
+        #[arg(long)]
+        email: String,
+        /// The password (8 to 128 characters). Prefer the environment variable to the flag, so it
+        /// stays out of shell history.
+        #[arg(long, env = "STOREFRONT_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
 }
 
 #[tokio::main]
@@ -46,8 +69,14 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Gateway => roles::run(&[roles::Role::Gateway]).await,
+        Command::Auth => roles::run(&[roles::Role::Auth]).await,
+        Command::User => roles::run(&[roles::Role::User]).await,
+        Command::Inventory => roles::run(&[roles::Role::Inventory]).await,
         Command::Up { roles } => roles::run(&roles::or_all(roles)).await,
         Command::Migrate { roles } => roles::migrate(&roles::or_all(roles)).await,
+        Command::Admin(AdminCommand::Create { email, password }) => {
+            roles::create_admin(&email, &password).await
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

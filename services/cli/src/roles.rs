@@ -1,20 +1,33 @@
 //! The roles this binary can run, how each is configured and started, and `up`/`migrate`.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use anyhow::Context;
 use storefront_kit::{Shutdown, Supervisor, config};
 
 /// A role of the platform. Roles appear here as their services are built.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Role {
-    /// Public REST gateway.
+    /// Identity: accounts, passwords, tokens, JWKS (gRPC, 3001).
+    Auth,
+    /// Profiles, addresses, preferences, wishlist, avatars (gRPC, 3002).
+    User,
+    /// Stock and reservations (gRPC, 3004).
+    Inventory,
+    /// Public REST gateway (3000).
     Gateway,
 }
 
 impl Role {
-    pub const ALL: &'static [Role] = &[Role::Gateway];
+    /// Every built role, in start order (the gateway last: it fronts the others).
+    pub const ALL: &'static [Role] = &[Role::Auth, Role::User, Role::Inventory, Role::Gateway];
 
     pub fn name(self) -> &'static str {
         match self {
+            Role::Auth => "auth",
+            Role::User => "user",
+            Role::Inventory => "inventory",
             Role::Gateway => "gateway",
         }
     }
@@ -22,51 +35,118 @@ impl Role {
     /// Migrations of the role's database, if it has one.
     fn migrations(self) -> Option<&'static sqlx::migrate::Migrator> {
         match self {
+            Role::Auth => Some(&storefront_auth::MIGRATIONS),
+            Role::User => Some(&storefront_user::MIGRATIONS),
+            Role::Inventory => Some(&storefront_inventory::store::MIGRATIONS),
             Role::Gateway => None,
         }
     }
-}
 
-/// The roles asked for, or all of them.
-pub fn or_all(roles: Vec<Role>) -> Vec<Role> {
-    if roles.is_empty() {
-        Role::ALL.to_vec()
-    } else {
-        let mut r = roles;
-        r.dedup();
-        r
+    /// Whether the role publishes or consumes Kafka events (then `up` makes sure topics exist).
+    fn uses_kafka(self) -> bool {
+        matches!(self, Role::Auth | Role::User | Role::Inventory)
     }
 }
 
-/// Loads every role's configuration (failing before anything binds), starts them, and supervises
-/// them until Ctrl-C / SIGTERM or until one fails.
+/// The roles asked for (in start order, each once), or all of them.
+pub fn or_all(mut roles: Vec<Role>) -> Vec<Role> {
+    if roles.is_empty() {
+        return Role::ALL.to_vec();
+    }
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+type RunFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// A role's loaded configuration. Everything is loaded (and validated) before anything binds.
+enum Loaded {
+    Auth(Box<storefront_auth::Config>),
+    User(Box<storefront_user::Config>),
+    Inventory(Box<storefront_inventory::Config>),
+    Gateway(Box<storefront_gateway::Config>),
+}
+
+impl Loaded {
+    fn load(role: Role) -> anyhow::Result<Self> {
+        let err = |e: config::ConfigError| anyhow::anyhow!("{}: {e}", role.name());
+        Ok(match role {
+            Role::Auth => Loaded::Auth(Box::new(storefront_auth::Config::load().map_err(err)?)),
+            Role::User => Loaded::User(Box::new(storefront_user::Config::load().map_err(err)?)),
+            Role::Inventory => {
+                Loaded::Inventory(Box::new(storefront_inventory::Config::load().map_err(err)?))
+            }
+            Role::Gateway => {
+                Loaded::Gateway(Box::new(storefront_gateway::Config::load().map_err(err)?))
+            }
+        })
+    }
+
+    /// Binds the role's port and returns its address and its run future.
+    async fn start(self, shutdown: Shutdown) -> anyhow::Result<(std::net::SocketAddr, RunFuture)> {
+        Ok(match self {
+            Loaded::Auth(c) => {
+                let s = storefront_auth::build(*c, shutdown).await?;
+                (s.local_addr(), Box::pin(s.run()))
+            }
+            Loaded::User(c) => {
+                let s = storefront_user::build(*c, shutdown).await?;
+                (s.local_addr(), Box::pin(s.run()))
+            }
+            Loaded::Inventory(c) => {
+                let s = storefront_inventory::build(*c, shutdown).await?;
+                (s.local_addr(), Box::pin(s.run()))
+            }
+            Loaded::Gateway(c) => {
+                let s = storefront_gateway::build(*c, shutdown).await?;
+                (s.local_addr(), Box::pin(s.run()))
+            }
+        })
+    }
+}
+
+/// Loads every role's configuration (failing before anything binds), starts them in order, and
+/// supervises them until Ctrl-C / SIGTERM or until one fails.
 pub async fn run(roles: &[Role]) -> anyhow::Result<()> {
-    let gateway_cfg: Option<storefront_gateway::Config> = if roles.contains(&Role::Gateway) {
-        Some(storefront_gateway::Config::load().map_err(|e| anyhow::anyhow!(e))?)
-    } else {
-        None
-    };
-    let telemetry = gateway_cfg
-        .as_ref()
-        .map(|c| c.common.telemetry.clone())
-        .unwrap_or_default();
-    let _guard = storefront_kit::telemetry::init("storefront", &telemetry)?;
+    let common = config::load_common().map_err(|e| anyhow::anyhow!(e))?;
+    let loaded = roles
+        .iter()
+        .map(|r| Loaded::load(*r).map(|l| (*r, l)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let _guard = storefront_kit::telemetry::init("storefront", &common.telemetry)?;
+
+    if roles.iter().any(|r| r.uses_kafka()) {
+        let topics: Vec<String> = storefront_kit::events::topics::ALL
+            .iter()
+            .map(|t| storefront_kit::events::topic(&common.kafka, t))
+            .collect();
+        storefront_kit::kafka::ensure_topics(&common.kafka, &topics, 3)
+            .await
+            .context("creating Kafka topics (is the broker up? scripts/dev-stack.sh up)")?;
+    }
 
     let shutdown = Shutdown::with_signals();
     let mut sup = Supervisor::new("storefront", shutdown.clone());
     let mut lines = Vec::new();
-    if let Some(cfg) = gateway_cfg {
-        let gw = storefront_gateway::build(cfg, shutdown.clone())
+    for (role, cfg) in loaded {
+        let (addr, fut) = cfg
+            .start(shutdown.clone())
             .await
-            .context("starting the gateway")?;
-        let addr = gw.local_addr();
-        lines.push(format!(
-            "gateway  http://{addr}  (API docs: http://{addr}/docs)"
-        ));
-        sup.spawn("gateway", gw.run());
-    }
-    for l in &lines {
-        tracing::info!("{l}");
+            .with_context(|| format!("starting {}", role.name()))?;
+        let line = match role {
+            Role::Gateway => format!(
+                "{:<10} http://{addr}  (API docs: http://{addr}/docs)",
+                role.name()
+            ),
+            _ => format!(
+                "{:<10} {addr}  (gRPC; /healthz /readyz /metrics on the same port)",
+                role.name()
+            ),
+        };
+        tracing::info!(role = role.name(), %addr, "role started");
+        lines.push(line);
+        sup.spawn(role.name(), fut);
     }
     println!("Storefront is up:");
     for l in &lines {
@@ -98,5 +178,14 @@ pub async fn migrate(roles: &[Role]) -> anyhow::Result<()> {
             storefront_kit::db::database_name(&common.postgres, role.name())
         );
     }
+    Ok(())
+}
+
+/// Creates the first admin (or promotes an existing account) directly in auth's database.
+pub async fn create_admin(email: &str, password: &str) -> anyhow::Result<()> {
+    let cfg = storefront_auth::Config::load().map_err(|e| anyhow::anyhow!(e))?;
+    let _guard = storefront_kit::telemetry::init("storefront", &cfg.common.telemetry)?;
+    let id = storefront_auth::create_admin(&cfg, email, password).await?;
+    println!("admin {email} ready (user id {id})");
     Ok(())
 }

@@ -31,6 +31,8 @@ enum Command {
     Auth,
     /// Run the user service (gRPC, default 127.0.0.1:3002; STOREFRONT_USER__LISTEN).
     User,
+    /// Run the product service (gRPC, default 127.0.0.1:3003; STOREFRONT_PRODUCT__LISTEN).
+    Product,
     /// Run the inventory service (gRPC, default 127.0.0.1:3004; STOREFRONT_INVENTORY__LISTEN).
     Inventory,
     /// Run every built role in one process, each on its own port, talking over loopback.
@@ -71,6 +73,7 @@ async fn main() -> std::process::ExitCode {
         Command::Gateway => roles::run(&[roles::Role::Gateway]).await,
         Command::Auth => roles::run(&[roles::Role::Auth]).await,
         Command::User => roles::run(&[roles::Role::User]).await,
+        Command::Product => roles::run(&[roles::Role::Product]).await,
         Command::Inventory => roles::run(&[roles::Role::Inventory]).await,
         Command::Up { roles } => roles::run(&roles::or_all(roles)).await,
         Command::Migrate { roles } => roles::migrate(&roles::or_all(roles)).await,

@@ -13,6 +13,8 @@ pub enum Role {
     Auth,
     /// Profiles, addresses, preferences, wishlist, avatars (gRPC, 3002).
     User,
+    /// Catalog, categories, search, images (gRPC, 3003).
+    Product,
     /// Stock and reservations (gRPC, 3004).
     Inventory,
     /// Public REST gateway (3000).
@@ -21,12 +23,19 @@ pub enum Role {
 
 impl Role {
     /// Every built role, in start order (the gateway last: it fronts the others).
-    pub const ALL: &'static [Role] = &[Role::Auth, Role::User, Role::Inventory, Role::Gateway];
+    pub const ALL: &'static [Role] = &[
+        Role::Auth,
+        Role::User,
+        Role::Product,
+        Role::Inventory,
+        Role::Gateway,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Role::Auth => "auth",
             Role::User => "user",
+            Role::Product => "product",
             Role::Inventory => "inventory",
             Role::Gateway => "gateway",
         }
@@ -37,6 +46,7 @@ impl Role {
         match self {
             Role::Auth => Some(&storefront_auth::MIGRATIONS),
             Role::User => Some(&storefront_user::MIGRATIONS),
+            Role::Product => Some(&storefront_product::MIGRATIONS),
             Role::Inventory => Some(&storefront_inventory::store::MIGRATIONS),
             Role::Gateway => None,
         }
@@ -44,7 +54,10 @@ impl Role {
 
     /// Whether the role publishes or consumes Kafka events (then `up` makes sure topics exist).
     fn uses_kafka(self) -> bool {
-        matches!(self, Role::Auth | Role::User | Role::Inventory)
+        matches!(
+            self,
+            Role::Auth | Role::User | Role::Product | Role::Inventory
+        )
     }
 }
 
@@ -64,6 +77,7 @@ type RunFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 enum Loaded {
     Auth(Box<storefront_auth::Config>),
     User(Box<storefront_user::Config>),
+    Product(Box<storefront_product::Config>),
     Inventory(Box<storefront_inventory::Config>),
     Gateway(Box<storefront_gateway::Config>),
 }
@@ -74,6 +88,9 @@ impl Loaded {
         Ok(match role {
             Role::Auth => Loaded::Auth(Box::new(storefront_auth::Config::load().map_err(err)?)),
             Role::User => Loaded::User(Box::new(storefront_user::Config::load().map_err(err)?)),
+            Role::Product => {
+                Loaded::Product(Box::new(storefront_product::Config::load().map_err(err)?))
+            }
             Role::Inventory => {
                 Loaded::Inventory(Box::new(storefront_inventory::Config::load().map_err(err)?))
             }
@@ -92,6 +109,10 @@ impl Loaded {
             }
             Loaded::User(c) => {
                 let s = storefront_user::build(*c, shutdown).await?;
+                (s.local_addr(), Box::pin(s.run()))
+            }
+            Loaded::Product(c) => {
+                let s = storefront_product::build(*c, shutdown).await?;
                 (s.local_addr(), Box::pin(s.run()))
             }
             Loaded::Inventory(c) => {

@@ -101,6 +101,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/docs", get(openapi::docs_page))
         .merge(routes::auth::router(state))
         .merge(routes::inventory::router(state))
+        .merge(routes::product::router(state))
         .merge(routes::user::router(state))
 }
 

@@ -164,6 +164,7 @@ impl Modify for Additions {
         doc.paths.merge(health);
         doc.merge(crate::routes::auth::AuthApiDoc::openapi());
         doc.merge(crate::routes::inventory::InventoryApiDoc::openapi());
+        doc.merge(crate::routes::product::ProductApiDoc::openapi());
         doc.merge(crate::routes::user::UserApiDoc::openapi());
     }
 }

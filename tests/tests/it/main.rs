@@ -4,4 +4,5 @@
 mod auth;
 mod inventory;
 mod outbox;
+mod product;
 mod user;

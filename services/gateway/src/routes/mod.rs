@@ -2,4 +2,5 @@
 
 pub mod auth;
 pub mod inventory;
+pub mod product;
 pub mod user;

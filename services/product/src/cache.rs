@@ -1,0 +1,165 @@
+//! The Redis read-through cache of product reads: `cache:product:{id}` holds the product as JSON
+//! with its `version`, and `cache:product:slug:{slug}` maps a slug to an id (checked against the
+//! product it names, so renames need no invalidation).
+//!
+//! Writes invalidate after commit by replacing the entry with a tombstone `T:<version>` (for
+//! `product.cache_tombstone_secs`). A reader stores what it read only if its version is at least
+//! the tombstone's or the cached one's (one Lua script, atomic), so a reader that fetched the row
+//! before the write committed cannot put the old value back. Every Redis failure degrades to a
+//! database read.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use uuid::Uuid;
+
+use crate::domain::ProductRecord;
+
+const PUT: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+local v = tonumber(ARGV[1])
+if cur then
+  if string.sub(cur, 1, 2) == 'T:' then
+    if v < tonumber(string.sub(cur, 3)) then return 0 end
+  else
+    local ok, obj = pcall(cjson.decode, cur)
+    if ok and type(obj) == 'table' and obj.version and tonumber(obj.version) >= v then return 0 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"#;
+
+const INVALIDATE: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+local v = tonumber(ARGV[1])
+if cur and string.sub(cur, 1, 2) == 'T:' and tonumber(string.sub(cur, 3)) > v then return 0 end
+redis.call('SET', KEYS[1], 'T:' .. ARGV[1], 'EX', ARGV[2])
+return 1
+"#;
+
+#[derive(Clone)]
+pub struct ProductCache {
+    conn: Option<ConnectionManager>,
+    keys: kit::cache::Keys,
+    ttl: Duration,
+    tombstone: Duration,
+    timeout: Duration,
+}
+
+impl ProductCache {
+    pub fn new(
+        conn: Option<ConnectionManager>,
+        keys: kit::cache::Keys,
+        ttl: Duration,
+        tombstone: Duration,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            conn,
+            keys,
+            ttl,
+            tombstone,
+            timeout,
+        }
+    }
+
+    fn slug_key(&self, slug: &str) -> String {
+        self.keys.key(format_args!("cache:product:slug:{slug}"))
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        what: &str,
+        f: impl FnOnce(ConnectionManager) -> futures::future::BoxFuture<'static, redis::RedisResult<T>>,
+    ) -> Option<T> {
+        let conn = self.conn.clone()?;
+        match tokio::time::timeout(self.timeout, f(conn)).await {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, op = what, "product cache unavailable; using the database");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(op = what, "product cache timed out; using the database");
+                None
+            }
+        }
+    }
+
+    /// The cached product, when there is a current entry.
+    pub async fn get(&self, id: Uuid) -> Option<ProductRecord> {
+        let key = self.keys.product_cache(id);
+        let raw: Option<String> = self
+            .run("get", move |mut c| {
+                Box::pin(async move { redis::cmd("GET").arg(&key).query_async(&mut c).await })
+            })
+            .await
+            .flatten();
+        let raw = raw?;
+        if raw.starts_with("T:") {
+            return None;
+        }
+        serde_json::from_str(&raw).ok()
+    }
+
+    /// Stores what a reader fetched, unless a newer version was seen (see the module docs).
+    pub async fn put(&self, p: &ProductRecord) {
+        let Ok(json) = serde_json::to_string(p) else {
+            return;
+        };
+        let key = self.keys.product_cache(p.id);
+        let slug_key = self.slug_key(&p.slug);
+        let (version, ttl, id) = (p.version, self.ttl.as_secs().max(1), p.id.to_string());
+        self.run::<()>("put", move |mut c| {
+            Box::pin(async move {
+                redis::Script::new(PUT)
+                    .key(&key)
+                    .arg(version)
+                    .arg(json)
+                    .arg(ttl)
+                    .invoke_async::<i64>(&mut c)
+                    .await?;
+                redis::cmd("SET")
+                    .arg(&slug_key)
+                    .arg(id)
+                    .arg("EX")
+                    .arg(ttl)
+                    .query_async::<()>(&mut c)
+                    .await
+            })
+        })
+        .await;
+    }
+
+    /// The id a slug was last seen naming (callers check the product's slug still matches).
+    pub async fn id_for_slug(&self, slug: &str) -> Option<Uuid> {
+        let key = self.slug_key(slug);
+        let raw: Option<String> = self
+            .run("get-slug", move |mut c| {
+                Box::pin(async move { redis::cmd("GET").arg(&key).query_async(&mut c).await })
+            })
+            .await
+            .flatten();
+        raw.and_then(|r| Uuid::parse_str(&r).ok())
+    }
+
+    /// Replaces the entry with a tombstone for `version` (the version the write committed).
+    /// Returns whether Redis acknowledged it.
+    pub async fn invalidate(&self, id: Uuid, version: i64) -> bool {
+        let key = self.keys.product_cache(id);
+        let ttl = self.tombstone.as_secs().max(1);
+        self.run::<i64>("invalidate", move |mut c| {
+            Box::pin(async move {
+                redis::Script::new(INVALIDATE)
+                    .key(&key)
+                    .arg(version)
+                    .arg(ttl)
+                    .invoke_async(&mut c)
+                    .await
+            })
+        })
+        .await
+        .is_some()
+    }
+}

@@ -1,0 +1,1212 @@
+//! The product service end to end: the real product role (gRPC) on 127.0.0.1:0 with a fresh
+//! database, its own Redis key prefix and S3 bucket prefix, and the real gateway in front of it,
+//! driven over REST (and gRPC where checkout uses it) with tokens signed by a test JWKS.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use storefront_kit::Shutdown;
+use storefront_kit::events::{CloudEvent, topics};
+use storefront_kit::jwt::Role;
+use storefront_kit::jwt::testing::{TestKey, claims, jwks};
+use storefront_proto::product::v1 as pb;
+use storefront_proto::product::v1::product_service_client::ProductServiceClient;
+use storefront_tests::{common, eventually, unique};
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+/// A JWKS endpoint on 127.0.0.1:0 publishing `key`.
+async fn jwks_server(key: &TestKey) -> String {
+    let set = jwks(&[key]);
+    let app = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        axum::routing::get(move || {
+            let set = set.clone();
+            async move { axum::Json(set) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/.well-known/jwks.json")
+}
+
+/// A product role and a gateway in front of it, stopped on drop.
+struct Stack {
+    base: String,
+    addr: SocketAddr,
+    http: reqwest::Client,
+    admin: String,
+    customer: String,
+    redis: redis::aio::ConnectionManager,
+    key_prefix: String,
+    catalog: storefront_product::Catalog,
+    kafka: storefront_kit::config::KafkaSettings,
+    shutdown: Shutdown,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+impl Stack {
+    async fn start() -> Self {
+        let key = TestKey::generate("product-test-key");
+        let jwks_url = jwks_server(&key).await;
+        let mut c = common();
+        c.auth.jwks_url = jwks_url;
+        c.redis.key_prefix = format!("{}:", unique("it_product"));
+        let tail = Uuid::now_v7().simple().to_string();
+        c.s3.bucket_prefix = format!("it-{}-", &tail[20..]);
+        c.kafka.topic_prefix = format!("{}.", unique("it_product"));
+        c.postgres.max_connections = 20;
+        let mut cfg = storefront_product::Config {
+            common: c.clone(),
+            product: Default::default(),
+        };
+        cfg.product.listen = "127.0.0.1:0".parse().unwrap();
+        cfg.product.database = Some(unique("it_product"));
+        cfg.product.relay_poll_interval_ms = 200;
+        cfg.product.consumer_group = unique("it_product");
+        let names: Vec<String> = [topics::PRODUCT_EVENTS, topics::INVENTORY_EVENTS]
+            .iter()
+            .map(|t| storefront_kit::events::topic(&c.kafka, t))
+            .collect();
+        storefront_kit::kafka::ensure_topics(&c.kafka, &names, 1)
+            .await
+            .expect("creating topics (is the broker up? run scripts/dev-stack.sh up)");
+        let shutdown = Shutdown::new();
+        let server = storefront_product::build(cfg, shutdown.clone())
+            .await
+            .expect("product starts (is the dev stack up? scripts/dev-stack.sh up)");
+        let addr = server.local_addr();
+        let catalog = server.catalog().clone();
+        tokio::spawn(server.run());
+
+        let mut gw = storefront_gateway::Config {
+            common: c.clone(),
+            ..Default::default()
+        };
+        gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
+        gw.gateway.upstreams.product = format!("http://{addr}");
+        gw.gateway.rate_limit.burst = 100_000;
+        gw.gateway.rate_limit.per_ip_per_minute = 60_000;
+        gw.gateway.rate_limit.per_user_per_minute = 60_000;
+        gw.gateway.rate_limit.redis_timeout_ms = 1000;
+        let gateway = storefront_gateway::build(gw, shutdown.clone())
+            .await
+            .expect("gateway starts");
+        let base = format!("http://{}", gateway.local_addr());
+        tokio::spawn(gateway.run());
+        let redis = storefront_kit::cache::connect(&c.redis).await.unwrap();
+        Self {
+            base,
+            addr,
+            http: reqwest::Client::new(),
+            admin: key.sign(&claims(
+                Uuid::now_v7(),
+                vec![Role::Customer, Role::Admin],
+                "storefront",
+            )),
+            customer: key.sign(&claims(Uuid::now_v7(), vec![Role::Customer], "storefront")),
+            redis,
+            key_prefix: c.redis.key_prefix.clone(),
+            catalog,
+            kafka: c.kafka.clone(),
+            shutdown,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None, None).await
+    }
+
+    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call(method, path, Some(&self.admin), body).await
+    }
+
+    /// Creates an active product with one variant per (sku, price, attributes).
+    async fn product(&self, body: Value) -> Value {
+        let (s, b) = self
+            .admin(Method::POST, "/api/v1/admin/products", Some(body))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b
+    }
+
+    fn grpc(&self) -> ProductServiceClient<Channel> {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .timeout(Duration::from_secs(30))
+            .connect_lazy();
+        ProductServiceClient::new(channel)
+    }
+}
+
+async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let is_problem = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let text = resp.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if status.is_client_error() || status.is_server_error() {
+        assert!(is_problem, "{status} without problem+json: {body}");
+    }
+    (status, body)
+}
+
+fn eur(amount: i64) -> Value {
+    json!({"amount": amount, "currency": "EUR"})
+}
+
+fn variant(sku: &str, amount: i64, attrs: Value) -> Value {
+    json!({"sku": sku, "price": eur(amount), "attributes": attrs})
+}
+
+fn sku() -> String {
+    unique("SKU").replace('_', "-")
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn facet(body: &Value, facet: &str, value: &str) -> i64 {
+    body["facets"][facet]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["value"] == value)
+        .map(|v| v["count"].as_i64().unwrap())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admin_crud_keeps_slugs_unique_and_stable() {
+    let s = Stack::start().await;
+    let p = s
+        .product(json!({"name": "Trail Running Shoe", "brand": "Acme", "tags": ["Running", "running", "Trail"],
+                        "specifications": [{"name": "Weight", "value": "280 g"}],
+                        "variants": [variant(&sku(), 8999, json!({"size": "42"}))]}))
+        .await;
+    assert_eq!(p["slug"], "trail-running-shoe");
+    assert_eq!(p["status"], "draft");
+    assert_eq!(p["tags"], json!(["running", "trail"]));
+    assert_eq!(p["min_price"], eur(8999));
+    let id = p["id"].as_str().unwrap().to_owned();
+
+    // Drafts are invisible to customers, visible to admins.
+    let (st, _) = s.get(&format!("/api/v1/products/{id}")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = s
+        .admin(Method::GET, &format!("/api/v1/products/{id}"), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+
+    // Same name: a distinct slug; an explicit slug that is taken: 409.
+    let p2 = s.product(json!({"name": "Trail Running Shoe"})).await;
+    assert_eq!(p2["slug"], "trail-running-shoe-2");
+    let (st, body) = s
+        .admin(
+            Method::POST,
+            "/api/v1/admin/products",
+            Some(json!({"name": "Other", "slug": "trail-running-shoe"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{body}");
+    let (st, body) = s
+        .admin(
+            Method::POST,
+            "/api/v1/admin/products",
+            Some(json!({"name": "Bad", "slug": "Not A Slug"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "slug");
+
+    // Renaming keeps the slug; activating makes it public under the old slug.
+    let (st, body) = s
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/admin/products/{id}"),
+            Some(json!({"name": "Trail Running Shoe Pro", "status": "active"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["slug"], "trail-running-shoe");
+    let (st, body) = s.get("/api/v1/products/trail-running-shoe").await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["name"], "Trail Running Shoe Pro");
+    // An explicit slug change moves it; the old slug no longer resolves.
+    let (st, body) = s
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/admin/products/{id}"),
+            Some(json!({"slug": "trail-pro"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(s.get("/api/v1/products/trail-pro").await.0, StatusCode::OK);
+    assert_eq!(
+        s.get("/api/v1/products/trail-running-shoe").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let other = p2["id"].as_str().unwrap();
+    let (st, _) = s
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/admin/products/{other}"),
+            Some(json!({"slug": "trail-pro"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+
+    // The admin list pages through every status, newest first; customers may not use it.
+    let mut listed = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (st, page) = s
+            .admin(
+                Method::GET,
+                &format!("/api/v1/admin/products?limit=1{cursor}"),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        listed.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].clone()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(listed, [p2["id"].clone(), p["id"].clone()]);
+    let (st, _) = s
+        .call(
+            Method::GET,
+            "/api/v1/admin/products",
+            Some(&s.customer),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+
+    // Variants: duplicate SKU 409, bad compare-at 422, update and delete.
+    let taken = p["variants"][0]["sku"].as_str().unwrap();
+    let (st, _) = s
+        .admin(
+            Method::POST,
+            &format!("/api/v1/admin/products/{other}/variants"),
+            Some(variant(taken, 100, json!({}))),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    let (st, body) = s
+        .admin(Method::POST, &format!("/api/v1/admin/products/{id}/variants"),
+               Some(json!({"sku": sku(), "price": eur(5000), "compare_at_price": eur(4000), "attributes": {"size": "43"}})))
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (st, v) = s
+        .admin(Method::POST, &format!("/api/v1/admin/products/{id}/variants"),
+               Some(json!({"sku": sku(), "price": eur(9500), "compare_at_price": eur(12000), "attributes": {"size": "43"}})))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let vid = v["id"].as_str().unwrap();
+    // A variant is addressed under its own product only.
+    let (st, _) = s
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/admin/products/{other}/variants/{vid}"),
+            Some(json!({"price": eur(1)})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, v) = s
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/admin/products/{id}/variants/{vid}"),
+            Some(json!({"price": eur(7999), "compare_at_price": null})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["price"], eur(7999));
+    assert_eq!(v["compare_at_price"], Value::Null);
+    let (_, body) = s.get(&format!("/api/v1/products/{id}")).await;
+    assert_eq!(body["min_price"], eur(7999));
+    assert_eq!(body["max_price"], eur(8999));
+    let (st, _) = s
+        .admin(
+            Method::DELETE,
+            &format!("/api/v1/admin/products/{id}/variants/{vid}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+
+    // Active products must be archived before deletion; archived ones stay readable.
+    let (st, _) = s
+        .admin(
+            Method::DELETE,
+            &format!("/api/v1/admin/products/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    let (st, body) = s
+        .admin(
+            Method::POST,
+            &format!("/api/v1/admin/products/{id}/archive"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "archived");
+    assert_eq!(
+        s.get(&format!("/api/v1/products/{id}")).await.0,
+        StatusCode::OK
+    );
+    let (st, _) = s
+        .admin(
+            Method::DELETE,
+            &format!("/api/v1/admin/products/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(
+        s.admin(Method::GET, &format!("/api/v1/products/{id}"), None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_routes_refuse_customers_and_anonymous_callers() {
+    let s = Stack::start().await;
+    let body = json!({"name": "Forbidden Fruit"});
+    for (path, method) in [
+        ("/api/v1/admin/products", Method::POST),
+        ("/api/v1/admin/categories", Method::POST),
+    ] {
+        let (st, p) = s
+            .call(method.clone(), path, Some(&s.customer), Some(body.clone()))
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{path}: {p}");
+        assert_eq!(p["status"], 403);
+        let (st, _) = s.call(method, path, None, Some(body.clone())).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    // The service enforces the role itself too (callers inside the cluster skip the gateway).
+    let mut req = tonic::Request::new(pb::CreateProductRequest {
+        product: Some(pb::Product {
+            name: "Sneaky".into(),
+            ..Default::default()
+        }),
+    });
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", s.customer).parse().unwrap(),
+    );
+    let err = s.grpc().create_product(req).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    let err = s
+        .grpc()
+        .create_product(pb::CreateProductRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn search_ranks_by_weight_and_tolerates_typos() {
+    let s = Stack::start().await;
+    let active = |name: &str, brand: &str, description: &str, tags: Value| {
+        json!({"name": name, "brand": brand, "description": description, "tags": tags, "status": "active",
+               "variants": [variant(&sku(), 2500, json!({}))]})
+    };
+    s.product(active(
+        "Classic Leather Sneakers",
+        "Zeta",
+        "Everyday shoes.",
+        json!(["shoes"]),
+    ))
+    .await;
+    s.product(active(
+        "Camping Lantern",
+        "Glow",
+        "Bright light for tents.",
+        json!(["outdoor"]),
+    ))
+    .await;
+    s.product(active(
+        "Tent Peg Set",
+        "Glow",
+        "Works well next to any lantern.",
+        json!(["outdoor"]),
+    ))
+    .await;
+    s.product(active("Wool Socks", "Zeta", "Warm.", json!(["lantern"])))
+        .await;
+    let draft =
+        json!({"name": "Secret Lantern Prototype", "variants": [variant(&sku(), 1, json!({}))]});
+    s.product(draft).await;
+
+    // Name (A) > tags (C) > description (D); drafts are not searchable for customers.
+    let (st, body) = s.get("/api/v1/products?q=lantern").await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(
+        names(&body),
+        ["Camping Lantern", "Wool Socks", "Tent Peg Set"],
+        "{body}"
+    );
+    assert_eq!(body["total"], 3);
+
+    // A misspelt query still finds the product.
+    for typo in ["sneekers", "lether sneakers", "lanter"] {
+        let (_, body) = s.get(&format!("/api/v1/products?q={typo}")).await;
+        let found = names(&body);
+        assert!(
+            found
+                .iter()
+                .any(|n| n.contains("Sneakers") || n.contains("Lantern")),
+            "{typo}: {found:?}"
+        );
+    }
+    let (_, body) = s.get("/api/v1/products?q=sneekers").await;
+    assert_eq!(names(&body)[0], "Classic Leather Sneakers");
+    let (_, body) = s.get("/api/v1/products?q=zzzqqqxx").await;
+    assert!(names(&body).is_empty(), "{body}");
+    // Admins also find drafts.
+    let (_, body) = s
+        .admin(Method::GET, "/api/v1/products?q=lantern", None)
+        .await;
+    assert!(
+        names(&body).contains(&"Secret Lantern Prototype".to_owned()),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn facets_count_the_filtered_set() {
+    let s = Stack::start().await;
+    let mk = |name: &str, brand: &str, tags: Value, variants: Vec<Value>| json!({"name": name, "brand": brand, "tags": tags, "status": "active", "variants": variants});
+    s.product(mk(
+        "Red Shirt",
+        "Acme",
+        json!(["tops"]),
+        vec![
+            variant(&sku(), 1500, json!({"color": "red", "size": "M"})),
+            variant(&sku(), 1500, json!({"color": "red", "size": "L"})),
+        ],
+    ))
+    .await;
+    s.product(mk(
+        "Blue Shirt",
+        "Acme",
+        json!(["tops"]),
+        vec![variant(&sku(), 2500, json!({"color": "blue", "size": "M"}))],
+    ))
+    .await;
+    s.product(mk(
+        "Blue Jeans",
+        "Denimco",
+        json!(["bottoms"]),
+        vec![variant(
+            &sku(),
+            6000,
+            json!({"color": "blue", "size": "32"}),
+        )],
+    ))
+    .await;
+
+    let (st, all) = s.get("/api/v1/products").await;
+    assert_eq!(st, StatusCode::OK, "{all}");
+    assert_eq!(all["total"], 3);
+    assert_eq!(facet(&all, "brands", "Acme"), 2);
+    assert_eq!(facet(&all, "brands", "Denimco"), 1);
+    assert_eq!(facet(&all, "tags", "tops"), 2);
+    assert_eq!(all["facets"]["price_range"]["min"], eur(1500));
+    assert_eq!(all["facets"]["price_range"]["max"], eur(6000));
+    let color = all["facets"]["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "color")
+        .unwrap();
+    let counts: HashMap<&str, i64> = color["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["value"].as_str().unwrap(), v["count"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(counts, HashMap::from([("blue", 2), ("red", 1)]));
+
+    // Filtered by brand: the results and the other facets shrink; the brand facet still offers
+    // the alternatives.
+    let (_, acme) = s.get("/api/v1/products?brand=acme").await;
+    assert_eq!(names(&acme).len(), 2);
+    assert_eq!(acme["total"], 2);
+    assert_eq!(facet(&acme, "brands", "Denimco"), 1);
+    assert_eq!(facet(&acme, "tags", "bottoms"), 0);
+    assert_eq!(acme["facets"]["price_range"]["max"], eur(2500));
+
+    // Attribute and price filters; the same variant must match all attribute filters.
+    let (_, blue_m) = s.get("/api/v1/products?attr.color=blue&attr.size=M").await;
+    assert_eq!(names(&blue_m), ["Blue Shirt"]);
+    let (_, red_32) = s.get("/api/v1/products?attr.color=red&attr.size=32").await;
+    assert!(names(&red_32).is_empty());
+    let (_, cheap) = s.get("/api/v1/products?max_price=2000&currency=EUR").await;
+    assert_eq!(names(&cheap), ["Red Shirt"]);
+    assert_eq!(
+        cheap["facets"]["price_range"]["max"],
+        eur(6000),
+        "the price facet ignores the price filter"
+    );
+    let (_, sorted) = s.get("/api/v1/products?sort=price_desc").await;
+    assert_eq!(names(&sorted), ["Blue Jeans", "Blue Shirt", "Red Shirt"]);
+    let (st, bad) = s.get("/api/v1/products?limit=500").await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pages_have_no_gaps_or_repeats_while_products_are_added() {
+    let s = Arc::new(Stack::start().await);
+    let mut original = HashSet::new();
+    for i in 0..30 {
+        let p = s
+            .product(json!({"name": format!("Original {i}"), "status": "active",
+                            "variants": [variant(&sku(), 1000 + (i % 7) * 100, json!({}))]}))
+            .await;
+        original.insert(p["id"].as_str().unwrap().to_owned());
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (s, stop) = (s.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) && n < 60 {
+                s.product(json!({"name": format!("Newcomer {n}"), "status": "active",
+                                 "variants": [variant(&sku(), 500 + (n % 11) * 150, json!({}))]}))
+                    .await;
+                n += 1;
+            }
+        })
+    };
+    for sort in ["newest", "price_asc", "price_desc"] {
+        let mut seen: Vec<String> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/products?sort={sort}&limit=7");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let (st, body) = s.get(&path).await;
+            assert_eq!(st, StatusCode::OK, "{body}");
+            seen.extend(
+                body["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["id"].as_str().unwrap().to_owned()),
+            );
+            match body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        let distinct: HashSet<&String> = seen.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            seen.len(),
+            "{sort}: a product was listed twice"
+        );
+        for id in &original {
+            assert!(distinct.contains(id), "{sort}: {id} was skipped");
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    // A cursor belongs to its query.
+    let (_, body) = s.get("/api/v1/products?sort=newest&limit=5").await;
+    let c = body["next_cursor"].as_str().unwrap();
+    let (st, _) = s
+        .get(&format!(
+            "/api/v1/products?sort=price_asc&limit=5&cursor={c}"
+        ))
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_never_see_stale_data_after_an_update_returns() {
+    let s = Arc::new(Stack::start().await);
+    let p = s
+        .product(json!({"name": "Cached 0", "status": "active", "variants": [variant(&sku(), 100, json!({}))]}))
+        .await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    let slug = p["slug"].as_str().unwrap().to_owned();
+    // A read fills the cache.
+    assert_eq!(
+        s.get(&format!("/api/v1/products/{id}")).await.1["name"],
+        "Cached 0"
+    );
+    let mut conn = s.redis.clone();
+    let key = format!("{}cache:product:{id}", s.key_prefix);
+    let cached: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(cached.unwrap().contains("Cached 0"));
+
+    // Readers hammer the product (by id and slug) while it is renamed again and again; after
+    // each rename returns, a read shows the new name.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for r in 0..6 {
+        let (s, stop, id, slug) = (s.clone(), stop.clone(), id.clone(), slug.clone());
+        readers.push(tokio::spawn(async move {
+            let path = if r % 2 == 0 {
+                format!("/api/v1/products/{id}")
+            } else {
+                format!("/api/v1/products/{slug}")
+            };
+            while !stop.load(Ordering::Relaxed) {
+                let (st, _) = s.get(&path).await;
+                assert_eq!(st, StatusCode::OK);
+            }
+        }));
+    }
+    for i in 1..=15 {
+        let name = format!("Cached {i}");
+        let (st, body) = s
+            .admin(
+                Method::PATCH,
+                &format!("/api/v1/admin/products/{id}"),
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        let (_, by_id) = s.get(&format!("/api/v1/products/{id}")).await;
+        assert_eq!(by_id["name"], name, "stale read by id after update {i}");
+        let (_, by_slug) = s.get(&format!("/api/v1/products/{slug}")).await;
+        assert_eq!(by_slug["name"], name, "stale read by slug after update {i}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.await.unwrap();
+    }
+    // Once quiet, the cache settles on the last version.
+    let (_, body) = s.get(&format!("/api/v1/products/{id}")).await;
+    assert_eq!(body["name"], "Cached 15");
+    let cached: String = eventually(
+        Duration::from_secs(5),
+        "the cache to hold the last version",
+        || {
+            let mut conn = conn.clone();
+            let key = key.clone();
+            async move {
+                let v: Option<String> = redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .ok()?;
+                v.filter(|v| v.contains("Cached 15"))
+            }
+        },
+    )
+    .await;
+    assert!(!cached.starts_with("T:"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn category_moves_refuse_cycles_and_filter_subtrees() {
+    let s = Stack::start().await;
+    let mk = |name: &str, parent: Option<&str>| json!({"name": name, "parent_id": parent});
+    let (st, a) = s
+        .admin(
+            Method::POST,
+            "/api/v1/admin/categories",
+            Some(mk("Apparel", None)),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{a}");
+    let a_id = a["id"].as_str().unwrap().to_owned();
+    let (_, b) = s
+        .admin(
+            Method::POST,
+            "/api/v1/admin/categories",
+            Some(mk("Shoes", Some(&a_id))),
+        )
+        .await;
+    let b_id = b["id"].as_str().unwrap().to_owned();
+    let (_, c) = s
+        .admin(
+            Method::POST,
+            "/api/v1/admin/categories",
+            Some(mk("Trail Shoes", Some(&b_id))),
+        )
+        .await;
+    let c_id = c["id"].as_str().unwrap().to_owned();
+    assert_eq!(c["depth"], 2);
+    assert_eq!(c["slug"], "trail-shoes");
+
+    // Under itself or a descendant: refused.
+    for target in [&a_id, &c_id] {
+        let (st, body) = s
+            .admin(
+                Method::POST,
+                &format!("/api/v1/admin/categories/{a_id}/move"),
+                Some(json!({"parent_id": target})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["errors"][0]["field"], "new_parent_id");
+    }
+    // Depth-first listing.
+    let (_, list) = s.get("/api/v1/categories").await;
+    let order: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["Apparel", "Shoes", "Trail Shoes"]);
+
+    // Products in a descendant are found through the ancestor.
+    s.product(
+        json!({"name": "Mountain Runner", "status": "active", "category_ids": [c_id],
+                     "variants": [variant(&sku(), 100, json!({}))]}),
+    )
+    .await;
+    let (_, body) = s.get(&format!("/api/v1/products?category={a_id}")).await;
+    assert_eq!(names(&body), ["Mountain Runner"]);
+    assert_eq!(facet(&body, "categories", &c_id), 1);
+
+    // Moving the leaf to the root is fine; the old ancestor no longer contains it.
+    let (st, moved) = s
+        .admin(
+            Method::POST,
+            &format!("/api/v1/admin/categories/{c_id}/move"),
+            Some(json!({"parent_id": null})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{moved}");
+    assert_eq!(moved["depth"], 0);
+    let (_, body) = s.get(&format!("/api/v1/products?category={a_id}")).await;
+    assert!(names(&body).is_empty());
+    // A category with children cannot be deleted.
+    let (st, _) = s
+        .admin(
+            Method::DELETE,
+            &format!("/api/v1/admin/categories/{a_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    let (st, _) = s
+        .admin(
+            Method::DELETE,
+            &format!("/api/v1/admin/categories/{b_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_upload_urls_accept_the_bytes_in_the_real_store() {
+    let s = Stack::start().await;
+    let p = s.product(json!({"name": "Pictured"})).await;
+    let id = p["id"].as_str().unwrap();
+    let mut image_ids = Vec::new();
+    for (i, bytes) in [
+        b"\x89PNG first image".to_vec(),
+        b"\x89PNG second image!".to_vec(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (st, up) = s
+            .admin(
+                Method::POST,
+                &format!("/api/v1/admin/products/{id}/images/upload-url"),
+                Some(json!({"content_type": "image/png", "size_bytes": bytes.len()})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{up}");
+        // Registering before the upload: nothing is there yet.
+        if i == 0 {
+            let (st, body) = s
+                .admin(
+                    Method::POST,
+                    &format!("/api/v1/admin/products/{id}/images"),
+                    Some(json!({"object_key": up["object_key"]})),
+                )
+                .await;
+            assert_eq!(st, StatusCode::CONFLICT, "{body}");
+            let (st, up2) = s
+                .admin(
+                    Method::POST,
+                    &format!("/api/v1/admin/products/{id}/images/upload-url"),
+                    Some(json!({"content_type": "image/png", "size_bytes": bytes.len()})),
+                )
+                .await;
+            assert_eq!(st, StatusCode::CREATED);
+            assert_ne!(up2["object_key"], up["object_key"]);
+        }
+        let (st, up) = if i == 0 {
+            s.admin(
+                Method::POST,
+                &format!("/api/v1/admin/products/{id}/images/upload-url"),
+                Some(json!({"content_type": "image/png", "size_bytes": bytes.len()})),
+            )
+            .await
+        } else {
+            (st, up)
+        };
+        assert_eq!(st, StatusCode::CREATED);
+        let mut put = s
+            .http
+            .put(up["upload_url"].as_str().unwrap())
+            .body(bytes.clone());
+        for (k, v) in up["upload_headers"].as_object().unwrap() {
+            put = put.header(k.as_str(), v.as_str().unwrap());
+        }
+        let resp = put.send().await.unwrap();
+        assert!(
+            resp.status().is_success(),
+            "PUT: {} {}",
+            resp.status(),
+            resp.text().await.unwrap()
+        );
+        let (st, img) = s
+            .admin(
+                Method::POST,
+                &format!("/api/v1/admin/products/{id}/images"),
+                Some(json!({"object_key": up["object_key"], "alt_text": format!("view {i}")})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{img}");
+        assert_eq!(img["position"], i);
+        // The URL serves the bytes.
+        let got = s
+            .http
+            .get(img["url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(got.status().is_success(), "GET image: {}", got.status());
+        assert_eq!(got.bytes().await.unwrap().as_ref(), bytes.as_slice());
+        image_ids.push(img["id"].as_str().unwrap().to_owned());
+    }
+    // Content type and size are limited.
+    let (st, _) = s
+        .admin(
+            Method::POST,
+            &format!("/api/v1/admin/products/{id}/images/upload-url"),
+            Some(json!({"content_type": "text/html", "size_bytes": 10})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    let (st, _) = s
+        .admin(
+            Method::POST,
+            &format!("/api/v1/admin/products/{id}/images/upload-url"),
+            Some(json!({"content_type": "image/png", "size_bytes": 20 * 1024 * 1024})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    // Reordering puts the second image first.
+    image_ids.reverse();
+    let (st, body) = s
+        .admin(
+            Method::PUT,
+            &format!("/api/v1/admin/products/{id}/images/order"),
+            Some(json!({"image_ids": image_ids})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let (_, p) = s
+        .admin(Method::GET, &format!("/api/v1/products/{id}"), None)
+        .await;
+    assert_eq!(p["images"][0]["id"], image_ids[0].as_str());
+    assert_eq!(p["images"][0]["alt_text"], "view 1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_prices_come_from_batch_get_variants_by_sku() {
+    let s = Stack::start().await;
+    let (a, b) = (sku(), sku());
+    s.product(json!({"name": "Priced", "status": "active",
+                     "variants": [variant(&a, 1999, json!({"size": "S"})), variant(&b, 2999, json!({"size": "L"}))]}))
+        .await;
+    let r = s
+        .grpc()
+        .batch_get_variants_by_sku(pb::BatchGetVariantsBySkuRequest {
+            skus: vec![b.clone(), "NOPE-1".into(), a.clone(), b.clone()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let got: Vec<(String, i64)> = r
+        .variants
+        .iter()
+        .map(|v| {
+            let v = v.variant.as_ref().unwrap();
+            (v.sku.clone(), v.price.as_ref().unwrap().amount_minor)
+        })
+        .collect();
+    assert_eq!(got, [(b, 2999), (a, 1999)]);
+    assert_eq!(r.missing_skus, ["NOPE-1"]);
+    assert_eq!(
+        r.variants[0].product.as_ref().unwrap().status(),
+        pb::ProductStatus::Active
+    );
+}
+
+/// Reads `topic` from the beginning until `pick` finds an event, or panics after `timeout`.
+async fn find_event(
+    kafka: &storefront_kit::config::KafkaSettings,
+    topic: &str,
+    timeout: Duration,
+    pick: impl Fn(&CloudEvent) -> bool,
+) -> CloudEvent {
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("group.id", unique("it-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no matching event on {topic} within {timeout:?}"));
+        let Ok(msg) = msg else { continue };
+        let Some(payload) = msg.payload() else {
+            continue;
+        };
+        if let Ok(ev) = serde_json::from_slice::<CloudEvent>(payload)
+            && pick(&ev)
+        {
+            return ev;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_publish_created_updated_and_archived_events() {
+    let s = Stack::start().await;
+    let p = s
+        .product(json!({"name": "Eventful", "status": "active", "variants": [variant(&sku(), 100, json!({}))]}))
+        .await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/admin/products/{id}");
+    assert_eq!(
+        s.admin(Method::PATCH, &path, Some(json!({"name": "Eventful 2"})))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.admin(Method::POST, &format!("{path}/archive"), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let topic = storefront_kit::events::topic(&s.kafka, topics::PRODUCT_EVENTS);
+    for ty in ["product.created", "product.updated", "product.archived"] {
+        let ev = find_event(&s.kafka, &topic, Duration::from_secs(30), |e| {
+            e.event_type == ty && e.subject.as_deref() == Some(id.as_str())
+        })
+        .await;
+        assert_eq!(ev.source, "/storefront/product");
+        assert_eq!(ev.data["id"], id.as_str(), "{ty}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_fetched_before_an_update_cannot_cache_the_old_version() {
+    let s = Stack::start().await;
+    let p = s
+        .product(json!({"name": "Racy 1", "status": "active", "variants": [variant(&sku(), 100, json!({}))]}))
+        .await;
+    let id: Uuid = p["id"].as_str().unwrap().parse().unwrap();
+    // A reader fetches the row...
+    let stale = s.catalog.read(id).await.unwrap().unwrap();
+    assert_eq!(stale.name, "Racy 1");
+    // ...an update commits and returns...
+    let (st, _) = s
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/admin/products/{id}"),
+            Some(json!({"name": "Racy 2"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    // ...and only then does the slow reader try to fill the cache with what it read.
+    s.catalog.cache.put(&stale).await;
+    let (_, body) = s.get(&format!("/api/v1/products/{id}")).await;
+    assert_eq!(body["name"], "Racy 2");
+    let fresh = s.catalog.read(id).await.unwrap().unwrap();
+    assert!(fresh.version > stale.version);
+    s.catalog.cache.put(&stale).await;
+    assert_eq!(s.catalog.cache.get(id).await.unwrap().name, "Racy 2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn opposite_concurrent_moves_never_make_a_cycle() {
+    let s = Arc::new(Stack::start().await);
+    for round in 0..5 {
+        let mut ids = Vec::new();
+        for name in ["X", "Y"] {
+            let (st, c) = s
+                .admin(
+                    Method::POST,
+                    "/api/v1/admin/categories",
+                    Some(json!({"name": format!("{name} {round}")})),
+                )
+                .await;
+            assert_eq!(st, StatusCode::CREATED, "{c}");
+            ids.push(c["id"].as_str().unwrap().to_owned());
+        }
+        let moves = [
+            (ids[0].clone(), ids[1].clone()),
+            (ids[1].clone(), ids[0].clone()),
+        ]
+        .map(|(a, b)| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.admin(
+                    Method::POST,
+                    &format!("/api/v1/admin/categories/{a}/move"),
+                    Some(json!({"parent_id": b})),
+                )
+                .await
+                .0
+            })
+        });
+        let mut codes = Vec::new();
+        for m in moves {
+            codes.push(m.await.unwrap());
+        }
+        codes.sort();
+        assert_eq!(
+            codes,
+            [StatusCode::OK, StatusCode::UNPROCESSABLE_ENTITY],
+            "round {round}"
+        );
+    }
+    let (_, list) = s.get("/api/v1/categories").await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        10,
+        "every category is still reachable from a root"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_events_from_inventory_drive_the_in_stock_filter() {
+    let s = Stack::start().await;
+    let (gone, kept) = (sku(), sku());
+    let a = s
+        .product(json!({"name": "Sold Out Soon", "status": "active", "variants": [variant(&gone, 100, json!({}))]}))
+        .await;
+    s.product(json!({"name": "Always There", "status": "active", "variants": [variant(&kept, 100, json!({}))]}))
+        .await;
+    let id = a["id"].as_str().unwrap().to_owned();
+    // Read once so the cache holds the in-stock version.
+    assert_eq!(
+        s.get(&format!("/api/v1/products/{id}")).await.1["variants"][0]["in_stock"],
+        true
+    );
+
+    let producer = storefront_kit::kafka::producer(&s.kafka).unwrap();
+    let topic = storefront_kit::events::topic(&s.kafka, topics::INVENTORY_EVENTS);
+    let send = |available: i64| {
+        let ev = CloudEvent::new(
+            "/storefront/inventory",
+            "inventory.stock_changed",
+            Some(gone.clone()),
+            json!({"sku": gone, "on_hand": available, "reserved": 0, "available": available, "reason": "correction"}),
+        );
+        let payload = serde_json::to_vec(&ev).unwrap();
+        let (producer, topic, key) = (producer.clone(), topic.clone(), gone.clone());
+        async move {
+            producer
+                .send(
+                    rdkafka::producer::FutureRecord::to(&topic)
+                        .key(&key)
+                        .payload(&payload),
+                    Duration::from_secs(10),
+                )
+                .await
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+    };
+    send(0).await;
+    eventually(
+        Duration::from_secs(30),
+        "the variant to be out of stock",
+        || async {
+            let (_, p) = s.get(&format!("/api/v1/products/{id}")).await;
+            (p["variants"][0]["in_stock"] == false).then_some(())
+        },
+    )
+    .await;
+    let (_, body) = s.get("/api/v1/products?in_stock=true").await;
+    assert_eq!(names(&body), ["Always There"]);
+    send(3).await;
+    eventually(
+        Duration::from_secs(30),
+        "the variant to be back in stock",
+        || async {
+            let (_, body) = s.get("/api/v1/products?in_stock=true").await;
+            (body["total"] == 2).then_some(())
+        },
+    )
+    .await;
+}

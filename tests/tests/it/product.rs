@@ -1210,3 +1210,87 @@ async fn stock_events_from_inventory_drive_the_in_stock_filter() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn product_availability_joins_its_variants_with_inventory() {
+    let s = Stack::start().await;
+    // An inventory role on its own database, and a gateway in front of both services.
+    let mut inv = storefront_inventory::Config {
+        common: common(),
+        inventory: Default::default(),
+    };
+    inv.common.postgres.database_prefix = format!("{}_", unique("it_avail"));
+    inv.common.kafka.topic_prefix = format!("{}.", unique("it_avail"));
+    inv.inventory.listen = "127.0.0.1:0".parse().unwrap();
+    inv.inventory.consumer_group = unique("it_avail");
+    let names: Vec<String> = [topics::ORDER_EVENTS, topics::INVENTORY_EVENTS]
+        .iter()
+        .map(|t| storefront_kit::events::topic(&inv.common.kafka, t))
+        .collect();
+    storefront_kit::kafka::ensure_topics(&inv.common.kafka, &names, 1)
+        .await
+        .unwrap();
+    let inventory = storefront_inventory::build(inv, s.shutdown.clone())
+        .await
+        .expect("inventory starts");
+    let inv_addr = inventory.local_addr();
+    let pool = inventory.pool().clone();
+    tokio::spawn(inventory.run());
+    let mut gw = storefront_gateway::Config {
+        common: common(),
+        ..Default::default()
+    };
+    gw.common.redis.key_prefix = format!("{}:", unique("it_avail"));
+    gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
+    gw.gateway.upstreams.product = format!("http://{}", s.addr);
+    gw.gateway.upstreams.inventory = format!("http://{inv_addr}");
+    let gateway = storefront_gateway::build(gw, s.shutdown.clone())
+        .await
+        .unwrap();
+    let base = format!("http://{}", gateway.local_addr());
+    tokio::spawn(gateway.run());
+
+    let (a, b) = (sku(), sku());
+    let p = s
+        .product(json!({"name": "Availability Mug", "status": "active",
+                        "variants": [variant(&a, 1200, json!({"colour": "red"})),
+                                     variant(&b, 1200, json!({"colour": "blue"}))]}))
+        .await;
+    let slug = p["slug"].as_str().unwrap().to_owned();
+    sqlx::query("INSERT INTO stock (sku, on_hand, reserved) VALUES ($1, 7, 2)")
+        .bind(&a)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let resp = reqwest::get(format!("{base}/api/v1/products/{slug}/availability"))
+        .await
+        .unwrap();
+    let (st, body) = read(resp).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let got: HashMap<String, i64> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["sku"].as_str().unwrap().to_owned(),
+                i["available"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got.get(&a), Some(&5), "{body}");
+    assert_eq!(
+        got.get(&b),
+        Some(&0),
+        "a never-stocked SKU has none: {body}"
+    );
+
+    let resp = reqwest::get(format!(
+        "{base}/api/v1/products/no-such-product/availability"
+    ))
+    .await
+    .unwrap();
+    let (st, body) = read(resp).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
+}

@@ -34,7 +34,12 @@ const IDEMPOTENCY_KEY_MAX: usize = 255;
 /// The inventory routes: the public availability read and the admin routes behind
 /// [`crate::protect`].
 pub fn router(state: &AppState) -> Router<AppState> {
-    let public = Router::new().route("/api/v1/inventory/availability", get(get_availability));
+    let public = Router::new()
+        .route("/api/v1/inventory/availability", get(get_availability))
+        .route(
+            "/api/v1/products/{id_or_slug}/availability",
+            get(get_product_availability),
+        );
     let admin = Router::new().route(
         "/api/v1/admin/inventory/{sku}",
         get(get_stock).put(set_stock).patch(adjust_stock),
@@ -45,7 +50,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 /// The inventory part of the OpenAPI document (merged in `crate::openapi`).
 #[derive(OpenApi)]
 #[openapi(
-    paths(get_availability, get_stock, set_stock, adjust_stock),
+    paths(get_availability, get_product_availability, get_stock, set_stock, adjust_stock),
     components(schemas(
         Availability, AvailabilityList, StockLevel, StockChange, Movement, MovementReason,
         AdminReason, SetStockRequest, AdjustStockRequest
@@ -269,6 +274,20 @@ fn status_problem(s: tonic::Status) -> Problem {
     }
 }
 
+fn availability_list(r: pb::BatchGetAvailabilityResponse) -> AvailabilityList {
+    AvailabilityList {
+        items: r
+            .availabilities
+            .into_iter()
+            .map(|a| Availability {
+                sku: a.sku,
+                available: a.available,
+            })
+            .collect(),
+        next_cursor: None,
+    }
+}
+
 fn client(state: &AppState) -> InventoryServiceClient<Channel> {
     InventoryServiceClient::new(state.upstreams.inventory.clone())
 }
@@ -382,17 +401,63 @@ pub async fn get_availability(
         .await
         .map_err(status_problem)?
         .into_inner();
-    Ok(Json(AvailabilityList {
-        items: r
-            .availabilities
-            .into_iter()
-            .map(|a| Availability {
-                sku: a.sku,
-                available: a.available,
-            })
-            .collect(),
-        next_cursor: None,
-    }))
+    Ok(Json(availability_list(r)))
+}
+
+/// How many units of each variant of a product can be bought now. Public.
+#[utoipa::path(
+    get,
+    path = "/api/v1/products/{id_or_slug}/availability",
+    tag = "inventory",
+    operation_id = "getProductAvailability",
+    params(("id_or_slug" = String, Path, description = "A product id or slug", example = "trail-running-shoe")),
+    responses(
+        (status = 200, description = "One entry per variant SKU of the product", body = AvailabilityList),
+        (status = 404, description = "No such product", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_product_availability(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Result<Json<AvailabilityList>, Problem> {
+    use storefront_proto::product::v1 as product_pb;
+    use storefront_proto::product::v1::get_product_request::Lookup;
+    use storefront_proto::product::v1::product_service_client::ProductServiceClient;
+    let lookup = if uuid::Uuid::parse_str(&key).is_ok() {
+        Lookup::Id(key)
+    } else if key.is_empty() || key.len() > 100 {
+        return Err(Problem::not_found("No product has this slug."));
+    } else {
+        Lookup::Slug(key)
+    };
+    let product = ProductServiceClient::new(state.upstreams.product.clone())
+        .get_product(grpc_request(
+            product_pb::GetProductRequest {
+                lookup: Some(lookup),
+            },
+            &headers,
+        ))
+        .await
+        .map_err(Problem::from)?
+        .into_inner();
+    let skus: Vec<String> = product.variants.into_iter().map(|v| v.sku).collect();
+    if skus.is_empty() {
+        return Ok(Json(AvailabilityList {
+            items: Vec::new(),
+            next_cursor: None,
+        }));
+    }
+    let r = client(&state)
+        .batch_get_availability(grpc_request(
+            pb::BatchGetAvailabilityRequest { skus },
+            &headers,
+        ))
+        .await
+        .map_err(status_problem)?
+        .into_inner();
+    Ok(Json(availability_list(r)))
 }
 
 /// The stock of one SKU (zeros for a SKU never stocked). Admin only.

@@ -3,10 +3,12 @@
 # process) with benchmark settings, runs a storefront-bench scenario against the gateway on
 # loopback, prints req/s and latency percentiles, and stops the platform again.
 #
-# Usage: scripts/bench.sh identity [storefront-bench options, e.g. --duration 10 --concurrency 16]
+# Usage: scripts/bench.sh identity|catalog [storefront-bench options, e.g. --duration 10 --concurrency 16]
 #
 # Benchmark settings: the gateway's rate limiter and auth's brute-force throttling are switched off
 # (they would measure the limits, not the platform); everything else is the default configuration.
+# Benchmark data lives apart from development data: databases `bench_*`, Redis keys `bench:*`,
+# buckets `bench-*` (STOREFRONT_BENCH_PREFIX changes `bench`). `catalog` seeds STOREFRONT_BENCH_PRODUCTS products (default 100000) once.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -32,8 +34,16 @@ bin="$CARGO_TARGET_DIR/release"
 export STOREFRONT_GATEWAY__RATE_LIMIT__ENABLED=false
 export STOREFRONT_AUTH__THROTTLE__ENABLED=false
 export STOREFRONT_TELEMETRY__LOG_LEVEL=warn
+prefix="${STOREFRONT_BENCH_PREFIX:-bench}"
+export STOREFRONT_POSTGRES__DATABASE_PREFIX="${prefix}_"
+export STOREFRONT_REDIS__KEY_PREFIX="${prefix}:"
+export STOREFRONT_S3__BUCKET_PREFIX="${prefix}-"
+if [[ "$scenario" == catalog ]]; then
+  sf_info "seeding ${STOREFRONT_BENCH_PRODUCTS:-100000} products into ${prefix}_product_db (once; skipped when present)"
+  "$bin/storefront" seed --products "${STOREFRONT_BENCH_PRODUCTS:-100000}"
+fi
 log="$(mktemp)"
-"$bin/storefront" up >"$log" 2>&1 &
+"$bin/storefront" up --no-seed >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
 

@@ -48,6 +48,21 @@ enum Scenario {
         #[arg(long, default_value = "/api/v1/users/me")]
         get_path: String,
     },
+    /// Product page GETs/s (served from the Redis cache after the first read) and search latency,
+    /// on whatever catalog the platform holds (`storefront seed --products 100000` for the
+    /// figures in the issue).
+    Catalog {
+        /// Distinct products the product-page phase cycles through.
+        #[arg(long, default_value_t = 200)]
+        products: usize,
+        /// Search queries, comma-separated; misspelt words exercise typo tolerance.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "merino,leather jacket,rugged,northwind,canvs,titanium bottle,wool socks,urbn"
+        )]
+        queries: Vec<String>,
+    },
 }
 
 /// Result of one phase.
@@ -319,6 +334,111 @@ async fn identity(cli: &Cli, users: usize, get_path: &str) -> anyhow::Result<()>
     Ok(())
 }
 
+async fn get_ok(http: &reqwest::Client, url: &str) -> Result<Value, String> {
+    let resp = http.get(url).send().await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body = resp.bytes().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{status} on {url}"));
+    }
+    serde_json::from_slice(&body).map_err(|e| e.to_string())
+}
+
+async fn catalog(cli: &Cli, products: usize, queries: &[String]) -> anyhow::Result<()> {
+    let base = cli.gateway.trim_end_matches('/').to_owned();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(cli.concurrency * 2)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let duration = Duration::from_secs(cli.duration);
+    // Pick product slugs from the newest pages (not measured).
+    let mut slugs = Vec::with_capacity(products);
+    let mut cursor: Option<String> = None;
+    while slugs.len() < products {
+        let mut url = format!("{base}/api/v1/products?sort=newest&limit=100");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page = get_ok(&http, &url).await.map_err(|e| {
+            anyhow::anyhow!("listing products: {e} (is the platform up with a seeded catalog?)")
+        })?;
+        for item in page["items"].as_array().into_iter().flatten() {
+            if let Some(slug) = item["slug"].as_str() {
+                slugs.push(slug.to_owned());
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) if slugs.len() < products => cursor = Some(c.to_owned()),
+            _ => break,
+        }
+    }
+    if slugs.is_empty() {
+        bail!("the catalog is empty: run `storefront seed` first");
+    }
+    let total = get_ok(&http, &format!("{base}/api/v1/products?limit=1"))
+        .await
+        .map(|v| v["total"].clone())
+        .unwrap_or(Value::Null);
+    println!(
+        "catalog: {} products in the catalog, {} product pages, {} queries, {} clients, {}s per phase, gateway {base}\n",
+        total,
+        slugs.len(),
+        queries.len(),
+        cli.concurrency,
+        cli.duration
+    );
+    // Warm the cache so the product phase measures cache hits.
+    for slug in &slugs {
+        let _ = get_ok(&http, &format!("{base}/api/v1/products/{slug}")).await;
+    }
+    let slugs = Arc::new(slugs);
+    let states: Vec<_> = (0..cli.concurrency)
+        .map(|w| (http.clone(), base.clone(), slugs.clone(), w))
+        .collect();
+    let page = phase(
+        "product GET (cached)",
+        states,
+        duration,
+        cli.max_requests,
+        |(h, b, slugs, i)| async move {
+            let url = format!("{b}/api/v1/products/{}", slugs[i % slugs.len()]);
+            let r = get_ok(&h, &url).await.map(|_| ());
+            ((h, b, slugs, i + 7), r)
+        },
+    )
+    .await;
+    page.print();
+
+    let urls: Arc<Vec<String>> = Arc::new(
+        queries
+            .iter()
+            .map(|q| {
+                let mut u = url::Url::parse(&format!("{base}/api/v1/products")).expect("base URL");
+                u.query_pairs_mut()
+                    .append_pair("q", q)
+                    .append_pair("limit", "20");
+                u.to_string()
+            })
+            .collect(),
+    );
+    let states: Vec<_> = (0..cli.concurrency)
+        .map(|w| (http.clone(), urls.clone(), w))
+        .collect();
+    let search = phase(
+        "search (q + facets)",
+        states,
+        duration,
+        cli.max_requests,
+        |(h, urls, i)| async move {
+            let r = get_ok(&h, &urls[i % urls.len()]).await.map(|_| ());
+            ((h, urls, i + 1), r)
+        },
+    )
+    .await;
+    search.print();
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -331,5 +451,6 @@ async fn main() -> anyhow::Result<()> {
     ensure_loopback(&cli.gateway)?;
     match &cli.scenario {
         Scenario::Identity { users, get_path } => identity(&cli, (*users).max(1), get_path).await,
+        Scenario::Catalog { products, queries } => catalog(&cli, (*products).max(1), queries).await,
     }
 }

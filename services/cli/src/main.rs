@@ -40,6 +40,20 @@ enum Command {
         /// Only these roles (comma-separated). Default: all of them.
         #[arg(long, value_delimiter = ',', value_enum)]
         roles: Vec<roles::Role>,
+        /// Do not seed the demo catalog (by default `up` seeds it once, when the catalog is
+        /// empty and the product role is among the roles).
+        #[arg(long)]
+        no_seed: bool,
+    },
+    /// Fill an empty catalog with a deterministic demo catalog (categories, products, variants,
+    /// tags, specifications, stock and images). Does nothing when the catalog has products.
+    Seed {
+        /// Number of products (1 to 100000).
+        #[arg(long, default_value_t = storefront_cli::seed::DEFAULT_PRODUCTS, value_parser = storefront_cli::seed::parse_products)]
+        products: u32,
+        /// Seed of the generator: the same seed and size give the same catalog.
+        #[arg(long, default_value_t = storefront_cli::seed::DEFAULT_SEED)]
+        seed: u64,
     },
     /// Create each role's database if missing and run its migrations, then exit.
     Migrate {
@@ -70,12 +84,13 @@ enum AdminCommand {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Gateway => roles::run(&[roles::Role::Gateway]).await,
-        Command::Auth => roles::run(&[roles::Role::Auth]).await,
-        Command::User => roles::run(&[roles::Role::User]).await,
-        Command::Product => roles::run(&[roles::Role::Product]).await,
-        Command::Inventory => roles::run(&[roles::Role::Inventory]).await,
-        Command::Up { roles } => roles::run(&roles::or_all(roles)).await,
+        Command::Gateway => roles::run(&[roles::Role::Gateway], false).await,
+        Command::Auth => roles::run(&[roles::Role::Auth], false).await,
+        Command::User => roles::run(&[roles::Role::User], false).await,
+        Command::Product => roles::run(&[roles::Role::Product], false).await,
+        Command::Inventory => roles::run(&[roles::Role::Inventory], false).await,
+        Command::Up { roles, no_seed } => roles::run(&roles::or_all(roles), !no_seed).await,
+        Command::Seed { products, seed } => roles::seed(products, seed).await,
         Command::Migrate { roles } => roles::migrate(&roles::or_all(roles)).await,
         Command::Admin(AdminCommand::Create { email, password }) => {
             roles::create_admin(&email, &password).await

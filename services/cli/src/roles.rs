@@ -128,8 +128,9 @@ impl Loaded {
 }
 
 /// Loads every role's configuration (failing before anything binds), starts them in order, and
-/// supervises them until Ctrl-C / SIGTERM or until one fails.
-pub async fn run(roles: &[Role]) -> anyhow::Result<()> {
+/// supervises them until Ctrl-C / SIGTERM or until one fails. With `seed`, and the product role
+/// among `roles`, an empty catalog is first filled with the default demo catalog.
+pub async fn run(roles: &[Role], seed: bool) -> anyhow::Result<()> {
     let common = config::load_common().map_err(|e| anyhow::anyhow!(e))?;
     let loaded = roles
         .iter()
@@ -145,6 +146,21 @@ pub async fn run(roles: &[Role]) -> anyhow::Result<()> {
         storefront_kit::kafka::ensure_topics(&common.kafka, &topics, 3)
             .await
             .context("creating Kafka topics (is the broker up? scripts/dev-stack.sh up)")?;
+    }
+
+    if seed {
+        let product = loaded.iter().find_map(|(_, l)| match l {
+            Loaded::Product(c) => Some(c.as_ref().clone()),
+            _ => None,
+        });
+        if let Some(cfg) = product {
+            let outcome =
+                storefront_cli::seed::seed(&cfg, &storefront_cli::seed::Options::default())
+                    .await
+                    .context("seeding the demo catalog (skip with --no-seed)")?;
+            tracing::info!(%outcome, "demo catalog");
+            println!("{outcome}");
+        }
     }
 
     let shutdown = Shutdown::with_signals();
@@ -208,5 +224,19 @@ pub async fn create_admin(email: &str, password: &str) -> anyhow::Result<()> {
     let _guard = storefront_kit::telemetry::init("storefront", &cfg.common.telemetry)?;
     let id = storefront_auth::create_admin(&cfg, email, password).await?;
     println!("admin {email} ready (user id {id})");
+    Ok(())
+}
+
+/// `storefront seed`: fills an empty catalog with the demo catalog.
+pub async fn seed(products: u32, seed: u64) -> anyhow::Result<()> {
+    let cfg = storefront_product::Config::load().map_err(|e| anyhow::anyhow!("product: {e}"))?;
+    let _guard = storefront_kit::telemetry::init("storefront", &cfg.common.telemetry)?;
+    let opts = storefront_cli::seed::Options {
+        products,
+        seed,
+        progress: true,
+    };
+    let outcome = storefront_cli::seed::seed(&cfg, &opts).await?;
+    println!("{outcome}");
     Ok(())
 }

@@ -5,4 +5,5 @@ mod auth;
 mod inventory;
 mod outbox;
 mod product;
+mod seed;
 mod user;

@@ -1,0 +1,4 @@
+//! Library half of the `storefront` binary: maintenance work that tests call directly.
+#![forbid(unsafe_code)]
+
+pub mod seed;

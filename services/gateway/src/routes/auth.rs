@@ -2,9 +2,6 @@
 //! Bodies are checked here for shape and size (422 naming the field); the service applies its
 //! rules and its field violations and retry hints become problem `errors` and `Retry-After`.
 
-// A `Problem` is the error of a whole request, built at most once per request.
-#![allow(clippy::result_large_err)]
-
 use std::time::Duration;
 
 use axum::Router;
@@ -24,6 +21,7 @@ use tonic_types::StatusExt;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
+use super::{rfc3339, valid};
 use crate::AppState;
 use crate::client_ip::ClientIp;
 use crate::openapi::Problem as ProblemDoc;
@@ -204,14 +202,6 @@ fn check_len(errors: &mut Vec<FieldError>, field: &str, value: &str, required: b
     }
 }
 
-fn valid(errors: Vec<FieldError>) -> Result<(), Problem> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Problem::validation(errors))
-    }
-}
-
 /// A gRPC status from auth as a problem: field violations become `errors` (422), retry hints
 /// `Retry-After` (429), 401 gets its challenge.
 pub fn status_problem(s: tonic::Status) -> Problem {
@@ -275,16 +265,6 @@ fn no_store(status: StatusCode, body: impl Serialize) -> Response {
         axum::Json(body),
     )
         .into_response()
-}
-
-fn rfc3339(t: Option<prost_types::Timestamp>) -> Option<String> {
-    let t = t?;
-    let dt = time::OffsetDateTime::from_unix_timestamp(t.seconds).ok()?;
-    let dt = dt
-        .replace_nanosecond(t.nanos.clamp(0, 999_999_999) as u32)
-        .ok()?;
-    dt.format(&time::format_description::well_known::Rfc3339)
-        .ok()
 }
 
 fn account(u: pb::User) -> AccountView {

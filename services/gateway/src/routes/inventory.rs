@@ -2,8 +2,6 @@
 //! `GET|PUT|PATCH /api/v1/admin/inventory/{sku}` (role admin), in front of the inventory
 //! service's gRPC API. Shapes are checked here (422 naming the field); the service applies the
 //! stock rules and checks the role again.
-// Handlers answer `Result<_, Problem>`: a problem is what axum sends, so boxing it buys nothing.
-#![allow(clippy::result_large_err)]
 
 use axum::Router;
 use axum::extract::State;
@@ -20,6 +18,7 @@ use tonic::transport::Channel;
 use tonic_types::StatusExt;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use super::{rfc3339, valid};
 use crate::AppState;
 use crate::openapi::Problem as ProblemDoc;
 
@@ -239,14 +238,6 @@ fn check_note(errors: &mut Vec<FieldError>, note: &Option<String>) {
     }
 }
 
-fn valid(errors: Vec<FieldError>) -> Result<(), Problem> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Problem::validation(errors))
-    }
-}
-
 /// A gRPC status from inventory as a problem: field violations become `errors` (422), a broken
 /// stock rule (FAILED_PRECONDITION) or a stale `expected_on_hand` (ABORTED) is 409.
 fn status_problem(s: tonic::Status) -> Problem {
@@ -290,16 +281,6 @@ fn availability_list(r: pb::BatchGetAvailabilityResponse) -> AvailabilityList {
 
 fn client(state: &AppState) -> InventoryServiceClient<Channel> {
     InventoryServiceClient::new(state.upstreams.inventory.clone())
-}
-
-fn rfc3339(t: Option<prost_types::Timestamp>) -> Option<String> {
-    let t = t?;
-    let dt = time::OffsetDateTime::from_unix_timestamp(t.seconds).ok()?;
-    let dt = dt
-        .replace_nanosecond(t.nanos.clamp(0, 999_999_999) as u32)
-        .ok()?;
-    dt.format(&time::format_description::well_known::Rfc3339)
-        .ok()
 }
 
 fn stock_level(s: Option<pb::StockLevel>) -> StockLevel {
@@ -423,15 +404,8 @@ pub async fn get_product_availability(
     Path(key): Path<String>,
 ) -> Result<Json<AvailabilityList>, Problem> {
     use storefront_proto::product::v1 as product_pb;
-    use storefront_proto::product::v1::get_product_request::Lookup;
     use storefront_proto::product::v1::product_service_client::ProductServiceClient;
-    let lookup = if uuid::Uuid::parse_str(&key).is_ok() {
-        Lookup::Id(key)
-    } else if key.is_empty() || key.len() > 100 {
-        return Err(Problem::not_found("No product has this slug."));
-    } else {
-        Lookup::Slug(key)
-    };
+    let lookup = super::product::lookup(key)?;
     let product = ProductServiceClient::new(state.upstreams.product.clone())
         .get_product(grpc_request(
             product_pb::GetProductRequest {

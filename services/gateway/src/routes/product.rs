@@ -2,8 +2,6 @@
 //! `GET /api/v1/products/{id_or_slug}` and `GET /api/v1/categories`, and the admin routes under
 //! `/api/v1/admin/products` and `/api/v1/admin/categories` (role admin, checked here and again
 //! by the product service), in front of the product service's gRPC API.
-// Handlers answer `Result<_, Problem>`: a problem is what axum sends, so boxing it buys nothing.
-#![allow(clippy::result_large_err)]
 
 use std::collections::BTreeMap;
 
@@ -23,6 +21,7 @@ use tonic::transport::Channel;
 use tonic_types::StatusExt;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use super::rfc3339;
 use crate::AppState;
 use crate::openapi::Problem as ProblemDoc;
 
@@ -502,18 +501,20 @@ pub struct PageQuery {
 
 // ---------- conversions ----------
 
-fn client(state: &AppState) -> ProductServiceClient<Channel> {
-    ProductServiceClient::new(state.upstreams.product.clone())
+/// A path segment naming a product by id or slug (slugs are at most 100 characters).
+pub(super) fn lookup(key: String) -> Result<pb::get_product_request::Lookup, Problem> {
+    use pb::get_product_request::Lookup;
+    if uuid::Uuid::parse_str(&key).is_ok() {
+        Ok(Lookup::Id(key))
+    } else if key.is_empty() || key.len() > 100 {
+        Err(Problem::not_found("No product has this slug."))
+    } else {
+        Ok(Lookup::Slug(key))
+    }
 }
 
-fn rfc3339(t: Option<prost_types::Timestamp>) -> Option<String> {
-    let t = t?;
-    let dt = time::OffsetDateTime::from_unix_timestamp(t.seconds).ok()?;
-    let dt = dt
-        .replace_nanosecond(t.nanos.clamp(0, 999_999_999) as u32)
-        .ok()?;
-    dt.format(&time::format_description::well_known::Rfc3339)
-        .ok()
+fn client(state: &AppState) -> ProductServiceClient<Channel> {
+    ProductServiceClient::new(state.upstreams.product.clone())
 }
 
 fn money(m: Option<pb::Money>) -> Option<Money> {
@@ -888,14 +889,7 @@ pub async fn get_product(
     headers: HeaderMap,
     Path(key): Path<String>,
 ) -> Result<Json<ProductView>, Problem> {
-    use pb::get_product_request::Lookup;
-    let lookup = if uuid::Uuid::parse_str(&key).is_ok() {
-        Lookup::Id(key)
-    } else if key.is_empty() || key.len() > 100 {
-        return Err(Problem::not_found("No product has this slug."));
-    } else {
-        Lookup::Slug(key)
-    };
+    let lookup = lookup(key)?;
     let p = client(&state)
         .get_product(grpc_request(
             pb::GetProductRequest {

@@ -3,9 +3,6 @@
 //! checked here for shape; the service's field violations become problem `errors` (422) with
 //! the field named as in the REST body.
 
-// A `Problem` is the error of a whole request, built at most once per request.
-#![allow(clippy::result_large_err)]
-
 use std::collections::BTreeMap;
 
 use axum::Router;
@@ -23,6 +20,7 @@ use tonic::transport::Channel;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
+use super::{rfc3339, valid};
 use crate::AppState;
 use crate::openapi::Problem as ProblemDoc;
 
@@ -79,16 +77,6 @@ fn problem(s: tonic::Status) -> Problem {
     p
 }
 
-fn rfc3339(t: Option<prost_types::Timestamp>) -> Option<String> {
-    let t = t?;
-    let dt = time::OffsetDateTime::from_unix_timestamp(t.seconds).ok()?;
-    let dt = dt
-        .replace_nanosecond(t.nanos.clamp(0, 999_999_999) as u32)
-        .ok()?;
-    dt.format(&time::format_description::well_known::Rfc3339)
-        .ok()
-}
-
 fn mask(paths: Vec<&str>) -> Option<prost_types::FieldMask> {
     Some(prost_types::FieldMask {
         paths: paths.into_iter().map(str::to_owned).collect(),
@@ -103,14 +91,6 @@ fn check_len(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>, max
             field,
             format!("must be at most {max} characters"),
         ));
-    }
-}
-
-fn valid(errors: Vec<FieldError>) -> Result<(), Problem> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Problem::validation(errors))
     }
 }
 

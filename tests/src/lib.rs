@@ -47,3 +47,19 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Serves `key`'s JWKS on 127.0.0.1:0 (what services fetch to verify test tokens); returns its URL.
+pub async fn jwks_server(key: &storefront_kit::jwt::testing::TestKey) -> String {
+    let set = storefront_kit::jwt::testing::jwks(&[key]);
+    let app = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        axum::routing::get(move || {
+            let set = set.clone();
+            async move { axum::Json(set) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/.well-known/jwks.json")
+}

@@ -19,31 +19,15 @@ use storefront_kit::Shutdown;
 use storefront_kit::config::KafkaSettings;
 use storefront_kit::events::{CloudEvent, topics};
 use storefront_kit::jwt::Role;
-use storefront_kit::jwt::testing::{TestKey, claims, jwks};
+use storefront_kit::jwt::testing::{TestKey, claims};
 use storefront_proto::inventory::v1 as pb;
 use storefront_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
-use storefront_tests::{common, eventually, unique};
+use storefront_tests::{common, eventually, jwks_server, unique};
 use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
 type Client = InventoryServiceClient<Channel>;
-
-/// A JWKS endpoint on 127.0.0.1:0 publishing `key`.
-async fn jwks_server(key: &TestKey) -> String {
-    let set = jwks(&[key]);
-    let app = axum::Router::new().route(
-        "/.well-known/jwks.json",
-        axum::routing::get(move || {
-            let set = set.clone();
-            async move { axum::Json(set) }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/.well-known/jwks.json")
-}
 
 /// A running inventory role and what tests need around it.
 struct Inventory {

@@ -15,28 +15,12 @@ use serde_json::{Value, json};
 use storefront_kit::Shutdown;
 use storefront_kit::events::{CloudEvent, topics};
 use storefront_kit::jwt::Role;
-use storefront_kit::jwt::testing::{TestKey, claims, jwks};
+use storefront_kit::jwt::testing::{TestKey, claims};
 use storefront_proto::product::v1 as pb;
 use storefront_proto::product::v1::product_service_client::ProductServiceClient;
-use storefront_tests::{common, eventually, unique};
+use storefront_tests::{common, eventually, jwks_server, unique};
 use tonic::transport::Channel;
 use uuid::Uuid;
-
-/// A JWKS endpoint on 127.0.0.1:0 publishing `key`.
-async fn jwks_server(key: &TestKey) -> String {
-    let set = jwks(&[key]);
-    let app = axum::Router::new().route(
-        "/.well-known/jwks.json",
-        axum::routing::get(move || {
-            let set = set.clone();
-            async move { axum::Json(set) }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/.well-known/jwks.json")
-}
 
 /// A product role and a gateway in front of it, stopped on drop.
 struct Stack {

@@ -5,6 +5,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+pub mod platform;
+pub mod shopper;
+
 use storefront_kit::config::Common;
 
 /// Settings for the dev stack started by `scripts/dev-stack.sh` (overridable with the usual

@@ -7,6 +7,11 @@
 //! the tombstone's or the cached one's (one Lua script, atomic), so a reader that fetched the row
 //! before the write committed cannot put the old value back. Every Redis failure degrades to a
 //! database read.
+//!
+//! Search answers (hit ids with scores, total, facets; products are hydrated through the
+//! product cache) are cached under `cache:search:{generation}:{fingerprint}`; every product
+//! write and category change increments `cache:search:gen`, so a cached answer is never read
+//! after the write that changed it returned.
 
 use std::time::Duration;
 
@@ -45,6 +50,7 @@ pub struct ProductCache {
     ttl: Duration,
     tombstone: Duration,
     timeout: Duration,
+    search_ttl: Duration,
 }
 
 impl ProductCache {
@@ -61,7 +67,14 @@ impl ProductCache {
             ttl,
             tombstone,
             timeout,
+            search_ttl: Duration::ZERO,
         }
+    }
+
+    /// Caches search answers for `ttl` (zero: not at all).
+    pub fn with_search_ttl(mut self, ttl: Duration) -> Self {
+        self.search_ttl = ttl;
+        self
     }
 
     fn slug_key(&self, slug: &str) -> String {
@@ -148,18 +161,90 @@ impl ProductCache {
     /// Returns whether Redis acknowledged it.
     pub async fn invalidate(&self, id: Uuid, version: i64) -> bool {
         let key = self.keys.product_cache(id);
+        let gen_key = self.search_generation_key();
         let ttl = self.tombstone.as_secs().max(1);
         self.run::<i64>("invalidate", move |mut c| {
             Box::pin(async move {
-                redis::Script::new(INVALIDATE)
+                let done = redis::Script::new(INVALIDATE)
                     .key(&key)
                     .arg(version)
                     .arg(ttl)
                     .invoke_async(&mut c)
-                    .await
+                    .await?;
+                redis::cmd("INCR")
+                    .arg(&gen_key)
+                    .query_async::<i64>(&mut c)
+                    .await?;
+                Ok(done)
             })
         })
         .await
         .is_some()
+    }
+
+    fn search_generation_key(&self) -> String {
+        self.keys.key("cache:search:gen")
+    }
+
+    /// Makes every cached search answer unreachable (after a category change; product writes
+    /// do it in [`ProductCache::invalidate`]).
+    pub async fn bump_search(&self) -> bool {
+        let key = self.search_generation_key();
+        self.run::<i64>("bump search", move |mut c| {
+            Box::pin(async move { redis::cmd("INCR").arg(&key).query_async(&mut c).await })
+        })
+        .await
+        .is_some()
+    }
+
+    /// The key a search answer is cached under: the current generation and the request's
+    /// fingerprint. `None` when the cache is off or Redis fails (then nothing is cached).
+    pub async fn search_key(&self, fingerprint: &str) -> Option<String> {
+        if self.search_ttl.is_zero() {
+            return None;
+        }
+        let gen_key = self.search_generation_key();
+        let generation: Option<i64> = self
+            .run("search generation", move |mut c| {
+                Box::pin(async move { redis::cmd("GET").arg(&gen_key).query_async(&mut c).await })
+            })
+            .await?;
+        Some(self.keys.key(format_args!(
+            "cache:search:{}:{fingerprint}",
+            generation.unwrap_or(0)
+        )))
+    }
+
+    /// A cached search answer.
+    pub async fn search_get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let key = key.to_owned();
+        let raw: Option<String> = self
+            .run("search get", move |mut c| {
+                Box::pin(async move { redis::cmd("GET").arg(&key).query_async(&mut c).await })
+            })
+            .await
+            .flatten();
+        serde_json::from_str(&raw?).ok()
+    }
+
+    /// Caches a search answer for `product.search_cache_secs`. An answer computed before a
+    /// write lands under the generation the write retired, where no reader looks any more.
+    pub async fn search_put<T: serde::Serialize>(&self, key: &str, value: &T) {
+        let Ok(json) = serde_json::to_string(value) else {
+            return;
+        };
+        let (key, ttl) = (key.to_owned(), self.search_ttl.as_secs().max(1));
+        self.run::<()>("search put", move |mut c| {
+            Box::pin(async move {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(json)
+                    .arg("EX")
+                    .arg(ttl)
+                    .query_async(&mut c)
+                    .await
+            })
+        })
+        .await;
     }
 }

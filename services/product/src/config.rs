@@ -49,6 +49,9 @@ pub struct ProductSettings {
     pub cache_ttl_secs: u64,
     /// How long a write's invalidation marker refuses older versions, seconds.
     pub cache_tombstone_secs: u64,
+    /// How long a search answer (hits, total, facets) is cached in Redis, seconds; 0 turns the
+    /// search cache off. Any catalog write makes cached answers unreachable at once.
+    pub search_cache_secs: u64,
     /// Lifetime of presigned upload URLs, seconds.
     pub upload_url_ttl_secs: u64,
     /// Largest image accepted, bytes.
@@ -70,6 +73,7 @@ impl Default for ProductSettings {
             database: None,
             cache_ttl_secs: 300,
             cache_tombstone_secs: 60,
+            search_cache_secs: 60,
             upload_url_ttl_secs: 900,
             max_image_bytes: 10 * 1024 * 1024,
             image_url_base: None,
@@ -89,6 +93,9 @@ impl Validate for ProductSettings {
         }
         if self.cache_tombstone_secs == 0 {
             return invalid("cache_tombstone_secs", "must be at least 1");
+        }
+        if self.search_cache_secs > 24 * 3600 {
+            return invalid("search_cache_secs", "must be between 0 and 86400");
         }
         if !(60..=7 * 24 * 3600).contains(&self.upload_url_ttl_secs) {
             return invalid("upload_url_ttl_secs", "must be between 60 and 604800");

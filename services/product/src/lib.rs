@@ -83,7 +83,8 @@ pub async fn build(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Server> {
         Duration::from_secs(settings.cache_ttl_secs),
         Duration::from_secs(settings.cache_tombstone_secs),
         Duration::from_millis(cfg.common.redis.timeout_ms.max(1)),
-    );
+    )
+    .with_search_ttl(Duration::from_secs(settings.search_cache_secs));
     let catalog = Catalog {
         pool: pool.clone(),
         cache,

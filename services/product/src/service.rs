@@ -627,7 +627,15 @@ impl Catalog {
             }
         }
         tx.commit().await?;
+        // A move changes which products a category filter's subtree holds.
+        self.bump_search().await;
         self.get_category(Some(id), None).await
+    }
+
+    async fn bump_search(&self) {
+        if !self.cache.bump_search().await {
+            tracing::warn!("could not retire cached search answers");
+        }
     }
 
     pub async fn delete_category(&self, id: Uuid) -> Result<()> {
@@ -652,6 +660,7 @@ impl Catalog {
         for (p, v) in versions {
             self.invalidate(p, v).await;
         }
+        self.bump_search().await;
         Ok(())
     }
 

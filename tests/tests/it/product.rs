@@ -530,17 +530,18 @@ async fn facets_count_the_filtered_set() {
         vec![variant(&sku(), 2500, json!({"color": "blue", "size": "M"}))],
     ))
     .await;
-    s.product(mk(
-        "Blue Jeans",
-        "Denimco",
-        json!(["bottoms"]),
-        vec![variant(
-            &sku(),
-            6000,
-            json!({"color": "blue", "size": "32"}),
-        )],
-    ))
-    .await;
+    let jeans = s
+        .product(mk(
+            "Blue Jeans",
+            "Denimco",
+            json!(["bottoms"]),
+            vec![variant(
+                &sku(),
+                6000,
+                json!({"color": "blue", "size": "32"}),
+            )],
+        ))
+        .await;
 
     let (st, all) = s.get("/api/v1/products").await;
     assert_eq!(st, StatusCode::OK, "{all}");
@@ -589,6 +590,26 @@ async fn facets_count_the_filtered_set() {
     assert_eq!(names(&sorted), ["Blue Jeans", "Blue Shirt", "Red Shirt"]);
     let (st, bad) = s.get("/api/v1/products?limit=500").await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+
+    // Search answers are cached; a write that returned is visible in the next search, total
+    // and facets included.
+    let (_, again) = s.get("/api/v1/products").await;
+    assert_eq!(again["total"], 3);
+    let (st, archived) = s
+        .admin(
+            Method::POST,
+            &format!(
+                "/api/v1/admin/products/{}/archive",
+                jeans["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{archived}");
+    let (_, after) = s.get("/api/v1/products").await;
+    assert_eq!(after["total"], 2, "{after}");
+    assert_eq!(facet(&after, "brands", "Denimco"), 0);
+    assert_eq!(after["facets"]["price_range"]["max"], eur(2500));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

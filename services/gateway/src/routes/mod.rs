@@ -4,6 +4,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod forward;
 pub mod inventory;
 pub mod product;
 pub mod user;

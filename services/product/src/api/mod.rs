@@ -520,16 +520,34 @@ impl ProductService for ProductApi {
                     .ok_or_else(|| Error::invalid("page_token", "is not a token of this search"))?,
             )
         };
-        let page = search::search(
-            &self.catalog.pool,
-            &filters,
-            sort,
-            cursor.as_ref(),
-            limit,
-            true,
-        )
-        .await
-        .map_err(Error::from)?;
+        let cache_key = self
+            .catalog
+            .cache
+            .search_key(&filters.cache_key(sort, &r.page_token, limit))
+            .await;
+        let cached = match &cache_key {
+            Some(k) => self.catalog.cache.search_get::<search::SearchPage>(k).await,
+            None => None,
+        };
+        let page = match cached {
+            Some(page) => page,
+            None => {
+                let page = search::search(
+                    &self.catalog.pool,
+                    &filters,
+                    sort,
+                    cursor.as_ref(),
+                    limit,
+                    true,
+                )
+                .await
+                .map_err(Error::from)?;
+                if let Some(k) = &cache_key {
+                    self.catalog.cache.search_put(k, &page).await;
+                }
+                page
+            }
+        };
         let ids: Vec<Uuid> = page.hits.iter().map(|h| h.0).collect();
         let (found, _) = self.catalog.batch_get(&ids, true).await?;
         let scores = search::order_index(&page.hits);

@@ -74,12 +74,19 @@ impl Filters {
                     .push(")");
             }
         }
+        self.push_conditions(qb, skip);
+    }
+
+    /// Every condition but the status, each starting with ` AND`.
+    fn push_conditions(&self, qb: &mut QueryBuilder<Postgres>, skip: Skip) {
         if let Some(q) = &self.query {
-            qb.push(" AND (p.search @@ websearch_to_tsquery('english', ")
+            // Two index scans (full text, trigram) united, not one OR: given the OR, the
+            // planner scans every row and computes the (costly) word similarity on each.
+            qb.push(" AND p.id IN (SELECT id FROM products WHERE search @@ websearch_to_tsquery('english', ")
                 .push_bind(q.clone())
-                .push(") OR ")
+                .push(") UNION ALL SELECT id FROM products WHERE ")
                 .push_bind(q.clone())
-                .push(" <% p.name)");
+                .push(" <% name)");
         }
         if let (Some(cats), true) = (&self.categories, skip != Skip::Category) {
             qb.push(
@@ -134,6 +141,14 @@ impl Filters {
         }
     }
 
+    /// The key of one search answer in the cache: SHA-256 of everything that shapes it, so no
+    /// crafted query can land on another query's entry.
+    pub fn cache_key(&self, sort: Sort, page_token: &str, limit: i64) -> String {
+        use sha2::Digest;
+        let text = format!("{self:?}|{sort:?}|{page_token}|{limit}");
+        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+    }
+
     /// A fingerprint of the request a page token belongs to.
     pub fn fingerprint(&self, sort: Sort) -> String {
         let text = format!("{self:?}|{sort:?}");
@@ -175,7 +190,7 @@ impl Cursor {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Facets {
     pub brands: Vec<(String, i64)>,
     pub categories: Vec<(String, i64)>,
@@ -185,7 +200,7 @@ pub struct Facets {
     pub price: Option<(String, i64, i64)>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SearchPage {
     pub hits: Vec<(Uuid, f64)>,
     pub next: Option<Cursor>,
@@ -310,7 +325,7 @@ pub async fn search(
             facets: Facets::default(),
         });
     }
-    let ((hits, next), total, facets) = futures::try_join!(hits, total, facets(pool, f))?;
+    let ((hits, next), (total, facets)) = futures::try_join!(hits, facets_and_total(pool, f))?;
     Ok(SearchPage {
         hits,
         next,
@@ -319,103 +334,168 @@ pub async fn search(
     })
 }
 
-async fn counts(
-    pool: &PgPool,
-    f: &Filters,
-    skip: Skip,
-    select_from: &str,
-    extra: &str,
-) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let mut qb = QueryBuilder::<Postgres>::new(select_from);
-    f.push_where(&mut qb, skip);
-    qb.push(extra);
-    qb.push(" GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ")
-        .push_bind(FACET_VALUES_MAX as i64);
-    qb.build_query_as().fetch_all(pool).await
+/// The facet filters, each a boolean column of the `base` set in [`facets_and_total`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flag {
+    Category,
+    Brand,
+    Tag,
+    Price,
+    Attribute(usize),
 }
 
-async fn attribute_counts(
-    pool: &PgPool,
-    f: &Filters,
-    skip: Skip,
-    only: Option<&str>,
-) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-    // `attribute_values` holds each product's distinct `key=value` pairs (keys never hold `=`).
-    let mut qb = QueryBuilder::<Postgres>::new(
-        "SELECT split_part(x.kv, '=', 1), substr(x.kv, strpos(x.kv, '=') + 1), count(*)
-           FROM products p CROSS JOIN LATERAL unnest(p.attribute_values) AS x(kv)",
-    );
-    f.push_where(&mut qb, skip);
-    match only {
-        Some(name) => {
-            qb.push(" AND split_part(x.kv, '=', 1) = ")
-                .push_bind(name.to_owned());
-        }
-        None => {
-            let filtered: Vec<String> = f.attributes.iter().map(|(n, _)| n.clone()).collect();
-            qb.push(" AND split_part(x.kv, '=', 1) <> ALL(")
-                .push_bind(filtered)
-                .push(")");
+impl Flag {
+    fn column(self) -> String {
+        match self {
+            Flag::Category => "f_cat".into(),
+            Flag::Brand => "f_brand".into(),
+            Flag::Tag => "f_tag".into(),
+            Flag::Price => "f_price".into(),
+            Flag::Attribute(i) => format!("f_attr{i}"),
         }
     }
-    qb.push(" GROUP BY 1, 2");
-    qb.build_query_as().fetch_all(pool).await
 }
 
-async fn facets(pool: &PgPool, f: &Filters) -> Result<Facets, sqlx::Error> {
-    let brands = counts(
-        pool,
-        f,
-        Skip::Brand,
-        "SELECT p.brand, count(*) FROM products p",
-        " AND p.brand <> ''",
-    );
-    let categories = counts(
-        pool,
-        f,
-        Skip::Category,
-        "SELECT fc.category_id::text, count(*) FROM products p JOIN product_categories fc ON fc.product_id = p.id",
-        "",
-    );
-    let tags = counts(
-        pool,
-        f,
-        Skip::Tag,
-        "SELECT ft.tag, count(*) FROM products p JOIN product_tags ft ON ft.product_id = p.id",
-        "",
-    );
-    let price = async {
-        let mut qb = QueryBuilder::<Postgres>::new(
-            "SELECT p.currency, min(p.min_price), max(p.max_price) FROM products p",
-        );
-        f.push_where(&mut qb, Skip::Price);
-        qb.push(" AND p.currency IS NOT NULL GROUP BY p.currency ORDER BY ");
-        if let Some((_, _, cur)) = &f.price {
-            qb.push("(p.currency = ")
-                .push_bind(cur.clone())
-                .push(") DESC, ");
+impl Filters {
+    /// The facet filters this request sets.
+    fn flags(&self) -> Vec<Flag> {
+        let mut out = Vec::new();
+        if self.categories.is_some() {
+            out.push(Flag::Category);
         }
-        qb.push("count(*) DESC LIMIT 1");
-        qb.build_query_as::<(String, i64, i64)>()
-            .fetch_optional(pool)
-            .await
-    };
-    let attributes = async {
-        let mut rows = attribute_counts(pool, f, Skip::Nothing, None).await?;
-        for (i, (name, _)) in f.attributes.iter().enumerate() {
-            rows.extend(attribute_counts(pool, f, Skip::Attribute(i), Some(name)).await?);
+        if !self.brands.is_empty() {
+            out.push(Flag::Brand);
         }
-        Ok::<_, sqlx::Error>(group_attributes(rows))
+        if !self.tags.is_empty() {
+            out.push(Flag::Tag);
+        }
+        if self.price.is_some() {
+            out.push(Flag::Price);
+        }
+        out.extend((0..self.attributes.len()).map(Flag::Attribute));
+        out
+    }
+
+    /// Pushes the condition of one facet filter (the same SQL `push_where` uses), as a boolean
+    /// expression over `p`.
+    fn push_flag(&self, qb: &mut QueryBuilder<Postgres>, flag: Flag) {
+        // The conditions `push_where` would add for this filter alone.
+        let mut only = Filters::default();
+        match flag {
+            Flag::Category => only.categories = self.categories.clone(),
+            Flag::Brand => only.brands = self.brands.clone(),
+            Flag::Tag => only.tags = self.tags.clone(),
+            Flag::Price => only.price = self.price.clone(),
+            Flag::Attribute(i) => only.attributes = vec![self.attributes[i].clone()],
+        }
+        qb.push("(true");
+        only.push_conditions(qb, Skip::Nothing);
+        qb.push(")");
+    }
+}
+
+/// `AND`s the flags of `flags` except `but` (`true` when none are left).
+fn all_but(flags: &[Flag], but: Option<Flag>) -> String {
+    let cols: Vec<String> = flags
+        .iter()
+        .filter(|f| Some(**f) != but)
+        .map(|f| f.column())
+        .collect();
+    if cols.is_empty() {
+        "true".into()
+    } else {
+        cols.join(" AND ")
+    }
+}
+
+/// The total and every facet in one statement: the rows matching the status, the text and the
+/// stock filter are scanned once into `base` (materialised), with one boolean column per facet
+/// filter; each facet then counts `base` with every filter but its own. One scan of the
+/// expensive text match instead of one per facet.
+async fn facets_and_total(pool: &PgPool, f: &Filters) -> Result<(i64, Facets), sqlx::Error> {
+    let flags = f.flags();
+    let mut qb = QueryBuilder::<Postgres>::new(
+        "WITH base AS MATERIALIZED (SELECT p.id, p.brand, p.currency, p.min_price, p.max_price, p.attribute_values",
+    );
+    for flag in &flags {
+        qb.push(", ");
+        f.push_flag(&mut qb, *flag);
+        qb.push(" AS ").push(flag.column());
+    }
+    qb.push(" FROM products p");
+    // Status, text and stock only: the facet filters are the flags.
+    let core = Filters {
+        categories: None,
+        brands: Vec::new(),
+        tags: Vec::new(),
+        price: None,
+        attributes: Vec::new(),
+        ..f.clone()
     };
-    let (brands, categories, tags, price, attributes) =
-        futures::try_join!(brands, categories, tags, price, attributes)?;
-    Ok(Facets {
-        brands,
-        categories,
-        tags,
-        attributes,
-        price,
-    })
+    core.push_where(&mut qb, Skip::Nothing);
+    qb.push(")");
+    let all = all_but(&flags, None);
+    let pick = |flag: Flag| flags.contains(&flag).then_some(flag);
+    qb.push(format_args!(
+        " SELECT (SELECT count(*) FROM base WHERE {all})"
+    ));
+    qb.push(format_args!(
+        ", (SELECT COALESCE(json_agg(json_build_array(brand, n)), '[]') FROM (SELECT b.brand, count(*) AS n FROM base b WHERE b.brand <> '' AND {} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {FACET_VALUES_MAX}) x)",
+        all_but(&flags, pick(Flag::Brand))
+    ));
+    qb.push(format_args!(
+        ", (SELECT COALESCE(json_agg(json_build_array(c, n)), '[]') FROM (SELECT pc.category_id::text AS c, count(*) AS n FROM base b JOIN product_categories pc ON pc.product_id = b.id WHERE {} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {FACET_VALUES_MAX}) x)",
+        all_but(&flags, pick(Flag::Category))
+    ));
+    qb.push(format_args!(
+        ", (SELECT COALESCE(json_agg(json_build_array(tag, n)), '[]') FROM (SELECT pt.tag, count(*) AS n FROM base b JOIN product_tags pt ON pt.product_id = b.id WHERE {} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {FACET_VALUES_MAX}) x)",
+        all_but(&flags, pick(Flag::Tag))
+    ));
+    qb.push(format_args!(
+        ", (SELECT json_build_array(currency, lo, hi) FROM (SELECT b.currency, min(b.min_price) AS lo, max(b.max_price) AS hi, count(*) AS n FROM base b WHERE b.currency IS NOT NULL AND {} GROUP BY 1) x ORDER BY ",
+        all_but(&flags, pick(Flag::Price))
+    ));
+    if let Some((_, _, cur)) = &f.price {
+        qb.push("(currency = ")
+            .push_bind(cur.clone())
+            .push(") DESC, ");
+    }
+    qb.push("n DESC LIMIT 1)");
+    // Attributes not filtered on: counted over the fully filtered set; each filtered attribute:
+    // its own values over the set filtered by everything else.
+    let filtered: Vec<String> = f.attributes.iter().map(|(n, _)| n.clone()).collect();
+    qb.push(format_args!(
+        ", (SELECT COALESCE(json_agg(json_build_array(k, v, n)), '[]') FROM (SELECT split_part(x.kv, '=', 1) AS k, substr(x.kv, strpos(x.kv, '=') + 1) AS v, count(*) AS n FROM base b CROSS JOIN LATERAL unnest(b.attribute_values) AS x(kv) WHERE {all} AND split_part(x.kv, '=', 1) <> ALL("
+    ));
+    qb.push_bind(filtered).push(") GROUP BY 1, 2");
+    for (i, (name, _)) in f.attributes.iter().enumerate() {
+        qb.push(format_args!(
+            " UNION ALL SELECT split_part(x.kv, '=', 1), substr(x.kv, strpos(x.kv, '=') + 1), count(*) FROM base b CROSS JOIN LATERAL unnest(b.attribute_values) AS x(kv) WHERE {} AND split_part(x.kv, '=', 1) = ",
+            all_but(&flags, Some(Flag::Attribute(i)))
+        ));
+        qb.push_bind(name.clone()).push(" GROUP BY 1, 2");
+    }
+    qb.push(") y)");
+    type Row = (
+        i64,
+        sqlx::types::Json<Vec<(String, i64)>>,
+        sqlx::types::Json<Vec<(String, i64)>>,
+        sqlx::types::Json<Vec<(String, i64)>>,
+        Option<sqlx::types::Json<(String, i64, i64)>>,
+        sqlx::types::Json<Vec<(String, String, i64)>>,
+    );
+    let (total, brands, categories, tags, price, attributes): Row =
+        qb.build_query_as().fetch_one(pool).await?;
+    Ok((
+        total,
+        Facets {
+            brands: brands.0,
+            categories: categories.0,
+            tags: tags.0,
+            attributes: group_attributes(attributes.0),
+            price: price.map(|p| p.0),
+        },
+    ))
 }
 
 /// Values of one attribute with their counts.

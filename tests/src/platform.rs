@@ -1,0 +1,366 @@
+//! The whole platform as the README runs it: the `storefront` binary as child processes
+//! (`storefront up --roles ...`), every role on a free loopback port, with its own databases,
+//! Redis keys, topics and buckets (a unique prefix), against the dev stack or a private broker.
+//! Black-box tests drive it only through the gateway; fault tests kill and restart its processes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+/// Every role with its place in start order (the gateway last).
+pub const ROLES: [&str; 12] = [
+    "auth",
+    "user",
+    "product",
+    "inventory",
+    "cart",
+    "order",
+    "payment",
+    "recommendation",
+    "event",
+    "notification",
+    "recommender",
+    "gateway",
+];
+
+/// The `storefront` binary: `STOREFRONT_BIN`, else a debug build made once per test process.
+pub fn storefront_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(p) = std::env::var("STOREFRONT_BIN") {
+            return PathBuf::from(p);
+        }
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+            .args(["build", "-q", "-p", "storefront-cli"])
+            .current_dir(&root)
+            .status()
+            .expect("running cargo build -p storefront-cli");
+        assert!(status.success(), "cargo build -p storefront-cli failed");
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root.join("target"));
+        target.join("debug").join("storefront")
+    })
+    .clone()
+}
+
+/// Free loopback ports (bound and released; a small race with other processes is accepted).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+/// How to run the platform.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Process groups: a name and the roles that process runs. Roles not named anywhere do
+    /// not run. Default: one process with every role.
+    pub groups: Vec<(String, Vec<&'static str>)>,
+    /// Kafka bootstrap servers (default: the dev stack's, from `STOREFRONT_KAFKA__BROKERS`).
+    pub kafka: Option<String>,
+    /// Extra `STOREFRONT_*` settings.
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            groups: vec![("all".into(), ROLES.to_vec())],
+            kafka: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+struct Group {
+    roles: Vec<&'static str>,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+/// A running platform; processes are killed when it drops.
+pub struct Platform {
+    /// `http://127.0.0.1:<port>` of the gateway.
+    pub gateway: String,
+    /// The unique prefix of this platform's data (`<prefix>_` databases, `<prefix>:` keys...).
+    pub prefix: String,
+    pub ports: BTreeMap<&'static str, u16>,
+    env: Vec<(String, String)>,
+    groups: BTreeMap<String, Group>,
+    dir: PathBuf,
+}
+
+impl Platform {
+    pub async fn start(opts: Options) -> Self {
+        let prefix = crate::unique("bb").replace('_', "");
+        let ports: BTreeMap<&'static str, u16> =
+            ROLES.iter().copied().zip(free_ports(ROLES.len())).collect();
+        let url = |role: &str| format!("http://127.0.0.1:{}", ports[role]);
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "STOREFRONT_POSTGRES__DATABASE_PREFIX".into(),
+                format!("{prefix}_"),
+            ),
+            ("STOREFRONT_REDIS__KEY_PREFIX".into(), format!("{prefix}:")),
+            (
+                "STOREFRONT_KAFKA__TOPIC_PREFIX".into(),
+                format!("{prefix}."),
+            ),
+            ("STOREFRONT_S3__BUCKET_PREFIX".into(), format!("{prefix}-")),
+            (
+                "STOREFRONT_AUTH__JWKS_URL".into(),
+                format!("{}/.well-known/jwks.json", url("auth")),
+            ),
+            ("STOREFRONT_TELEMETRY__LOG_LEVEL".into(), "warn".into()),
+            ("NO_COLOR".into(), "1".into()),
+        ];
+        if let Some(k) = &opts.kafka {
+            env.push(("STOREFRONT_KAFKA__BROKERS".into(), k.clone()));
+        }
+        for role in ROLES {
+            let upper = role.to_uppercase();
+            env.push((
+                format!("STOREFRONT_{upper}__LISTEN"),
+                format!("127.0.0.1:{}", ports[role]),
+            ));
+            if role != "gateway" {
+                env.push((format!("STOREFRONT_GATEWAY__UPSTREAMS__{upper}"), url(role)));
+            }
+        }
+        // Service-to-service addresses (every role that calls another names it the same way).
+        for (caller, callee) in [
+            ("ORDER", "product"),
+            ("ORDER", "inventory"),
+            ("ORDER", "cart"),
+            ("CART", "product"),
+            ("CART", "inventory"),
+            ("RECOMMENDATION", "product"),
+        ] {
+            env.push((
+                format!("STOREFRONT_{caller}__UPSTREAMS__{}", callee.to_uppercase()),
+                url(callee),
+            ));
+        }
+        env.extend(opts.env.iter().cloned());
+        let dir = std::env::temp_dir().join(format!("storefront-{prefix}"));
+        std::fs::create_dir_all(&dir).expect("platform log dir");
+        let mut platform = Platform {
+            gateway: url("gateway"),
+            prefix,
+            ports,
+            env,
+            groups: BTreeMap::new(),
+            dir,
+        };
+        for (name, roles) in &opts.groups {
+            let log = platform.dir.join(format!("{name}.log"));
+            platform.groups.insert(
+                name.clone(),
+                Group {
+                    roles: roles.clone(),
+                    child: None,
+                    log,
+                },
+            );
+        }
+        let names: Vec<String> = platform.groups.keys().cloned().collect();
+        for name in &names {
+            platform.spawn(name);
+        }
+        for name in &names {
+            platform.wait_ready(name).await;
+        }
+        platform
+    }
+
+    fn spawn(&mut self, name: &str) {
+        let group = self.groups.get_mut(name).expect("known group");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&group.log)
+            .expect("platform log file");
+        let child = Command::new(storefront_bin())
+            .arg("up")
+            .arg("--no-seed")
+            .arg("--roles")
+            .arg(group.roles.join(","))
+            .envs(self.env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawning storefront up");
+        group.child = Some(child);
+    }
+
+    /// Polls every role of `name` until its `/readyz` answers 200 (two minutes at most).
+    pub async fn wait_ready(&mut self, name: &str) {
+        let http = reqwest::Client::new();
+        let roles = self.groups[name].roles.clone();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        for role in roles {
+            let url = format!("http://127.0.0.1:{}/readyz", self.ports[role]);
+            loop {
+                if let Ok(r) = http.get(&url).timeout(Duration::from_secs(2)).send().await
+                    && r.status().is_success()
+                {
+                    break;
+                }
+                let group = self.groups.get_mut(name).expect("known group");
+                if let Some(Ok(Some(status))) = group.child.as_mut().map(|c| c.try_wait()) {
+                    panic!(
+                        "storefront up ({name}) exited with {status} before {role} was ready:\n{}",
+                        self.log(name)
+                    );
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    panic!("{role} ({name}) not ready after 120 s:\n{}", self.log(name));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    /// SIGKILLs the process of group `name` (no shutdown, no draining) and waits for it to die.
+    pub async fn kill(&mut self, name: &str) {
+        let group = self.groups.get_mut(name).expect("known group");
+        if let Some(mut child) = group.child.take() {
+            child.start_kill().expect("kill -9");
+            let _ = child.wait().await;
+        }
+    }
+
+    /// Starts group `name` again and waits until it is ready.
+    pub async fn restart(&mut self, name: &str) {
+        self.kill(name).await;
+        self.spawn(name);
+        self.wait_ready(name).await;
+    }
+
+    /// The log of group `name` so far.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(&self.groups[name].log).unwrap_or_default()
+    }
+
+    /// The settings every process of this platform runs with.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// A URL under the gateway.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway)
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        for g in self.groups.values_mut() {
+            if let Some(c) = g.child.as_mut() {
+                let _ = c.start_kill();
+            }
+        }
+    }
+}
+
+/// A Kafka-protocol broker (tansu, as the dev stack runs it) of one test, on a free port with
+/// its own storage, so a test can stop it without disturbing the others.
+pub struct PrivateBroker {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateBroker {
+    /// The tansu binary the dev stack installed.
+    fn bin() -> PathBuf {
+        let tools = std::env::var("STOREFRONT_TOOLS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                    .join(".cache/storefront/tools")
+            });
+        tools.join("bin").join("tansu")
+    }
+
+    pub async fn start() -> Self {
+        let port = free_ports(1)[0];
+        let dir = std::env::temp_dir().join(crate::unique("tansu"));
+        std::fs::create_dir_all(&dir).expect("broker dir");
+        let mut b = PrivateBroker {
+            port,
+            dir,
+            child: None,
+        };
+        b.resume().await;
+        b
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the broker again on the same port and storage; waits until it accepts connections.
+    pub async fn resume(&mut self) {
+        let log = std::fs::File::create(self.dir.join("tansu.log")).expect("broker log");
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(Self::bin())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting tansu (scripts/dev-stack.sh up installs it)");
+        self.child = Some(child);
+        crate::eventually(
+            Duration::from_secs(30),
+            "the private broker to listen",
+            || async {
+                tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                    .await
+                    .ok()
+                    .map(|_| ())
+            },
+        )
+        .await;
+    }
+
+    /// SIGKILLs the broker (its storage survives).
+    pub async fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.start_kill();
+            let _ = c.wait().await;
+        }
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

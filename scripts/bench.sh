@@ -3,7 +3,7 @@
 # process) with benchmark settings, runs a storefront-bench scenario against the gateway on
 # loopback, prints req/s and latency percentiles, and stops the platform again.
 #
-# Usage: scripts/bench.sh identity|catalog [storefront-bench options, e.g. --duration 10 --concurrency 16]
+# Usage: scripts/bench.sh identity|catalog|checkout|events|recommendations [storefront-bench options, e.g. --duration 10 --concurrency 16]
 #
 # Benchmark settings: the gateway's rate limiter and auth's brute-force throttling are switched off
 # (they would measure the limits, not the platform); everything else is the default configuration.
@@ -38,10 +38,24 @@ prefix="${STOREFRONT_BENCH_PREFIX:-bench}"
 export STOREFRONT_POSTGRES__DATABASE_PREFIX="${prefix}_"
 export STOREFRONT_REDIS__KEY_PREFIX="${prefix}:"
 export STOREFRONT_S3__BUCKET_PREFIX="${prefix}-"
-if [[ "$scenario" == catalog ]]; then
-  sf_info "seeding ${STOREFRONT_BENCH_PRODUCTS:-100000} products into ${prefix}_product_db (once; skipped when present)"
-  "$bin/storefront" seed --products "${STOREFRONT_BENCH_PRODUCTS:-100000}"
-fi
+case "$scenario" in
+  catalog)
+    sf_info "seeding ${STOREFRONT_BENCH_PRODUCTS:-100000} products into ${prefix}_product_db (once; skipped when present)"
+    "$bin/storefront" seed --products "${STOREFRONT_BENCH_PRODUCTS:-100000}"
+    ;;
+  checkout)
+    # The admin that creates the benchmark product (created once; its password is set each run).
+    export STOREFRONT_BENCH_ADMIN_EMAIL="bench-admin@example.test"
+    export STOREFRONT_BENCH_ADMIN_PASSWORD="bench admin password"
+    STOREFRONT_ADMIN_PASSWORD="$STOREFRONT_BENCH_ADMIN_PASSWORD" \
+      "$bin/storefront" admin create --email "$STOREFRONT_BENCH_ADMIN_EMAIL" >/dev/null
+    ;;
+  recommendations)
+    # Any seeded catalog will do (the catalog scenario's 100,000 products are reused when present).
+    sf_info "seeding ${STOREFRONT_BENCH_PRODUCTS:-1000} products into ${prefix}_product_db (once; skipped when present)"
+    "$bin/storefront" seed --products "${STOREFRONT_BENCH_PRODUCTS:-1000}"
+    ;;
+esac
 log="$(mktemp)"
 "$bin/storefront" up --no-seed >"$log" 2>&1 &
 pid=$!

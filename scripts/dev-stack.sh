@@ -52,6 +52,7 @@ STOP_TIMEOUT="${STOREFRONT_STOP_TIMEOUT:-10}"
 TANSU_VERSION=0.6.0
 S3S_FS_VERSION=0.14.1
 AIOSMTPD_VERSION=1.4.6
+SCHEMATHESIS_VERSION=4.32.5
 
 RUN_DIR="$SF_STATE_DIR/run"
 LOG_DIR="$SF_STATE_DIR/log"
@@ -227,8 +228,14 @@ ensure_s3s_fs() {
     cargo_tool_install "s3s-fs@$S3S_FS_VERSION" --features binary
 }
 
+# The Python tools: aiosmtpd (the SMTP sink) and schemathesis (the API fuzzer of the tests).
 ensure_smtp_venv() {
   if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+    if [[ "$("$VENV/bin/schemathesis" --version 2>/dev/null)" != *"$SCHEMATHESIS_VERSION"* ]]; then
+      sf_info "installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
+      "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" ||
+        sf_die "pip install schemathesis failed"
+    fi
     return 0
   fi
   if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
@@ -237,8 +244,9 @@ ensure_smtp_venv() {
   sf_info "creating Python venv with aiosmtpd in $VENV"
   rm -rf "$VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION" ||
-    sf_die "pip install aiosmtpd failed"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "aiosmtpd==$AIOSMTPD_VERSION" "schemathesis==$SCHEMATHESIS_VERSION" ||
+    sf_die "pip install aiosmtpd schemathesis failed"
 }
 
 # --- components -------------------------------------------------------------------------------
@@ -463,6 +471,7 @@ cmd_env() {
     "STOREFRONT_S3__ACCESS_KEY=$S3_ACCESS_KEY"
     "STOREFRONT_S3__SECRET_KEY=$S3_SECRET_KEY"
     "STOREFRONT_SMTP_MAILDIR=$MAIL_DIR"
+    "STOREFRONT_TOOLS=$SF_TOOLS"
   )
   local kv
   for kv in "${vars[@]}"; do

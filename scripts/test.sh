@@ -85,6 +85,11 @@ if [[ -z "$FILTER" && "${STOREFRONT_SKIP_DOCTESTS:-}" != 1 ]]; then
   step "doc tests" cargo test --workspace --doc || true
 fi
 
+# The black-box tests (tests/tests/it/journey.rs, fuzz.rs) run the `storefront` binary the way
+# the README does, as child processes; build it once here so they use the current code.
+step "storefront binary" cargo build -p storefront-cli || finish
+export STOREFRONT_BIN="$CARGO_TARGET_DIR/debug/storefront"
+
 profile="${NEXTEST_PROFILE:-}"
 if [[ -z "$profile" ]]; then
   if [[ -n "${CI:-}" ]]; then profile=ci; else profile=default; fi

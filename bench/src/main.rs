@@ -4,6 +4,8 @@
 //! `scripts/bench.sh identity` starts the platform with benchmark settings and runs this.
 #![forbid(unsafe_code)]
 
+mod checkout;
+
 use std::future::Future;
 use std::net::ToSocketAddrs;
 use std::sync::Arc;
@@ -39,6 +41,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Scenario {
+    /// Checkouts per second to `paid`: every client adds a unit to its cart, checks out with a
+    /// good sandbox card and polls the order until it is paid; also the latency of the POST.
+    Checkout {
+        /// An admin account (creates the benchmark product and its stock).
+        #[arg(long, env = "STOREFRONT_BENCH_ADMIN_EMAIL")]
+        admin_email: String,
+        #[arg(long, env = "STOREFRONT_BENCH_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: String,
+    },
     /// Logins/s, token refreshes/s and authenticated GETs/s through the gateway.
     Identity {
         /// Accounts registered for the run.
@@ -62,6 +73,28 @@ enum Scenario {
             default_value = "merino,leather jacket,rugged,northwind,canvs,titanium bottle,wool socks,urbn"
         )]
         queries: Vec<String>,
+    },
+    /// Tracking events accepted per second through the gateway (batches of `--batch`), then the
+    /// broker's raw produce rate measured the same way (same clients, batches, message size and
+    /// producer settings as the event service, straight to the broker).
+    Events {
+        /// Events per request.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Kafka bootstrap servers for the raw produce phase (loopback only).
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        brokers: String,
+    },
+    /// Recommendation GETs/s with latency: personalized (signed-in users whose browsing the
+    /// recommender has seen) and similar-to-a-product (anonymous), on whatever catalog the
+    /// platform holds.
+    Recommendations {
+        /// Accounts registered for the run.
+        #[arg(long, default_value_t = 32)]
+        users: usize,
+        /// Distinct products the browsing and the similar phase use.
+        #[arg(long, default_value_t = 200)]
+        products: usize,
     },
 }
 
@@ -439,6 +472,311 @@ async fn catalog(cli: &Cli, products: usize, queries: &[String]) -> anyhow::Resu
     Ok(())
 }
 
+/// A batch of `n` product views of `products` (cycling from `start`).
+fn view_batch(products: &[String], start: usize, n: usize) -> Value {
+    let events: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"type": "product_viewed", "product_id": products[(start + i) % products.len()],
+                   "session_id": "bench"})
+        })
+        .collect();
+    json!({"events": events})
+}
+
+async fn events(cli: &Cli, batch: usize, brokers: &str) -> anyhow::Result<()> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let base = cli.gateway.trim_end_matches('/').to_owned();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(cli.concurrency * 2)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let duration = Duration::from_secs(cli.duration);
+    let products: Arc<Vec<String>> = Arc::new(
+        (0..1000)
+            .map(|_| uuid::Uuid::now_v7().to_string())
+            .collect(),
+    );
+    // The raw produce topic is made first, while the broker is idle.
+    ensure_loopback(&format!("http://{brokers}"))?;
+    let topic = format!(
+        "bench-raw-produce-{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    );
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .create()
+            .context("creating a Kafka admin client")?;
+    admin
+        .create_topics(
+            &[rdkafka::admin::NewTopic::new(
+                &topic,
+                3,
+                rdkafka::admin::TopicReplication::Fixed(1),
+            )],
+            &rdkafka::admin::AdminOptions::new().operation_timeout(Some(Duration::from_secs(60))),
+        )
+        .await
+        .context("creating the raw produce topic")?;
+    let url = format!("{base}/api/v1/events");
+    // One warm-up request, which also checks the route works.
+    post_json(&http, &url, &view_batch(&products, 0, batch), None)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("posting events: {e} (is the platform up with scripts/bench.sh?)")
+        })?;
+    println!(
+        "events: batches of {batch}, {} clients, {}s per phase, gateway {base}\n",
+        cli.concurrency, cli.duration
+    );
+    let states: Vec<_> = (0..cli.concurrency)
+        .map(|w| {
+            (
+                http.clone(),
+                url.clone(),
+                products.clone(),
+                w * 37,
+                format!("bench-visitor-{w}"),
+            )
+        })
+        .collect();
+    let post = phase(
+        &format!("events POST ({batch}/req)"),
+        states,
+        duration,
+        cli.max_requests,
+        move |(h, url, products, i, visitor)| async move {
+            let mut body = view_batch(&products, i, batch);
+            body["anonymous_id"] = json!(visitor);
+            let r = match post_json(&h, &url, &body, None).await {
+                Ok(v) if v["accepted"].as_u64() == Some(batch as u64) => Ok(()),
+                Ok(v) => Err(format!("not all accepted: {v}")),
+                Err(e) => Err(e),
+            };
+            ((h, url, products, i + batch, visitor), r)
+        },
+    )
+    .await;
+    post.print();
+    println!(
+        "{:<22} {:>10.0} events/s accepted",
+        "",
+        post.ok as f64 * batch as f64 / post.elapsed.as_secs_f64()
+    );
+
+    // The broker alone: the same messages (an event is two: user-events and product-views),
+    // produced with the event service's producer settings, each client awaiting its batch.
+    // First let what the platform still has in flight drain.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "10")
+        .set("compression.type", "lz4")
+        .set("batch.size", "1048576")
+        .set("batch.num.messages", "10000")
+        .set("message.timeout.ms", "10000")
+        .create()
+        .context("creating a Kafka producer")?;
+    let sample = serde_json::to_vec(&json!({
+        "specversion": "1.0", "id": uuid::Uuid::now_v7(), "type": "product.viewed",
+        "source": "/storefront/event", "time": "2026-01-31T10:15:00.123456Z",
+        "subject": "bench-visitor-0", "datacontenttype": "application/json",
+        "data": {"user_id": null, "anonymous_id": "bench-visitor-0", "session_id": "bench",
+                 "occurred_at": "2026-01-31T10:15:00.123456Z", "received_at": "2026-01-31T10:15:00.123456Z",
+                 "product_id": products[0],
+                 "context": {"user_agent": "reqwest", "device": "unknown", "browser": "other", "os": "other", "ip_prefix": "127.0.0.0/24"}}
+    }))?;
+    let sample = Arc::new(sample);
+    let states: Vec<_> = (0..cli.concurrency)
+        .map(|w| {
+            (
+                producer.clone(),
+                topic.clone(),
+                sample.clone(),
+                format!("bench-visitor-{w}"),
+            )
+        })
+        .collect();
+    let raw = phase(
+        &format!("raw produce ({}/batch)", batch * 2),
+        states,
+        duration,
+        cli.max_requests,
+        move |(p, topic, sample, key)| async move {
+            let mut pending = Vec::with_capacity(batch * 2);
+            let mut r = Ok(());
+            for _ in 0..batch * 2 {
+                match p.send_result(
+                    FutureRecord::to(&topic)
+                        .key(&key)
+                        .payload(sample.as_slice()),
+                ) {
+                    Ok(f) => pending.push(f),
+                    Err((e, _)) => {
+                        r = Err(e.to_string());
+                        break;
+                    }
+                }
+            }
+            for f in pending {
+                match f.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((e, _))) => r = Err(e.to_string()),
+                    Err(_) => r = Err("producer dropped".into()),
+                }
+            }
+            ((p, topic, sample, key), r)
+        },
+    )
+    .await;
+    raw.print();
+    println!(
+        "{:<22} {:>10.0} messages/s acknowledged ({:.0} events/s equivalent, {} bytes each)",
+        "",
+        raw.ok as f64 * (batch * 2) as f64 / raw.elapsed.as_secs_f64(),
+        raw.ok as f64 * batch as f64 / raw.elapsed.as_secs_f64(),
+        sample.len()
+    );
+    Ok(())
+}
+
+async fn recommendations(cli: &Cli, users: usize, products: usize) -> anyhow::Result<()> {
+    let base = cli.gateway.trim_end_matches('/').to_owned();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(cli.concurrency * 2)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let duration = Duration::from_secs(cli.duration);
+    // Setup (not measured): product ids, accounts, and browsing the recommender learns from.
+    let mut ids = Vec::with_capacity(products);
+    let mut cursor: Option<String> = None;
+    while ids.len() < products {
+        let mut url = format!("{base}/api/v1/products?sort=newest&limit=100");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page = get_ok(&http, &url).await.map_err(|e| {
+            anyhow::anyhow!("listing products: {e} (is the platform up with a seeded catalog?)")
+        })?;
+        for item in page["items"].as_array().into_iter().flatten() {
+            if let Some(id) = item["id"].as_str() {
+                ids.push(id.to_owned());
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) if ids.len() < products => cursor = Some(c.to_owned()),
+            _ => break,
+        }
+    }
+    if ids.len() < 2 {
+        bail!("the catalog has fewer than 2 products: run `storefront seed` first");
+    }
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let mut tokens = Vec::with_capacity(users);
+    for i in 0..users {
+        let email = format!("bench-rec-{}-{i}@example.com", &run[run.len() - 10..]);
+        let v = post_json(
+            &http,
+            &format!("{base}/api/v1/auth/register"),
+            &json!({"email": email, "password": "bench-password-Long-1"}),
+            None,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("registering a benchmark account: {e}"))?;
+        tokens.push(v["access_token"].as_str().unwrap_or_default().to_owned());
+    }
+    // Each user browses a window of 8 products; neighbouring windows overlap, so the
+    // recommender finds co-occurrences.
+    for (i, t) in tokens.iter().enumerate() {
+        post_json(
+            &http,
+            &format!("{base}/api/v1/events"),
+            &view_batch(&ids, (i * 5) % ids.len(), 8),
+            Some(t),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("posting browsing events: {e}"))?;
+    }
+    let probe = format!("{base}/api/v1/recommendations?kind=personalized&limit=10");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = http
+            .get(&probe)
+            .bearer_auth(&tokens[users - 1])
+            .send()
+            .await?
+            .json::<Value>()
+            .await?;
+        if v["items"][0]["source"] == "personalized" {
+            break;
+        }
+        if Instant::now() > deadline {
+            println!(
+                "(the recommender has not produced personalized lists yet; measuring fallbacks)"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "recommendations: {} products, {users} users, {} clients, {}s per phase, gateway {base}\n",
+        ids.len(),
+        cli.concurrency,
+        cli.duration
+    );
+    let tokens = Arc::new(tokens);
+    let states: Vec<_> = (0..cli.concurrency)
+        .map(|w| (http.clone(), probe.clone(), tokens.clone(), w))
+        .collect();
+    let personalized = phase(
+        "GET personalized",
+        states,
+        duration,
+        cli.max_requests,
+        |(h, url, tokens, i)| async move {
+            let r = match h
+                .get(&url)
+                .bearer_auth(&tokens[i % tokens.len()])
+                .send()
+                .await
+            {
+                Ok(resp) if resp.status().is_success() => {
+                    resp.bytes().await.map(|_| ()).map_err(|e| e.to_string())
+                }
+                Ok(resp) => Err(format!("{} on {url}", resp.status())),
+                Err(e) => Err(e.to_string()),
+            };
+            ((h, url, tokens, i + 1), r)
+        },
+    )
+    .await;
+    personalized.print();
+    let ids = Arc::new(ids);
+    let states: Vec<_> = (0..cli.concurrency)
+        .map(|w| (http.clone(), base.clone(), ids.clone(), w))
+        .collect();
+    let similar = phase(
+        "GET similar",
+        states,
+        duration,
+        cli.max_requests,
+        |(h, b, ids, i)| async move {
+            let url = format!(
+                "{b}/api/v1/recommendations?kind=similar&limit=10&product_id={}",
+                ids[i % ids.len()]
+            );
+            let r = get_ok(&h, &url).await.map(|_| ());
+            ((h, b, ids, i + 7), r)
+        },
+    )
+    .await;
+    similar.print();
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -451,6 +789,24 @@ async fn main() -> anyhow::Result<()> {
     ensure_loopback(&cli.gateway)?;
     match &cli.scenario {
         Scenario::Identity { users, get_path } => identity(&cli, (*users).max(1), get_path).await,
+        Scenario::Checkout {
+            admin_email,
+            admin_password,
+        } => {
+            checkout::run(
+                cli.gateway.trim_end_matches('/'),
+                cli.concurrency,
+                Duration::from_secs(cli.duration),
+                cli.max_requests,
+                admin_email,
+                admin_password,
+            )
+            .await
+        }
         Scenario::Catalog { products, queries } => catalog(&cli, (*products).max(1), queries).await,
+        Scenario::Events { batch, brokers } => events(&cli, (*batch).clamp(1, 500), brokers).await,
+        Scenario::Recommendations { users, products } => {
+            recommendations(&cli, (*users).max(1), (*products).max(2)).await
+        }
     }
 }

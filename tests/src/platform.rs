@@ -66,7 +66,8 @@ pub struct Options {
     /// Process groups: a name and the roles that process runs. Roles not named anywhere do
     /// not run. Default: one process with every role.
     pub groups: Vec<(String, Vec<&'static str>)>,
-    /// Kafka bootstrap servers (default: the dev stack's, from `STOREFRONT_KAFKA__BROKERS`).
+    /// Kafka bootstrap servers. Default: a private broker of this platform (a tansu of its own,
+    /// so one test's load or faults cannot reach another test's events).
     pub kafka: Option<String>,
     /// Extra `STOREFRONT_*` settings.
     pub env: Vec<(String, String)>,
@@ -98,10 +99,20 @@ pub struct Platform {
     env: Vec<(String, String)>,
     groups: BTreeMap<String, Group>,
     dir: PathBuf,
+    /// The private broker, when the options named none.
+    _broker: Option<PrivateBroker>,
 }
 
 impl Platform {
     pub async fn start(opts: Options) -> Self {
+        let broker = match opts.kafka {
+            Some(_) => None,
+            None => Some(PrivateBroker::start().await),
+        };
+        let kafka = opts
+            .kafka
+            .clone()
+            .or_else(|| broker.as_ref().map(|b| b.address()));
         let prefix = crate::unique("bb").replace('_', "");
         let ports: BTreeMap<&'static str, u16> =
             ROLES.iter().copied().zip(free_ports(ROLES.len())).collect();
@@ -124,7 +135,7 @@ impl Platform {
             ("STOREFRONT_TELEMETRY__LOG_LEVEL".into(), "warn".into()),
             ("NO_COLOR".into(), "1".into()),
         ];
-        if let Some(k) = &opts.kafka {
+        if let Some(k) = &kafka {
             env.push(("STOREFRONT_KAFKA__BROKERS".into(), k.clone()));
         }
         for role in ROLES {
@@ -137,19 +148,16 @@ impl Platform {
                 env.push((format!("STOREFRONT_GATEWAY__UPSTREAMS__{upper}"), url(role)));
             }
         }
-        // Service-to-service addresses (every role that calls another names it the same way).
-        for (caller, callee) in [
-            ("ORDER", "product"),
-            ("ORDER", "inventory"),
-            ("ORDER", "cart"),
-            ("CART", "product"),
-            ("CART", "inventory"),
-            ("RECOMMENDATION", "product"),
+        // Service-to-service addresses.
+        for (key, callee) in [
+            ("ORDER__PRODUCT_URL", "product"),
+            ("ORDER__INVENTORY_URL", "inventory"),
+            ("ORDER__CART_URL", "cart"),
+            ("CART__UPSTREAMS__PRODUCT", "product"),
+            ("CART__UPSTREAMS__INVENTORY", "inventory"),
+            ("RECOMMENDATION__PRODUCT_URL", "product"),
         ] {
-            env.push((
-                format!("STOREFRONT_{caller}__UPSTREAMS__{}", callee.to_uppercase()),
-                url(callee),
-            ));
+            env.push((format!("STOREFRONT_{key}"), url(callee)));
         }
         env.extend(opts.env.iter().cloned());
         let dir = std::env::temp_dir().join(format!("storefront-{prefix}"));
@@ -161,6 +169,7 @@ impl Platform {
             env,
             groups: BTreeMap::new(),
             dir,
+            _broker: broker,
         };
         for (name, roles) in &opts.groups {
             let log = platform.dir.join(format!("{name}.log"));

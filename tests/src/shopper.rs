@@ -230,7 +230,8 @@ impl Shopper {
     /// Checkout retried with the same key while the answer is not definite (gateway 502/503/504
     /// while a role restarts): what a careful client does.
     pub async fn checkout_until_answered(&self, payment_method_id: &str, key: &str) -> Answer {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+        let mut attempt = 0u32;
         loop {
             let (status, body) = self.checkout(payment_method_id, key).await;
             // A 409 that names no short lines is a duplicate still in flight.
@@ -247,7 +248,11 @@ impl Shopper {
             if !retry || tokio::time::Instant::now() >= deadline {
                 return (status, body);
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            // Exponential backoff with jitter, as a client should under load.
+            attempt += 1;
+            let base = 200u64 << attempt.min(5);
+            let jitter = u64::from(Uuid::now_v7().as_bytes()[15]) * base / 255;
+            tokio::time::sleep(Duration::from_millis(base / 2 + jitter / 2)).await;
         }
     }
 

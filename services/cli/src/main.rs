@@ -35,6 +35,20 @@ enum Command {
     Product,
     /// Run the inventory service (gRPC, default 127.0.0.1:3004; STOREFRONT_INVENTORY__LISTEN).
     Inventory,
+    /// Run the cart service (HTTP, default 127.0.0.1:3005; STOREFRONT_CART__LISTEN).
+    Cart,
+    /// Run the order service (HTTP, default 127.0.0.1:3006; STOREFRONT_ORDER__LISTEN).
+    Order,
+    /// Run the payment service (HTTP, default 127.0.0.1:3007; STOREFRONT_PAYMENT__LISTEN).
+    Payment,
+    /// Run the recommendation service (HTTP, default 127.0.0.1:3008; STOREFRONT_RECOMMENDATION__LISTEN).
+    Recommendation,
+    /// Run the event service (HTTP, default 127.0.0.1:3009; STOREFRONT_EVENT__LISTEN).
+    Event,
+    /// Run the notification service (health on 127.0.0.1:3010; STOREFRONT_NOTIFICATION__LISTEN).
+    Notification,
+    /// Run the reference recommender (health on 127.0.0.1:3011; STOREFRONT_RECOMMENDER__LISTEN).
+    Recommender,
     /// Run every built role in one process, each on its own port, talking over loopback.
     Up {
         /// Only these roles (comma-separated). Default: all of them.
@@ -89,6 +103,13 @@ async fn main() -> std::process::ExitCode {
         Command::User => roles::run(&[roles::Role::User], false).await,
         Command::Product => roles::run(&[roles::Role::Product], false).await,
         Command::Inventory => roles::run(&[roles::Role::Inventory], false).await,
+        Command::Cart => roles::run(&[roles::Role::Cart], false).await,
+        Command::Order => roles::run(&[roles::Role::Order], false).await,
+        Command::Payment => roles::run(&[roles::Role::Payment], false).await,
+        Command::Recommendation => roles::run(&[roles::Role::Recommendation], false).await,
+        Command::Event => roles::run(&[roles::Role::Event], false).await,
+        Command::Notification => roles::run(&[roles::Role::Notification], false).await,
+        Command::Recommender => roles::run(&[roles::Role::Recommender], false).await,
         Command::Up { roles, no_seed } => roles::run(&roles::or_all(roles), !no_seed).await,
         Command::Seed { products, seed } => roles::seed(products, seed).await,
         Command::Migrate { roles } => roles::migrate(&roles::or_all(roles)).await,

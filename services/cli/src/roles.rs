@@ -17,6 +17,20 @@ pub enum Role {
     Product,
     /// Stock and reservations (gRPC, 3004).
     Inventory,
+    /// Carts of users and guests (HTTP, 3005).
+    Cart,
+    /// Checkout and orders (HTTP, 3006).
+    Order,
+    /// Saved cards, charges and refunds (HTTP, 3007).
+    Payment,
+    /// E-mails about orders over SMTP (HTTP health only, 3010).
+    Notification,
+    /// Recommendations read from the rec:* keys (HTTP, 3008).
+    Recommendation,
+    /// Tracking events (HTTP, 3009).
+    Event,
+    /// Reference recommender: tracking events to rec:* keys (HTTP health only, 3011).
+    Recommender,
     /// Public REST gateway (3000).
     Gateway,
 }
@@ -28,6 +42,13 @@ impl Role {
         Role::User,
         Role::Product,
         Role::Inventory,
+        Role::Cart,
+        Role::Order,
+        Role::Payment,
+        Role::Notification,
+        Role::Recommendation,
+        Role::Event,
+        Role::Recommender,
         Role::Gateway,
     ];
 
@@ -37,6 +58,13 @@ impl Role {
             Role::User => "user",
             Role::Product => "product",
             Role::Inventory => "inventory",
+            Role::Cart => "cart",
+            Role::Order => "order",
+            Role::Payment => "payment",
+            Role::Notification => "notification",
+            Role::Recommendation => "recommendation",
+            Role::Event => "event",
+            Role::Recommender => "recommender",
             Role::Gateway => "gateway",
         }
     }
@@ -48,6 +76,12 @@ impl Role {
             Role::User => Some(&storefront_user::MIGRATIONS),
             Role::Product => Some(&storefront_product::MIGRATIONS),
             Role::Inventory => Some(&storefront_inventory::store::MIGRATIONS),
+            Role::Cart => Some(&storefront_cart::MIGRATIONS),
+            Role::Order => Some(&storefront_order::MIGRATIONS),
+            Role::Payment => Some(&storefront_payment::MIGRATIONS),
+            Role::Notification => Some(&storefront_notification::MIGRATIONS),
+            Role::Event => Some(&storefront_event::MIGRATIONS),
+            Role::Recommendation | Role::Recommender => None,
             Role::Gateway => None,
         }
     }
@@ -56,7 +90,16 @@ impl Role {
     fn uses_kafka(self) -> bool {
         matches!(
             self,
-            Role::Auth | Role::User | Role::Product | Role::Inventory
+            Role::Event
+                | Role::Recommender
+                | Role::Auth
+                | Role::User
+                | Role::Product
+                | Role::Inventory
+                | Role::Order
+                | Role::Cart
+                | Role::Payment
+                | Role::Notification
         )
     }
 }
@@ -79,6 +122,13 @@ enum Loaded {
     User(Box<storefront_user::Config>),
     Product(Box<storefront_product::Config>),
     Inventory(Box<storefront_inventory::Config>),
+    Cart(Box<storefront_cart::Config>),
+    Order(Box<storefront_order::Config>),
+    Payment(Box<storefront_payment::Config>),
+    Notification(Box<storefront_notification::Config>),
+    Recommendation(Box<storefront_recommendation::Config>),
+    Event(Box<storefront_event::Config>),
+    Recommender(Box<storefront_recommender::Config>),
     Gateway(Box<storefront_gateway::Config>),
 }
 
@@ -94,6 +144,21 @@ impl Loaded {
             Role::Inventory => {
                 Loaded::Inventory(Box::new(storefront_inventory::Config::load().map_err(err)?))
             }
+            Role::Cart => Loaded::Cart(Box::new(storefront_cart::Config::load().map_err(err)?)),
+            Role::Order => Loaded::Order(Box::new(storefront_order::Config::load().map_err(err)?)),
+            Role::Payment => {
+                Loaded::Payment(Box::new(storefront_payment::Config::load().map_err(err)?))
+            }
+            Role::Notification => Loaded::Notification(Box::new(
+                storefront_notification::Config::load().map_err(err)?,
+            )),
+            Role::Recommendation => Loaded::Recommendation(Box::new(
+                storefront_recommendation::Config::load().map_err(err)?,
+            )),
+            Role::Event => Loaded::Event(Box::new(storefront_event::Config::load().map_err(err)?)),
+            Role::Recommender => Loaded::Recommender(Box::new(
+                storefront_recommender::Config::load().map_err(err)?,
+            )),
             Role::Gateway => {
                 Loaded::Gateway(Box::new(storefront_gateway::Config::load().map_err(err)?))
             }
@@ -117,6 +182,34 @@ impl Loaded {
             }
             Loaded::Inventory(c) => {
                 let s = storefront_inventory::build(*c, shutdown).await?;
+                (s.local_addr(), Box::pin(s.run()))
+            }
+            Loaded::Cart(c) => {
+                let s = storefront_cart::build(*c, shutdown).await?;
+                (s.local_addr(), Box::pin(s.run()))
+            }
+            Loaded::Order(c) => {
+                let s = storefront_order::build(*c, shutdown).await?;
+                (s.local_addr(), Box::pin(s.run()))
+            }
+            Loaded::Payment(c) => {
+                let s = storefront_payment::build(*c, shutdown).await?;
+                (s.local_addr(), Box::pin(s.run()))
+            }
+            Loaded::Notification(c) => {
+                let s = storefront_notification::build(*c, shutdown).await?;
+                (s.local_addr(), Box::pin(s.run()))
+            }
+            Loaded::Recommendation(c) => {
+                let s = storefront_recommendation::build(*c, shutdown).await?;
+                (s.local_addr(), Box::pin(s.run()))
+            }
+            Loaded::Event(c) => {
+                let s = storefront_event::build(*c, shutdown).await?;
+                (s.local_addr(), Box::pin(s.run()))
+            }
+            Loaded::Recommender(c) => {
+                let s = storefront_recommender::build(*c, shutdown).await?;
                 (s.local_addr(), Box::pin(s.run()))
             }
             Loaded::Gateway(c) => {
@@ -174,6 +267,26 @@ pub async fn run(roles: &[Role], seed: bool) -> anyhow::Result<()> {
         let line = match role {
             Role::Gateway => format!(
                 "{:<10} http://{addr}  (API docs: http://{addr}/docs)",
+                role.name()
+            ),
+            Role::Order => format!(
+                "{:<10} http://{addr}  (REST; /healthz /readyz /metrics on the same port)",
+                role.name()
+            ),
+            Role::Cart | Role::Payment => format!(
+                "{:<10} http://{addr}  (REST; /healthz /readyz /metrics on the same port)",
+                role.name()
+            ),
+            Role::Notification => format!(
+                "{:<10} http://{addr}  (/healthz /readyz /metrics only)",
+                role.name()
+            ),
+            Role::Event | Role::Recommendation => format!(
+                "{:<10} http://{addr}  (REST; /healthz /readyz /metrics on the same port)",
+                role.name()
+            ),
+            Role::Recommender => format!(
+                "{:<10} http://{addr}  (/healthz /readyz /metrics only)",
                 role.name()
             ),
             _ => format!(

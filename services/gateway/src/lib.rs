@@ -100,8 +100,13 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs_page))
         .merge(routes::auth::router(state))
+        .merge(routes::cart::router(state))
+        .merge(routes::events::router(state))
         .merge(routes::inventory::router(state))
+        .merge(routes::order::router(state))
+        .merge(routes::payment::router(state))
         .merge(routes::product::router(state))
+        .merge(routes::recommendations::router(state))
         .merge(routes::user::router(state))
 }
 
@@ -173,6 +178,7 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::ACCEPT,
             header::ACCEPT_LANGUAGE,
             HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-cart-token"),
             HeaderName::from_static(REQUEST_ID_HEADER),
             HeaderName::from_static("traceparent"),
         ])
@@ -183,6 +189,8 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::RETRY_AFTER,
             header::LOCATION,
             HeaderName::from_static(REQUEST_ID_HEADER),
+            HeaderName::from_static("x-cart-token"),
+            HeaderName::from_static("idempotent-replayed"),
         ])
         .max_age(Duration::from_secs(600))
 }

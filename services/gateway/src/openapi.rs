@@ -113,10 +113,87 @@ pub async fn docs_page() -> Response {
 const DOCS_HTML: &str = include_str!("docs.html");
 
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serialises")
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    add_common_responses(&mut doc);
+    serde_json::to_string_pretty(&doc).expect("the OpenAPI document serialises")
 });
+
+/// The problems any operation can answer because of what it takes, added where an operation
+/// does not document them itself: 400 (unreadable query or body), 415 (a body that is not
+/// JSON), 413 (a body over the limit), 422 (a field breaks a rule), 401 (secured operations:
+/// token missing, expired or revoked), 403 (admin routes), 404 (path ids naming nothing) and
+/// 429 (rate limit). Every one is an RFC 9457 problem.
+fn add_common_responses(doc: &mut serde_json::Value) {
+    let problem = |description: &str| {
+        serde_json::json!({
+            "description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        })
+    };
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for method in ["get", "put", "post", "delete", "patch"] {
+            let Some(op) = item.get_mut(method).and_then(|o| o.as_object_mut()) else {
+                continue;
+            };
+            let has_body = op.contains_key("requestBody");
+            let has_params = op
+                .get("parameters")
+                .and_then(|p| p.as_array())
+                .is_some_and(|p| !p.is_empty());
+            let secured = op
+                .get("security")
+                .and_then(|s| s.as_array())
+                .is_some_and(|s| {
+                    s.iter()
+                        .any(|r| r.as_object().is_some_and(|r| !r.is_empty()))
+                });
+            let api = path.starts_with("/api/");
+            let mut add: Vec<(&str, &str)> = Vec::new();
+            if api && (has_body || has_params) {
+                add.push(("400", "The query or body cannot be read"));
+                add.push((
+                    "422",
+                    "A field is missing or breaks a rule; `errors` names it",
+                ));
+            }
+            if has_body {
+                add.push(("413", "The body is larger than the limit"));
+                add.push(("415", "The body is not `application/json`"));
+            }
+            if secured {
+                add.push((
+                    "401",
+                    "No valid access token (missing, expired, revoked); see `reason`",
+                ));
+            }
+            if path.starts_with("/api/v1/admin/") {
+                add.push(("403", "The token lacks the `admin` role"));
+            }
+            if path.contains('{') {
+                add.push(("404", "Nothing has this id"));
+            }
+            if api {
+                add.push(("429", "Rate limited; wait `Retry-After` seconds"));
+            }
+            let responses = op
+                .entry("responses")
+                .or_insert_with(|| serde_json::json!({}));
+            if let Some(responses) = responses.as_object_mut() {
+                for (code, description) in add {
+                    responses
+                        .entry(code)
+                        .or_insert_with(|| problem(description));
+                }
+            }
+        }
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -163,8 +240,13 @@ impl Modify for Additions {
             serde_json::from_value(health_paths()).expect("the health paths are valid OpenAPI");
         doc.paths.merge(health);
         doc.merge(crate::routes::auth::AuthApiDoc::openapi());
+        doc.merge(crate::routes::cart::CartApiDoc::openapi());
+        doc.merge(crate::routes::events::EventsApiDoc::openapi());
         doc.merge(crate::routes::inventory::InventoryApiDoc::openapi());
+        doc.merge(crate::routes::order::OrderApiDoc::openapi());
+        doc.merge(crate::routes::payment::PaymentApiDoc::openapi());
         doc.merge(crate::routes::product::ProductApiDoc::openapi());
+        doc.merge(crate::routes::recommendations::RecommendationsApiDoc::openapi());
         doc.merge(crate::routes::user::UserApiDoc::openapi());
     }
 }

@@ -178,7 +178,7 @@ async fn cors_preflight_allows_the_configured_origin_only() {
             .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
             .header(
                 header::ACCESS_CONTROL_REQUEST_HEADERS,
-                "authorization, content-type, idempotency-key",
+                "authorization, content-type, idempotency-key, x-cart-token",
             )
             .body(Body::empty())
             .unwrap()
@@ -196,6 +196,10 @@ async fn cors_preflight_allows_the_configured_origin_only() {
         .unwrap()
         .to_ascii_lowercase();
     assert!(allowed.contains("idempotency-key"), "{allowed}");
+    assert!(
+        allowed.contains("x-cart-token"),
+        "guest carts from a browser: {allowed}"
+    );
 
     let (_, headers, _) = h.send(preflight("https://evil.example")).await;
     assert!(headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());

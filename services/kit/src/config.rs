@@ -169,6 +169,11 @@ pub struct KafkaSettings {
     pub topic_prefix: String,
     /// Milliseconds a produce may wait for the broker before failing.
     pub message_timeout_ms: u64,
+    /// Kafka's idempotent producer (`enable.idempotence`). Off by default: effects are made
+    /// exactly once by the outbox and the consumers' inbox, not by the broker, and order per
+    /// key is kept with one request in flight per connection; the idempotent path broke the
+    /// dev broker (tansu 0.6) when a producer was killed and restarted.
+    pub idempotent_producer: bool,
 }
 
 impl Default for KafkaSettings {
@@ -177,6 +182,7 @@ impl Default for KafkaSettings {
             brokers: "127.0.0.1:9092".into(),
             topic_prefix: String::new(),
             message_timeout_ms: 10_000,
+            idempotent_producer: false,
         }
     }
 }

@@ -28,17 +28,25 @@ fn base_config(settings: &KafkaSettings) -> ClientConfig {
     c
 }
 
-/// An idempotent, acks=all producer: what the outbox relay publishes with.
+/// An acks=all producer that keeps order per partition: what the outbox relay publishes with.
+/// Idempotent when `kafka.idempotent_producer` is set; otherwise one request in flight per
+/// connection, so a retried batch cannot overtake the next one (duplicates are possible and the
+/// consumers' inbox drops them).
 pub fn producer(settings: &KafkaSettings) -> anyhow::Result<FutureProducer> {
-    base_config(settings)
-        .set(
-            "message.timeout.ms",
-            settings.message_timeout_ms.to_string(),
-        )
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .create()
+    let mut c = base_config(settings);
+    c.set(
+        "message.timeout.ms",
+        settings.message_timeout_ms.to_string(),
+    )
+    .set("acks", "all")
+    .set("linger.ms", "5");
+    if settings.idempotent_producer {
+        c.set("enable.idempotence", "true");
+    } else {
+        c.set("enable.idempotence", "false")
+            .set("max.in.flight.requests.per.connection", "1");
+    }
+    c.create()
         .context("creating Kafka producer (STOREFRONT_KAFKA__BROKERS)")
 }
 
@@ -187,6 +195,10 @@ where
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
+        // A group that formed while the broker had no metadata for the topics (it was just
+        // restarted) gets no partitions; a metadata refresh that sees them triggers the
+        // rebalance that assigns them. librdkafka's default waits 5 minutes for that.
+        .set("topic.metadata.refresh.interval.ms", "5000")
         .create()
         .context("creating Kafka consumer")?;
     let topics: Vec<&str> = opts.topics.iter().map(String::as_str).collect();

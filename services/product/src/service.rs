@@ -259,6 +259,13 @@ impl Catalog {
             p.variants.iter().map(|v| &v.price.currency),
             "product.variants",
         )?;
+        // A new product has no images yet, so no variant can point at one of them.
+        if let Some(i) = p.variants.iter().position(|v| v.image_id.is_some()) {
+            return Err(Error::invalid(
+                format!("product.variants[{i}].image_id"),
+                "names no image of this product; add images after creating the product, then set the variant's image",
+            ));
+        }
         let id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
         Self::check_categories(&mut tx, &p.category_ids).await?;

@@ -1299,3 +1299,21 @@ async fn product_availability_joins_its_variants_with_inventory() {
     let (st, body) = read(resp).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
 }
+
+/// Found by the API fuzzer: a variant naming an image that does not exist was a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_variant_cannot_name_an_image_that_does_not_exist() {
+    let s = Stack::start().await;
+    let mut v = variant(&sku(), 8999, json!({"size": "42"}));
+    v["image_id"] = json!(uuid::Uuid::now_v7());
+    let (st, body) = s
+        .admin(
+            Method::POST,
+            "/api/v1/admin/products",
+            Some(json!({"name": "Trail Running Shoe", "status": "active", "variants": [v]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let field = body["errors"][0]["field"].as_str().unwrap_or_default();
+    assert!(field.contains("image_id"), "{body}");
+}

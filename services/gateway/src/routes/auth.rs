@@ -350,6 +350,7 @@ pub async fn register(
     tag = "auth",
     operation_id = "login",
     request_body = LoginRequest,
+    params(("X-Cart-Token" = Option<String>, Header, description = "A guest cart's token: its lines are merged into the user's cart (best effort; never fails the login)")),
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 400, description = "The body is not valid JSON", body = ProblemDoc, content_type = "application/problem+json"),
@@ -385,7 +386,39 @@ pub async fn login(
         .await
         .map_err(status_problem)?
         .into_inner();
-    Ok(no_store(StatusCode::OK, TokenResponse::from(t)))
+    let tokens = TokenResponse::from(t);
+    if let Some(cart_token) = headers.get("x-cart-token") {
+        merge_guest_cart(&state, &headers, cart_token, &tokens.access_token).await;
+    }
+    Ok(no_store(StatusCode::OK, tokens))
+}
+
+/// Moves the guest cart named by `X-Cart-Token` into the user's cart (cart's
+/// `POST /api/v1/cart/merge` with the new access token). Best effort: a failed merge is logged
+/// and never fails the login (the guest cart stays and can be merged later).
+async fn merge_guest_cart(
+    state: &AppState,
+    incoming: &HeaderMap,
+    cart_token: &HeaderValue,
+    access_token: &str,
+) {
+    let mut forwarded = HeaderMap::new();
+    if let Some(id) = incoming.get(kit::problem::REQUEST_ID_HEADER) {
+        forwarded.insert(kit::problem::REQUEST_ID_HEADER, id.clone());
+    }
+    let result = state
+        .upstreams
+        .cart
+        .request_forwarding(axum::http::Method::POST, "/api/v1/cart/merge", &forwarded)
+        .bearer_auth(access_token)
+        .header("x-cart-token", cart_token.clone())
+        .send()
+        .await;
+    match result {
+        Ok(r) if r.status().is_success() => tracing::debug!("guest cart merged at login"),
+        Ok(r) => tracing::warn!(status = %r.status(), "guest cart not merged at login"),
+        Err(e) => tracing::warn!(error = %e, "guest cart not merged at login: cart unavailable"),
+    }
 }
 
 /// Spend a refresh token for a new token pair.

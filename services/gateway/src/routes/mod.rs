@@ -4,9 +4,14 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod cart;
+pub mod events;
 pub mod forward;
 pub mod inventory;
+pub mod order;
+pub mod payment;
 pub mod product;
+pub mod recommendations;
 pub mod user;
 
 use kit::problem::{FieldError, Problem};

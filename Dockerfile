@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# The single `storefront` image: every role runs from it as `storefront <role>`.
+#   docker build -t storefront:dev .
+# Multi-stage: a Debian Rust toolchain builds the release binary; the runtime is distroless
+# (glibc, CA certificates, no shell) and runs as the non-root user 65532.
+
+FROM rust:1-bookworm AS build
+# librdkafka and aws-lc are built from source by their -sys crates.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends cmake make gcc g++ perl pkg-config \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Every workspace member's manifest must be present for cargo to load the workspace.
+COPY Cargo.toml Cargo.lock ./
+COPY proto proto
+COPY services services
+COPY migrations migrations
+COPY operator operator
+COPY crds crds
+COPY charts charts
+COPY tests tests
+COPY bench bench
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p storefront-cli \
+    && cp target/release/storefront /storefront \
+    && cp /lib/*-linux-gnu/libz.so.1 /libz.so.1
+
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /storefront /usr/local/bin/storefront
+# librdkafka links zlib dynamically; the distroless base may not ship it.
+COPY --from=build /libz.so.1 /usr/lib/libz.so.1
+USER 65532:65532
+# gateway 3000, auth 3001 ... recommender 3011 (one role per container).
+EXPOSE 3000-3011
+ENTRYPOINT ["/usr/local/bin/storefront"]
+CMD ["--help"]

@@ -1,0 +1,207 @@
+//! The `checkout` scenario: each client is a signed-in shopper with a saved good card; one step
+//! puts a unit in the cart, checks out with a fresh `Idempotency-Key` and polls the order until
+//! it is `paid`. Prints checkouts/s to `paid` with the step's latency, and the latency of the
+//! `POST /checkout` call alone.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+
+use crate::{Report, phase};
+
+struct Shopper {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    card: String,
+    sku: String,
+    posts: Arc<Mutex<Histogram<u64>>>,
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Result<(u16, Value), String> {
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.map_err(|e| e.to_string())?;
+    Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+}
+
+async fn expect(req: reqwest::RequestBuilder, want: u16, what: &str) -> anyhow::Result<Value> {
+    let (status, body) = send(req)
+        .await
+        .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    if status != want {
+        bail!("{what}: {status} {body}");
+    }
+    Ok(body)
+}
+
+async fn login(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let body = expect(
+        http.post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": password})),
+        200,
+        "login",
+    )
+    .await?;
+    Ok(body["access_token"]
+        .as_str()
+        .context("access token")?
+        .to_owned())
+}
+
+/// One step: add to cart, check out, wait for `paid`.
+async fn buy(s: &Shopper) -> Result<(), String> {
+    let (st, body) = send(
+        s.http
+            .post(format!("{}/api/v1/cart/items", s.base))
+            .bearer_auth(&s.token)
+            .json(&json!({"sku": s.sku, "quantity": 1})),
+    )
+    .await?;
+    if !(200..300).contains(&st) {
+        return Err(format!("add to cart: {st} {body}"));
+    }
+    let t = Instant::now();
+    let (st, order) = send(
+        s.http
+            .post(format!("{}/api/v1/checkout", s.base))
+            .bearer_auth(&s.token)
+            .header("idempotency-key", uuid::Uuid::now_v7().to_string())
+            .json(&json!({
+                "payment_method_id": s.card,
+                "shipping_address": {"name": "Bench", "line1": "1 Loop Street", "city": "Berlin",
+                                     "postal_code": "10115", "country": "DE"}
+            })),
+    )
+    .await?;
+    if st != 201 {
+        return Err(format!("checkout: {st} {order}"));
+    }
+    let _ = s
+        .posts
+        .lock()
+        .expect("histogram")
+        .record(t.elapsed().as_micros().max(1) as u64);
+    let id = order["id"].as_str().unwrap_or_default().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (st, o) = send(
+            s.http
+                .get(format!("{}/api/v1/orders/{id}", s.base))
+                .bearer_auth(&s.token),
+        )
+        .await?;
+        match o["status"].as_str() {
+            Some("paid") => return Ok(()),
+            Some("cancelled") => return Err(format!("order {id} was cancelled: {o}")),
+            _ if st != 200 => return Err(format!("order {id}: {st} {o}")),
+            _ => {}
+        }
+        if Instant::now() > deadline {
+            return Err(format!("order {id} not paid after 60 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub async fn run(
+    base: &str,
+    concurrency: usize,
+    duration: Duration,
+    max: u64,
+    admin_email: &str,
+    admin_password: &str,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency * 2)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let admin = login(&http, base, admin_email, admin_password)
+        .await
+        .context("admin login (scripts/bench.sh creates the admin)")?;
+    let sku = format!("BENCH-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]).to_uppercase();
+    expect(
+        http.post(format!("{base}/api/v1/admin/products"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": format!("Bench item {sku}"), "status": "active",
+                          "variants": [{"sku": sku, "price": {"amount": 1999, "currency": "EUR"}, "attributes": {}}]})),
+        201,
+        "creating the bench product",
+    )
+    .await?;
+    expect(
+        http.put(format!("{base}/api/v1/admin/inventory/{sku}"))
+            .bearer_auth(&admin)
+            .json(&json!({"on_hand": 1_000_000, "reason": "restock"})),
+        200,
+        "stocking the bench product",
+    )
+    .await?;
+    let posts = Arc::new(Mutex::new(
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
+    ));
+    let mut shoppers = Vec::with_capacity(concurrency);
+    for i in 0..concurrency {
+        let email = format!("bench-{}-{i}@example.test", uuid::Uuid::now_v7().simple());
+        let password = "bench password 123";
+        let body = expect(
+            http.post(format!("{base}/api/v1/auth/register"))
+                .json(&json!({"email": email, "password": password})),
+            201,
+            "register",
+        )
+        .await?;
+        let token = body["access_token"].as_str().context("token")?.to_owned();
+        let card = expect(
+            http.post(format!("{base}/api/v1/payment-methods"))
+                .bearer_auth(&token)
+                .json(&json!({"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"})),
+            201,
+            "saving a card",
+        )
+        .await?;
+        shoppers.push(Shopper {
+            http: http.clone(),
+            base: base.to_owned(),
+            token,
+            card: card["id"].as_str().context("card id")?.to_owned(),
+            sku: sku.clone(),
+            posts: posts.clone(),
+        });
+    }
+    println!(
+        "checkout: {concurrency} shoppers, {}s, gateway {base}\n",
+        duration.as_secs()
+    );
+    let report = phase(
+        "checkout to paid",
+        shoppers,
+        duration,
+        max,
+        |s| async move {
+            let r = buy(&s).await;
+            (s, r)
+        },
+    )
+    .await;
+    report.print();
+    let posts = posts.lock().expect("histogram").clone();
+    let post_report = Report {
+        name: "POST /checkout".into(),
+        ok: posts.len(),
+        errors: 0,
+        elapsed: report.elapsed,
+        hist: posts,
+        first_error: None,
+    };
+    post_report.print();
+    Ok(())
+}

@@ -1,0 +1,829 @@
+//! The reconciler against a mocked API server (tower-test, after kube-rs controller-rs
+//! `fixtures.rs`) and fake external systems: finalizer on first sight, children applied with
+//! owner references and the field manager, status written only on change, deletion with Retain
+//! and Delete, conflicts and permanent errors as conditions.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use http::{Request, Response, StatusCode};
+use kube::client::Body;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::desired::{DatabasePlan, RedisUserPlan, TopicPlan};
+use crate::external::{Buckets, Databases, ExtResult, RedisUsers, Topics};
+use crate::roles::Role;
+
+/// One request the mocked API server saw.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    uri: String,
+    body: Value,
+}
+
+impl Seen {
+    fn path(&self) -> &str {
+        self.uri.split('?').next().unwrap_or_default()
+    }
+    fn is_apply(&self) -> bool {
+        self.method == "PATCH" && self.uri.contains("fieldManager=storefront-operator")
+    }
+}
+
+/// A tiny stateful API server: stores what is applied, answers GETs from it, lists empty (or
+/// the Deployments given), echoes patches.
+struct ApiServer {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    objects: Arc<Mutex<BTreeMap<String, Value>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn respond(status: StatusCode, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
+fn not_found() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": "not found", "reason": "NotFound", "code": 404})
+}
+
+impl ApiServer {
+    fn start(sf: &Storefront, ready: i32) -> (kube::Client, Self) {
+        let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = kube::Client::new(svc, "prod");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let objects = Arc::new(Mutex::new(BTreeMap::new()));
+        let sf_json = serde_json::to_value(sf).unwrap();
+        let (seen2, objects2) = (seen.clone(), objects.clone());
+        let task = tokio::spawn(async move {
+            let mut handle = handle;
+            while let Some((req, send)) = handle.next_request().await {
+                let method = req.method().to_string();
+                let uri = req.uri().to_string();
+                let bytes = req.into_body().collect_bytes().await.unwrap();
+                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let s = Seen {
+                    method: method.clone(),
+                    uri: uri.clone(),
+                    body: body.clone(),
+                };
+                seen2.lock().unwrap().push(s.clone());
+                let path = s.path().to_string();
+                let resp = match method.as_str() {
+                    "GET" if path.ends_with("/deployments") => {
+                        let items: Vec<Value> = Role::ALL
+                            .iter()
+                            .map(|r| {
+                                json!({
+                                    "apiVersion": "apps/v1", "kind": "Deployment",
+                                    "metadata": {"name": format!("shop-{}", r.name()),
+                                        "labels": {"app.kubernetes.io/component": r.name()}},
+                                    "spec": {"selector": {}, "template": {}},
+                                    "status": {"readyReplicas": ready}
+                                })
+                            })
+                            .collect();
+                        let items = if uri.contains("labelSelector") && ready >= 0 {
+                            items
+                        } else {
+                            vec![]
+                        };
+                        respond(
+                            StatusCode::OK,
+                            &json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": items}),
+                        )
+                    }
+                    "GET"
+                        if uri.contains("labelSelector")
+                            || path.ends_with('s') && !path.contains("/secrets/") =>
+                    {
+                        // A list the test stored under the collection's path, else empty.
+                        let stored = objects2.lock().unwrap().get(&path).cloned();
+                        respond(
+                            StatusCode::OK,
+                            &stored.unwrap_or_else(|| {
+                                json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": []})
+                            }),
+                        )
+                    }
+                    "GET" => match objects2.lock().unwrap().get(&path) {
+                        Some(o) => respond(StatusCode::OK, o),
+                        None => respond(StatusCode::NOT_FOUND, &not_found()),
+                    },
+                    "PATCH" if path.ends_with("/status") => {
+                        let mut o = sf_json.clone();
+                        o["status"] = body["status"].clone();
+                        respond(StatusCode::OK, &o)
+                    }
+                    "PATCH" if path.contains("/storefronts/") => {
+                        // The finalizer JSON patch: answer with the object as it would be.
+                        let mut o = sf_json.clone();
+                        o["metadata"]["finalizers"] = json!([FINALIZER]);
+                        respond(StatusCode::OK, &o)
+                    }
+                    "PATCH" => {
+                        objects2.lock().unwrap().insert(path, body.clone());
+                        respond(StatusCode::OK, &body)
+                    }
+                    _ => respond(
+                        StatusCode::OK,
+                        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+                    ),
+                };
+                send.send_response(resp);
+            }
+        });
+        (
+            client,
+            Self {
+                seen,
+                objects,
+                task,
+            },
+        )
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn clear(&self) {
+        self.seen.lock().unwrap().clear();
+    }
+
+    fn status_patches(&self) -> Vec<StorefrontStatus> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.method == "PATCH" && s.path().ends_with("/status"))
+            .map(|s| serde_json::from_value(s.body["status"].clone()).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What the fake external systems should do, and what they were asked.
+#[derive(Default)]
+struct Script {
+    calls: Vec<String>,
+    conflict_database: Option<String>,
+    bucket_error: Option<ExtError>,
+    topic_error: Option<ExtError>,
+}
+
+#[derive(Clone, Default)]
+struct Fake(Arc<Mutex<Script>>);
+
+impl Fake {
+    fn log(&self, s: String) {
+        self.0.lock().unwrap().calls.push(s);
+    }
+    fn calls(&self) -> Vec<String> {
+        self.0.lock().unwrap().calls.clone()
+    }
+}
+
+impl Databases for Fake {
+    fn ensure(&self, db: &DatabasePlan, _: &Claim) -> BoxFuture<'_, ExtResult<Ensured>> {
+        self.log(format!("ensure db {}", db.database));
+        let conflict = self.0.lock().unwrap().conflict_database.clone();
+        let name = db.database.clone();
+        async move {
+            match conflict {
+                Some(c) if c == name => Err(ExtError::Conflict {
+                    resource: format!("database {name}"),
+                    owner: "other/older".into(),
+                }),
+                _ => Ok(Ensured::Created),
+            }
+        }
+        .boxed()
+    }
+    fn delete(&self, db: &DatabasePlan, _: &Claim) -> BoxFuture<'_, ExtResult<()>> {
+        self.log(format!("delete db {}", db.database));
+        async { Ok(()) }.boxed()
+    }
+    fn release(&self, db: &DatabasePlan, _: &Claim) -> BoxFuture<'_, ExtResult<()>> {
+        self.log(format!("release db {}", db.database));
+        async { Ok(()) }.boxed()
+    }
+}
+
+impl Topics for Fake {
+    fn ensure(&self, t: &TopicPlan, _: &Claim) -> BoxFuture<'_, ExtResult<Ensured>> {
+        self.log(format!("ensure topic {}", t.name));
+        let err = self.0.lock().unwrap().topic_error.clone();
+        async move { err.map_or(Ok(Ensured::Created), Err) }.boxed()
+    }
+    fn delete(&self, t: &TopicPlan, _: &Claim) -> BoxFuture<'_, ExtResult<()>> {
+        self.log(format!("delete topic {}", t.name));
+        async { Ok(()) }.boxed()
+    }
+    fn release(&self, t: &TopicPlan, _: &Claim) -> BoxFuture<'_, ExtResult<()>> {
+        self.log(format!("release topic {}", t.name));
+        async { Ok(()) }.boxed()
+    }
+}
+
+impl Buckets for Fake {
+    fn ensure(&self, b: &str, _: &Claim) -> BoxFuture<'_, ExtResult<Ensured>> {
+        self.log(format!("ensure bucket {b}"));
+        async { Ok(Ensured::Created) }.boxed()
+    }
+    fn delete(&self, b: &str, _: &Claim) -> BoxFuture<'_, ExtResult<()>> {
+        self.log(format!("delete bucket {b}"));
+        let err = self.0.lock().unwrap().bucket_error.clone();
+        async move { err.map_or(Ok(()), Err) }.boxed()
+    }
+    fn release(&self, b: &str, _: &Claim) -> BoxFuture<'_, ExtResult<()>> {
+        self.log(format!("release bucket {b}"));
+        async { Ok(()) }.boxed()
+    }
+}
+
+impl RedisUsers for Fake {
+    fn ensure(&self, u: &RedisUserPlan) -> BoxFuture<'_, ExtResult<bool>> {
+        self.log(format!("ensure redis {}", u.username));
+        async { Ok(true) }.boxed()
+    }
+    fn delete(&self, u: &RedisUserPlan) -> BoxFuture<'_, ExtResult<()>> {
+        self.log(format!("delete redis {}", u.username));
+        async { Ok(()) }.boxed()
+    }
+}
+
+impl Connector for Fake {
+    fn connect(&self, _: &AdminAccess) -> crate::external::ExtResult<Systems> {
+        Ok(Systems {
+            databases: Box::new(self.clone()),
+            topics: Box::new(self.clone()),
+            buckets: Box::new(self.clone()),
+            redis: Box::new(self.clone()),
+        })
+    }
+}
+
+fn storefront(spec: Value) -> Storefront {
+    let mut s = Storefront::new("shop", serde_json::from_value(spec).unwrap());
+    s.metadata.namespace = Some("prod".into());
+    s.metadata.uid = Some("uid-1".into());
+    s.metadata.generation = Some(3);
+    s.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        "2026-01-01T00:00:00Z".parse().unwrap(),
+    ));
+    s
+}
+
+fn finalized(mut s: Storefront) -> Storefront {
+    s.metadata.finalizers = Some(vec![FINALIZER.into()]);
+    s
+}
+
+fn deleting(mut s: Storefront) -> Storefront {
+    s.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        "2026-06-01T00:00:00Z".parse().unwrap(),
+    ));
+    finalized(s)
+}
+
+fn context(client: kube::Client, fake: &Fake) -> Arc<Context> {
+    Arc::new(Context::new(
+        client,
+        Arc::new(fake.clone()),
+        Arc::new(Metrics::default()),
+        Duration::from_secs(300),
+    ))
+}
+
+fn condition<'a>(s: &'a StorefrontStatus, t: &str) -> &'a Condition {
+    s.conditions
+        .iter()
+        .find(|c| c.type_ == t)
+        .unwrap_or_else(|| panic!("no condition {t} in {s:?}"))
+}
+
+#[tokio::test]
+async fn finalizer_is_added_on_first_sight_and_nothing_else_happens() {
+    let sf = storefront(json!({}));
+    let (client, api) = ApiServer::start(&sf, 1);
+    let fake = Fake::default();
+    let action = reconcile(Arc::new(sf), context(client, &fake))
+        .await
+        .unwrap();
+    assert_eq!(action, Action::await_change());
+    let seen = api.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].method, "PATCH");
+    assert_eq!(
+        seen[0].path(),
+        "/apis/storefront.io/v1alpha1/namespaces/prod/storefronts/shop"
+    );
+    assert_eq!(
+        seen[0].body,
+        json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
+               {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}])
+    );
+    assert!(
+        fake.calls().is_empty(),
+        "no provisioning before the finalizer"
+    );
+}
+
+#[tokio::test]
+async fn children_are_applied_with_owner_references_and_one_field_manager() {
+    let sf = finalized(storefront(json!({})));
+    let (client, api) = ApiServer::start(&sf, 1);
+    let fake = Fake::default();
+    let action = reconcile(Arc::new(sf.clone()), context(client, &fake))
+        .await
+        .unwrap();
+    assert_eq!(action, Action::requeue(Duration::from_secs(300)));
+    let applies: Vec<Seen> = api.seen().into_iter().filter(Seen::is_apply).collect();
+    let plan = desired::desired(&sf, &Inputs::default());
+    // Every desired child, plus the generated Secret, the auth keys and the status.
+    for child in &plan.children {
+        let (kind, name) = child
+            .id()
+            .split_once('/')
+            .map(|(k, n)| (k.to_string(), n.to_string()))
+            .unwrap();
+        let hit = applies
+            .iter()
+            .find(|s| s.body["kind"] == kind && s.body["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{kind}/{name} not applied"));
+        assert!(hit.uri.contains("force=true"), "{}", hit.uri);
+        let owner = &hit.body["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["uid"], "uid-1", "{kind}/{name}");
+        assert_eq!(owner["controller"], true);
+    }
+    assert!(
+        applies
+            .iter()
+            .any(|s| s.path().ends_with("/secrets/shop-generated"))
+    );
+    assert!(
+        applies
+            .iter()
+            .any(|s| s.path().ends_with("/secrets/shop-auth-keys"))
+    );
+    assert!(
+        applies
+            .iter()
+            .all(|s| s.uri.contains("fieldManager=storefront-operator"))
+    );
+    // The external resources were provisioned.
+    let calls = fake.calls();
+    assert_eq!(
+        calls.iter().filter(|c| c.starts_with("ensure db")).count(),
+        9
+    );
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.starts_with("ensure topic"))
+            .count(),
+        9
+    );
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.starts_with("ensure bucket"))
+            .count(),
+        2
+    );
+    // Status: everything ready.
+    let st = api.status_patches();
+    assert_eq!(st.len(), 1);
+    let st = &st[0];
+    assert_eq!(st.observed_generation, Some(3));
+    assert_eq!(condition(st, "Ready").status, "True", "{st:?}");
+    for t in [
+        "DatabasesReady",
+        "TopicsReady",
+        "BucketsReady",
+        "WorkloadsReady",
+    ] {
+        assert_eq!(condition(st, t).status, "True", "{t}");
+    }
+    assert_eq!(condition(st, "ResourceConflict").status, "False");
+    assert_eq!(st.ready_replicas.len(), 12);
+    assert_eq!(st.ready_replicas["gateway"], 1);
+    assert_eq!(
+        st.gateway_url.as_deref(),
+        Some("http://shop-gateway.prod.svc.cluster.local:3000")
+    );
+    // Generated passwords reach the plan.
+    let gen_secret =
+        api.objects.lock().unwrap()["/api/v1/namespaces/prod/secrets/shop-generated"].clone();
+    assert_eq!(
+        gen_secret["data"].as_object().unwrap().len(),
+        desired::generated_keys(&sf).len()
+    );
+}
+
+#[tokio::test]
+async fn status_is_written_only_when_it_changes_and_secrets_are_not_regenerated() {
+    let mut sf = finalized(storefront(json!({})));
+    let (client, api) = ApiServer::start(&sf, 1);
+    let fake = Fake::default();
+    let ctx = context(client, &fake);
+    reconcile(Arc::new(sf.clone()), ctx.clone()).await.unwrap();
+    let first = api.status_patches();
+    assert_eq!(first.len(), 1);
+    let generated =
+        api.objects.lock().unwrap()["/api/v1/namespaces/prod/secrets/shop-generated"].clone();
+
+    sf.status = Some(first[0].clone());
+    api.clear();
+    reconcile(Arc::new(sf.clone()), ctx.clone()).await.unwrap();
+    assert!(
+        api.status_patches().is_empty(),
+        "unchanged status must not be written"
+    );
+    // The generated Secret exists now: it is read, not rewritten.
+    assert!(
+        !api.seen()
+            .iter()
+            .any(|s| s.is_apply() && s.path().ends_with("/secrets/shop-generated"))
+    );
+    assert!(
+        !api.seen()
+            .iter()
+            .any(|s| s.is_apply() && s.path().ends_with("/secrets/shop-auth-keys"))
+    );
+    assert_eq!(
+        api.objects.lock().unwrap()["/api/v1/namespaces/prod/secrets/shop-generated"],
+        generated
+    );
+}
+
+#[tokio::test]
+async fn workloads_not_ready_keep_ready_false() {
+    let sf = finalized(storefront(json!({})));
+    let (client, api) = ApiServer::start(&sf, 0);
+    let fake = Fake::default();
+    reconcile(Arc::new(sf), context(client, &fake))
+        .await
+        .unwrap();
+    let st = &api.status_patches()[0];
+    let w = condition(st, "WorkloadsReady");
+    assert_eq!(w.status, "False");
+    assert_eq!(w.reason, "Progressing");
+    assert!(w.message.contains("gateway (0/1)"), "{}", w.message);
+    let r = condition(st, "Ready");
+    assert_eq!(r.status, "False");
+    assert_eq!(r.reason, "Progressing");
+}
+
+#[tokio::test]
+async fn a_conflict_surfaces_as_a_condition() {
+    let sf = finalized(storefront(json!({})));
+    let (client, api) = ApiServer::start(&sf, 1);
+    let fake = Fake::default();
+    fake.0.lock().unwrap().conflict_database = Some("order_db".into());
+    let action = reconcile(Arc::new(sf), context(client, &fake))
+        .await
+        .unwrap();
+    // Not retried quickly: waits for the periodic resync or a change.
+    assert_eq!(action, Action::requeue(Duration::from_secs(300)));
+    let st = &api.status_patches()[0];
+    let c = condition(st, "ResourceConflict");
+    assert_eq!(c.status, "True");
+    assert!(
+        c.message.contains("order_db") && c.message.contains("other/older"),
+        "{}",
+        c.message
+    );
+    let d = condition(st, "DatabasesReady");
+    assert_eq!(
+        (d.status.as_str(), d.reason.as_str()),
+        ("False", "ResourceConflict")
+    );
+    assert_eq!(condition(st, "Ready").status, "False");
+}
+
+#[tokio::test]
+async fn transient_errors_requeue_with_backoff() {
+    let sf = finalized(storefront(json!({})));
+    let (client, api) = ApiServer::start(&sf, 1);
+    let fake = Fake::default();
+    fake.0.lock().unwrap().topic_error = Some(ExtError::Transient("broker down".into()));
+    let ctx = context(client, &fake);
+    let a1 = reconcile(Arc::new(sf.clone()), ctx.clone()).await.unwrap();
+    let a2 = reconcile(Arc::new(sf), ctx).await.unwrap();
+    assert_eq!(a1, Action::requeue(Duration::from_secs(5)));
+    assert_eq!(a2, Action::requeue(Duration::from_secs(10)));
+    let t = condition(&api.status_patches()[0], "TopicsReady").clone();
+    assert_eq!(
+        (t.status.as_str(), t.reason.as_str()),
+        ("False", "Unavailable")
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_spec_error_is_a_condition_and_waits() {
+    let sf = finalized(storefront(json!({
+        "postgres": {"mode": "External", "endpoint": "db:5432", "secretRef": "missing-admin"}
+    })));
+    let (client, api) = ApiServer::start(&sf, 1);
+    let fake = Fake::default();
+    let action = reconcile(Arc::new(sf), context(client, &fake))
+        .await
+        .unwrap();
+    assert_eq!(action, Action::requeue(Duration::from_secs(300)));
+    let st = &api.status_patches()[0];
+    let r = condition(st, "Ready");
+    assert_eq!(
+        (r.status.as_str(), r.reason.as_str()),
+        ("False", "InvalidSpec")
+    );
+    assert!(r.message.contains("prod/missing-admin"), "{}", r.message);
+    assert!(fake.calls().is_empty());
+}
+
+fn finalizer_removed(api: &ApiServer) -> bool {
+    api.seen().iter().any(|s| {
+        s.method == "PATCH"
+            && s.path().ends_with("/storefronts/shop")
+            && s.body.to_string().contains("\"remove\"")
+    })
+}
+
+#[tokio::test]
+async fn deletion_with_retain_releases_claims_and_removes_the_finalizer() {
+    let sf = deleting(storefront(json!({})));
+    let (client, api) = ApiServer::start(&sf, 1);
+    let fake = Fake::default();
+    reconcile(Arc::new(sf), context(client, &fake))
+        .await
+        .unwrap();
+    let calls = fake.calls();
+    assert_eq!(
+        calls.iter().filter(|c| c.starts_with("release")).count(),
+        9 + 9 + 2
+    );
+    assert!(!calls.iter().any(|c| c.starts_with("delete")), "{calls:?}");
+    assert!(finalizer_removed(&api));
+}
+
+#[tokio::test]
+async fn deletion_with_delete_drops_everything_and_removes_the_finalizer() {
+    let sf = deleting(storefront(json!({"deletionPolicy": "Delete"})));
+    let (client, api) = ApiServer::start(&sf, 1);
+    let fake = Fake::default();
+    reconcile(Arc::new(sf), context(client, &fake))
+        .await
+        .unwrap();
+    let calls = fake.calls();
+    assert!(calls.contains(&"delete db auth_db".to_string()));
+    assert!(calls.contains(&"delete topic order-events".to_string()));
+    assert!(calls.contains(&"delete bucket product-images".to_string()));
+    assert!(calls.contains(&"delete redis storefront-prod-shop".to_string()));
+    assert_eq!(
+        calls.iter().filter(|c| c.starts_with("delete")).count(),
+        9 + 9 + 2 + 1
+    );
+    assert!(finalizer_removed(&api));
+}
+
+#[tokio::test]
+async fn a_failed_delete_keeps_the_finalizer_and_says_why() {
+    let sf = deleting(storefront(json!({"deletionPolicy": "Delete"})));
+    let (client, api) = ApiServer::start(&sf, 1);
+    let fake = Fake::default();
+    fake.0.lock().unwrap().bucket_error = Some(ExtError::Permanent("AccessDenied".into()));
+    let err = reconcile(Arc::new(sf), context(client, &fake))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("AccessDenied"), "{err}");
+    assert!(!finalizer_removed(&api));
+    let st = &api.status_patches()[0];
+    let r = condition(st, "Ready");
+    assert_eq!(r.reason, "CleanupFailed");
+    assert!(r.message.contains("AccessDenied"));
+}
+
+#[tokio::test]
+async fn objects_no_longer_wanted_are_pruned_but_not_foreign_ones() {
+    let sf = finalized(storefront(json!({})));
+    let (client, api) = ApiServer::start(&sf, 1);
+    let owned = |name: &str, uid: &str| {
+        json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+               "metadata": {"name": name, "namespace": "prod",
+                   "labels": {INSTANCE_LABEL: "shop"},
+                   "ownerReferences": [{"apiVersion": "storefront.io/v1alpha1", "kind": "Storefront",
+                       "name": "shop", "uid": uid, "controller": true}]}})
+    };
+    // An HPA from when autoscaling was on, and one some other owner made with our label.
+    api.objects.lock().unwrap().insert(
+        "/apis/autoscaling/v2/namespaces/prod/horizontalpodautoscalers".into(),
+        json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {},
+               "items": [owned("shop-product", "uid-1"), owned("shop-foreign", "uid-other")]}),
+    );
+    let fake = Fake::default();
+    reconcile(Arc::new(sf), context(client, &fake))
+        .await
+        .unwrap();
+    let deletes: Vec<String> = api
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "DELETE")
+        .map(|s| s.path().to_string())
+        .collect();
+    assert_eq!(
+        deletes,
+        ["/apis/autoscaling/v2/namespaces/prod/horizontalpodautoscalers/shop-product"]
+    );
+}
+
+#[tokio::test]
+async fn raising_rotation_appends_a_signing_key() {
+    let sf = finalized(storefront(json!({"auth": {"rotation": 1}})));
+    let (client, api) = ApiServer::start(&sf, 1);
+    let old_key = crate::secrets::new_ed25519_pem();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&old_key);
+    api.objects.lock().unwrap().insert(
+        "/api/v1/namespaces/prod/secrets/shop-auth-keys".into(),
+        json!({"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": "shop-auth-keys", "namespace": "prod",
+                            "annotations": {"storefront.io/rotation": "0"}},
+               "data": {"keys.pem": b64}}),
+    );
+    let fake = Fake::default();
+    reconcile(Arc::new(sf), context(client, &fake))
+        .await
+        .unwrap();
+    let applied = api
+        .seen()
+        .into_iter()
+        .find(|s| s.is_apply() && s.path().ends_with("/secrets/shop-auth-keys"))
+        .expect("keys rewritten");
+    assert_eq!(
+        applied.body["metadata"]["annotations"]["storefront.io/rotation"],
+        "1"
+    );
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(applied.body["data"]["keys.pem"].as_str().unwrap())
+        .unwrap();
+    let blocks = crate::secrets::pem_blocks(&String::from_utf8(pem).unwrap());
+    assert_eq!(blocks.len(), 2);
+    assert_eq!(
+        blocks[0], old_key,
+        "the old key stays for verification; the new one signs"
+    );
+}
+
+/// Reconciles until `done` holds for the written status (at most 60 s).
+async fn reconcile_until(
+    sf: &Storefront,
+    api: &ApiServer,
+    ctx: &Arc<Context>,
+    done: impl Fn(&StorefrontStatus) -> bool,
+) -> StorefrontStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut sf = sf.clone();
+    loop {
+        reconcile(Arc::new(sf.clone()), ctx.clone()).await.unwrap();
+        if let Some(st) = api.status_patches().pop() {
+            sf.status = Some(st);
+        }
+        let st = sf.status.clone().expect("a status");
+        if done(&st) || Instant::now() > deadline {
+            return st;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The executor end to end against the real local PostgreSQL, Redis, Kafka-protocol broker and
+/// S3 store (External dependencies whose admin Secrets the mocked API server holds): every
+/// resource is provisioned and the status says so; a second Storefront claiming the same
+/// prefix gets `ResourceConflict`.
+#[tokio::test]
+async fn real_systems_are_provisioned_through_the_executor() {
+    use crate::external::RealConnector;
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let prefix = crate::external::testing::unique("sfe").to_ascii_lowercase();
+    let spec = json!({
+        "prefix": prefix,
+        "postgres": {"mode": "External", "endpoint": "127.0.0.1:5432", "secretRef": "pg-admin"},
+        "redis": {"mode": "External", "endpoint": "127.0.0.1:6379"},
+        "kafka": {"mode": "External", "endpoint": "127.0.0.1:9092", "partitions": 1},
+        "objectStorage": {"mode": "External", "endpoint": "http://127.0.0.1:9000", "secretRef": "s3-admin"}
+    });
+    let admin_secrets = |api: &ApiServer| {
+        let mut o = api.objects.lock().unwrap();
+        o.insert(
+            "/api/v1/namespaces/prod/secrets/pg-admin".into(),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pg-admin"},
+                   "data": {"username": b64("postgres"), "password": b64("")}}),
+        );
+        o.insert(
+            "/api/v1/namespaces/prod/secrets/s3-admin".into(),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3-admin"},
+                   "data": {"accessKey": b64("storefront"), "secretKey": b64("storefront-secret")}}),
+        );
+    };
+    let sf = finalized(storefront(spec.clone()));
+    let (client, api) = ApiServer::start(&sf, 1);
+    admin_secrets(&api);
+    let ctx = Arc::new(Context::new(
+        client,
+        Arc::new(RealConnector),
+        Arc::new(Metrics::default()),
+        Duration::from_secs(300),
+    ));
+    // The shared dev servers may be busy (e.g. PostgreSQL out of connections while other
+    // suites run): transient errors are retried, as the controller would, within a deadline.
+    let st = reconcile_until(&sf, &api, &ctx, |st| {
+        condition(st, "Ready").status == "True"
+    })
+    .await;
+    for t in ["Ready", "DatabasesReady", "TopicsReady", "BucketsReady"] {
+        assert_eq!(
+            condition(&st, t).status,
+            "True",
+            "{t}: {:?}",
+            condition(&st, t)
+        );
+    }
+
+    // A younger Storefront elsewhere pointed at the same names loses.
+    let mut rival = finalized(storefront(spec));
+    rival.metadata.name = Some("rival".into());
+    rival.metadata.uid = Some("uid-rival".into());
+    rival.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        "2026-05-01T00:00:00Z".parse().unwrap(),
+    ));
+    let (client2, api2) = ApiServer::start(&rival, 1);
+    admin_secrets(&api2);
+    let ctx2 = Arc::new(Context::new(
+        client2,
+        Arc::new(RealConnector),
+        Arc::new(Metrics::default()),
+        Duration::from_secs(300),
+    ));
+    let st2 = reconcile_until(&rival, &api2, &ctx2, |st| {
+        ["DatabasesReady", "TopicsReady", "BucketsReady"]
+            .iter()
+            .all(|t| condition(st, t).reason == "ResourceConflict")
+    })
+    .await;
+    let c = condition(&st2, "ResourceConflict");
+    assert_eq!(c.status, "True");
+    assert!(c.message.contains("prod/shop"), "{}", c.message);
+    assert_eq!(condition(&st2, "DatabasesReady").reason, "ResourceConflict");
+    let bc = condition(&st2, "BucketsReady");
+    assert_eq!(bc.reason, "ResourceConflict", "{bc:?}");
+
+    // Clean up (topics are released, not deleted: see the Kafka tests).
+    let plan = desired::desired(&sf, &Inputs::default());
+    let claim = claim_of(&sf);
+    let pg =
+        crate::external::postgres::Postgres::new("postgres://postgres@127.0.0.1:5432/postgres")
+            .unwrap();
+    for db in &plan.databases {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Err(e) = pg.delete(db, &claim).await {
+            assert!(
+                Instant::now() < deadline,
+                "cleaning up {}: {e}",
+                db.database
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let s3 = crate::external::s3::S3::new(
+        "http://127.0.0.1:9000",
+        "storefront",
+        "storefront-secret",
+        "us-east-1",
+    );
+    for b in &plan.buckets {
+        s3.delete(b, &claim).await.unwrap();
+    }
+    let kafka = crate::external::kafka::Kafka::new("127.0.0.1:9092").unwrap();
+    for t in &plan.topics {
+        kafka.release(t, &claim).await.unwrap();
+    }
+    let redis = crate::external::redis::Redis::new("redis://127.0.0.1:6379").unwrap();
+    redis.delete(&plan.redis_user).await.unwrap();
+    let rival_user = RedisUserPlan {
+        username: "storefront-prod-rival".into(),
+        ..plan.redis_user.clone()
+    };
+    redis.delete(&rival_user).await.unwrap();
+}

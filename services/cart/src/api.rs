@@ -1,0 +1,688 @@
+//! The cart's REST API (the same paths the gateway serves): `GET|DELETE /api/v1/cart`,
+//! `POST /api/v1/cart/items`, `PATCH|DELETE /api/v1/cart/items/{sku}`, `POST /api/v1/cart/merge`.
+//! A request names its cart with a bearer token (the user's cart) or, for guests, with the
+//! `X-Cart-Token` the first add returned.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRef, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use kit::jwt::{JwksVerifier, bearer_token};
+use kit::problem::extract::{Json, Path};
+use kit::problem::{FieldError, Problem};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::catalog::{Catalog, Price};
+use crate::config::CartSettings;
+use crate::domain::{GuestToken, Owner, sku_problem};
+use crate::events::{self, RemovedReason};
+use crate::hot::Hot;
+use crate::store::{self, Snapshot};
+
+/// The header naming a guest cart (request and response).
+pub const CART_TOKEN: HeaderName = HeaderName::from_static("x-cart-token");
+/// Set on an answer replayed for a repeated `Idempotency-Key`.
+pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// Longest `Idempotency-Key` accepted.
+const IDEMPOTENCY_KEY_MAX: usize = 255;
+
+/// The `Idempotency-Key` header, when present: 1 to 255 visible ASCII characters, else 400.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let b = v.as_bytes();
+    if b.is_empty() || b.len() > IDEMPOTENCY_KEY_MAX || !b.iter().all(|c| c.is_ascii_graphic()) {
+        return Err(Problem::bad_request(format!(
+            "The Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters."
+        ))
+        .with_errors(vec![FieldError::new(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        )]));
+    }
+    Ok(Some(String::from_utf8_lossy(b).into_owned()))
+}
+
+/// What the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub hot: Hot,
+    pub catalog: Catalog,
+    pub verifier: JwksVerifier,
+    pub settings: Arc<CartSettings>,
+}
+
+impl FromRef<AppState> for JwksVerifier {
+    fn from_ref(s: &AppState) -> Self {
+        s.verifier.clone()
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/cart", get(get_cart).delete(clear_cart))
+        .route("/api/v1/cart/items", post(add_item))
+        .route(
+            "/api/v1/cart/items/{sku}",
+            patch(update_item).delete(remove_item),
+        )
+        .route("/api/v1/cart/merge", post(merge))
+}
+
+// ---------- bodies ----------
+
+/// Money in minor units.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Money {
+    pub amount: i64,
+    pub currency: String,
+}
+
+impl From<&Price> for Money {
+    fn from(p: &Price) -> Self {
+        Self {
+            amount: p.amount,
+            currency: p.currency.clone(),
+        }
+    }
+}
+
+/// One line as shown to the customer: what the cart stores (sku, quantity) plus what product and
+/// inventory say now.
+#[derive(Clone, Debug, Serialize)]
+pub struct LineView {
+    pub sku: String,
+    pub quantity: i32,
+    pub product_id: Option<String>,
+    pub name: Option<String>,
+    pub unit_price: Option<Money>,
+    pub line_total: Option<Money>,
+    /// Units inventory can sell now.
+    pub available: i64,
+    /// `available >= quantity`.
+    pub in_stock: bool,
+    /// The SKU still names a variant of an active product.
+    pub purchasable: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CartView {
+    pub items: Vec<LineView>,
+    /// Units in the cart (sum of quantities).
+    pub item_count: i64,
+    /// Sum of the purchasable lines; null when there is none or their currencies differ.
+    pub subtotal: Option<Money>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AddItem {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpdateItem {
+    pub quantity: i64,
+}
+
+// ---------- who is asking ----------
+
+enum Who {
+    User(Uuid),
+    Guest(GuestToken),
+    Nobody,
+}
+
+impl Who {
+    fn owner(&self) -> Option<Owner> {
+        match self {
+            Who::User(id) => Some(Owner::User(*id)),
+            Who::Guest(t) => Some(t.owner()),
+            Who::Nobody => None,
+        }
+    }
+}
+
+/// A bearer token wins (it must be valid); else `X-Cart-Token` (it must be well-formed).
+async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Who, Problem> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        let token = bearer_token(headers).map_err(Problem::from)?;
+        let claims = state
+            .verifier
+            .authenticate(token)
+            .await
+            .map_err(Problem::from)?;
+        return Ok(Who::User(claims.sub));
+    }
+    match headers.get(&CART_TOKEN) {
+        None => Ok(Who::Nobody),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(GuestToken::parse)
+            .map(Who::Guest)
+            .ok_or_else(bad_cart_token),
+    }
+}
+
+fn bad_cart_token() -> Problem {
+    Problem::bad_request("The X-Cart-Token header is not a cart token issued by this service.")
+        .with_errors(vec![FieldError::new(
+            "X-Cart-Token",
+            "must be the token returned by the first add to a guest cart",
+        )])
+}
+
+fn db(e: sqlx::Error) -> Problem {
+    Problem::internal(e)
+}
+
+fn no_line(sku: &str) -> Problem {
+    Problem::not_found(format!("There is no line for `{sku}` in this cart."))
+}
+
+// ---------- reading ----------
+
+/// The owner's cart: the Redis copy, else cart_db (then cached). A Redis failure falls back to
+/// cart_db without caching.
+async fn snapshot(state: &AppState, owner: &Owner) -> Result<Snapshot, Problem> {
+    match state.hot.get(owner).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => {
+            let snap = store::load(&state.pool, owner).await.map_err(db)?;
+            if snap.cart_id.is_some()
+                && let Err(e) = state.hot.put(owner, &snap).await
+            {
+                tracing::warn!(error = %e, "cannot cache a cart in Redis");
+            }
+            Ok(snap)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Redis unavailable; reading the cart from cart_db");
+            store::load(&state.pool, owner).await.map_err(db)
+        }
+    }
+}
+
+/// Prices, names and availability for every line, asked of product and inventory now.
+async fn view(state: &AppState, headers: &HeaderMap, snap: &Snapshot) -> Result<CartView, Problem> {
+    let skus: Vec<String> = snap.lines.iter().map(|(s, _)| s.clone()).collect();
+    let (info, avail) = tokio::try_join!(
+        state.catalog.lookup(&skus, headers),
+        state.catalog.availability(&skus, headers)
+    )?;
+    let mut items = Vec::with_capacity(snap.lines.len());
+    let mut totals: Vec<Price> = Vec::new();
+    for (sku, quantity) in &snap.lines {
+        let i = info.get(sku);
+        let available = avail.get(sku).copied().unwrap_or(0);
+        let price = i.and_then(|i| i.price.as_ref());
+        let purchasable = i.is_some_and(|i| i.purchasable) && price.is_some();
+        let line_total = price.map(|p| Price {
+            amount: p.amount.saturating_mul(i64::from(*quantity)),
+            currency: p.currency.clone(),
+        });
+        if purchasable && let Some(t) = &line_total {
+            totals.push(t.clone());
+        }
+        items.push(LineView {
+            sku: sku.clone(),
+            quantity: *quantity,
+            product_id: i.map(|i| i.product_id.clone()),
+            name: i.map(|i| i.name.clone()),
+            unit_price: price.map(Money::from),
+            line_total: line_total.as_ref().map(Money::from),
+            available,
+            in_stock: available >= i64::from(*quantity),
+            purchasable,
+        });
+    }
+    let subtotal = match totals.first() {
+        Some(first) if totals.iter().all(|t| t.currency == first.currency) => Some(Money {
+            amount: totals
+                .iter()
+                .map(|t| t.amount)
+                .fold(0i64, i64::saturating_add),
+            currency: first.currency.clone(),
+        }),
+        _ => None,
+    };
+    Ok(CartView {
+        item_count: snap.lines.iter().map(|(_, q)| i64::from(*q)).sum(),
+        items,
+        subtotal,
+    })
+}
+
+fn cart_response(status: StatusCode, view: CartView, new_token: Option<&GuestToken>) -> Response {
+    let mut resp = (status, axum::Json(view)).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(t) = new_token
+        && let Ok(v) = HeaderValue::from_str(t.as_str())
+    {
+        resp.headers_mut().insert(CART_TOKEN, v);
+    }
+    resp
+}
+
+/// Stores the committed cart in Redis (a failure drops the key so the next read rebuilds it).
+async fn cache(state: &AppState, owner: &Owner, snap: &Snapshot) {
+    if let Err(e) = state.hot.put(owner, snap).await {
+        tracing::warn!(error = %e, "cannot update the Redis copy of a cart; dropping it");
+        if let Err(e) = state.hot.remove(owner).await {
+            tracing::warn!(error = %e, "cannot drop the Redis copy of a cart either");
+        }
+    }
+}
+
+// ---------- handlers ----------
+
+pub async fn get_cart(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let snap = match identify(&state, &headers).await?.owner() {
+        Some(owner) => snapshot(&state, &owner).await?,
+        None => Snapshot::default(),
+    };
+    let v = view(&state, &headers, &snap).await?;
+    Ok(cart_response(StatusCode::OK, v, None))
+}
+
+/// Product facts of one SKU, or a 422 naming the field.
+async fn for_sale(state: &AppState, headers: &HeaderMap, sku: &str) -> Result<(), Problem> {
+    let info = state.catalog.lookup(&[sku.to_owned()], headers).await?;
+    match info.get(sku) {
+        None => Err(Problem::validation(vec![FieldError::new(
+            "sku",
+            "no product variant has this SKU",
+        )])),
+        Some(i) if !i.purchasable || i.price.is_none() => {
+            Err(Problem::validation(vec![FieldError::new(
+                "sku",
+                "this product is not for sale",
+            )]))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+async fn available(state: &AppState, headers: &HeaderMap, sku: &str) -> Result<i64, Problem> {
+    Ok(state
+        .catalog
+        .availability(&[sku.to_owned()], headers)
+        .await?
+        .get(sku)
+        .copied()
+        .unwrap_or(0))
+}
+
+fn key_reused() -> Problem {
+    Problem::unprocessable("This Idempotency-Key was used with a different body; use a new key.")
+        .with_errors(vec![FieldError::new(
+            "Idempotency-Key",
+            "was used with a different body",
+        )])
+}
+
+/// The answer to a repeated `POST cart/items`: the first status, the cart as it is now.
+async fn replay(
+    state: &AppState,
+    headers: &HeaderMap,
+    owner: &Owner,
+    status: i16,
+) -> Result<Response, Problem> {
+    let snap = snapshot(state, owner).await?;
+    let v = view(state, headers, &snap).await?;
+    let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
+    let mut resp = cart_response(status, v, None);
+    resp.headers_mut()
+        .insert(REPLAYED, HeaderValue::from_static("true"));
+    Ok(resp)
+}
+
+fn short(sku: &str, wanted: i64, available: i64) -> Problem {
+    Problem::conflict(format!(
+        "Only {available} units of `{sku}` are available; the line would hold {wanted}."
+    ))
+    .with_errors(vec![FieldError::new(
+        "quantity",
+        format!("at most {available} units are available"),
+    )])
+    .with_extension("available", available)
+}
+
+pub async fn add_item(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<AddItem>,
+) -> Result<Response, Problem> {
+    let max_q = i64::from(state.settings.max_quantity);
+    let mut errors = Vec::new();
+    if let Some(m) = sku_problem(&body.sku) {
+        errors.push(FieldError::new("sku", m));
+    }
+    if !(1..=max_q).contains(&body.quantity) {
+        errors.push(FieldError::new(
+            "quantity",
+            format!("must be between 1 and {max_q}"),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    let who = identify(&state, &headers).await?;
+    let key = idempotency_key(&headers)?;
+    let request_hash = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(format!("{}\n{}", body.sku, body.quantity)))
+    };
+    let sku = body.sku;
+    if let (Some(k), Some(owner)) = (&key, who.owner())
+        && let Some((hash, status)) = store::find_request_for_owner(&state.pool, &owner, k)
+            .await
+            .map_err(db)?
+    {
+        if hash != request_hash {
+            return Err(key_reused());
+        }
+        return replay(&state, &headers, &owner, status).await;
+    }
+    for_sale(&state, &headers, &sku).await?;
+    let stock = available(&state, &headers, &sku).await?;
+    let (owner, new_token) = match who.owner() {
+        Some(o) => (o, None),
+        None => {
+            let t = GuestToken::generate();
+            (t.owner(), Some(t))
+        }
+    };
+
+    let mut tx = state.pool.begin().await.map_err(db)?;
+    let cart = store::lock_or_create(&mut tx, &owner).await.map_err(db)?;
+    if let Some(k) = &key
+        && let Some((hash, status)) = store::find_request(&mut tx, cart.id, k).await.map_err(db)?
+    {
+        if hash != request_hash {
+            return Err(key_reused());
+        }
+        tx.commit().await.map_err(db)?;
+        return replay(&state, &headers, &owner, status).await;
+    }
+    let lines = store::lines(&mut tx, cart.id).await.map_err(db)?;
+    let existing = lines.iter().find(|(s, _)| *s == sku).map(|(_, q)| *q);
+    if existing.is_none() && lines.len() >= state.settings.max_lines {
+        return Err(Problem::validation(vec![FieldError::new(
+            "sku",
+            format!(
+                "the cart already holds {} lines, the most it may",
+                state.settings.max_lines
+            ),
+        )]));
+    }
+    let line_q = i64::from(existing.unwrap_or(0)) + body.quantity;
+    if line_q > max_q {
+        return Err(Problem::validation(vec![FieldError::new(
+            "quantity",
+            format!("the line would hold {line_q} units; a line holds at most {max_q}"),
+        )]));
+    }
+    if line_q > stock {
+        return Err(short(&sku, line_q, stock));
+    }
+    let line_q = line_q as i32;
+    store::set_line(&mut tx, cart.id, &sku, line_q)
+        .await
+        .map_err(db)?;
+    let version = store::bump(&mut tx, cart.id).await.map_err(db)?;
+    events::enqueue_added(&mut tx, &cart, &sku, body.quantity as i32, line_q)
+        .await
+        .map_err(db)?;
+    let status = if existing.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    if let Some(k) = &key {
+        store::remember_request(&mut tx, cart.id, k, &request_hash, status.as_u16() as i16)
+            .await
+            .map_err(db)?;
+    }
+    let snap = Snapshot {
+        cart_id: Some(cart.id),
+        version,
+        lines: store::lines(&mut tx, cart.id).await.map_err(db)?,
+    };
+    tx.commit().await.map_err(db)?;
+    cache(&state, &owner, &snap).await;
+    let v = view(&state, &headers, &snap).await?;
+    Ok(cart_response(status, v, new_token.as_ref()))
+}
+
+pub async fn update_item(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(sku): Path<String>,
+    Json(body): Json<UpdateItem>,
+) -> Result<Response, Problem> {
+    let max_q = i64::from(state.settings.max_quantity);
+    if !(1..=max_q).contains(&body.quantity) {
+        return Err(Problem::validation(vec![FieldError::new(
+            "quantity",
+            format!("must be between 1 and {max_q} (DELETE the line to remove it)"),
+        )]));
+    }
+    let Some(owner) = identify(&state, &headers).await?.owner() else {
+        return Err(no_line(&sku));
+    };
+    if sku_problem(&sku).is_some() {
+        return Err(no_line(&sku));
+    }
+    let stock = available(&state, &headers, &sku).await?;
+    let mut tx = state.pool.begin().await.map_err(db)?;
+    let Some(cart) = store::lock_existing(&mut tx, &owner).await.map_err(db)? else {
+        return Err(no_line(&sku));
+    };
+    let lines = store::lines(&mut tx, cart.id).await.map_err(db)?;
+    let Some(old) = lines.iter().find(|(s, _)| *s == sku).map(|(_, q)| *q) else {
+        return Err(no_line(&sku));
+    };
+    let new = body.quantity as i32;
+    if new > old && body.quantity > stock {
+        return Err(short(&sku, body.quantity, stock));
+    }
+    let snap = if new == old {
+        Snapshot {
+            cart_id: Some(cart.id),
+            version: cart.version,
+            lines,
+        }
+    } else {
+        store::set_line(&mut tx, cart.id, &sku, new)
+            .await
+            .map_err(db)?;
+        let version = store::bump(&mut tx, cart.id).await.map_err(db)?;
+        if new > old {
+            events::enqueue_added(&mut tx, &cart, &sku, new - old, new).await
+        } else {
+            events::enqueue_removed(&mut tx, &cart, &sku, old - new, new, RemovedReason::Updated)
+                .await
+        }
+        .map_err(db)?;
+        Snapshot {
+            cart_id: Some(cart.id),
+            version,
+            lines: store::lines(&mut tx, cart.id).await.map_err(db)?,
+        }
+    };
+    tx.commit().await.map_err(db)?;
+    cache(&state, &owner, &snap).await;
+    let v = view(&state, &headers, &snap).await?;
+    Ok(cart_response(StatusCode::OK, v, None))
+}
+
+pub async fn remove_item(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(sku): Path<String>,
+) -> Result<Response, Problem> {
+    let Some(owner) = identify(&state, &headers).await?.owner() else {
+        return Err(no_line(&sku));
+    };
+    let mut tx = state.pool.begin().await.map_err(db)?;
+    let Some(cart) = store::lock_existing(&mut tx, &owner).await.map_err(db)? else {
+        return Err(no_line(&sku));
+    };
+    let lines = store::lines(&mut tx, cart.id).await.map_err(db)?;
+    let Some(old) = lines.iter().find(|(s, _)| *s == sku).map(|(_, q)| *q) else {
+        return Err(no_line(&sku));
+    };
+    store::delete_line(&mut tx, cart.id, &sku)
+        .await
+        .map_err(db)?;
+    let version = store::bump(&mut tx, cart.id).await.map_err(db)?;
+    events::enqueue_removed(&mut tx, &cart, &sku, old, 0, RemovedReason::Removed)
+        .await
+        .map_err(db)?;
+    let snap = Snapshot {
+        cart_id: Some(cart.id),
+        version,
+        lines: store::lines(&mut tx, cart.id).await.map_err(db)?,
+    };
+    tx.commit().await.map_err(db)?;
+    cache(&state, &owner, &snap).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn clear_cart(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let Some(owner) = identify(&state, &headers).await?.owner() else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let mut tx = state.pool.begin().await.map_err(db)?;
+    let Some(cart) = store::lock_existing(&mut tx, &owner).await.map_err(db)? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let lines = store::lines(&mut tx, cart.id).await.map_err(db)?;
+    if lines.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    store::delete_lines(&mut tx, cart.id).await.map_err(db)?;
+    let version = store::bump(&mut tx, cart.id).await.map_err(db)?;
+    for (sku, q) in &lines {
+        events::enqueue_removed(&mut tx, &cart, sku, *q, 0, RemovedReason::Cleared)
+            .await
+            .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)?;
+    let snap = Snapshot {
+        cart_id: Some(cart.id),
+        version,
+        lines: Vec::new(),
+    };
+    cache(&state, &owner, &snap).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Moves a guest cart into the signed-in user's cart (called by the gateway at login): each
+/// guest line is added to the user's line for the same SKU (capped at the line maximum); lines
+/// that do not fit under the line limit are dropped. The guest cart is deleted.
+pub async fn merge(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    let token = bearer_token(&headers).map_err(Problem::from)?;
+    let claims = state
+        .verifier
+        .authenticate(token)
+        .await
+        .map_err(Problem::from)?;
+    let guest = match headers.get(&CART_TOKEN) {
+        None => {
+            return Err(Problem::bad_request(
+                "Send the guest cart's token in the X-Cart-Token header.",
+            )
+            .with_errors(vec![FieldError::new("X-Cart-Token", "is required")]));
+        }
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(GuestToken::parse)
+            .ok_or_else(bad_cart_token)?,
+    };
+    let user_owner = Owner::User(claims.sub);
+    let guest_owner = guest.owner();
+    let guest_hash = guest.hash();
+    let max_q = state.settings.max_quantity;
+
+    let mut tx = state.pool.begin().await.map_err(db)?;
+    let (user_cart, guest_cart) = store::lock_for_merge(&mut tx, claims.sub, &guest_hash)
+        .await
+        .map_err(db)?;
+    let snap = match guest_cart {
+        None => None,
+        Some(guest_cart) => {
+            let guest_lines = store::lines(&mut tx, guest_cart.id).await.map_err(db)?;
+            let user_lines: HashMap<String, i32> = store::lines(&mut tx, user_cart.id)
+                .await
+                .map_err(db)?
+                .into_iter()
+                .collect();
+            let mut count = user_lines.len();
+            for (sku, q) in &guest_lines {
+                let (line, added) = match user_lines.get(sku) {
+                    Some(have) => {
+                        let line = (have + q).min(max_q);
+                        (line, line - have)
+                    }
+                    None if count < state.settings.max_lines => {
+                        count += 1;
+                        (*q.min(&max_q), *q.min(&max_q))
+                    }
+                    None => {
+                        tracing::info!(sku, "guest line dropped at merge: the cart is full");
+                        continue;
+                    }
+                };
+                if added > 0 {
+                    store::set_line(&mut tx, user_cart.id, sku, line)
+                        .await
+                        .map_err(db)?;
+                    events::enqueue_added(&mut tx, &user_cart, sku, added, line)
+                        .await
+                        .map_err(db)?;
+                }
+            }
+            store::delete_cart(&mut tx, guest_cart.id)
+                .await
+                .map_err(db)?;
+            let version = store::bump(&mut tx, user_cart.id).await.map_err(db)?;
+            Some(Snapshot {
+                cart_id: Some(user_cart.id),
+                version,
+                lines: store::lines(&mut tx, user_cart.id).await.map_err(db)?,
+            })
+        }
+    };
+    tx.commit().await.map_err(db)?;
+    let snap = match snap {
+        Some(s) => {
+            if let Err(e) = state.hot.remove(&guest_owner).await {
+                tracing::warn!(error = %e, "cannot drop the Redis copy of a merged guest cart");
+            }
+            cache(&state, &user_owner, &s).await;
+            s
+        }
+        None => snapshot(&state, &user_owner).await?,
+    };
+    let v = view(&state, &headers, &snap).await?;
+    Ok(cart_response(StatusCode::OK, v, None))
+}

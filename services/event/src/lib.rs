@@ -1,0 +1,167 @@
+//! The event service: `POST /api/v1/events` validates, enriches and publishes tracking events
+//! (to `user-events` and their own topic) and keeps a copy in event_db; `order.paid` becomes a
+//! `purchase.completed` tracking event. HTTP on one port with `/healthz`, `/readyz`, `/metrics`.
+//!
+//! [`build`] binds and connects (port 0 picks a free port, see [`Server::local_addr`]);
+//! [`Server::run`] supervises the server, the outbox relay and the `order-events` consumer.
+#![forbid(unsafe_code)]
+
+extern crate storefront_kit as kit;
+
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod publish;
+pub mod purchase;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use kit::config::Validate;
+use kit::health::{Readiness, checks};
+use kit::jwt::JwksVerifier;
+use kit::kafka::{ConsumerOptions, Delivery};
+use kit::metrics::Metrics;
+use kit::outbox::{Relay, RelayOptions};
+use kit::{Shutdown, Supervisor};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+pub use config::{Config, EventSettings};
+pub use store::MIGRATIONS;
+
+/// The role name (database `event_db`, metrics label, supervisor name).
+pub const ROLE: &str = "event";
+
+/// A bound, connected event role; [`Server::run`] serves until shutdown.
+pub struct Server {
+    cfg: Config,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    pool: PgPool,
+    app: Router,
+    metrics: Metrics,
+    shutdown: Shutdown,
+}
+
+/// Validates `cfg`, binds `event.listen`, creates and migrates event_db, creates the producer.
+/// The broker is not needed to start: publishing fails (503) until it answers.
+pub async fn build(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Server> {
+    cfg.validate()?;
+    let listener = kit::server::bind(ROLE, cfg.event.listen)
+        .await
+        .context("binding STOREFRONT_EVENT__LISTEN")?;
+    let local_addr = listener.local_addr()?;
+    let verifier = JwksVerifier::new(&cfg.common.auth).context("access-token verifier")?;
+    let pool = kit::db::connect_database(&cfg.common.postgres, &cfg.database_name(), &MIGRATIONS)
+        .await
+        .context("event database")?;
+    let publisher = publish::Publisher::new(&cfg.common.kafka, &cfg.event)?;
+    let metrics = Metrics::new(ROLE);
+    let state = api::AppState {
+        pool: pool.clone(),
+        verifier,
+        publisher,
+        kafka: cfg.common.kafka.clone(),
+        settings: Arc::new(cfg.event.clone()),
+    };
+    let readiness = Readiness::new()
+        .with("postgres", checks::postgres(pool.clone()))
+        .with("kafka", checks::kafka(cfg.common.kafka.clone()));
+    let app = api::router(state)
+        .merge(kit::health::router(readiness, metrics.clone()))
+        .fallback(kit::problem::not_found_fallback)
+        .method_not_allowed_fallback(kit::problem::method_not_allowed_fallback)
+        .layer(DefaultBodyLimit::max(cfg.event.body_limit_bytes))
+        .layer(axum::middleware::from_fn(kit::problem::normalize_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            kit::metrics::track_http,
+        ))
+        .layer(kit::telemetry::http_trace_layer());
+    Ok(Server {
+        cfg,
+        listener,
+        local_addr,
+        pool,
+        app,
+        metrics,
+        shutdown,
+    })
+}
+
+/// `build` then `run`.
+pub async fn run(cfg: Config, shutdown: Shutdown) -> anyhow::Result<()> {
+    build(cfg, shutdown).await?.run().await
+}
+
+impl Server {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The pool of event_db (tests inspect the tables with it).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Serves HTTP and runs the outbox relay and the `order-events` consumer until shutdown or
+    /// until one of them fails (which stops the others).
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Server {
+            cfg,
+            listener,
+            local_addr,
+            pool,
+            app,
+            metrics,
+            shutdown,
+        } = self;
+        let kafka = cfg.common.kafka.clone();
+        let mut sup = Supervisor::new(ROLE, shutdown.clone());
+        tracing::info!(addr = %local_addr, "event listening");
+        sup.spawn(
+            "server",
+            kit::server::serve(listener, app, shutdown.clone()),
+        );
+        let relay = Relay::new(
+            pool.clone(),
+            &kafka,
+            RelayOptions {
+                poll_interval: Duration::from_millis(cfg.event.relay_poll_interval_ms),
+                ..RelayOptions::default()
+            },
+        )?;
+        sup.spawn("outbox relay", relay.run(shutdown.clone()));
+        let opts = ConsumerOptions::new(
+            cfg.event.consumer_group.clone(),
+            vec![kit::events::topic(
+                &kafka,
+                kit::events::topics::ORDER_EVENTS,
+            )],
+        );
+        let consumer_pool = pool.clone();
+        let consumer_shutdown = shutdown.clone();
+        sup.spawn("order-events consumer", async move {
+            kit::kafka::run_consumer(
+                &kafka,
+                opts,
+                Some(metrics),
+                consumer_shutdown,
+                move |d: Delivery| {
+                    let pool = consumer_pool.clone();
+                    async move { purchase::handle(&pool, &d.event).await }
+                },
+            )
+            .await
+        });
+        let result = sup.run().await;
+        pool.close().await;
+        result
+    }
+}

@@ -1,0 +1,560 @@
+//! `POST /api/v1/checkout`: read the cart, price every line from product, reserve all lines in
+//! inventory (or none), then store the order as `pending_payment` with its lines, its first
+//! history row, the `order.created` outbox row and the key's answer in one transaction.
+//!
+//! The `Idempotency-Key` (per user) is claimed before any side effect: the same key with the
+//! same request answers the first answer again (`idempotent-replayed: true`), with another
+//! request 422, and while the first is still running 409. A refused checkout forgets its key.
+
+// A `Problem` is the error of a whole request, built at most once per request.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kit::jwt::AuthUser;
+use kit::problem::extract::Json;
+use kit::problem::{FieldError, Problem};
+use kit::upstream::grpc_request;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use storefront_proto::inventory::v1 as inv;
+use storefront_proto::product::v1 as prod;
+use tonic_status::describe;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::{ApiError, ApiResult, AppState, OrderView};
+use crate::domain::address::RawAddress;
+use crate::domain::{IdempotencyKey, OrderStatus, Reason, ShippingAddress, valid_sku};
+use crate::events;
+use crate::store::idempotency::{self, Claim, Existing};
+use crate::store::orders::{self, HistoryEntry, Order, OrderItem};
+use crate::upstreams::read_cart;
+
+/// The header a replayed answer carries.
+pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The body of a checkout. Prices and lines never come from the client.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    pub payment_method_id: Uuid,
+    pub shipping_address: RawAddress,
+}
+
+fn key_of(headers: &HeaderMap) -> Result<IdempotencyKey, Problem> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Err(Problem::bad_request(
+            "The Idempotency-Key header is required: send a unique value (e.g. a UUID) per checkout and reuse it when retrying.",
+        )
+        .with_errors(vec![FieldError::new("Idempotency-Key", "is required")]));
+    };
+    let raw = v.to_str().unwrap_or("\u{7f}");
+    IdempotencyKey::parse(raw).map_err(|e| {
+        Problem::bad_request(format!("The Idempotency-Key header {}.", e.message))
+            .with_errors(vec![e])
+    })
+}
+
+/// A hash of the request as understood (normalised address), so the same checkout sent with
+/// different whitespace or key order is the same request.
+fn request_hash(payment_method_id: Uuid, address: &ShippingAddress) -> String {
+    let canonical = serde_json::json!({
+        "payment_method_id": payment_method_id,
+        "shipping_address": address,
+    });
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+fn replay(status: u16, body: serde_json::Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+    let mut resp = (status, Json(body)).into_response();
+    resp.headers_mut()
+        .insert(REPLAYED, HeaderValue::from_static("true"));
+    resp
+}
+
+pub async fn checkout(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    headers: HeaderMap,
+    Json(body): Json<CheckoutRequest>,
+) -> ApiResult<Response> {
+    let key = key_of(&headers)?;
+    let address = ShippingAddress::parse(&body.shipping_address, "shipping_address")
+        .map_err(Problem::validation)?;
+    let hash = request_hash(body.payment_method_id, &address);
+    let user_id = claims.sub;
+    let claim = idempotency::claim(
+        &st.pool,
+        user_id,
+        key.as_str(),
+        &hash,
+        Uuid::now_v7(),
+        st.settings.idempotency_lock_secs,
+    )
+    .await?;
+    let order_id = match claim {
+        Claim::Owned { order_id } => order_id,
+        Claim::Taken(Existing::Completed {
+            request_hash,
+            status,
+            body,
+        }) if request_hash == hash => return Ok(replay(status, body)),
+        Claim::Taken(Existing::InFlight { request_hash }) if request_hash == hash => {
+            return Err(Problem::conflict(
+                "A checkout with this Idempotency-Key is still being processed; retry shortly to get its answer.",
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+            .into());
+        }
+        Claim::Taken(_) => {
+            return Err(Problem::unprocessable(
+                "This Idempotency-Key was already used with a different request; use a new key for a new checkout.",
+            )
+            .into());
+        }
+    };
+    // The saga runs to its end even if the client goes away meanwhile: its answer is stored
+    // under the key, and a retry gets it instead of finding a half-done checkout.
+    let work = tokio::spawn(async move {
+        let result = place(
+            &st,
+            &headers,
+            user_id,
+            order_id,
+            body.payment_method_id,
+            address,
+            &key,
+        )
+        .await;
+        if result.is_err()
+            && let Err(e) = idempotency::release(&st.pool, user_id, key.as_str()).await
+        {
+            tracing::warn!(error = %e, "could not forget a refused checkout's key; it frees itself after its lock");
+        }
+        result
+    }
+    .in_current_span());
+    work.await
+        .map_err(|e| ApiError::Other(anyhow::anyhow!("checkout task failed: {e}")))?
+}
+
+/// One cart line, merged by SKU and checked.
+#[derive(Clone, Debug)]
+struct Line {
+    sku: String,
+    quantity: i64,
+}
+
+fn cart_lines(
+    raw: Vec<crate::upstreams::CartLine>,
+    max_lines: usize,
+    max_quantity: i64,
+) -> Result<Vec<Line>, Problem> {
+    if raw.is_empty() {
+        return Err(Problem::unprocessable(
+            "Your cart is empty: add something before checking out.",
+        ));
+    }
+    let mut lines: Vec<Line> = Vec::new();
+    for l in raw {
+        match lines.iter_mut().find(|x| x.sku == l.sku) {
+            Some(x) => x.quantity = x.quantity.saturating_add(l.quantity),
+            None => lines.push(Line {
+                sku: l.sku,
+                quantity: l.quantity,
+            }),
+        }
+    }
+    let mut errors = Vec::new();
+    if lines.len() > max_lines {
+        errors.push(FieldError::new(
+            "items",
+            format!("an order holds at most {max_lines} different items"),
+        ));
+    }
+    for (i, l) in lines.iter().enumerate() {
+        if !valid_sku(&l.sku) {
+            errors.push(FieldError::new(
+                format!("items[{i}].sku"),
+                format!("`{}` is not a valid SKU", l.sku),
+            ));
+        }
+        if !(1..=max_quantity).contains(&l.quantity) {
+            errors.push(FieldError::new(
+                format!("items[{i}].quantity"),
+                format!("must be between 1 and {max_quantity}"),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(lines)
+    } else {
+        Err(Problem::validation(errors).with_detail("Some cart lines cannot be ordered."))
+    }
+}
+
+/// Prices every line from product. Unknown SKUs, products not for sale and mixed currencies
+/// are 422 naming the lines.
+async fn price(
+    st: &AppState,
+    headers: &HeaderMap,
+    lines: &[Line],
+) -> Result<(String, Vec<OrderItem>), Problem> {
+    let skus: Vec<String> = lines.iter().map(|l| l.sku.clone()).collect();
+    let resp = st
+        .upstreams
+        .product
+        .clone()
+        .batch_get_variants_by_sku(grpc_request(
+            prod::BatchGetVariantsBySkuRequest { skus },
+            headers,
+        ))
+        .await
+        .map_err(|s| describe("product", s))?
+        .into_inner();
+    let by_sku: HashMap<&str, &prod::SkuVariant> = resp
+        .variants
+        .iter()
+        .filter_map(|v| v.variant.as_ref().map(|x| (x.sku.as_str(), v)))
+        .collect();
+    let mut errors = Vec::new();
+    let mut items = Vec::with_capacity(lines.len());
+    let mut currencies: Vec<String> = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let field = format!("items[{i}].sku");
+        let Some(sv) = by_sku.get(l.sku.as_str()) else {
+            errors.push(FieldError::new(
+                field,
+                format!("no product has the SKU `{}`", l.sku),
+            ));
+            continue;
+        };
+        let (Some(variant), Some(product)) = (&sv.variant, &sv.product) else {
+            errors.push(FieldError::new(
+                field,
+                format!("`{}` cannot be priced", l.sku),
+            ));
+            continue;
+        };
+        if product.status != prod::ProductStatus::Active as i32 {
+            errors.push(FieldError::new(
+                field,
+                format!("`{}` ({}) is not for sale", l.sku, product.name),
+            ));
+            continue;
+        }
+        let (Some(p), Ok(product_id)) = (&variant.price, Uuid::parse_str(&product.id)) else {
+            errors.push(FieldError::new(field, format!("`{}` has no price", l.sku)));
+            continue;
+        };
+        let Some(line_total) = p
+            .amount_minor
+            .checked_mul(l.quantity)
+            .filter(|_| p.amount_minor >= 0)
+        else {
+            errors.push(FieldError::new(
+                format!("items[{i}].quantity"),
+                "the line total is too large",
+            ));
+            continue;
+        };
+        if !currencies.contains(&p.currency) {
+            currencies.push(p.currency.clone());
+        }
+        items.push(OrderItem {
+            sku: l.sku.clone(),
+            product_id,
+            name: product.name.clone(),
+            quantity: l.quantity,
+            unit_price: p.amount_minor,
+            line_total,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors).with_detail("Some cart lines cannot be ordered."));
+    }
+    if currencies.len() != 1 {
+        return Err(Problem::unprocessable(format!(
+            "An order is paid in one currency, but the cart holds items priced in {}; check out separately.",
+            currencies.join(" and ")
+        )));
+    }
+    Ok((currencies.remove(0), items))
+}
+
+/// Reserves every line for the order (or none): a shortage is 409 naming each short line.
+/// Returns when the reservation expires.
+async fn reserve(
+    st: &AppState,
+    headers: &HeaderMap,
+    order_id: Uuid,
+    lines: &[Line],
+) -> Result<Option<time::OffsetDateTime>, Problem> {
+    let req = inv::ReserveStockRequest {
+        order_id: order_id.to_string(),
+        lines: lines
+            .iter()
+            .map(|l| inv::ReservationLine {
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+            })
+            .collect(),
+        ttl_seconds: st.settings.reservation_ttl_secs as i32,
+    };
+    let resp = match st
+        .upstreams
+        .inventory
+        .clone()
+        .reserve_stock(grpc_request(req, headers))
+        .await
+    {
+        Ok(r) => r.into_inner(),
+        Err(s) => {
+            // A call that timed out or broke off may still have reserved: give it back now
+            // rather than when the reservation expires.
+            if matches!(
+                s.code(),
+                tonic::Code::Cancelled
+                    | tonic::Code::DeadlineExceeded
+                    | tonic::Code::Unavailable
+                    | tonic::Code::Unknown
+                    | tonic::Code::Internal
+            ) {
+                release(st, headers, order_id).await;
+            }
+            return Err(describe("inventory", s));
+        }
+    };
+    match resp.outcome {
+        Some(inv::reserve_stock_response::Outcome::Reserved(r))
+            if r.status == inv::ReservationStatus::Active as i32 =>
+        {
+            Ok(r.expire_time.and_then(|t| {
+                time::OffsetDateTime::from_unix_timestamp(t.seconds)
+                    .ok()
+                    .and_then(|d| {
+                        d.replace_nanosecond(t.nanos.clamp(0, 999_999_999) as u32)
+                            .ok()
+                    })
+            }))
+        }
+        Some(inv::reserve_stock_response::Outcome::Reserved(_)) => Err(Problem::conflict(
+            "This checkout's stock reservation has already ended; start a new checkout with a new Idempotency-Key.",
+        )),
+        Some(inv::reserve_stock_response::Outcome::Shortage(s)) => {
+            let index: HashMap<&str, usize> = lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.sku.as_str(), i))
+                .collect();
+            let errors = s
+                .lines
+                .iter()
+                .map(|l| {
+                    let i = index.get(l.sku.as_str()).copied().unwrap_or_default();
+                    FieldError::new(
+                        format!("items[{i}].quantity"),
+                        format!(
+                            "`{}`: {} requested, only {} available",
+                            l.sku, l.requested, l.available
+                        ),
+                    )
+                })
+                .collect();
+            let short: Vec<serde_json::Value> = s
+                .lines
+                .iter()
+                .map(|l| serde_json::json!({"sku": l.sku, "requested": l.requested, "available": l.available}))
+                .collect();
+            let names: Vec<&str> = s.lines.iter().map(|l| l.sku.as_str()).collect();
+            Err(Problem::conflict(format!(
+                "Not enough stock for {}; nothing was reserved. Lower the quantities and try again.",
+                names.join(", ")
+            ))
+            .with_errors(errors)
+            .with_extension("lines", short))
+        }
+        None => Err(Problem::internal(
+            "inventory answered ReserveStock without an outcome",
+        )),
+    }
+}
+
+/// Gives a checkout's reservation back after the order could not be stored (best effort: an
+/// unreleased reservation expires after its TTL).
+async fn release(st: &AppState, headers: &HeaderMap, order_id: Uuid) {
+    let req = inv::ReleaseReservationRequest {
+        order_id: order_id.to_string(),
+        reason: inv::ReleaseReason::CheckoutAborted as i32,
+    };
+    if let Err(s) = st
+        .upstreams
+        .inventory
+        .clone()
+        .release_reservation(grpc_request(req, headers))
+        .await
+        && s.code() != tonic::Code::NotFound
+    {
+        tracing::warn!(%order_id, code = ?s.code(), message = s.message(),
+            "could not release the reservation of an aborted checkout; it expires after its TTL");
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn place(
+    st: &AppState,
+    headers: &HeaderMap,
+    user_id: Uuid,
+    order_id: Uuid,
+    payment_method_id: Uuid,
+    shipping_address: ShippingAddress,
+    key: &IdempotencyKey,
+) -> ApiResult<Response> {
+    let raw = read_cart(&st.upstreams.cart, headers).await?;
+    let lines = cart_lines(raw, st.settings.max_lines, st.settings.max_line_quantity)?;
+    let (currency, items) = price(st, headers, &lines).await?;
+    let subtotal = items
+        .iter()
+        .try_fold(0i64, |acc, i| acc.checked_add(i.line_total))
+        .ok_or_else(|| Problem::unprocessable("The order total is too large."))?;
+    let reservation_expires_at = reserve(st, headers, order_id, &lines).await?;
+
+    let now = crate::store::now();
+    let order = Order {
+        id: order_id,
+        user_id,
+        status: OrderStatus::PendingPayment,
+        currency,
+        subtotal,
+        total: subtotal,
+        payment_method_id,
+        shipping_address,
+        transaction_id: None,
+        carrier: None,
+        tracking_number: None,
+        reservation_expires_at,
+        created_at: now,
+        updated_at: now,
+        items,
+        history: vec![HistoryEntry {
+            status: OrderStatus::PendingPayment,
+            reason: Some(Reason::CheckoutCompleted.as_str().to_owned()),
+            at: now,
+        }],
+    };
+    let body = serde_json::to_value(OrderView::from(&order)).map_err(anyhow::Error::from)?;
+    match store(st, &order, key, &body).await {
+        Ok(()) => {}
+        Err(e) => {
+            // Another request that took over this key may have stored the order already: its
+            // reservation must stay.
+            if !matches!(orders::find(&st.pool, order_id).await, Ok(Some(_))) {
+                release(st, headers, order_id).await;
+            }
+            return Err(e.into());
+        }
+    }
+    tracing::info!(%order_id, %user_id, total = order.total, currency = %order.currency, "order placed");
+    let location = HeaderValue::from_str(&format!("/api/v1/orders/{order_id}"))
+        .expect("a path is a header value");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// The one transaction of a checkout in order_db.
+async fn store(
+    st: &AppState,
+    order: &Order,
+    key: &IdempotencyKey,
+    body: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    let mut tx = st.pool.begin().await?;
+    orders::insert(&mut tx, order).await?;
+    events::created(&mut tx, order).await?;
+    idempotency::complete(&mut tx, order.user_id, key.as_str(), 201, body).await?;
+    tx.commit().await
+}
+
+/// gRPC failures of product and inventory as problems: a refused token is 401, a request they
+/// call invalid 422, the rest as `kit` maps them (unavailable 503, timeouts 504, ...).
+mod tonic_status {
+    use kit::problem::Problem;
+
+    pub fn describe(service: &str, s: tonic::Status) -> Problem {
+        match s.code() {
+            tonic::Code::Unauthenticated => {
+                Problem::unauthorized(format!("The {service} service refused the access token."))
+            }
+            tonic::Code::InvalidArgument => Problem::unprocessable(s.message().to_owned()),
+            tonic::Code::AlreadyExists | tonic::Code::FailedPrecondition => {
+                Problem::conflict(s.message().to_owned())
+            }
+            _ => {
+                tracing::warn!(service, code = ?s.code(), message = s.message(), "upstream call failed");
+                Problem::from(s)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstreams::CartLine;
+    use std::collections::HashSet;
+
+    fn cl(sku: &str, quantity: i64) -> CartLine {
+        CartLine {
+            sku: sku.into(),
+            quantity,
+        }
+    }
+
+    #[test]
+    fn cart_lines_merge_and_name_bad_lines() {
+        let l = cart_lines(vec![cl("A", 1), cl("B", 2), cl("A", 3)], 100, 10_000).unwrap();
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[0].quantity, 4);
+        assert_eq!(cart_lines(vec![], 100, 10).unwrap_err().status, 422);
+        let e = cart_lines(vec![cl("A", 0), cl("b c", 1)], 100, 10).unwrap_err();
+        let fields: HashSet<&str> = e.errors.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, HashSet::from(["items[0].quantity", "items[1].sku"]));
+        assert!(cart_lines(vec![cl("A", 1), cl("B", 1)], 1, 10).is_err());
+    }
+
+    #[test]
+    fn the_request_hash_ignores_formatting() {
+        let raw: RawAddress = serde_json::from_value(serde_json::json!({
+            "name": "Ada", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "de"
+        }))
+        .unwrap();
+        let a = ShippingAddress::parse(&raw, "a").unwrap();
+        let mut raw2 = raw.clone();
+        raw2.name = "  Ada ".into();
+        raw2.country = "DE".into();
+        let b = ShippingAddress::parse(&raw2, "a").unwrap();
+        let pm = Uuid::now_v7();
+        assert_eq!(request_hash(pm, &a), request_hash(pm, &b));
+        assert_ne!(request_hash(pm, &a), request_hash(Uuid::now_v7(), &a));
+    }
+
+    #[test]
+    fn missing_and_bad_keys_are_400() {
+        let h = HeaderMap::new();
+        assert_eq!(key_of(&h).unwrap_err().status, 400);
+        let mut h = HeaderMap::new();
+        h.insert("idempotency-key", HeaderValue::from_static("with space"));
+        assert_eq!(key_of(&h).unwrap_err().status, 400);
+        h.insert("idempotency-key", HeaderValue::from_static("k-1"));
+        assert_eq!(key_of(&h).unwrap().as_str(), "k-1");
+    }
+}

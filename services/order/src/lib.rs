@@ -1,0 +1,182 @@
+//! The order service: checkout (cart -> prices from product -> all-or-nothing reservation in
+//! inventory -> `pending_payment` order), the customer's orders, cancellation and the admin
+//! actions over REST on one port with `/healthz`, `/readyz` and `/metrics`, and the saga's
+//! reactions to `payment-events` and `inventory-events`.
+//!
+//! [`build`] binds and connects (port 0 picks a free port, see [`Server::local_addr`]);
+//! [`Server::run`] supervises the server, the outbox relay and the consumer until shutdown.
+#![forbid(unsafe_code)]
+
+extern crate storefront_kit as kit;
+
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod events;
+pub mod store;
+pub mod upstreams;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use kit::config::Validate;
+use kit::health::{Readiness, checks};
+use kit::jwt::JwksVerifier;
+use kit::kafka::ConsumerOptions;
+use kit::metrics::Metrics;
+use kit::outbox::{Relay, RelayOptions};
+use kit::{Shutdown, Supervisor};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+pub use config::{Config, OrderSettings};
+pub use store::MIGRATIONS;
+
+/// The role name (database `order_db`, metrics label, supervisor name).
+pub const ROLE: &str = "order";
+
+/// A bound, connected order role; [`Server::run`] serves until shutdown.
+pub struct Server {
+    cfg: Config,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    pool: PgPool,
+    verifier: JwksVerifier,
+    upstreams: upstreams::Upstreams,
+    metrics: Metrics,
+    shutdown: Shutdown,
+}
+
+/// Validates `cfg`, binds `order.listen`, creates and migrates order_db.
+pub async fn build(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Server> {
+    cfg.validate()?;
+    let listener = kit::server::bind(ROLE, cfg.order.listen)
+        .await
+        .context("binding STOREFRONT_ORDER__LISTEN")?;
+    let local_addr = listener.local_addr()?;
+    let verifier = JwksVerifier::new(&cfg.common.auth).context("access-token verifier")?;
+    let upstreams = upstreams::Upstreams::new(&cfg.order).await?;
+    let pool = kit::db::connect(&cfg.common.postgres, ROLE, &MIGRATIONS)
+        .await
+        .context("order database")?;
+    Ok(Server {
+        cfg,
+        listener,
+        local_addr,
+        pool,
+        verifier,
+        upstreams,
+        metrics: Metrics::new(ROLE),
+        shutdown,
+    })
+}
+
+/// `build` then `run`.
+pub async fn run(cfg: Config, shutdown: Shutdown) -> anyhow::Result<()> {
+    build(cfg, shutdown).await?.run().await
+}
+
+/// The whole HTTP application: the API, the health routes, problem+json errors, RED metrics
+/// and tracing.
+pub fn app(state: api::AppState, readiness: Readiness, metrics: &Metrics) -> Router {
+    api::router(state)
+        .merge(kit::health::router(readiness, metrics.clone()))
+        .fallback(kit::problem::not_found_fallback)
+        .method_not_allowed_fallback(kit::problem::method_not_allowed_fallback)
+        .layer(axum::middleware::from_fn(kit::problem::normalize_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            kit::metrics::track_http,
+        ))
+        .layer(kit::telemetry::http_trace_layer())
+}
+
+impl Server {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The pool of order_db (tests inspect the tables with it).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Serves the API and runs the relay and the consumer, until shutdown or until one of them
+    /// fails (which stops the others).
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Server {
+            cfg,
+            listener,
+            local_addr,
+            pool,
+            verifier,
+            upstreams,
+            metrics,
+            shutdown,
+        } = self;
+        let common = &cfg.common;
+        let settings = &cfg.order;
+        let state = api::AppState {
+            pool: pool.clone(),
+            verifier,
+            upstreams,
+            settings: Arc::new(settings.clone()),
+        };
+        let readiness = Readiness::new()
+            .with("postgres", checks::postgres(pool.clone()))
+            .with("kafka", checks::kafka(common.kafka.clone()));
+        let app = app(state, readiness, &metrics);
+
+        let mut sup = Supervisor::new(ROLE, shutdown.clone());
+        tracing::info!(addr = %local_addr, "order listening");
+        sup.spawn(
+            "server",
+            kit::server::serve(listener, app, shutdown.clone()),
+        );
+
+        let relay = Relay::new(
+            pool.clone(),
+            &common.kafka,
+            RelayOptions {
+                poll_interval: Duration::from_millis(settings.relay_poll_interval_ms),
+                ..RelayOptions::default()
+            },
+        )?;
+        sup.spawn("outbox relay", relay.run(shutdown.clone()));
+        sup.spawn(
+            "idempotency key purge",
+            store::idempotency::purge_loop(
+                pool.clone(),
+                settings.idempotency_retention_hours,
+                shutdown.clone(),
+            ),
+        );
+
+        let kafka = common.kafka.clone();
+        let opts = ConsumerOptions::new(
+            settings.consumer_group.clone(),
+            [
+                kit::events::topics::PAYMENT_EVENTS,
+                kit::events::topics::INVENTORY_EVENTS,
+            ]
+            .iter()
+            .map(|t| kit::events::topic(&kafka, t))
+            .collect(),
+        );
+        let consumer_pool = pool.clone();
+        let consumer_shutdown = shutdown.clone();
+        let late_margin = Duration::from_secs(settings.late_payment_margin_secs.into());
+        sup.spawn("payment/inventory consumer", async move {
+            kit::kafka::run_consumer(&kafka, opts, Some(metrics), consumer_shutdown, |d| {
+                events::consume::handle(&consumer_pool, late_margin, d)
+            })
+            .await
+        });
+        let result = sup.run().await;
+        pool.close().await;
+        result
+    }
+}

@@ -1,0 +1,256 @@
+//! From tracking events to signals, and applying a signal to Redis in one Lua script together
+//! with the consumer position (`recommender:offsets`, field `topic:partition`).
+//!
+//! Each tracking event is published twice (on `user-events` and on its own topic), so each type
+//! is read from exactly one "home" topic: its own topic when it has one, else `user-events`.
+//! Only tracking events (source `/storefront/event`) count; the cart service's own
+//! `cart.item_added` on `cart-events` describes the same action and is ignored.
+
+use kit::cache::Keys;
+use kit::events::{CloudEvent, topics};
+use redis::Script;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::config::RecommenderSettings;
+
+/// The `source` of tracking events.
+pub const TRACKING_SOURCE: &str = "/storefront/event";
+
+/// How much one event type says about interest in a product.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Weights {
+    /// Added to `rec:popular` (and, decayed, `rec:trending`) per unit.
+    pub popularity: f64,
+    /// Co-occurrence with each of the visitor's recent items.
+    pub pair: f64,
+    /// Co-occurrence between items bought together.
+    pub basket: f64,
+}
+
+/// Weights and home topic of the event types the model uses.
+pub fn weights(event_type: &str) -> Option<(Weights, &'static str)> {
+    let w = |popularity, pair, basket| Weights {
+        popularity,
+        pair,
+        basket,
+    };
+    Some(match event_type {
+        "product.viewed" => (w(1.0, 1.0, 0.0), topics::PRODUCT_VIEWS),
+        "product.clicked" => (w(2.0, 1.0, 0.0), topics::PRODUCT_VIEWS),
+        "cart.item_added" => (w(3.0, 2.0, 0.0), topics::CART_EVENTS),
+        "wishlist.item_added" => (w(3.0, 2.0, 0.0), topics::USER_EVENTS),
+        "purchase.completed" => (w(10.0, 3.0, 5.0), topics::USER_EVENTS),
+        _ => return None,
+    })
+}
+
+/// Who did it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    User(Uuid),
+    Anonymous(String),
+}
+
+/// One event as the model sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Signal {
+    pub actor: Actor,
+    pub weights: Weights,
+    pub purchase: bool,
+    /// (product id, units).
+    pub items: Vec<(Uuid, i64)>,
+    /// Event time, unix seconds.
+    pub time: f64,
+}
+
+/// The signal of an event read from `topic` (unprefixed name), or `None` when the model does not
+/// use it there.
+pub fn signal(event: &CloudEvent, topic: &str) -> Option<Signal> {
+    if event.source != TRACKING_SOURCE {
+        return None;
+    }
+    let (weights, home) = weights(&event.event_type)?;
+    if home != topic {
+        return None;
+    }
+    let d = &event.data;
+    let actor = match d.get("user_id").and_then(Value::as_str) {
+        Some(u) => Actor::User(Uuid::parse_str(u).ok()?),
+        None => {
+            let a = d.get("anonymous_id").and_then(Value::as_str)?;
+            let ok = !a.is_empty()
+                && a.len() <= 128
+                && a.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"._:-".contains(&c));
+            if !ok {
+                return None;
+            }
+            Actor::Anonymous(a.to_owned())
+        }
+    };
+    let purchase = event.event_type == "purchase.completed";
+    let items: Vec<(Uuid, i64)> = if purchase {
+        d.get("items")?
+            .as_array()?
+            .iter()
+            .filter_map(|i| {
+                let id = Uuid::parse_str(i.get("product_id")?.as_str()?).ok()?;
+                let q = i.get("quantity").and_then(Value::as_i64).unwrap_or(1);
+                Some((id, q.clamp(1, 1000)))
+            })
+            .collect()
+    } else {
+        let id = Uuid::parse_str(d.get("product_id")?.as_str()?).ok()?;
+        vec![(id, 1)]
+    };
+    if items.is_empty() {
+        return None;
+    }
+    let time = event.time.unix_timestamp_nanos() as f64 / 1e9;
+    Some(Signal {
+        actor,
+        weights,
+        purchase,
+        items,
+        time,
+    })
+}
+
+/// Redis names of the model's own (non-contract) state.
+pub fn offsets_key(keys: &Keys) -> String {
+    keys.key("recommender:offsets")
+}
+
+fn recent_key(keys: &Keys, actor: &Actor) -> String {
+    match actor {
+        // Also read by recommendation ("similar to recently viewed").
+        Actor::User(u) => keys.key(format_args!("rec:user:{u}:recent")),
+        Actor::Anonymous(a) => keys.key(format_args!("recommender:anon:{a}:recent")),
+    }
+}
+
+/// Applies signals to Redis.
+#[derive(Clone)]
+pub struct Model {
+    keys: Keys,
+    prefix: String,
+    settings: RecommenderSettings,
+    script: std::sync::Arc<Script>,
+}
+
+impl Model {
+    pub fn new(keys: Keys, prefix: String, settings: RecommenderSettings) -> Self {
+        Self {
+            keys,
+            prefix,
+            settings,
+            script: std::sync::Arc::new(Script::new(include_str!("apply.lua"))),
+        }
+    }
+
+    /// Applies `signal` read at `topic:partition` `offset`; `false` when that offset had been
+    /// applied already (a replay after a restart).
+    pub async fn apply(
+        &self,
+        conn: &mut redis::aio::ConnectionManager,
+        signal: &Signal,
+        position: &str,
+        offset: i64,
+    ) -> redis::RedisResult<bool> {
+        let k = &self.keys;
+        let s = &self.settings;
+        let (user, user_part) = match &signal.actor {
+            Actor::User(u) => (true, u.to_string()),
+            Actor::Anonymous(_) => (false, "_anonymous".to_owned()),
+        };
+        let mut inv = self.script.prepare_invoke();
+        inv.key(offsets_key(k))
+            .key(k.rec_popular())
+            .key(k.rec_trending())
+            .key(k.key("recommender:trending:epoch"))
+            .key(recent_key(k, &signal.actor))
+            .key(k.key("recommender:item_weights"))
+            .key(k.key(format_args!("recommender:user:{user_part}:bought")))
+            .key(k.rec_personalized(&user_part));
+        inv.arg(position)
+            .arg(offset)
+            .arg(&self.prefix)
+            .arg(format!("{:.3}", signal.time))
+            .arg(signal.weights.popularity)
+            .arg(signal.weights.pair)
+            .arg(signal.weights.basket)
+            .arg(if user { "1" } else { "0" })
+            .arg(if signal.purchase { "1" } else { "0" })
+            .arg(s.recent_len)
+            .arg(s.similar_len)
+            .arg(s.cooccurrence_len)
+            .arg(s.popular_len)
+            .arg(s.trending_len)
+            .arg(s.personalized_len)
+            .arg(s.trending_half_life_secs)
+            .arg(s.user_ttl_secs)
+            .arg(s.neighbours)
+            .arg(s.personalized_sources);
+        for (id, q) in &signal.items {
+            inv.arg(id.to_string()).arg(*q);
+        }
+        let applied: i64 = inv.invoke_async(conn).await?;
+        Ok(applied == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(t: &str, data: Value) -> CloudEvent {
+        CloudEvent::new(TRACKING_SOURCE, t, None, data)
+    }
+
+    #[test]
+    fn each_type_counts_once_from_its_home_topic() {
+        let p = Uuid::now_v7();
+        let u = Uuid::now_v7();
+        let viewed = ev(
+            "product.viewed",
+            json!({"user_id": u, "anonymous_id": null, "product_id": p}),
+        );
+        let s = signal(&viewed, topics::PRODUCT_VIEWS).unwrap();
+        assert_eq!(s.actor, Actor::User(u));
+        assert_eq!(s.items, vec![(p, 1)]);
+        assert!(signal(&viewed, topics::USER_EVENTS).is_none());
+
+        let wish = ev(
+            "wishlist.item_added",
+            json!({"user_id": null, "anonymous_id": "v-1", "product_id": p}),
+        );
+        assert_eq!(
+            signal(&wish, topics::USER_EVENTS).unwrap().actor,
+            Actor::Anonymous("v-1".into())
+        );
+        let mut from_cart = ev("cart.item_added", json!({"user_id": u, "product_id": p}));
+        from_cart.source = "/storefront/cart".into();
+        assert!(signal(&from_cart, topics::CART_EVENTS).is_none());
+        assert!(
+            signal(
+                &ev("search.performed", json!({"user_id": u})),
+                topics::SEARCH_EVENTS
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn purchases_carry_every_line() {
+        let (a, b, u) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let e = ev(
+            "purchase.completed",
+            json!({"user_id": u, "items": [{"product_id": a, "quantity": 2}, {"product_id": b, "quantity": 1}]}),
+        );
+        let s = signal(&e, topics::USER_EVENTS).unwrap();
+        assert!(s.purchase);
+        assert_eq!(s.items, vec![(a, 2), (b, 1)]);
+    }
+}

@@ -1,0 +1,1045 @@
+//! The cart service end to end: real product, inventory and cart roles on 127.0.0.1:0 (each with
+//! its own database, Redis prefix and topics) and the real gateway in front, driven over REST
+//! with tokens signed by a test JWKS: prices and availability from product and inventory, bounds
+//! with 422 naming the field, guest carts and their merge, the Redis copy rebuilt from cart_db,
+//! `cart.*` events, and `order.paid` clearing purchased lines exactly once.
+
+use std::time::Duration;
+
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::FutureRecord;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use storefront_kit::Shutdown;
+use storefront_kit::config::{Common, KafkaSettings};
+use storefront_kit::events::{CloudEvent, topics};
+use storefront_kit::jwt::Role;
+use storefront_kit::jwt::testing::{TestKey, claims};
+use storefront_tests::{common, eventually, jwks_server, unique};
+use uuid::Uuid;
+
+/// product + inventory + cart + gateway, stopped on drop.
+struct Shop {
+    base: String,
+    cart_addr: std::net::SocketAddr,
+    http: reqwest::Client,
+    key: TestKey,
+    admin: String,
+    common: Common,
+    cart_pool: PgPool,
+    redis: redis::aio::ConnectionManager,
+    shutdown: Shutdown,
+}
+
+impl Drop for Shop {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+type Answer = (StatusCode, reqwest::header::HeaderMap, Value);
+
+impl Shop {
+    async fn start() -> Self {
+        Self::start_inner(false).await
+    }
+
+    /// With the real auth role too; tokens verify against auth's keys and the test key.
+    async fn start_with_auth() -> Self {
+        Self::start_inner(true).await
+    }
+
+    async fn start_inner(with_auth: bool) -> Self {
+        let key = TestKey::generate("cart-test-key");
+        let mut c = common();
+        let name = unique("it_cart");
+        let shutdown = Shutdown::new();
+        let mut auth_addr = None;
+        let jwks_url = if with_auth {
+            let mut a = storefront_auth::Config {
+                common: c.clone(),
+                auth: storefront_auth::AuthSettings::default(),
+            };
+            a.common.redis.key_prefix = format!("{name}:");
+            a.auth.listen = "127.0.0.1:0".parse().unwrap();
+            a.auth.database = Some(format!("{name}_auth"));
+            a.auth.keys.inline = vec![storefront_auth::config::InlineKey {
+                kid: "k1".into(),
+                pem: storefront_auth::keys::generate_pem().into(),
+            }];
+            a.auth.keys.generate = false;
+            let auth = storefront_auth::build(a, shutdown.clone())
+                .await
+                .expect("auth starts");
+            let addr = auth.local_addr();
+            auth_addr = Some(addr);
+            tokio::spawn(auth.run());
+            let auth_jwks: Value =
+                eventually(Duration::from_secs(30), "auth's JWKS", || async move {
+                    reqwest::get(format!("http://{addr}/.well-known/jwks.json"))
+                        .await
+                        .ok()?
+                        .json()
+                        .await
+                        .ok()
+                })
+                .await;
+            let mut set =
+                serde_json::to_value(storefront_kit::jwt::testing::jwks(&[&key])).unwrap();
+            let theirs = auth_jwks["keys"].as_array().cloned().unwrap_or_default();
+            set["keys"].as_array_mut().unwrap().extend(theirs);
+            serve_jwks(set).await
+        } else {
+            jwks_server(&key).await
+        };
+        c.auth.jwks_url = jwks_url;
+        c.postgres.database_prefix = format!("{name}_");
+        c.postgres.max_connections = 10;
+        c.redis.key_prefix = format!("{name}:");
+        c.kafka.topic_prefix = format!("{name}.");
+        let tail = Uuid::now_v7().simple().to_string();
+        c.s3.bucket_prefix = format!("it-{}-", &tail[20..]);
+        let names: Vec<String> = [
+            topics::PRODUCT_EVENTS,
+            topics::INVENTORY_EVENTS,
+            topics::ORDER_EVENTS,
+            topics::CART_EVENTS,
+        ]
+        .iter()
+        .map(|t| storefront_kit::events::topic(&c.kafka, t))
+        .collect();
+        storefront_kit::kafka::ensure_topics(&c.kafka, &names, 1)
+            .await
+            .expect("creating topics (is the broker up? run scripts/dev-stack.sh up)");
+
+        let mut p = storefront_product::Config {
+            common: c.clone(),
+            product: Default::default(),
+        };
+        p.product.listen = "127.0.0.1:0".parse().unwrap();
+        p.product.relay_poll_interval_ms = 200;
+        p.product.consumer_group = unique("it_cart_product");
+        let product = storefront_product::build(p, shutdown.clone())
+            .await
+            .expect("product starts (is the dev stack up? scripts/dev-stack.sh up)");
+        let product_addr = product.local_addr();
+        tokio::spawn(product.run());
+
+        let mut i = storefront_inventory::Config {
+            common: c.clone(),
+            inventory: Default::default(),
+        };
+        i.inventory.listen = "127.0.0.1:0".parse().unwrap();
+        i.inventory.consumer_group = unique("it_cart_inv");
+        let inventory = storefront_inventory::build(i, shutdown.clone())
+            .await
+            .expect("inventory starts");
+        let inventory_addr = inventory.local_addr();
+        tokio::spawn(inventory.run());
+
+        let mut k = storefront_cart::Config {
+            common: c.clone(),
+            cart: Default::default(),
+        };
+        k.cart.listen = "127.0.0.1:0".parse().unwrap();
+        k.cart.upstreams.product = format!("http://{product_addr}");
+        k.cart.upstreams.inventory = format!("http://{inventory_addr}");
+        k.cart.consumer_group = unique("it_cart_group");
+        k.cart.relay_poll_interval_ms = 200;
+        let cart = storefront_cart::build(k, shutdown.clone())
+            .await
+            .expect("cart starts");
+        let cart_addr = cart.local_addr();
+        let cart_pool = cart.pool().clone();
+        tokio::spawn(cart.run());
+
+        let mut gw = storefront_gateway::Config {
+            common: c.clone(),
+            ..Default::default()
+        };
+        gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
+        gw.gateway.upstreams.product = format!("http://{product_addr}");
+        gw.gateway.upstreams.inventory = format!("http://{inventory_addr}");
+        gw.gateway.upstreams.cart = format!("http://{cart_addr}");
+        if let Some(a) = auth_addr {
+            gw.gateway.upstreams.auth = format!("http://{a}");
+        }
+        gw.gateway.rate_limit.burst = 100_000;
+        gw.gateway.rate_limit.per_ip_per_minute = 60_000;
+        gw.gateway.rate_limit.per_user_per_minute = 60_000;
+        gw.gateway.rate_limit.redis_timeout_ms = 1000;
+        let gateway = storefront_gateway::build(gw, shutdown.clone())
+            .await
+            .expect("gateway starts");
+        let base = format!("http://{}", gateway.local_addr());
+        tokio::spawn(gateway.run());
+        let redis = storefront_kit::cache::connect(&c.redis).await.unwrap();
+        let admin = key.sign(&claims(
+            Uuid::now_v7(),
+            vec![Role::Customer, Role::Admin],
+            "storefront",
+        ));
+        Self {
+            base,
+            cart_addr,
+            http: reqwest::Client::new(),
+            key,
+            admin,
+            common: c,
+            cart_pool,
+            redis,
+            shutdown,
+        }
+    }
+
+    fn customer(&self) -> (Uuid, String) {
+        let id = Uuid::now_v7();
+        (
+            id,
+            self.key
+                .sign(&claims(id, vec![Role::Customer], "storefront")),
+        )
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        cart_token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(30));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(t) = cart_token {
+            r = r.header("x-cart-token", t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, headers, body)
+    }
+
+    /// An active product with one variant per (sku, price in cents), and stock of each.
+    async fn product(&self, name: &str, variants: &[(&str, i64, i64)]) -> String {
+        let vs: Vec<Value> = variants
+            .iter()
+            .map(|(sku, amount, _)| {
+                json!({"sku": sku, "price": {"amount": amount, "currency": "EUR"}, "attributes": {"n": sku.to_lowercase()}})
+            })
+            .collect();
+        let (s, _, p) = self
+            .call(
+                Method::POST,
+                "/api/v1/admin/products",
+                Some(&self.admin),
+                None,
+                Some(json!({"name": name, "status": "active", "variants": vs})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "create product: {p}");
+        for (sku, _, on_hand) in variants {
+            let (s, _, b) = self
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/admin/inventory/{sku}"),
+                    Some(&self.admin),
+                    None,
+                    Some(json!({"on_hand": on_hand, "reason": "restock"})),
+                )
+                .await;
+            assert!(s.is_success(), "set stock: {s} {b}");
+        }
+        p["id"].as_str().unwrap().to_owned()
+    }
+
+    fn topic(&self, name: &str) -> String {
+        storefront_kit::events::topic(&self.common.kafka, name)
+    }
+
+    /// Deletes every Redis key of this test (its prefix).
+    async fn flush_redis(&self) -> usize {
+        let mut c = self.redis.clone();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.common.redis.key_prefix))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        for k in &keys {
+            let _: i64 = redis::cmd("DEL").arg(k).query_async(&mut c).await.unwrap();
+        }
+        keys.len()
+    }
+
+    async fn redis_cart(&self, user: Uuid) -> std::collections::HashMap<String, String> {
+        let mut c = self.redis.clone();
+        redis::cmd("HGETALL")
+            .arg(format!("{}cart:{user}", self.common.redis.key_prefix))
+            .query_async(&mut c)
+            .await
+            .unwrap()
+    }
+}
+
+/// Serves `set` as a JWKS on 127.0.0.1:0; returns its URL.
+async fn serve_jwks(set: Value) -> String {
+    let app = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        axum::routing::get(move || {
+            let set = set.clone();
+            async move { axum::Json(set) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/.well-known/jwks.json")
+}
+
+fn sku(tag: &str) -> String {
+    format!("{tag}-{}", &Uuid::now_v7().simple().to_string()[20..]).to_uppercase()
+}
+
+fn lines(cart: &Value) -> Vec<(String, i64)> {
+    cart["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {cart}"))
+        .iter()
+        .map(|l| {
+            (
+                l["sku"].as_str().unwrap().to_owned(),
+                l["quantity"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .map(|f| f["field"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Reads `topic` from the beginning and returns the events `pick` accepts once there are
+/// `want` of them (or panics after `timeout`).
+async fn events(
+    kafka: &KafkaSettings,
+    topic: &str,
+    want: usize,
+    timeout: Duration,
+    pick: impl Fn(&CloudEvent) -> bool,
+) -> Vec<CloudEvent> {
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("group.id", unique("it-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut found = Vec::new();
+    while found.len() < want {
+        let msg = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "only {} of {want} events on {topic} within {timeout:?}",
+                    found.len()
+                )
+            });
+        let Ok(msg) = msg else { continue };
+        if let Some(p) = msg.payload()
+            && let Ok(ev) = serde_json::from_slice::<CloudEvent>(p)
+            && pick(&ev)
+        {
+            found.push(ev);
+        }
+    }
+    found
+}
+
+pub async fn produce(kafka: &KafkaSettings, topic: &str, event: &CloudEvent) {
+    let producer = storefront_kit::kafka::producer(kafka).unwrap();
+    let payload = serde_json::to_vec(event).unwrap();
+    let key = event
+        .subject
+        .clone()
+        .unwrap_or_else(|| event.id.to_string());
+    producer
+        .send(
+            FutureRecord::to(topic).key(&key).payload(&payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_cart_shows_prices_and_availability_and_enforces_its_bounds() {
+    let shop = Shop::start().await;
+    let (a, b, archived) = (sku("CA"), sku("CB"), sku("CX"));
+    let product_id = shop
+        .product("Cart Mug", &[(&a, 1250, 10), (&b, 799, 3)])
+        .await;
+    let gone = shop.product("Old Mug", &[(&archived, 500, 5)]).await;
+    let (s, _, _) = shop
+        .call(
+            Method::POST,
+            &format!("/api/v1/admin/products/{gone}/archive"),
+            Some(&shop.admin),
+            None,
+            None,
+        )
+        .await;
+    assert!(s.is_success(), "archive: {s}");
+    let (user, token) = shop.customer();
+    let t = Some(token.as_str());
+
+    // An empty cart before anything was added.
+    let (s, _, cart) = shop.call(Method::GET, "/api/v1/cart", t, None, None).await;
+    assert_eq!(s, StatusCode::OK, "{cart}");
+    assert_eq!(cart["items"], json!([]));
+    assert_eq!(cart["subtotal"], Value::Null);
+
+    let (s, h, cart) = shop
+        .call(
+            Method::POST,
+            "/api/v1/cart/items",
+            t,
+            None,
+            Some(json!({"sku": a, "quantity": 2})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{cart}");
+    assert!(
+        h.get("x-cart-token").is_none(),
+        "signed-in carts get no guest token"
+    );
+    let line = &cart["items"][0];
+    assert_eq!(line["sku"], a.as_str());
+    assert_eq!(line["product_id"], product_id.as_str());
+    assert_eq!(line["name"], "Cart Mug");
+    assert_eq!(
+        line["unit_price"],
+        json!({"amount": 1250, "currency": "EUR"})
+    );
+    assert_eq!(
+        line["line_total"],
+        json!({"amount": 2500, "currency": "EUR"})
+    );
+    assert_eq!(line["available"], 10);
+    assert_eq!(line["in_stock"], true);
+    assert_eq!(line["purchasable"], true);
+
+    // The same SKU again grows the line (200), a second SKU is a new line (201).
+    let (s, _, cart) = shop
+        .call(
+            Method::POST,
+            "/api/v1/cart/items",
+            t,
+            None,
+            Some(json!({"sku": a, "quantity": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{cart}");
+    let (s, _, cart2) = shop
+        .call(
+            Method::POST,
+            "/api/v1/cart/items",
+            t,
+            None,
+            Some(json!({"sku": b, "quantity": 2})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{cart2}");
+    assert_eq!(lines(&cart), vec![(a.clone(), 3)]);
+    let mut want = vec![(a.clone(), 3), (b.clone(), 2)];
+    want.sort();
+    assert_eq!(lines(&cart2), want);
+    assert_eq!(cart2["item_count"], 5);
+    assert_eq!(
+        cart2["subtotal"],
+        json!({"amount": 3 * 1250 + 2 * 799, "currency": "EUR"})
+    );
+
+    // Bounds, each a 422 naming the field.
+    for (body, field) in [
+        (json!({"sku": a, "quantity": 0}), "quantity"),
+        (json!({"sku": a, "quantity": 100}), "quantity"),
+        (json!({"sku": "NO-SUCH-SKU", "quantity": 1}), "sku"),
+        (json!({"sku": archived, "quantity": 1}), "sku"),
+        (json!({"sku": "bad sku!", "quantity": 1}), "sku"),
+        (json!({"quantity": 1}), "sku"),
+    ] {
+        let (s, h, p) = shop
+            .call(
+                Method::POST,
+                "/api/v1/cart/items",
+                t,
+                None,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body} -> {p}");
+        assert!(
+            h["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/problem+json"),
+            "{h:?}"
+        );
+        assert!(fields(&p).contains(&field.to_owned()), "{body} -> {p}");
+    }
+    // More than inventory has: 409 with what is available.
+    let (s, _, p) = shop
+        .call(
+            Method::POST,
+            "/api/v1/cart/items",
+            t,
+            None,
+            Some(json!({"sku": b, "quantity": 2})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
+    assert_eq!(p["available"], 3, "{p}");
+    // A line never exceeds 99 units, however it is reached.
+    let (s, _, p) = shop
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/cart/items/{a}"),
+            t,
+            None,
+            Some(json!({"quantity": 100})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(fields(&p), ["quantity"]);
+
+    // Update and remove.
+    let (s, _, cart) = shop
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/cart/items/{a}"),
+            t,
+            None,
+            Some(json!({"quantity": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{cart}");
+    assert_eq!(lines(&cart)[0], (a.clone(), 1));
+    let (s, _, _) = shop
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/cart/items/{b}"),
+            t,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, p) = shop
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/cart/items/{b}"),
+            t,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{p}");
+    let (s, _, p) = shop
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/cart/items/{b}"),
+            t,
+            None,
+            Some(json!({"quantity": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{p}");
+
+    // Another customer sees their own (empty) cart; a forged token is refused.
+    let (_, other) = shop.customer();
+    let (s, _, cart) = shop
+        .call(Method::GET, "/api/v1/cart", Some(&other), None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(cart["items"], json!([]));
+    let (s, _, _) = shop
+        .call(Method::GET, "/api/v1/cart", Some("not-a-jwt"), None, None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // Clear; the user's Redis copy follows cart_db.
+    let (s, _, _) = shop
+        .call(Method::DELETE, "/api/v1/cart", t, None, None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, _, cart) = shop.call(Method::GET, "/api/v1/cart", t, None, None).await;
+    assert_eq!(cart["items"], json!([]));
+    let hot = shop.redis_cart(user).await;
+    assert_eq!(hot.len(), 1, "only the version field is left: {hot:?}");
+
+    // Every change is on cart-events, keyed by cart id: 3 adds (a, a, b), 1 update down of a,
+    // 1 removal of b, 1 clear of a.
+    let cart_id: Uuid = sqlx::query_scalar("SELECT id FROM carts WHERE user_id = $1")
+        .bind(user)
+        .fetch_one(&shop.cart_pool)
+        .await
+        .unwrap();
+    let evs = events(
+        &shop.common.kafka,
+        &shop.topic(topics::CART_EVENTS),
+        6,
+        Duration::from_secs(60),
+        |e| e.subject.as_deref() == Some(&cart_id.to_string()),
+    )
+    .await;
+    let kinds: Vec<(String, String)> = evs
+        .iter()
+        .map(|e| {
+            (
+                e.event_type.clone(),
+                e.data["reason"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("cart.item_added".into(), "".into()),
+            ("cart.item_added".into(), "".into()),
+            ("cart.item_added".into(), "".into()),
+            ("cart.item_removed".into(), "updated".into()),
+            ("cart.item_removed".into(), "removed".into()),
+            ("cart.item_removed".into(), "cleared".into()),
+        ]
+    );
+    assert_eq!(evs[0].data["user_id"], user.to_string());
+    assert_eq!(evs[1].data["line_quantity"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cart_survives_a_redis_flush_and_is_rebuilt_from_cart_db() {
+    let shop = Shop::start().await;
+    let (a, b) = (sku("RA"), sku("RB"));
+    shop.product("Flush Mug", &[(&a, 1000, 20), (&b, 2000, 20)])
+        .await;
+    let (user, token) = shop.customer();
+    let t = Some(token.as_str());
+    for (s, q) in [(&a, 2), (&b, 5)] {
+        let (st, _, body) = shop
+            .call(
+                Method::POST,
+                "/api/v1/cart/items",
+                t,
+                None,
+                Some(json!({"sku": s, "quantity": q})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+    }
+    let hot = shop.redis_cart(user).await;
+    assert_eq!(hot.get(&a).map(String::as_str), Some("2"), "{hot:?}");
+    assert!(shop.flush_redis().await >= 1);
+    assert!(shop.redis_cart(user).await.is_empty());
+
+    let (s, _, cart) = shop.call(Method::GET, "/api/v1/cart", t, None, None).await;
+    assert_eq!(s, StatusCode::OK, "{cart}");
+    let mut want = vec![(a.clone(), 2), (b.clone(), 5)];
+    want.sort();
+    assert_eq!(lines(&cart), want);
+    assert_eq!(cart["subtotal"]["amount"], 2 * 1000 + 5 * 2000);
+    // The read put the hot copy back.
+    let hot = shop.redis_cart(user).await;
+    assert_eq!(hot.get(&b).map(String::as_str), Some("5"), "{hot:?}");
+
+    // A stale copy never wins over a newer cart_db version: write an old one by hand.
+    let mut c = shop.redis.clone();
+    let key = format!("{}cart:{user}", shop.common.redis.key_prefix);
+    let _: i64 = redis::cmd("HSET")
+        .arg(&key)
+        .arg(":v")
+        .arg("1")
+        .arg(&a)
+        .arg("77")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let (s, _, cart) = shop
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/cart/items/{a}"),
+            t,
+            None,
+            Some(json!({"quantity": 3})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{cart}");
+    let hot = shop.redis_cart(user).await;
+    assert_eq!(hot.get(&a).map(String::as_str), Some("3"), "{hot:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_cart_has_its_own_token_and_merges_into_the_users_cart() {
+    let shop = Shop::start().await;
+    let (a, b) = (sku("GA"), sku("GB"));
+    shop.product("Guest Mug", &[(&a, 300, 200), (&b, 400, 200)])
+        .await;
+
+    // No token at all: an empty cart, and the first add creates a guest cart.
+    let (s, _, cart) = shop
+        .call(Method::GET, "/api/v1/cart", None, None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(cart["items"], json!([]));
+    let (s, h, cart) = shop
+        .call(
+            Method::POST,
+            "/api/v1/cart/items",
+            None,
+            None,
+            Some(json!({"sku": a, "quantity": 60})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{cart}");
+    let guest = h["x-cart-token"].to_str().unwrap().to_owned();
+    assert_eq!(guest.len(), 43);
+    let (s, h, _) = shop
+        .call(
+            Method::POST,
+            "/api/v1/cart/items",
+            None,
+            Some(&guest),
+            Some(json!({"sku": b, "quantity": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(h.get("x-cart-token").is_none(), "the token is issued once");
+    let (_, _, cart) = shop
+        .call(Method::GET, "/api/v1/cart", None, Some(&guest), None)
+        .await;
+    let mut want = vec![(a.clone(), 60), (b.clone(), 1)];
+    want.sort();
+    assert_eq!(lines(&cart), want);
+    // Only the token's hash is stored.
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM carts WHERE guest_token_hash = $1")
+        .bind(&guest)
+        .fetch_one(&shop.cart_pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+    let (s, _, p) = shop
+        .call(Method::GET, "/api/v1/cart", None, Some("forged"), None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{p}");
+
+    // The user already holds 50 of `a`: merged lines add up, capped at 99.
+    let (user, token) = shop.customer();
+    let (s, _, _) = shop
+        .call(
+            Method::POST,
+            "/api/v1/cart/items",
+            Some(&token),
+            None,
+            Some(json!({"sku": a, "quantity": 50})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _, p) = shop
+        .call(Method::POST, "/api/v1/cart/merge", Some(&token), None, None)
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "merge needs the guest token: {p}"
+    );
+    let (s, _, p) = shop
+        .call(Method::POST, "/api/v1/cart/merge", None, Some(&guest), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "merge needs a user: {p}");
+    let (s, _, cart) = shop
+        .call(
+            Method::POST,
+            "/api/v1/cart/merge",
+            Some(&token),
+            Some(&guest),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{cart}");
+    let mut want = vec![(a.clone(), 99), (b.clone(), 1)];
+    want.sort();
+    assert_eq!(lines(&cart), want);
+    // The guest cart is gone; merging again changes nothing.
+    let (_, _, gcart) = shop
+        .call(Method::GET, "/api/v1/cart", None, Some(&guest), None)
+        .await;
+    assert_eq!(gcart["items"], json!([]));
+    let (s, _, again) = shop
+        .call(
+            Method::POST,
+            "/api/v1/cart/merge",
+            Some(&token),
+            Some(&guest),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(lines(&again), want);
+    let carts: i64 = sqlx::query_scalar("SELECT count(*) FROM carts")
+        .fetch_one(&shop.cart_pool)
+        .await
+        .unwrap();
+    assert_eq!(carts, 1, "only the user's cart is left");
+    let hot = shop.redis_cart(user).await;
+    assert_eq!(hot.get(&a).map(String::as_str), Some("99"), "{hot:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_paid_removes_the_purchased_quantities_once_even_when_redelivered() {
+    let shop = Shop::start().await;
+    let (a, b, c) = (sku("PA"), sku("PB"), sku("PC"));
+    shop.product("Paid Mug", &[(&a, 100, 50), (&b, 100, 50), (&c, 100, 50)])
+        .await;
+    let (user, token) = shop.customer();
+    let t = Some(token.as_str());
+    for (s, q) in [(&a, 2), (&b, 5), (&c, 1)] {
+        let (st, _, body) = shop
+            .call(
+                Method::POST,
+                "/api/v1/cart/items",
+                t,
+                None,
+                Some(json!({"sku": s, "quantity": q})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+    }
+    let order_id = Uuid::now_v7();
+    let item = |sku: &str, q: i64| {
+        json!({"sku": sku, "product_id": Uuid::now_v7(), "name": "Paid Mug", "quantity": q,
+               "unit_price": {"amount": 100, "currency": "EUR"}})
+    };
+    // The customer bought 2 of a and 3 of b (b was raised after checkout), not c.
+    let paid = CloudEvent::new(
+        "/storefront/order",
+        "order.paid",
+        Some(order_id.to_string()),
+        json!({"order_id": order_id, "user_id": user, "total": {"amount": 500, "currency": "EUR"},
+               "items": [item(&a, 2), item(&b, 3)], "transaction_id": Uuid::now_v7(),
+               "paid_at": "2026-11-26T10:00:00Z"}),
+    );
+    let other = CloudEvent::new(
+        "/storefront/order",
+        "order.created",
+        Some(order_id.to_string()),
+        json!({"order_id": order_id, "user_id": user}),
+    );
+    let topic = shop.topic(topics::ORDER_EVENTS);
+    for ev in [&paid, &other, &paid] {
+        produce(&shop.common.kafka, &topic, ev).await;
+    }
+    let pool = shop.cart_pool.clone();
+    let id = paid.id;
+    eventually(Duration::from_secs(60), "order.paid applied", || {
+        let pool = pool.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM processed_events WHERE consumer = 'cart' AND event_id = $1",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            (n == 1).then_some(())
+        }
+    })
+    .await;
+    // The redelivery is consumed too (after the first): wait for the duplicate to be seen.
+    let addr = shop.cart_addr;
+    eventually(
+        Duration::from_secs(60),
+        "the redelivery recognised",
+        || async move {
+            let text = reqwest::get(format!("http://{addr}/metrics"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            text.lines()
+                .any(|l| {
+                    l.starts_with("storefront_events_consumed_total{")
+                        && l.contains("outcome=\"duplicate\"")
+                        && l.ends_with(" 1")
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    let (s, _, cart) = shop.call(Method::GET, "/api/v1/cart", t, None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut want = vec![(b.clone(), 2), (c.clone(), 1)];
+    want.sort();
+    assert_eq!(lines(&cart), want);
+    // Straight from cart_db too (the Redis copy was refreshed, not only dropped).
+    let rows: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT i.sku, i.quantity FROM cart_items i JOIN carts c ON c.id = i.cart_id
+          WHERE c.user_id = $1 ORDER BY i.sku",
+    )
+    .bind(user)
+    .fetch_all(&shop.cart_pool)
+    .await
+    .unwrap();
+    let rows: Vec<(String, i64)> = rows.into_iter().map(|(s, q)| (s, i64::from(q))).collect();
+    assert_eq!(rows, want);
+    let purchased: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE event_type = 'cart.item_removed' AND data->>'reason' = 'purchased'",
+    )
+    .fetch_one(&shop.cart_pool)
+    .await
+    .unwrap();
+    assert_eq!(purchased, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_in_with_a_guest_cart_token_merges_the_guest_cart() {
+    let shop = Shop::start_with_auth().await;
+    let a = sku("LA");
+    shop.product("Login Mug", &[(&a, 900, 20)]).await;
+    let (s, h, _) = shop
+        .call(
+            Method::POST,
+            "/api/v1/cart/items",
+            None,
+            None,
+            Some(json!({"sku": a, "quantity": 4})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let guest = h["x-cart-token"].to_str().unwrap().to_owned();
+    let email = format!("{}@example.com", unique("login").to_lowercase());
+    let creds =
+        json!({"email": email, "password": "correct horse battery staple", "display_name": "Lin"});
+    let (s, _, body) = shop
+        .call(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            None,
+            Some(creds.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let login = json!({"email": email, "password": "correct horse battery staple"});
+    let (s, _, tokens) = shop
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(&guest),
+            Some(login.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let (s, _, cart) = shop
+        .call(Method::GET, "/api/v1/cart", Some(&access), None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{cart}");
+    assert_eq!(lines(&cart), vec![(a.clone(), 4)]);
+    let (_, _, gcart) = shop
+        .call(Method::GET, "/api/v1/cart", None, Some(&guest), None)
+        .await;
+    assert_eq!(gcart["items"], json!([]), "the guest cart was merged away");
+    // A token that names no cart, or a cart service error, never fails the login.
+    let stale = "A".repeat(43);
+    let (s, _, tokens) = shop
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(&stale),
+            Some(login.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{tokens}");
+    let (s, _, tokens) = shop
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some("garbage"),
+            Some(login),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{tokens}");
+    // After logout the access token no longer opens the cart (cart checks the deny list).
+    let (s, _, _) = shop
+        .call(
+            Method::POST,
+            "/api/v1/auth/logout",
+            Some(&access),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, p) = shop
+        .call(Method::GET, "/api/v1/cart", Some(&access), None, None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{p}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_idempotency_key_adds_once() {
+    let shop = Shop::start().await;
+    let a = sku("IA");
+    shop.product("Idem Mug", &[(&a, 100, 50)]).await;
+    let (_, token) = shop.customer();
+    let add = |key: &'static str, q: i64| {
+        shop.http
+            .post(format!("{}/api/v1/cart/items", shop.base))
+            .bearer_auth(&token)
+            .header("idempotency-key", key)
+            .json(&json!({"sku": a, "quantity": q}))
+            .send()
+    };
+    let first = add("add-1", 3).await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let again = add("add-1", 3).await.unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::CREATED,
+        "the first answer's status"
+    );
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let cart: Value = again.json().await.unwrap();
+    assert_eq!(lines(&cart), vec![(a.clone(), 3)], "not added twice");
+    let other = add("add-1", 4).await.unwrap();
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let next = add("add-2", 4).await.unwrap();
+    assert_eq!(next.status(), StatusCode::OK);
+    let cart: Value = next.json().await.unwrap();
+    assert_eq!(lines(&cart), vec![(a.clone(), 7)]);
+}

@@ -1,0 +1,102 @@
+//! API fuzzing: schemathesis (installed by scripts/dev-stack.sh) generates requests for every
+//! operation of `/api/v1/openapi.json` against a running platform, with valid tokens, and
+//! checks that nothing answers 5xx and that every answer matches its documented status codes,
+//! content types and schema. Bounded by `STOREFRONT_FUZZ_EXAMPLES` examples per operation.
+
+use std::path::PathBuf;
+
+use storefront_tests::platform::{Options, Platform};
+use storefront_tests::shopper::Shopper;
+
+/// Operations that end the session of the token they run with (logout, password change):
+/// fuzzed in a second pass with a throwaway customer's token, so the main pass keeps its token.
+const SESSION_ENDING: [&str; 3] = ["logout", "logoutAll", "changePassword"];
+
+fn schemathesis() -> PathBuf {
+    let tools = std::env::var("STOREFRONT_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/storefront/tools")
+        });
+    let bin = tools.join("venv/bin/schemathesis");
+    assert!(
+        bin.exists(),
+        "{} is missing: scripts/dev-stack.sh up installs it",
+        bin.display()
+    );
+    bin
+}
+
+async fn run(p: &Platform, token: &str, filter: &[String], report: &str) -> (bool, String) {
+    let examples = std::env::var("STOREFRONT_FUZZ_EXAMPLES").unwrap_or_else(|_| "10".into());
+    let dir = std::env::temp_dir().join(format!("{}-{report}", p.prefix));
+    let out = tokio::process::Command::new(schemathesis())
+        .arg("run")
+        .arg(p.url("/api/v1/openapi.json"))
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            "--max-examples",
+            &examples,
+            "--seed",
+            "20261126",
+            "--workers",
+            "2",
+            "--no-color",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "30",
+            "--report",
+            "junit",
+            "--report-dir",
+        ])
+        .arg(&dir)
+        .arg("-H")
+        .arg(format!("Authorization: Bearer {token}"))
+        .args(filter)
+        .output()
+        .await
+        .expect("running schemathesis");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_documented_operation_survives_schemathesis() {
+    let p = Platform::start(Options {
+        env: vec![
+            (
+                "STOREFRONT_GATEWAY__RATE_LIMIT__ENABLED".into(),
+                "false".into(),
+            ),
+            ("STOREFRONT_AUTH__THROTTLE__ENABLED".into(), "false".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let admin = Shopper::admin(&p).await;
+    let mut exclude = Vec::new();
+    for op in SESSION_ENDING {
+        exclude.push("--exclude-operation-id".to_owned());
+        exclude.push(op.to_owned());
+    }
+    let (ok, text) = run(&p, &admin.token, &exclude, "main").await;
+    assert!(ok, "schemathesis found problems:\n{text}");
+
+    let mut include = Vec::new();
+    for op in SESSION_ENDING {
+        include.push("--include-operation-id".to_owned());
+        include.push(op.to_owned());
+    }
+    let throwaway = Shopper::register(&p, "fuzz").await;
+    let (ok, text) = run(&p, &throwaway.token, &include, "session").await;
+    assert!(
+        ok,
+        "schemathesis found problems in the session operations:\n{text}"
+    );
+}

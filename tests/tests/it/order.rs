@@ -1,0 +1,1241 @@
+//! The order service end to end: the real order, product and inventory roles and the real
+//! gateway on 127.0.0.1:0, each with its own database, the test's own topics (so order and
+//! inventory really talk over the broker) and a JWKS whose key signs the test's tokens. The
+//! cart is a stub serving `GET /api/v1/cart` per token (the cart service is built separately);
+//! payment outcomes are produced to the test's `payment-events` topic as payment would.
+//!
+//! Everything is driven over the gateway's REST API; tables are read only to check what a user
+//! cannot see (stock counters, outbox rows).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::producer::FutureRecord;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use storefront_kit::Shutdown;
+use storefront_kit::config::KafkaSettings;
+use storefront_kit::events::{CloudEvent, topics};
+use storefront_kit::jwt::Role;
+use storefront_kit::jwt::testing::{TestKey, claims};
+use storefront_tests::{common, eventually, jwks_server, unique};
+use uuid::Uuid;
+
+/// Cart lines per `Authorization` header value, served by the stub cart.
+type Carts = Arc<Mutex<HashMap<String, Vec<(String, i64)>>>>;
+
+/// Which real services replace the test's stand-ins.
+#[derive(Clone, Copy, Debug, Default)]
+struct Real {
+    cart: bool,
+    payment: bool,
+}
+
+/// How long events may take to travel outbox -> broker -> consumer -> outbox -> ...
+const EVENTS: Duration = Duration::from_secs(60);
+
+struct Stack {
+    base: String,
+    /// The cart (stub or real), called directly.
+    cart_base: String,
+    /// The real payment service, when it runs.
+    payment_base: String,
+    http: reqwest::Client,
+    key: TestKey,
+    admin: String,
+    carts: Carts,
+    order_pool: PgPool,
+    inventory_pool: PgPool,
+    kafka: KafkaSettings,
+    producer: rdkafka::producer::FutureProducer,
+    shutdown: Shutdown,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// A stub of the cart service: `GET /api/v1/cart` answers the lines stored for the caller's
+/// `Authorization` header (401 without one), in the shape cart answers.
+async fn cart_stub(carts: Carts) -> SocketAddr {
+    let app = axum::Router::new().route(
+        "/api/v1/cart",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let carts = carts.clone();
+            async move {
+                let Some(auth) = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+                else {
+                    return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({})));
+                };
+                let lines = carts.lock().unwrap().get(&auth).cloned().unwrap_or_default();
+                let items: Vec<Value> = lines
+                    .iter()
+                    .map(|(sku, q)| json!({"sku": sku, "quantity": q, "unit_price": {"amount": 1, "currency": "EUR"}}))
+                    .collect();
+                (
+                    axum::http::StatusCode::OK,
+                    axum::Json(json!({"items": items, "subtotal": {"amount": 0, "currency": "EUR"}})),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+impl Stack {
+    async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut storefront_order::Config)) -> Self {
+        Self::start_full(Real::default(), tweak).await
+    }
+
+    /// With `real.cart`, the cart service itself runs (and consumes `order-events`) instead of
+    /// the stub; with `real.payment`, the payment service charges `order.created` (else tests
+    /// produce the payment events).
+    async fn start_full(real: Real, tweak: impl FnOnce(&mut storefront_order::Config)) -> Self {
+        let key = TestKey::generate("order-test-key");
+        let jwks_url = jwks_server(&key).await;
+        let mut c = common();
+        c.auth.jwks_url = jwks_url;
+        c.postgres.database_prefix = format!("{}_", unique("ord"));
+        // Small pools: the server allows 100 connections for every test and role running on
+        // this machine, and checkouts queue on the hot stock row anyway.
+        c.postgres.max_connections = 5;
+        c.postgres.acquire_timeout_secs = 60;
+        c.kafka.topic_prefix = format!("{}.", unique("ord"));
+        c.redis.key_prefix = format!("{}:", unique("ord"));
+        let names: Vec<String> = [
+            topics::ORDER_EVENTS,
+            topics::INVENTORY_EVENTS,
+            topics::PAYMENT_EVENTS,
+            topics::PRODUCT_EVENTS,
+        ]
+        .iter()
+        .map(|t| storefront_kit::events::topic(&c.kafka, t))
+        .collect();
+        storefront_kit::kafka::ensure_topics(&c.kafka, &names, 3)
+            .await
+            .expect("creating topics (is the broker up? run scripts/dev-stack.sh up)");
+        let shutdown = Shutdown::new();
+
+        let mut product = storefront_product::Config {
+            common: c.clone(),
+            product: Default::default(),
+        };
+        product.product.listen = "127.0.0.1:0".parse().unwrap();
+        product.product.database = Some(unique("it_ord_product"));
+        product.product.relay_poll_interval_ms = 200;
+        product.product.consumer_group = unique("ord-product");
+        let product = storefront_product::build(product, shutdown.clone())
+            .await
+            .expect("product starts (is the dev stack up? scripts/dev-stack.sh up)");
+        let product_addr = product.local_addr();
+        tokio::spawn(product.run());
+
+        let mut inventory = storefront_inventory::Config {
+            common: c.clone(),
+            inventory: Default::default(),
+        };
+        inventory.inventory.listen = "127.0.0.1:0".parse().unwrap();
+        inventory.inventory.min_ttl_secs = 1;
+        inventory.inventory.sweeper_interval_ms = 100;
+        inventory.inventory.relay_poll_interval_ms = 100;
+        inventory.inventory.consumer_group = unique("ord-inventory");
+        let inventory = storefront_inventory::build(inventory, shutdown.clone())
+            .await
+            .expect("inventory starts");
+        let inventory_addr = inventory.local_addr();
+        let inventory_pool = inventory.pool().clone();
+        tokio::spawn(inventory.run());
+
+        let carts: Carts = Arc::default();
+        let cart_addr = if real.cart {
+            let mut cart = storefront_cart::Config {
+                common: c.clone(),
+                cart: Default::default(),
+            };
+            cart.cart.listen = "127.0.0.1:0".parse().unwrap();
+            cart.cart.upstreams.product = format!("http://{product_addr}");
+            cart.cart.upstreams.inventory = format!("http://{inventory_addr}");
+            cart.cart.consumer_group = unique("ord-cart");
+            cart.cart.relay_poll_interval_ms = 100;
+            let cart = storefront_cart::build(cart, shutdown.clone())
+                .await
+                .expect("cart starts");
+            let addr = cart.local_addr();
+            tokio::spawn(cart.run());
+            addr
+        } else {
+            cart_stub(carts.clone()).await
+        };
+
+        let payment_base = if real.payment {
+            let mut payment = storefront_payment::Config {
+                common: c.clone(),
+                payment: Default::default(),
+            };
+            payment.payment.listen = "127.0.0.1:0".parse().unwrap();
+            payment.payment.consumer_group = unique("ord-payment");
+            payment.payment.relay_poll_interval_ms = 100;
+            payment.payment.provider_timeout_ms = 300;
+            payment.payment.retry_budget_ms = 2_000;
+            let payment = storefront_payment::build(payment, shutdown.clone())
+                .await
+                .expect("payment starts");
+            let base = format!("http://{}", payment.local_addr());
+            tokio::spawn(payment.run());
+            base
+        } else {
+            String::new()
+        };
+
+        let mut order = storefront_order::Config {
+            common: c.clone(),
+            order: Default::default(),
+        };
+        order.order.listen = "127.0.0.1:0".parse().unwrap();
+        order.order.product_url = format!("http://{product_addr}");
+        order.order.inventory_url = format!("http://{inventory_addr}");
+        order.order.cart_url = format!("http://{cart_addr}");
+        order.order.relay_poll_interval_ms = 100;
+        order.order.upstream_timeout_ms = 90_000;
+        order.order.consumer_group = unique("ord-order");
+        tweak(&mut order);
+        let order = storefront_order::build(order, shutdown.clone())
+            .await
+            .expect("order starts");
+        let order_addr = order.local_addr();
+        let order_pool = order.pool().clone();
+        tokio::spawn(order.run());
+
+        let mut gw = storefront_gateway::Config {
+            common: c.clone(),
+            ..Default::default()
+        };
+        gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
+        gw.gateway.upstreams.product = format!("http://{product_addr}");
+        gw.gateway.upstreams.inventory = format!("http://{inventory_addr}");
+        gw.gateway.upstreams.order = format!("http://{order_addr}");
+        // Generous bounds: the concurrency tests must see every checkout's own answer even on
+        // a loaded machine.
+        gw.gateway.request_timeout_ms = 120_000;
+        gw.gateway.upstreams.timeout_ms = 120_000;
+        gw.gateway.rate_limit.burst = 100_000;
+        gw.gateway.rate_limit.per_ip_per_minute = 60_000;
+        gw.gateway.rate_limit.per_user_per_minute = 60_000;
+        gw.gateway.rate_limit.redis_timeout_ms = 1000;
+        let gateway = storefront_gateway::build(gw, shutdown.clone())
+            .await
+            .expect("gateway starts");
+        let base = format!("http://{}", gateway.local_addr());
+        tokio::spawn(gateway.run());
+
+        let admin = key.sign(&claims(
+            Uuid::now_v7(),
+            vec![Role::Customer, Role::Admin],
+            "storefront",
+        ));
+        Self {
+            base,
+            cart_base: format!("http://{cart_addr}"),
+            payment_base,
+            http: reqwest::Client::new(),
+            key,
+            admin,
+            carts,
+            order_pool,
+            inventory_pool,
+            producer: storefront_kit::kafka::producer(&c.kafka).unwrap(),
+            kafka: c.kafka,
+            shutdown,
+        }
+    }
+
+    /// A new customer's token.
+    fn customer(&self) -> String {
+        self.key
+            .sign(&claims(Uuid::now_v7(), vec![Role::Customer], "storefront"))
+    }
+
+    fn set_cart(&self, token: &str, lines: &[(&str, i64)]) {
+        self.carts.lock().unwrap().insert(
+            format!("Bearer {token}"),
+            lines.iter().map(|(s, q)| ((*s).to_owned(), *q)).collect(),
+        );
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if status.is_client_error() || status.is_server_error() {
+            let ct = headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            assert!(
+                ct.starts_with("application/problem+json"),
+                "{status} without problem+json: {body}"
+            );
+        }
+        (status, headers, body)
+    }
+
+    async fn checkout(&self, token: &str, key: &str, body: &Value) -> (StatusCode, Value) {
+        let (s, _, b) = self
+            .call(
+                Method::POST,
+                "/api/v1/checkout",
+                Some(token),
+                Some(key),
+                Some(body.clone()),
+            )
+            .await;
+        (s, b)
+    }
+
+    async fn order(&self, token: &str, id: &str) -> Value {
+        let (s, _, b) = self
+            .call(
+                Method::GET,
+                &format!("/api/v1/orders/{id}"),
+                Some(token),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        b
+    }
+
+    async fn wait_status(&self, token: &str, id: &str, status: &str) -> Value {
+        eventually(
+            EVENTS,
+            &format!("order {id} to become {status}"),
+            || async {
+                let o = self.order(token, id).await;
+                (o["status"] == status).then_some(o)
+            },
+        )
+        .await
+    }
+
+    /// An active product with one EUR (or `currency`) variant per (sku, price); returns the SKUs.
+    async fn product(&self, status: &str, currency: &str, variants: &[(&str, i64)]) -> Value {
+        let variants: Vec<Value> = variants
+            .iter()
+            .map(|(sku, amount)| json!({"sku": sku, "price": {"amount": amount, "currency": currency}, "attributes": {"n": sku}}))
+            .collect();
+        let (s, _, b) = self
+            .call(
+                Method::POST,
+                "/api/v1/admin/products",
+                Some(&self.admin),
+                None,
+                Some(json!({"name": format!("Product {}", unique("p")), "status": status, "variants": variants})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b
+    }
+
+    async fn set_stock(&self, sku: &str, on_hand: i64) {
+        let (s, _, b) = self
+            .call(
+                Method::PUT,
+                &format!("/api/v1/admin/inventory/{sku}"),
+                Some(&self.admin),
+                None,
+                Some(json!({"on_hand": on_hand, "reason": "restock"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+
+    /// Saves a sandbox card with the real payment service; returns its id.
+    async fn save_card(&self, token: &str, number: &str) -> String {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/payment-methods", self.payment_base))
+            .bearer_auth(token)
+            .header("idempotency-key", unique("card"))
+            .json(&json!({"card_number": number, "exp_month": 12, "exp_year": 2035, "cvc": "123"}))
+            .send()
+            .await
+            .unwrap();
+        let st = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Checks out two units of `sku` paid with `card`; returns the order id.
+    async fn checkout_with_card(&self, token: &str, card: &str, sku: &str) -> String {
+        self.set_cart(token, &[(sku, 2)]);
+        let mut body = checkout_body();
+        body["payment_method_id"] = json!(card);
+        let (st, order) = self.checkout(token, &unique("k"), &body).await;
+        assert_eq!(st, StatusCode::CREATED, "{order}");
+        order["id"].as_str().unwrap().to_owned()
+    }
+
+    /// (on_hand, reserved) of a SKU straight from inventory_db.
+    async fn stock(&self, sku: &str) -> (i64, i64) {
+        sqlx::query_as("SELECT on_hand, reserved FROM stock WHERE sku = $1")
+            .bind(sku)
+            .fetch_optional(&self.inventory_pool)
+            .await
+            .unwrap()
+            .unwrap_or((0, 0))
+    }
+
+    async fn wait_stock(&self, sku: &str, want: (i64, i64)) {
+        eventually(
+            EVENTS,
+            &format!("stock of {sku} to be {want:?}"),
+            || async { (self.stock(sku).await == want).then_some(()) },
+        )
+        .await
+    }
+
+    /// Event types of the order's outbox rows, in order.
+    async fn order_events(&self, order_id: &str) -> Vec<String> {
+        sqlx::query_scalar("SELECT event_type FROM outbox WHERE event_key = $1 ORDER BY seq")
+            .bind(order_id)
+            .fetch_all(&self.order_pool)
+            .await
+            .unwrap()
+    }
+
+    async fn orders_of_all(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM orders")
+            .fetch_one(&self.order_pool)
+            .await
+            .unwrap()
+    }
+
+    /// Produces a `payment.*` event as payment would (key = order id); returns the event.
+    async fn payment_event(&self, event_type: &str, order: &Value, extra: Value) -> CloudEvent {
+        let id = order["id"].as_str().unwrap();
+        let mut data = json!({"order_id": id, "user_id": order["user_id"]});
+        for (k, v) in extra.as_object().unwrap() {
+            data[k] = v.clone();
+        }
+        let event = CloudEvent::new("/storefront/payment", event_type, Some(id.into()), data);
+        self.produce(&event, id).await;
+        event
+    }
+
+    async fn produce(&self, event: &CloudEvent, key: &str) {
+        let topic = storefront_kit::events::topic(&self.kafka, topics::PAYMENT_EVENTS);
+        let payload = serde_json::to_vec(event).unwrap();
+        self.producer
+            .send(
+                FutureRecord::to(&topic).key(key).payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+}
+
+fn sku() -> String {
+    unique("SKU").replace('_', "-")
+}
+
+fn checkout_body() -> Value {
+    json!({
+        "payment_method_id": Uuid::now_v7(),
+        "shipping_address": {"name": "Ada Lovelace", "line1": "12 Market Street", "city": "Berlin",
+                             "postal_code": "10115", "country": "de", "phone": "+49 30 1234567"}
+    })
+}
+
+fn statuses(order: &Value) -> Vec<String> {
+    order["status_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn eur(amount: i64) -> Value {
+    json!({"amount": amount, "currency": "EUR"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkout_reaches_paid_commits_stock_and_replays_by_key() {
+    let s = Stack::start().await;
+    let (a, b) = (sku(), sku());
+    s.product("active", "EUR", &[(&a, 1999), (&b, 500)]).await;
+    s.set_stock(&a, 5).await;
+    s.set_stock(&b, 5).await;
+    let customer = s.customer();
+    s.set_cart(&customer, &[(&a, 2), (&b, 1)]);
+    let body = checkout_body();
+
+    // The key is required.
+    let (st, _, p) = s
+        .call(
+            Method::POST,
+            "/api/v1/checkout",
+            Some(&customer),
+            None,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{p}");
+    // Prices never come from the client.
+    let mut priced = body.clone();
+    priced["total"] = eur(1);
+    let (st, p) = s.checkout(&customer, "k-priced", &priced).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+
+    let key = unique("key");
+    let (st, headers, order) = s
+        .call(
+            Method::POST,
+            "/api/v1/checkout",
+            Some(&customer),
+            Some(&key),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        headers["location"].to_str().unwrap(),
+        format!("/api/v1/orders/{id}")
+    );
+    assert_eq!(order["status"], "pending_payment");
+    assert_eq!(order["currency"], "EUR");
+    assert_eq!(order["subtotal"], eur(2 * 1999 + 500));
+    assert_eq!(order["total"], eur(2 * 1999 + 500));
+    assert_eq!(order["items"][0]["sku"], a.as_str());
+    assert_eq!(order["items"][0]["unit_price"], eur(1999));
+    assert_eq!(order["items"][0]["line_total"], eur(3998));
+    assert_eq!(order["items"][1]["quantity"], 1);
+    assert_eq!(order["shipping_address"]["country"], "DE");
+    assert_eq!(statuses(&order), ["pending_payment"]);
+    assert_eq!(s.stock(&a).await, (5, 2));
+    assert_eq!(s.stock(&b).await, (5, 1));
+    // What a later read returns is what checkout answered.
+    assert_eq!(s.order(&customer, &id).await, order);
+
+    // Same key, same body: the first answer again, nothing new.
+    let (st, headers, replayed) = s
+        .call(
+            Method::POST,
+            "/api/v1/checkout",
+            Some(&customer),
+            Some(&key),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(replayed, order);
+    // Same key, another body: 422.
+    let (st, p) = s.checkout(&customer, &key, &checkout_body()).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(s.orders_of_all().await, 1);
+    assert_eq!(s.stock(&a).await, (5, 2));
+
+    // Payment succeeds (delivered twice, applied once): paid, and inventory sells the units.
+    let completed = s
+        .payment_event(
+            "payment.completed",
+            &order,
+            json!({"transaction_id": "txn_1", "amount": eur(4498), "payment_method_id": body["payment_method_id"], "brand": "visa", "last4": "4242"}),
+        )
+        .await;
+    s.produce(&completed, &id).await;
+    let paid = s.wait_status(&customer, &id, "paid").await;
+    assert_eq!(paid["transaction_id"], "txn_1");
+    s.wait_stock(&a, (3, 0)).await;
+    s.wait_stock(&b, (4, 0)).await;
+
+    // Only admins ship; then refund is choreographed through payment.
+    let ship = json!({"carrier": "DHL", "tracking_number": "0034"});
+    let (st, _, p) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/admin/orders/{id}/ship"),
+            Some(&customer),
+            None,
+            Some(ship.clone()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{p}");
+    let (st, _, shipped) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/admin/orders/{id}/ship"),
+            Some(&s.admin),
+            None,
+            Some(ship.clone()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{shipped}");
+    assert_eq!(shipped["status"], "shipped");
+    assert_eq!(shipped["shipment"], ship);
+    let (st, _, refund) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/admin/orders/{id}/refund"),
+            Some(&s.admin),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{refund}");
+    assert_eq!(refund["status"], "refund_requested");
+    let (st, _, p) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/admin/orders/{id}/refund"),
+            Some(&s.admin),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{p}");
+    assert_eq!(p["current_status"], "refund_requested");
+    s.payment_event(
+        "payment.refunded",
+        &order,
+        json!({"transaction_id": "txn_1", "refund_id": "re_1", "amount": eur(4498)}),
+    )
+    .await;
+    let refunded = s.wait_status(&customer, &id, "refunded").await;
+    assert_eq!(
+        statuses(&refunded),
+        [
+            "pending_payment",
+            "paid",
+            "shipped",
+            "refund_requested",
+            "refunded"
+        ]
+    );
+    assert_eq!(
+        s.order_events(&id).await,
+        [
+            "order.created",
+            "order.paid",
+            "order.shipped",
+            "order.refund_requested",
+            "order.refunded"
+        ]
+    );
+    eventually(EVENTS, "every order event to be published", || async {
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE event_key = $1 AND published_at IS NULL",
+        )
+        .bind(&id)
+        .fetch_one(&s.order_pool)
+        .await
+        .unwrap();
+        (pending == 0).then_some(())
+    })
+    .await;
+    let created: Value = sqlx::query_scalar(
+        "SELECT data FROM outbox WHERE event_key = $1 AND event_type = 'order.created'",
+    )
+    .bind(&id)
+    .fetch_one(&s.order_pool)
+    .await
+    .unwrap();
+    assert_eq!(created["total"], eur(4498));
+    assert_eq!(created["payment_method_id"], body["payment_method_id"]);
+    assert_eq!(created["items"][0]["unit_price"], eur(1999));
+    assert_eq!(created["items"][0]["name"], order["items"][0]["name"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_declined_payment_cancels_the_order_and_returns_the_stock() {
+    let s = Stack::start().await;
+    let a = sku();
+    s.product("active", "EUR", &[(&a, 1000)]).await;
+    s.set_stock(&a, 3).await;
+    let customer = s.customer();
+    s.set_cart(&customer, &[(&a, 3)]);
+    let (st, order) = s.checkout(&customer, "declined-1", &checkout_body()).await;
+    assert_eq!(st, StatusCode::CREATED, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.stock(&a).await, (3, 3));
+    s.payment_event(
+        "payment.failed",
+        &order,
+        json!({"code": "card_declined", "message": "The card was declined."}),
+    )
+    .await;
+    let cancelled = s.wait_status(&customer, &id, "cancelled").await;
+    assert_eq!(cancelled["status_history"][1]["reason"], "payment_failed");
+    s.wait_stock(&a, (3, 0)).await;
+    assert_eq!(
+        s.order_events(&id).await,
+        ["order.created", "order.cancelled"]
+    );
+    let data: Value = sqlx::query_scalar(
+        "SELECT data FROM outbox WHERE event_key = $1 AND event_type = 'order.cancelled'",
+    )
+    .bind(&id)
+    .fetch_one(&s.order_pool)
+    .await
+    .unwrap();
+    assert_eq!(data["reason"], "payment_failed");
+    // An event about an order that does not exist is recorded once and not retried forever.
+    let stray = s
+        .payment_event(
+            "payment.failed",
+            &json!({"id": Uuid::now_v7().to_string(), "user_id": Uuid::now_v7()}),
+            json!({"code": "card_declined", "message": "declined"}),
+        )
+        .await;
+    eventually(EVENTS, "the stray event to be recorded", || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM processed_events WHERE consumer = 'order' AND event_id = $1",
+        )
+        .bind(stray.id)
+        .fetch_one(&s.order_pool)
+        .await
+        .unwrap();
+        (n == 1).then_some(())
+    })
+    .await;
+    assert_eq!(s.orders_of_all().await, 1);
+
+    // The customer can no longer cancel it.
+    let (st, _, p) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/orders/{id}/cancel"),
+            Some(&customer),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{p}");
+    assert_eq!(p["current_status"], "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_expired_reservation_cancels_the_order_and_a_late_payment_is_refunded() {
+    let s = Stack::start_with(|c| c.order.reservation_ttl_secs = 1).await;
+    let a = sku();
+    s.product("active", "EUR", &[(&a, 700)]).await;
+    s.set_stock(&a, 2).await;
+    let customer = s.customer();
+    s.set_cart(&customer, &[(&a, 2)]);
+    let (st, order) = s.checkout(&customer, "expiring", &checkout_body()).await;
+    assert_eq!(st, StatusCode::CREATED, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    let cancelled = s.wait_status(&customer, &id, "cancelled").await;
+    assert_eq!(
+        cancelled["status_history"][1]["reason"],
+        "reservation_expired"
+    );
+    s.wait_stock(&a, (2, 0)).await;
+
+    // The money arrives after all: the order stays cancelled and a refund is requested.
+    s.payment_event(
+        "payment.completed",
+        &order,
+        json!({"transaction_id": "txn_late", "amount": eur(1400)}),
+    )
+    .await;
+    eventually(EVENTS, "a refund request for the late payment", || async {
+        let ev = s.order_events(&id).await;
+        (ev == ["order.created", "order.cancelled", "order.refund_requested"]).then_some(())
+    })
+    .await;
+    assert_eq!(s.order(&customer, &id).await["status"], "cancelled");
+    assert_eq!(s.stock(&a).await, (2, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkout_refuses_short_unknown_inactive_and_mixed_lines_without_using_the_key() {
+    let s = Stack::start().await;
+    let (a, b, draft, usd) = (sku(), sku(), sku(), sku());
+    s.product("active", "EUR", &[(&a, 100), (&b, 200)]).await;
+    s.product("draft", "EUR", &[(&draft, 100)]).await;
+    s.product("active", "USD", &[(&usd, 100)]).await;
+    s.set_stock(&a, 1).await;
+    s.set_stock(&b, 5).await;
+    let customer = s.customer();
+    let body = checkout_body();
+
+    let (st, p) = s.checkout(&customer, "empty", &body).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("empty"), "{p}");
+
+    s.set_cart(&customer, &[(&b, 1), ("NO-SUCH-SKU", 1)]);
+    let (st, p) = s.checkout(&customer, "unknown", &body).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["errors"][0]["field"], "items[1].sku", "{p}");
+
+    s.set_cart(&customer, &[(&draft, 1)]);
+    let (st, p) = s.checkout(&customer, "draft", &body).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["errors"][0]["field"], "items[0].sku", "{p}");
+
+    s.set_cart(&customer, &[(&b, 1), (&usd, 1)]);
+    let (st, p) = s.checkout(&customer, "mixed", &body).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("one currency"),
+        "{p}"
+    );
+
+    let mut bad = body.clone();
+    bad["shipping_address"]["country"] = json!("XX");
+    let (st, p) = s.checkout(&customer, "bad-country", &bad).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["errors"][0]["field"], "shipping_address.country", "{p}");
+
+    // Short stock: 409 naming the short line with what is available; nothing reserved.
+    s.set_cart(&customer, &[(&a, 3), (&b, 1)]);
+    let (st, p) = s.checkout(&customer, "short", &body).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{p}");
+    assert_eq!(
+        p["lines"],
+        json!([{"sku": a, "requested": 3, "available": 1}]),
+        "{p}"
+    );
+    assert_eq!(p["errors"][0]["field"], "items[0].quantity", "{p}");
+    assert_eq!(s.stock(&a).await, (1, 0));
+    assert_eq!(s.stock(&b).await, (5, 0));
+    assert_eq!(s.orders_of_all().await, 0);
+
+    // A refused checkout does not use up its key: after a restock the same key succeeds.
+    s.set_stock(&a, 3).await;
+    let (st, order) = s.checkout(&customer, "short", &body).await;
+    assert_eq!(st, StatusCode::CREATED, "{order}");
+    assert_eq!(order["total"], eur(3 * 100 + 200));
+    assert_eq!(s.stock(&a).await, (3, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_checkouts_for_ten_units_sell_exactly_ten() {
+    let s = Arc::new(Stack::start().await);
+    let a = sku();
+    s.product("active", "EUR", &[(&a, 999)]).await;
+    s.set_stock(&a, 10).await;
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let s = s.clone();
+            let a = a.clone();
+            tokio::spawn(async move {
+                let customer = s.customer();
+                s.set_cart(&customer, &[(&a, 1)]);
+                let (st, b) = s
+                    .checkout(&customer, &format!("race-{i}"), &checkout_body())
+                    .await;
+                if st == StatusCode::CONFLICT {
+                    assert_eq!(b["lines"][0]["sku"], a.as_str(), "{b}");
+                }
+                st
+            })
+        })
+        .collect();
+    let mut counts: HashMap<u16, usize> = HashMap::new();
+    for t in tasks {
+        *counts.entry(t.await.unwrap().as_u16()).or_default() += 1;
+    }
+    assert_eq!(counts.get(&201), Some(&10), "{counts:?}");
+    assert_eq!(counts.get(&409), Some(&40), "{counts:?}");
+    assert_eq!(s.stock(&a).await, (10, 10));
+    assert_eq!(s.orders_of_all().await, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_retries_of_one_key_make_one_order() {
+    let s = Arc::new(Stack::start().await);
+    let a = sku();
+    s.product("active", "EUR", &[(&a, 999)]).await;
+    s.set_stock(&a, 100).await;
+    let customer = s.customer();
+    s.set_cart(&customer, &[(&a, 1)]);
+    let body = checkout_body();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (s, customer, body) = (s.clone(), customer.clone(), body.clone());
+            tokio::spawn(async move { s.checkout(&customer, "same-key", &body).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for t in tasks {
+        let (st, b) = t.await.unwrap();
+        match st {
+            StatusCode::CREATED => ids.push(b["id"].as_str().unwrap().to_owned()),
+            StatusCode::CONFLICT => {}
+            other => panic!("{other}: {b}"),
+        }
+    }
+    assert!(!ids.is_empty());
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    assert_eq!(s.orders_of_all().await, 1);
+    assert_eq!(s.stock(&a).await, (100, 1));
+
+    // Keys are remembered for the retention period, then forgotten.
+    assert_eq!(
+        storefront_order::store::idempotency::purge(&s.order_pool, 24)
+            .await
+            .unwrap(),
+        0
+    );
+    sqlx::query("UPDATE checkout_idempotency SET created_at = now() - interval '100 hours'")
+        .execute(&s.order_pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        storefront_order::store::idempotency::purge(&s.order_pool, 24)
+            .await
+            .unwrap(),
+        1
+    );
+    let (st, again) = s.checkout(&customer, "same-key", &body).await;
+    assert_eq!(st, StatusCode::CREATED, "{again}");
+    assert_ne!(again["id"].as_str().unwrap(), ids[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn customers_see_only_their_orders_and_illegal_steps_are_refused() {
+    let s = Stack::start().await;
+    let a = sku();
+    s.product("active", "EUR", &[(&a, 100)]).await;
+    s.set_stock(&a, 100).await;
+    let (alice, bob) = (s.customer(), s.customer());
+    s.set_cart(&alice, &[(&a, 1)]);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (st, o) = s
+            .checkout(&alice, &format!("alice-{i}"), &checkout_body())
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{o}");
+        ids.push(o["id"].as_str().unwrap().to_owned());
+    }
+    let id = ids[0].clone();
+
+    // Others' orders do not exist for them; admins see them.
+    for (method, path) in [
+        (Method::GET, format!("/api/v1/orders/{id}")),
+        (Method::POST, format!("/api/v1/orders/{id}/cancel")),
+    ] {
+        let (st, _, p) = s.call(method, &path, Some(&bob), None, None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{path}: {p}");
+    }
+    let (st, _, _) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/orders/{id}"),
+            Some(&s.admin),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _, p) = s
+        .call(Method::GET, "/api/v1/orders", None, None, None)
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{p}");
+    let (st, _, p) = s
+        .call(
+            Method::GET,
+            "/api/v1/orders/not-a-uuid",
+            Some(&alice),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{p}");
+
+    // Lists: own orders only, newest first, in pages.
+    let (st, _, list) = s
+        .call(Method::GET, "/api/v1/orders", Some(&bob), None, None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(list, json!({"items": [], "next_cursor": null}));
+    let (_, _, page1) = s
+        .call(
+            Method::GET,
+            "/api/v1/orders?limit=2",
+            Some(&alice),
+            None,
+            None,
+        )
+        .await;
+    let cursor = page1["next_cursor"].as_str().unwrap().to_owned();
+    let (_, _, page2) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/orders?limit=2&cursor={cursor}"),
+            Some(&alice),
+            None,
+            None,
+        )
+        .await;
+    let seen: Vec<&str> = page1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(page2["items"].as_array().unwrap())
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, [ids[2].as_str(), ids[1].as_str(), ids[0].as_str()]);
+    assert_eq!(page2["next_cursor"], Value::Null);
+    let (st, _, p) = s
+        .call(
+            Method::GET,
+            "/api/v1/orders?limit=0",
+            Some(&alice),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+
+    // Steps the status machine refuses are 409 naming the current status.
+    let admin_step = |step: &str| format!("/api/v1/admin/orders/{id}/{step}");
+    for step in ["deliver", "refund"] {
+        let (st, _, p) = s
+            .call(Method::POST, &admin_step(step), Some(&s.admin), None, None)
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{step}: {p}");
+        assert_eq!(p["current_status"], "pending_payment");
+    }
+    let ship = json!({"carrier": "UPS", "tracking_number": "1Z"});
+    let (st, _, p) = s
+        .call(
+            Method::POST,
+            &admin_step("ship"),
+            Some(&s.admin),
+            None,
+            Some(ship.clone()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{p}");
+    let (st, _, cancelled) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/orders/{id}/cancel"),
+            Some(&alice),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{cancelled}");
+    assert_eq!(statuses(&cancelled), ["pending_payment", "cancelled"]);
+    assert_eq!(
+        cancelled["status_history"][1]["reason"],
+        "customer_cancelled"
+    );
+    let (st, _, p) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/orders/{id}/cancel"),
+            Some(&alice),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{p}");
+    assert_eq!(p["current_status"], "cancelled");
+    let (st, _, p) = s
+        .call(
+            Method::POST,
+            &admin_step("ship"),
+            Some(&s.admin),
+            None,
+            Some(ship),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{p}");
+    // Cancelling released the units of that order only (2 other orders hold one each).
+    s.wait_stock(&a, (100, 2)).await;
+
+    // The routes are in the OpenAPI document.
+    let (st, _, doc) = s
+        .call(Method::GET, "/api/v1/openapi.json", None, None, None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    for path in [
+        "/api/v1/checkout",
+        "/api/v1/orders",
+        "/api/v1/orders/{id}",
+        "/api/v1/orders/{id}/cancel",
+        "/api/v1/admin/orders/{id}/ship",
+        "/api/v1/admin/orders/{id}/refund",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_completing_as_the_reservation_expires_is_refunded() {
+    // A reservation of 20 s with a 30 s margin: every payment is "too late".
+    let s = Stack::start_with(|c| {
+        c.order.reservation_ttl_secs = 20;
+        c.order.late_payment_margin_secs = 30;
+    })
+    .await;
+    let a = sku();
+    s.product("active", "EUR", &[(&a, 300)]).await;
+    s.set_stock(&a, 4).await;
+    let customer = s.customer();
+    s.set_cart(&customer, &[(&a, 4)]);
+    let (st, order) = s.checkout(&customer, "late", &checkout_body()).await;
+    assert_eq!(st, StatusCode::CREATED, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    s.payment_event(
+        "payment.completed",
+        &order,
+        json!({"transaction_id": "txn_edge", "amount": eur(1200)}),
+    )
+    .await;
+    let cancelled = s.wait_status(&customer, &id, "cancelled").await;
+    assert_eq!(
+        cancelled["status_history"][1]["reason"],
+        "reservation_expired"
+    );
+    assert_eq!(
+        s.order_events(&id).await,
+        ["order.created", "order.cancelled", "order.refund_requested"]
+    );
+    // The units go back at once instead of being sold from an expiring reservation.
+    s.wait_stock(&a, (4, 0)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkout_reads_the_real_cart_and_payment_empties_it() {
+    let s = Stack::start_full(
+        Real {
+            cart: true,
+            ..Real::default()
+        },
+        |_| {},
+    )
+    .await;
+    let (a, b) = (sku(), sku());
+    s.product("active", "EUR", &[(&a, 1250), (&b, 99)]).await;
+    s.set_stock(&a, 10).await;
+    s.set_stock(&b, 10).await;
+    let customer = s.customer();
+    let cart = |method: Method, path: &str, body: Option<Value>| {
+        let mut r = s
+            .http
+            .request(method, format!("{}{path}", s.cart_base))
+            .bearer_auth(&customer);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        async move {
+            let resp = r.send().await.unwrap();
+            let st = resp.status();
+            (st, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    for (sku, quantity) in [(&a, 2), (&b, 3)] {
+        let (st, body) = cart(
+            Method::POST,
+            "/api/v1/cart/items",
+            Some(json!({"sku": sku, "quantity": quantity})),
+        )
+        .await;
+        assert!(st.is_success(), "{st}: {body}");
+    }
+    let (st, order) = s.checkout(&customer, "real-cart", &checkout_body()).await;
+    assert_eq!(st, StatusCode::CREATED, "{order}");
+    assert_eq!(order["total"], eur(2 * 1250 + 3 * 99));
+    let id = order["id"].as_str().unwrap().to_owned();
+    s.payment_event(
+        "payment.completed",
+        &order,
+        json!({"transaction_id": Uuid::now_v7(), "amount": eur(2797)}),
+    )
+    .await;
+    s.wait_status(&customer, &id, "paid").await;
+    s.wait_stock(&a, (8, 0)).await;
+    s.wait_stock(&b, (7, 0)).await;
+    eventually(EVENTS, "the cart to be emptied by order.paid", || async {
+        let (st, body) = cart(Method::GET, "/api/v1/cart", None).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        (body["items"].as_array().is_some_and(Vec::is_empty)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_real_payment_service_pays_declines_and_refunds() {
+    let s = Stack::start_full(
+        Real {
+            payment: true,
+            ..Real::default()
+        },
+        |_| {},
+    )
+    .await;
+    let a = sku();
+    s.product("active", "EUR", &[(&a, 4500)]).await;
+    s.set_stock(&a, 5).await;
+    let good = s.customer();
+    let card = s.save_card(&good, "4242424242424242").await;
+    let paid = s.checkout_with_card(&good, &card, &a).await;
+    let o = s.wait_status(&good, &paid, "paid").await;
+    assert!(o["transaction_id"].is_string(), "{o}");
+    s.wait_stock(&a, (3, 0)).await;
+
+    let bad = s.customer();
+    let card = s.save_card(&bad, "4000000000000002").await;
+    let declined = s.checkout_with_card(&bad, &card, &a).await;
+    let o = s.wait_status(&bad, &declined, "cancelled").await;
+    assert_eq!(o["status_history"][1]["reason"], "payment_failed");
+    s.wait_stock(&a, (3, 0)).await;
+
+    let (st, _, o) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/admin/orders/{paid}/refund"),
+            Some(&s.admin),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{o}");
+    s.wait_status(&good, &paid, "refunded").await;
+}

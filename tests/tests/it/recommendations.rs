@@ -1,0 +1,545 @@
+//! Recommendations end to end: the real product, recommendation, event and recommender roles on
+//! 127.0.0.1:0 with their own database, Redis key prefix and topic prefix, and the gateway in
+//! front, driven over REST; the recommender's Redis state is inspected directly.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use storefront_kit::Shutdown;
+use storefront_kit::cache::Keys;
+use storefront_kit::config::{Common, KafkaSettings};
+use storefront_kit::events::{CloudEvent, topics};
+use storefront_kit::jwt::Role;
+use storefront_kit::jwt::testing::{TestKey, claims};
+use storefront_tests::{common, eventually, jwks_server, unique};
+use uuid::Uuid;
+
+use crate::events::{order_paid, publish, read};
+
+struct Stack {
+    base: String,
+    http: reqwest::Client,
+    key: TestKey,
+    admin: String,
+    common: Common,
+    keys: Keys,
+    redis: redis::aio::ConnectionManager,
+    shutdown: Shutdown,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// Shared settings of one test: its own Redis prefix and topics.
+async fn test_common(key: &TestKey) -> Common {
+    let mut c = common();
+    c.auth.jwks_url = jwks_server(key).await;
+    c.redis.key_prefix = format!("{}:", unique("it_rec"));
+    c.kafka.topic_prefix = format!("{}.", unique("it_rec"));
+    let names: Vec<String> = topics::ALL
+        .iter()
+        .map(|t| storefront_kit::events::topic(&c.kafka, t))
+        .collect();
+    storefront_kit::kafka::ensure_topics(&c.kafka, &names, 1)
+        .await
+        .expect("creating topics (is the broker up? run scripts/dev-stack.sh up)");
+    c
+}
+
+fn recommender_config(c: &Common, group: &str) -> storefront_recommender::Config {
+    let mut cfg = storefront_recommender::Config {
+        common: c.clone(),
+        recommender: Default::default(),
+    };
+    cfg.recommender.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.recommender.consumer_group = group.to_owned();
+    cfg
+}
+
+impl Stack {
+    /// Product, recommendation and gateway; with `pipeline`, also event and recommender.
+    async fn start(pipeline: bool) -> Self {
+        let key = TestKey::generate("rec-test-key");
+        let c = test_common(&key).await;
+        let shutdown = Shutdown::new();
+
+        let mut pc = storefront_product::Config {
+            common: c.clone(),
+            product: Default::default(),
+        };
+        pc.common.s3.bucket_prefix = format!("it-{}-", &Uuid::now_v7().simple().to_string()[20..]);
+        pc.product.listen = "127.0.0.1:0".parse().unwrap();
+        pc.product.database = Some(unique("it_rec_product"));
+        pc.product.consumer_group = unique("it_rec_product");
+        pc.product.relay_poll_interval_ms = 200;
+        let product = storefront_product::build(pc, shutdown.clone())
+            .await
+            .expect("product starts (is the dev stack up? scripts/dev-stack.sh up)");
+        let product_addr = product.local_addr();
+        tokio::spawn(product.run());
+
+        let mut rc = storefront_recommendation::Config {
+            common: c.clone(),
+            recommendation: Default::default(),
+        };
+        rc.recommendation.listen = "127.0.0.1:0".parse().unwrap();
+        rc.recommendation.product_url = format!("http://{product_addr}");
+        let rec = storefront_recommendation::build(rc, shutdown.clone())
+            .await
+            .expect("recommendation starts");
+        let rec_addr = rec.local_addr();
+        tokio::spawn(rec.run());
+
+        let mut gw = storefront_gateway::Config {
+            common: c.clone(),
+            ..Default::default()
+        };
+        gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
+        gw.gateway.upstreams.product = format!("http://{product_addr}");
+        gw.gateway.upstreams.recommendation = format!("http://{rec_addr}");
+        gw.gateway.rate_limit.enabled = false;
+
+        if pipeline {
+            let mut ec = storefront_event::Config {
+                common: c.clone(),
+                event: Default::default(),
+            };
+            ec.event.listen = "127.0.0.1:0".parse().unwrap();
+            ec.event.database = Some(unique("it_rec_event"));
+            ec.event.consumer_group = unique("it_rec_event");
+            ec.event.relay_poll_interval_ms = 200;
+            let event = storefront_event::build(ec, shutdown.clone())
+                .await
+                .expect("event starts");
+            gw.gateway.upstreams.event = format!("http://{}", event.local_addr());
+            tokio::spawn(event.run());
+            let r = storefront_recommender::build(
+                recommender_config(&c, &unique("it_recommender")),
+                shutdown.clone(),
+            )
+            .await
+            .expect("recommender starts");
+            tokio::spawn(r.run());
+        }
+
+        let gateway = storefront_gateway::build(gw, shutdown.clone())
+            .await
+            .expect("gateway starts");
+        let base = format!("http://{}", gateway.local_addr());
+        tokio::spawn(gateway.run());
+        let redis = storefront_kit::cache::connect(&c.redis).await.unwrap();
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            admin: key.sign(&claims(
+                Uuid::now_v7(),
+                vec![Role::Customer, Role::Admin],
+                "storefront",
+            )),
+            key,
+            keys: Keys::new(&c.redis),
+            common: c,
+            redis,
+            shutdown,
+        }
+    }
+
+    fn token(&self, user: Uuid) -> String {
+        self.key
+            .sign(&claims(user, vec![Role::Customer], "storefront"))
+    }
+
+    /// Creates an active product with one variant; returns (id, sku).
+    async fn product(&self, name: &str) -> (String, String) {
+        let sku = unique("SKU").replace('_', "-");
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/admin/products", self.base))
+            .bearer_auth(&self.admin)
+            .json(&json!({"name": name, "status": "active", "variants": [
+                {"sku": sku, "price": {"amount": 1999, "currency": "EUR"}, "attributes": {}}
+            ]}))
+            .send()
+            .await
+            .unwrap();
+        let (code, body) = read(resp).await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
+        (body["id"].as_str().unwrap().to_owned(), sku)
+    }
+
+    async fn recs(&self, query: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .get(format!("{}/api/v1/recommendations?{query}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    async fn track(&self, user: Uuid, events: Value) {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/events", self.base))
+            .bearer_auth(self.token(user))
+            .json(&json!({"events": events}))
+            .send()
+            .await
+            .unwrap();
+        let (code, body) = read(resp).await;
+        assert_eq!(code, StatusCode::ACCEPTED, "{body}");
+        assert!(body["rejected"].as_array().unwrap().is_empty(), "{body}");
+    }
+}
+
+fn ids(body: &Value) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items: {body}"))
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn sources(body: &Value) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["source"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fallbacks_work_with_an_empty_redis_and_skip_archived_sold_out_and_viewed_products() {
+    let s = Stack::start(false).await;
+    let (p1, _) = s.product("First").await;
+    let (p2, _) = s.product("Second").await;
+    let (p3, _) = s.product("Archived").await;
+    let (p4, sold_out) = s.product("Sold Out").await;
+    let resp = s
+        .http
+        .post(format!("{}/api/v1/admin/products/{p3}/archive", s.base))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read(resp).await.0, StatusCode::OK);
+    let stock = CloudEvent::new(
+        "/storefront/inventory",
+        "inventory.stock_changed",
+        Some(sold_out.clone()),
+        json!({"sku": sold_out, "on_hand": 0, "reserved": 0, "available": 0, "reason": "correction"}),
+    );
+    publish(&s.common.kafka, topics::INVENTORY_EVENTS, &sold_out, &stock).await;
+    eventually(Duration::from_secs(30), "p4 to be sold out", || async {
+        let resp = s
+            .http
+            .get(format!("{}/api/v1/products/{p4}", s.base))
+            .send()
+            .await
+            .unwrap();
+        let (_, p) = read(resp).await;
+        (p["variants"][0]["in_stock"] == false).then_some(())
+    })
+    .await;
+
+    // Empty Redis: every kind ends at the newest active products with stock.
+    for (query, token) in [
+        ("kind=popular", None),
+        ("kind=trending&limit=5", None),
+        ("", None),
+        ("kind=personalized", Some(s.token(Uuid::now_v7()))),
+    ] {
+        let (code, body) = s.recs(query, token.as_deref()).await;
+        assert_eq!(code, StatusCode::OK, "{query}: {body}");
+        assert_eq!(ids(&body), [p2.clone(), p1.clone()], "{query}: {body}");
+        assert_eq!(sources(&body), ["newest", "newest"], "{query}");
+        assert_eq!(body["items"][0]["score"], Value::Null);
+        assert_eq!(body["items"][0]["price"]["amount"], 1999);
+        assert_eq!(body["next_cursor"], Value::Null);
+    }
+    let (_, body) = s.recs(&format!("kind=similar&product_id={p1}"), None).await;
+    assert_eq!(ids(&body), [p2.as_str()], "never the product being viewed");
+    assert_eq!(body["kind"], "similar");
+
+    // Keys an ML pipeline wrote: archived, sold-out and unknown products are dropped.
+    let mut r = s.redis.clone();
+    let ghost = Uuid::now_v7().to_string();
+    let _: () = r
+        .zadd_multiple(
+            s.keys.rec_popular(),
+            &[
+                (100.0, p3.as_str()),
+                (90.0, p4.as_str()),
+                (80.0, ghost.as_str()),
+                (50.0, p1.as_str()),
+            ],
+        )
+        .await
+        .unwrap();
+    let (_, body) = s.recs("kind=trending", None).await;
+    assert_eq!(ids(&body), [p1.clone(), p2.clone()]);
+    assert_eq!(sources(&body), ["popular", "newest"]);
+    assert_eq!(body["items"][0]["score"], 50.0);
+    let (_, body) = s.recs("kind=popular&limit=1", None).await;
+    assert_eq!(ids(&body), [p1.as_str()]);
+    let _: () = r.zadd(s.keys.rec_similar(&p2), &p1, 3.0).await.unwrap();
+    let (_, body) = s.recs(&format!("kind=similar&product_id={p2}"), None).await;
+    assert_eq!(ids(&body), [p1.as_str()]);
+    assert_eq!(sources(&body), ["similar"]);
+
+    for (query, field) in [
+        ("kind=best", "kind"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("kind=similar", "product_id"),
+        ("product_id=nope", "product_id"),
+    ] {
+        let (code, body) = s.recs(query, None).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert_eq!(body["errors"][0]["field"], field, "{query}");
+    }
+    let (code, _) = s.recs("kind=popular", Some("not-a-token")).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_who_viewed_a_and_b_and_bought_c_shape_what_the_next_viewer_of_a_and_b_gets() {
+    let s = Stack::start(true).await;
+    let (a, _) = s.product("Alpha").await;
+    let (b, _) = s.product("Bravo").await;
+    let (c, _) = s.product("Charlie").await;
+    let (d, _) = s.product("Delta").await;
+    let views = |ids: &[&str]| -> Value {
+        ids.iter()
+            .map(|p| json!({"type": "product_viewed", "product_id": p}))
+            .collect()
+    };
+    let buyers: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    for u in &buyers {
+        s.track(*u, views(&[&a, &b])).await;
+        let paid = order_paid(*u, &[(Uuid::parse_str(&c).unwrap(), 1)]);
+        publish(
+            &s.common.kafka,
+            topics::ORDER_EVENTS,
+            paid.subject.as_deref().unwrap(),
+            &paid,
+        )
+        .await;
+    }
+    // Someone else looks at D alone.
+    s.track(Uuid::now_v7(), views(&[&d])).await;
+    let mut r = s.redis.clone();
+    eventually(
+        Duration::from_secs(60),
+        "C to become similar to A and B",
+        || {
+            let mut r = r.clone();
+            let keys = s.keys.clone();
+            let (a, b, c) = (a.clone(), b.clone(), c.clone());
+            async move {
+                let sa: Option<f64> = r.zscore(keys.rec_similar(&a), &c).await.unwrap();
+                let sb: Option<f64> = r.zscore(keys.rec_similar(&b), &c).await.unwrap();
+                let pop: Option<f64> = r.zscore(keys.rec_popular(), &c).await.unwrap();
+                (sa.is_some() && sb.is_some() && pop == Some(30.0)).then_some(())
+            }
+        },
+    )
+    .await;
+
+    let viewer = Uuid::now_v7();
+    s.track(viewer, views(&[&a, &b])).await;
+    let token = s.token(viewer);
+    let body = eventually(
+        Duration::from_secs(30),
+        "personalized recommendations for the viewer",
+        || async {
+            let (_, body) = s.recs("kind=personalized&limit=3", Some(&token)).await;
+            // Once both views are applied, A and B are the viewer's own and C leads.
+            (body["items"][0]["source"] == "personalized" && body["items"][0]["id"] == c.as_str())
+                .then_some(body)
+        },
+    )
+    .await;
+    assert_eq!(body["items"][0]["id"], c.as_str(), "{body}");
+    // The viewer's own recent items are not recommended back as personalized.
+    for item in body["items"].as_array().unwrap() {
+        if item["source"] == "personalized" {
+            assert_ne!(item["id"], a.as_str());
+            assert_ne!(item["id"], b.as_str());
+        }
+    }
+    let personalized: Vec<(String, f64)> = r
+        .zrevrange_withscores(s.keys.rec_personalized(viewer), 0, -1)
+        .await
+        .unwrap();
+    assert_eq!(personalized[0].0, c);
+    // Buyers are not offered what they bought.
+    let offered: Vec<String> = r
+        .zrange(s.keys.rec_personalized(buyers[0]), 0, -1)
+        .await
+        .unwrap();
+    assert!(!offered.contains(&c), "{offered:?}");
+    // Similar to A: C (bought after viewing A) ranks, A itself never.
+    let (_, body) = s.recs(&format!("kind=similar&product_id={a}"), None).await;
+    let similar = ids(&body);
+    assert!(similar.contains(&c), "{body}");
+    assert!(!similar.contains(&a));
+    // Popularity weighs purchases above views.
+    let pop: Vec<(String, f64)> = r
+        .zrevrange_withscores(s.keys.rec_popular(), 0, -1)
+        .await
+        .unwrap();
+    assert_eq!(pop[0], (c.clone(), 30.0), "{pop:?}");
+}
+
+/// Every rec:* sorted set the recommender wrote for these products and users, with exact scores.
+async fn snapshot(
+    r: &mut redis::aio::ConnectionManager,
+    keys: &Keys,
+    products: &[Uuid],
+    users: &[Uuid],
+) -> BTreeMap<String, Vec<(String, String)>> {
+    let mut names = vec![keys.rec_popular(), keys.rec_trending()];
+    names.extend(products.iter().map(|p| keys.rec_similar(p)));
+    names.extend(users.iter().map(|u| keys.rec_personalized(u)));
+    let mut out = BTreeMap::new();
+    for n in names {
+        let v: Vec<(String, String)> = redis::cmd("ZRANGE")
+            .arg(&n)
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(r)
+            .await
+            .unwrap();
+        out.insert(n, v);
+    }
+    out
+}
+
+fn tracking(kind: &str, user: Uuid, data: Value) -> CloudEvent {
+    let mut d = data;
+    d["user_id"] = json!(user);
+    CloudEvent::new("/storefront/event", kind, Some(user.to_string()), d)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_the_recommender_does_not_count_twice() {
+    let key = TestKey::generate("rec-restart-key");
+    let c = test_common(&key).await;
+    let kafka: &KafkaSettings = &c.kafka;
+    let keys = Keys::new(&c.redis);
+    let products: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+    let users: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    for (i, u) in users.iter().enumerate() {
+        let seen = if i == 2 {
+            &products[..1]
+        } else {
+            &products[..3]
+        };
+        for p in seen {
+            let ev = tracking("product.viewed", *u, json!({"product_id": p}));
+            publish(kafka, topics::PRODUCT_VIEWS, &u.to_string(), &ev).await;
+        }
+        let ev = tracking(
+            "purchase.completed",
+            *u,
+            json!({"items": [{"product_id": products[3], "quantity": 2}]}),
+        );
+        publish(kafka, topics::USER_EVENTS, &u.to_string(), &ev).await;
+        // The same view on user-events (its copy) must not count a second time.
+        let ev = tracking("product.viewed", *u, json!({"product_id": products[0]}));
+        publish(kafka, topics::USER_EVENTS, &u.to_string(), &ev).await;
+    }
+    // p0: 3 views, p1: 2 views, p2: 2 views, p3: 3 purchases of 2 units (10 per unit).
+    let expected = [3.0, 2.0, 2.0, 60.0];
+    let mut r = storefront_kit::cache::connect(&c.redis).await.unwrap();
+    let settled = || {
+        let mut r = r.clone();
+        let keys = keys.clone();
+        let products = products.clone();
+        async move {
+            for (p, want) in products.iter().zip(expected) {
+                let got: Option<f64> = r.zscore(keys.rec_popular(), p.to_string()).await.ok()?;
+                if got != Some(want) {
+                    return None;
+                }
+            }
+            Some(())
+        }
+    };
+
+    let first = Shutdown::new();
+    let server =
+        storefront_recommender::build(recommender_config(&c, &unique("it_rec_a")), first.clone())
+            .await
+            .expect("recommender starts");
+    let running = tokio::spawn(server.run());
+    eventually(
+        Duration::from_secs(60),
+        "the first run to apply everything",
+        settled,
+    )
+    .await;
+    let before = snapshot(&mut r, &keys, &products, &users).await;
+    assert!(!before[&keys.rec_similar(products[3])].is_empty());
+    // The last user saw only p0: the others' p1 and p2 are offered, not what they bought.
+    let offered: Vec<&str> = before[&keys.rec_personalized(users[2])]
+        .iter()
+        .map(|(m, _)| m.as_str())
+        .collect();
+    assert_eq!(offered.len(), 2, "{offered:?}");
+    assert!(!offered.contains(&products[3].to_string().as_str()));
+    first.trigger();
+    running.await.unwrap().unwrap();
+
+    // A new consumer group starts from the beginning of every topic: a full replay.
+    let second = Shutdown::new();
+    let server =
+        storefront_recommender::build(recommender_config(&c, &unique("it_rec_b")), second.clone())
+            .await
+            .expect("recommender starts again");
+    let running = tokio::spawn(server.run());
+    // A marker after the replayed messages on the same partition: once it is applied, the
+    // replay has been processed.
+    let (marker_user, marker_product) = (Uuid::now_v7(), Uuid::now_v7());
+    let ev = tracking(
+        "product.viewed",
+        marker_user,
+        json!({"product_id": marker_product}),
+    );
+    publish(kafka, topics::PRODUCT_VIEWS, &marker_user.to_string(), &ev).await;
+    let ev = tracking(
+        "wishlist.item_added",
+        marker_user,
+        json!({"product_id": marker_product}),
+    );
+    publish(kafka, topics::USER_EVENTS, &marker_user.to_string(), &ev).await;
+    eventually(Duration::from_secs(60), "the marker to be applied", || {
+        let mut r = r.clone();
+        let keys = keys.clone();
+        async move {
+            let got: Option<f64> = r
+                .zscore(keys.rec_popular(), marker_product.to_string())
+                .await
+                .ok()?;
+            (got == Some(4.0)).then_some(())
+        }
+    })
+    .await;
+    let mut after = snapshot(&mut r, &keys, &products, &users).await;
+    let strip = |v: &mut Vec<(String, String)>| v.retain(|(m, _)| *m != marker_product.to_string());
+    strip(after.get_mut(&keys.rec_popular()).unwrap());
+    strip(after.get_mut(&keys.rec_trending()).unwrap());
+    assert_eq!(after, before, "a replay changed the scores");
+    second.trigger();
+    running.await.unwrap().unwrap();
+}

@@ -133,6 +133,9 @@ impl Platform {
                 format!("{}/.well-known/jwks.json", url("auth")),
             ),
             ("STOREFRONT_TELEMETRY__LOG_LEVEL".into(), "warn".into()),
+            // Nine databases in one process: with the default pools of 10 a busy platform alone
+            // would take 90 of the dev PostgreSQL's 100 connections.
+            ("STOREFRONT_POSTGRES__MAX_CONNECTIONS".into(), "4".into()),
             ("NO_COLOR".into(), "1".into()),
         ];
         if let Some(k) = &kafka {

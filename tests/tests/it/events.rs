@@ -498,11 +498,9 @@ async fn a_slow_broker_is_answered_429_with_retry_after_instead_of_queueing() {
     let base = format!("http://{}", s.event);
     let p = Uuid::now_v7();
     let view = json!({"type": "product_viewed", "product_id": p});
-    // Two events are four messages: the whole budget. Whichever request comes second finds
-    // the budget taken by the first, which waits for the broker.
-    let first = s.post(&base, None, json!({"events": [view, view]}));
-    let second = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    // Two events are four messages: the whole budget. Both requests race for it; the one that
+    // takes it waits for the broker, the other finds it taken. No ordering is assumed.
+    let send = || async {
         let resp = s
             .http
             .post(format!("{base}/api/v1/events"))
@@ -516,12 +514,17 @@ async fn a_slow_broker_is_answered_429_with_retry_after_instead_of_queueing() {
             .map(|v| v.to_str().unwrap().to_owned());
         (read(resp).await, retry)
     };
-    let ((c1, b1), ((c2, b2), retry)) = tokio::join!(first, second);
+    let (a, b) = tokio::join!(send(), send());
+    let (((c1, b1), _), ((c2, b2), retry)) = if a.0.0 == StatusCode::TOO_MANY_REQUESTS {
+        (b, a)
+    } else {
+        (a, b)
+    };
     assert_eq!(c2, StatusCode::TOO_MANY_REQUESTS, "{b2}");
     assert_eq!(retry.as_deref(), Some("1"));
     assert_eq!(b2["retry_after"], 1);
-    // The first one gives up when the broker never acknowledges: retryable, nothing half-kept
-    // in memory.
+    // The one that took the budget gives up when the broker never acknowledges: retryable,
+    // nothing half-kept in memory.
     assert_eq!(c1, StatusCode::SERVICE_UNAVAILABLE, "{b1}");
     // With the budget back, the next batch is tried again (and times out the same way).
     let (code, _) = s.post(&base, None, json!({"events": [view]})).await;

@@ -51,6 +51,71 @@ where
     }
 }
 
+/// Every message on `topic` up to its end at the time of the call, as JSON (non-JSON payloads
+/// are skipped). Reads with assigned partitions, not a consumer group, so no group coordination
+/// is involved.
+pub async fn read_topic(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let brokers = brokers.to_owned();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(10);
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", unique("it-topic-reader"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("Kafka consumer");
+        let md = consumer
+            .fetch_metadata(Some(&topic), timeout)
+            .expect("topic metadata");
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        let mut ends = std::collections::HashMap::new();
+        for p in md.topics().iter().flat_map(|t| t.partitions()) {
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, p.id(), timeout)
+                .expect("watermarks");
+            if high > low {
+                tpl.add_partition_offset(&topic, p.id(), rdkafka::Offset::Offset(low))
+                    .expect("partition offset");
+                ends.insert(p.id(), high);
+            }
+        }
+        let mut out = Vec::new();
+        if ends.is_empty() {
+            return out;
+        }
+        consumer.assign(&tpl).expect("assigning partitions");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !ends.is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "reading {topic}: partitions {ends:?} not read to their end"
+            );
+            let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
+            let msg = msg.expect("reading a message");
+            if let Some(v) = msg
+                .payload()
+                .and_then(|p| serde_json::from_slice::<serde_json::Value>(p).ok())
+            {
+                out.push(v);
+            }
+            if ends
+                .get(&msg.partition())
+                .is_some_and(|end| msg.offset() + 1 >= *end)
+            {
+                ends.remove(&msg.partition());
+            }
+        }
+        out
+    })
+    .await
+    .expect("topic reader")
+}
+
 /// Serves `key`'s JWKS on 127.0.0.1:0 (what services fetch to verify test tokens); returns its URL.
 pub async fn jwks_server(key: &storefront_kit::jwt::testing::TestKey) -> String {
     let set = storefront_kit::jwt::testing::jwks(&[key]);

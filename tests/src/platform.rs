@@ -96,6 +96,8 @@ pub struct Platform {
     /// The unique prefix of this platform's data (`<prefix>_` databases, `<prefix>:` keys...).
     pub prefix: String,
     pub ports: BTreeMap<&'static str, u16>,
+    /// Kafka bootstrap servers the platform uses; its topics are `<prefix>.<name>`.
+    pub kafka: String,
     env: Vec<(String, String)>,
     groups: BTreeMap<String, Group>,
     dir: PathBuf,
@@ -169,6 +171,7 @@ impl Platform {
             gateway: url("gateway"),
             prefix,
             ports,
+            kafka: kafka.clone().expect("a broker"),
             env,
             groups: BTreeMap::new(),
             dir,

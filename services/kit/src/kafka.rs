@@ -2,12 +2,16 @@
 //! delivery (offsets are stored only after the handler succeeded), topic creation, a probe for
 //! `/readyz`, and W3C `traceparent` in message headers.
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::ClientConfig;
 use rdkafka::Message;
+use rdkafka::Offset;
+use rdkafka::TopicPartitionList;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
@@ -160,6 +164,9 @@ pub struct ConsumerOptions {
     /// First retry delay after a handler error; doubles up to `max_backoff`.
     pub backoff: Duration,
     pub max_backoff: Duration,
+    /// How often an idle consumer checks that the group is making progress (see
+    /// [`run_consumer`]); two checks in a row without progress make it rejoin.
+    pub stall_check: Duration,
 }
 
 impl ConsumerOptions {
@@ -169,25 +176,69 @@ impl ConsumerOptions {
             topics,
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
+            stall_check: Duration::from_secs(10),
         }
     }
 }
 
-/// Consumes until shutdown. Each event is handed to `handler`; its offset is stored only after
-/// the handler succeeded, so a crash redelivers (at least once) and the handler's inbox makes the
-/// effect happen once. A failing handler is retried with backoff on the same event (never
-/// skipped); a message that is not a CloudEvent is logged and skipped.
-pub async fn run_consumer<H, Fut>(
+/// Where the group stands on one partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PartitionProgress {
+    /// The group's committed offset (the partition's first offset when nothing is committed).
+    committed: i64,
+    /// The high watermark: the offset the next produced message gets.
+    high: i64,
+}
+
+type GroupProgress = BTreeMap<(String, i32), PartitionProgress>;
+
+/// The partitions that, between two checks, had events waiting while the group committed
+/// nothing on them: nobody consumes them.
+fn stalled(before: &GroupProgress, now: &GroupProgress) -> Vec<(String, i32)> {
+    now.iter()
+        .filter(|(tp, p)| {
+            p.committed < p.high && before.get(*tp).is_some_and(|b| b.committed == p.committed)
+        })
+        .map(|(tp, _)| tp.clone())
+        .collect()
+}
+
+/// Reads the group's committed offset and the high watermark of every partition of `topics`
+/// (blocking calls to the broker).
+fn group_progress(
+    consumer: &StreamConsumer,
+    topics: &[String],
+) -> rdkafka::error::KafkaResult<GroupProgress> {
+    let timeout = Duration::from_secs(5);
+    let mut tpl = TopicPartitionList::new();
+    for topic in topics {
+        let md = consumer.fetch_metadata(Some(topic), timeout)?;
+        for t in md.topics() {
+            for p in t.partitions() {
+                tpl.add_partition(t.name(), p.id());
+            }
+        }
+    }
+    let committed = consumer.committed_offsets(tpl, timeout)?;
+    let mut out = GroupProgress::new();
+    for e in committed.elements() {
+        let (low, high) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout)?;
+        let committed = match e.offset() {
+            Offset::Offset(o) => o,
+            _ => low,
+        };
+        out.insert(
+            (e.topic().to_owned(), e.partition()),
+            PartitionProgress { committed, high },
+        );
+    }
+    Ok(out)
+}
+
+fn subscribed_consumer(
     settings: &KafkaSettings,
-    opts: ConsumerOptions,
-    metrics: Option<Metrics>,
-    shutdown: Shutdown,
-    handler: H,
-) -> anyhow::Result<()>
-where
-    H: Fn(Delivery) -> Fut + Send + Sync,
-    Fut: Future<Output = anyhow::Result<Outcome>> + Send,
-{
+    opts: &ConsumerOptions,
+) -> anyhow::Result<Arc<StreamConsumer>> {
     let consumer: StreamConsumer = base_config(settings)
         .set("group.id", &opts.group)
         .set("enable.auto.commit", "true")
@@ -205,11 +256,84 @@ where
     consumer
         .subscribe(&topics)
         .with_context(|| format!("subscribing to {topics:?}"))?;
+    Ok(Arc::new(consumer))
+}
+
+/// Marks `msg` consumed. Failing is not fatal: it happens when a rebalance took the partition
+/// away meanwhile, and then its new owner gets the event again (the inbox drops the repeat).
+fn store_offset(consumer: &StreamConsumer, msg: &BorrowedMessage<'_>, group: &str) {
+    if let Err(e) = consumer.store_offset_from_message(msg) {
+        tracing::warn!(
+            group, topic = msg.topic(), partition = msg.partition(), offset = msg.offset(),
+            error = %e, "could not store the consumed offset; the event will be redelivered"
+        );
+    }
+}
+
+/// Consumes until shutdown. Each event is handed to `handler`; its offset is stored only after
+/// the handler succeeded, so a crash redelivers (at least once) and the handler's inbox makes the
+/// effect happen once. A failing handler is retried with backoff on the same event (never
+/// skipped); a message that is not a CloudEvent is logged and skipped.
+///
+/// Group watchdog: a broker's group coordinator can leave a group formed with no partition
+/// assigned to anyone (seen with tansu after a member was killed with SIGKILL, or after the
+/// broker restarted), and librdkafka then waits forever. So every `stall_check` while idle the
+/// consumer compares the group's committed offsets with the partitions' high watermarks; when
+/// events wait on a partition and nothing was committed on it over a whole interval, it leaves
+/// the group and joins again, which makes the coordinator assign the partitions afresh.
+pub async fn run_consumer<H, Fut>(
+    settings: &KafkaSettings,
+    opts: ConsumerOptions,
+    metrics: Option<Metrics>,
+    shutdown: Shutdown,
+    handler: H,
+) -> anyhow::Result<()>
+where
+    H: Fn(Delivery) -> Fut + Send + Sync,
+    Fut: Future<Output = anyhow::Result<Outcome>> + Send,
+{
+    let mut consumer = subscribed_consumer(settings, &opts)?;
     tracing::info!(group = %opts.group, topics = ?opts.topics, "consumer started");
+    let mut watch = tokio::time::interval_at(
+        tokio::time::Instant::now() + opts.stall_check,
+        opts.stall_check,
+    );
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_progress: Option<GroupProgress> = None;
 
     loop {
         let msg = tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = watch.tick() => {
+                let c = consumer.clone();
+                let topics = opts.topics.clone();
+                let progress = tokio::task::spawn_blocking(move || group_progress(&c, &topics))
+                    .await
+                    .context("group progress check")?;
+                match progress {
+                    Ok(now) => {
+                        let stuck = last_progress.as_ref().map(|before| stalled(before, &now)).unwrap_or_default();
+                        if !stuck.is_empty() {
+                            tracing::warn!(
+                                group = %opts.group, partitions = ?stuck,
+                                "events wait and the group committed nothing for {:?}; rejoining the group",
+                                opts.stall_check
+                            );
+                            let old = std::mem::replace(&mut consumer, subscribed_consumer(settings, &opts)?);
+                            // Closing leaves the group (and commits what was stored); it blocks.
+                            let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+                            last_progress = None;
+                        } else {
+                            last_progress = Some(now);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(group = %opts.group, error = %e, "group progress check failed");
+                        last_progress = None;
+                    }
+                }
+                continue;
+            }
             m = consumer.recv() => m,
         };
         let msg = match msg {
@@ -234,7 +358,7 @@ where
                 if let Some(m) = &metrics {
                     m.observe_event(&opts.group, "invalid", "invalid", 0.0);
                 }
-                consumer.store_offset_from_message(&msg)?;
+                store_offset(&consumer, &msg, &opts.group);
                 continue;
             }
         };
@@ -301,7 +425,7 @@ where
                 }
             }
         }
-        consumer.store_offset_from_message(&msg)?;
+        store_offset(&consumer, &msg, &opts.group);
     }
     if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
         // Nothing to commit is not a problem.
@@ -309,4 +433,42 @@ where
     }
     tracing::info!(group = %opts.group, "consumer stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(parts: &[(i32, i64, i64)]) -> GroupProgress {
+        parts
+            .iter()
+            .map(|&(p, committed, high)| {
+                (("t".to_owned(), p), PartitionProgress { committed, high })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_group_is_stalled_only_when_waiting_events_see_no_commit() {
+        // Events wait on partition 1 and its commit did not move: stalled.
+        assert_eq!(
+            stalled(
+                &progress(&[(0, 5, 5), (1, 3, 9)]),
+                &progress(&[(0, 5, 5), (1, 3, 9)])
+            ),
+            vec![("t".to_owned(), 1)]
+        );
+        // The commit moved: someone consumes it.
+        assert!(
+            stalled(
+                &progress(&[(0, 5, 5), (1, 3, 9)]),
+                &progress(&[(0, 5, 5), (1, 4, 9)])
+            )
+            .is_empty()
+        );
+        // Nothing waits anywhere: an idle group is not a stalled one.
+        assert!(stalled(&progress(&[(0, 5, 5)]), &progress(&[(0, 5, 5)])).is_empty());
+        // A partition not seen in the previous check cannot be judged yet.
+        assert!(stalled(&progress(&[(0, 5, 5)]), &progress(&[(1, 0, 3)])).is_empty());
+    }
 }

@@ -19,16 +19,22 @@ struct Shopper {
     card: String,
     sku: String,
     posts: Arc<Mutex<Histogram<u64>>>,
+    /// The last step bought a unit; it leaves the cart when `order.paid` is handled.
+    await_clear: bool,
 }
 
-async fn send(req: reqwest::RequestBuilder) -> Result<(u16, Value), String> {
+pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<(u16, Value), String> {
     let resp = req.send().await.map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
     let body = resp.bytes().await.map_err(|e| e.to_string())?;
     Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
 }
 
-async fn expect(req: reqwest::RequestBuilder, want: u16, what: &str) -> anyhow::Result<Value> {
+pub(crate) async fn expect(
+    req: reqwest::RequestBuilder,
+    want: u16,
+    what: &str,
+) -> anyhow::Result<Value> {
     let (status, body) = send(req)
         .await
         .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
@@ -38,7 +44,7 @@ async fn expect(req: reqwest::RequestBuilder, want: u16, what: &str) -> anyhow::
     Ok(body)
 }
 
-async fn login(
+pub(crate) async fn login(
     http: &reqwest::Client,
     base: &str,
     email: &str,
@@ -57,8 +63,44 @@ async fn login(
         .to_owned())
 }
 
-/// One step: add to cart, check out, wait for `paid`.
-async fn buy(s: &Shopper) -> Result<(), String> {
+/// Polls the cart until it holds no line of `sku`, for at most `within`. After a purchase the
+/// cart service takes the bought units out when `order.paid` arrives, asynchronously: a unit
+/// added before that would be taken out with them and the next checkout would find the cart
+/// empty.
+async fn wait_line_gone(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    sku: &str,
+    within: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let (st, cart) = send(http.get(format!("{base}/api/v1/cart")).bearer_auth(token)).await?;
+        if st != 200 {
+            return Err(format!("cart: {st} {cart}"));
+        }
+        let holds = cart["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|l| l["sku"] == sku));
+        if !holds {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the cart still holds the purchased line {} s after `paid`: {cart}",
+                within.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One step: wait until the last purchase left the cart, add to cart, check out, wait for `paid`.
+async fn buy(s: &mut Shopper) -> Result<(), String> {
+    if std::mem::take(&mut s.await_clear) {
+        wait_line_gone(&s.http, &s.base, &s.token, &s.sku, Duration::from_secs(30)).await?;
+    }
     let (st, body) = send(
         s.http
             .post(format!("{}/api/v1/cart/items", s.base))
@@ -85,6 +127,7 @@ async fn buy(s: &Shopper) -> Result<(), String> {
     if st != 201 {
         return Err(format!("checkout: {st} {order}"));
     }
+    s.await_clear = true;
     let _ = s
         .posts
         .lock()
@@ -175,6 +218,7 @@ pub async fn run(
             card: card["id"].as_str().context("card id")?.to_owned(),
             sku: sku.clone(),
             posts: posts.clone(),
+            await_clear: false,
         });
     }
     println!(
@@ -186,8 +230,8 @@ pub async fn run(
         shoppers,
         duration,
         max,
-        |s| async move {
-            let r = buy(&s).await;
+        |mut s| async move {
+            let r = buy(&mut s).await;
             (s, r)
         },
     )

@@ -1,10 +1,12 @@
 //! `storefront-bench`: load benchmarks against a running platform, on loopback only, bounded in
 //! time and requests. Prints throughput and latency percentiles per request type.
 //!
-//! `scripts/bench.sh identity` starts the platform with benchmark settings and runs this.
+//! `scripts/bench.sh identity` starts the platform with benchmark settings and runs this;
+//! `scripts/bench.sh load` runs the goose-driven shopper scenarios with reference limits.
 #![forbid(unsafe_code)]
 
 mod checkout;
+mod load;
 
 use std::future::Future;
 use std::net::ToSocketAddrs;
@@ -29,7 +31,7 @@ struct Cli {
     /// Concurrent clients per phase.
     #[arg(long, default_value_t = 16, global = true)]
     concurrency: usize,
-    /// Seconds per phase (1..=300).
+    /// Seconds per phase (1..=300; `load`: per scenario, 1..=600).
     #[arg(long, default_value_t = 10, global = true)]
     duration: u64,
     /// Upper bound on requests per phase.
@@ -96,6 +98,10 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         products: usize,
     },
+    /// Shopper scenarios driven by goose (browse, search, cart, checkout, weighted mix) with
+    /// req/s and p50/p95/p99/max per request type, JSON and an SVG latency chart, and reference
+    /// limits measured in the same run (static gateway route, pgbench, redis-benchmark).
+    Load(load::LoadArgs),
 }
 
 /// Result of one phase.
@@ -780,8 +786,13 @@ async fn recommendations(cli: &Cli, users: usize, products: usize) -> anyhow::Re
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if !(1..=300).contains(&cli.duration) {
-        bail!("--duration must be between 1 and 300 seconds");
+    let max_duration = if matches!(cli.scenario, Scenario::Load(_)) {
+        600
+    } else {
+        300
+    };
+    if !(1..=max_duration).contains(&cli.duration) {
+        bail!("--duration must be between 1 and {max_duration} seconds");
     }
     if !(1..=1024).contains(&cli.concurrency) {
         bail!("--concurrency must be between 1 and 1024");
@@ -805,6 +816,17 @@ async fn main() -> anyhow::Result<()> {
         }
         Scenario::Catalog { products, queries } => catalog(&cli, (*products).max(1), queries).await,
         Scenario::Events { batch, brokers } => events(&cli, (*batch).clamp(1, 500), brokers).await,
+        Scenario::Load(args) => {
+            load::run(
+                cli.gateway.trim_end_matches('/'),
+                args,
+                &load::Bounds {
+                    duration: Duration::from_secs(cli.duration),
+                    max_requests: cli.max_requests,
+                },
+            )
+            .await
+        }
         Scenario::Recommendations { users, products } => {
             recommendations(&cli, (*users).max(1), (*products).max(2)).await
         }

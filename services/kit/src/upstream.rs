@@ -276,6 +276,9 @@ impl HttpUpstream {
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
+            // Bodies pass through untouched (the gateway forwards them as they come), even
+            // when another crate in the build (the load tool) turns on reqwest's gzip feature.
+            .no_gzip()
             .build()
             .context("building the HTTP client")?;
         Ok(Self {

@@ -52,6 +52,11 @@ pub struct EventSettings {
     /// Kafka messages that may wait for the broker at once (each event is two: `user-events`
     /// and its own topic). Beyond it requests are answered 429 instead of queueing in memory.
     pub max_in_flight: u32,
+    /// Target for how long a batch waits for the broker's acknowledgement, milliseconds. While
+    /// recent batches took longer than this on average and messages are still waiting, new
+    /// batches are answered 429: a broker slower than the clients then costs clients a retry,
+    /// not a request that outlives the gateway's upstream timeout.
+    pub max_publish_latency_ms: u64,
     /// `Retry-After` of a 429, seconds.
     pub retry_after_secs: u64,
     /// Producer: how long a message waits to fill a batch, milliseconds.
@@ -76,6 +81,7 @@ impl Default for EventSettings {
             max_batch: 500,
             body_limit_bytes: 1024 * 1024,
             max_in_flight: 10_000,
+            max_publish_latency_ms: 2_000,
             retry_after_secs: 1,
             linger_ms: 10,
             compression: "lz4".into(),
@@ -102,6 +108,9 @@ impl Validate for EventSettings {
                 "max_in_flight",
                 "must be at least 2 (one event is two messages)",
             );
+        }
+        if !(10..=60_000).contains(&self.max_publish_latency_ms) {
+            return invalid("max_publish_latency_ms", "must be between 10 and 60000");
         }
         if self.retry_after_secs == 0 {
             return invalid("retry_after_secs", "must be at least 1");
@@ -150,5 +159,14 @@ mod tests {
         };
         let e = s.validate().unwrap_err().to_string();
         assert!(e.contains("STOREFRONT_EVENT__MAX_IN_FLIGHT"), "{e}");
+        let s = EventSettings {
+            max_publish_latency_ms: 0,
+            ..EventSettings::default()
+        };
+        let e = s.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("STOREFRONT_EVENT__MAX_PUBLISH_LATENCY_MS"),
+            "{e}"
+        );
     }
 }

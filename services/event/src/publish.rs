@@ -1,9 +1,13 @@
 //! Publishing tracking events straight to Kafka with a producer tuned for throughput (linger,
 //! compression, large batches) behind a bounded in-flight budget: a request either gets permits
-//! for all of its messages at once or is answered 429, so a slow broker never grows memory.
+//! for all of its messages at once or is answered 429, so a slow broker never grows memory. A
+//! latency target bounds the wait too: while recent batches took longer than
+//! `event.max_publish_latency_ms` to be acknowledged (an exponentially weighted average) and
+//! messages are still waiting, new batches are refused.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::ClientConfig;
@@ -41,6 +45,24 @@ pub struct Publisher {
     budget: Arc<Semaphore>,
     capacity: u32,
     timeout: Duration,
+    /// Average acknowledgement latency of recent batches, microseconds.
+    latency_us: Arc<AtomicU64>,
+    max_latency: Duration,
+}
+
+/// Weight of the newest batch in the latency average.
+const LATENCY_WEIGHT: f64 = 0.2;
+
+/// The latency average after a batch took `sample`.
+fn next_average(average_us: u64, sample: Duration) -> u64 {
+    let sample = sample.as_micros().min(u128::from(u64::MAX)) as f64;
+    (average_us as f64 * (1.0 - LATENCY_WEIGHT) + sample * LATENCY_WEIGHT) as u64
+}
+
+/// Whether a new batch may go to the broker: always when nothing waits (the average is then
+/// history, and an idle broker is fast), otherwise only while batches meet the latency target.
+fn admits(in_flight: u32, average_us: u64, max_latency: Duration) -> bool {
+    in_flight == 0 || u128::from(average_us) <= max_latency.as_micros()
 }
 
 impl Publisher {
@@ -77,12 +99,21 @@ impl Publisher {
             budget: Arc::new(Semaphore::new(s.max_in_flight as usize)),
             capacity: s.max_in_flight,
             timeout: Duration::from_millis(kafka.message_timeout_ms + 1_000),
+            latency_us: Arc::new(AtomicU64::new(0)),
+            max_latency: Duration::from_millis(s.max_publish_latency_ms),
         })
     }
 
-    /// Takes `n` permits at once, or none.
+    /// Takes `n` permits at once, or none: refused when the budget cannot hold them or when
+    /// batches are waiting longer than the latency target.
     pub fn reserve(&self, n: u32) -> Result<OwnedSemaphorePermit, PublishError> {
-        if n > self.capacity {
+        if n > self.capacity
+            || !admits(
+                self.in_flight(),
+                self.latency_us.load(Ordering::Relaxed),
+                self.max_latency,
+            )
+        {
             return Err(PublishError::Saturated);
         }
         self.budget
@@ -99,6 +130,7 @@ impl Publisher {
 
     /// Enqueues every message, then waits until the broker acknowledged all of them.
     pub async fn publish(&self, messages: &[Outgoing]) -> Result<(), PublishError> {
+        let start = Instant::now();
         let mut pending = Vec::with_capacity(messages.len());
         for m in messages {
             let payload = serde_json::to_vec(&m.event)
@@ -128,6 +160,39 @@ impl Publisher {
                 }
             }
         }
+        // Concurrent batches race on the average; a lost update only weakens one sample.
+        let average = self.latency_us.load(Ordering::Relaxed);
+        self.latency_us
+            .store(next_average(average, start.elapsed()), Ordering::Relaxed);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_refused_only_while_waiting_ones_miss_the_latency_target() {
+        let target = Duration::from_millis(2_000);
+        // Nothing waits: admitted whatever the history says.
+        assert!(admits(0, 9_000_000, target));
+        // Batches wait and recent ones met the target: admitted.
+        assert!(admits(500, 1_500_000, target));
+        // Batches wait and recent ones took 3 s on average: refused.
+        assert!(!admits(500, 3_000_000, target));
+    }
+
+    #[test]
+    fn the_average_follows_recent_batches() {
+        let mut avg = 0;
+        for _ in 0..30 {
+            avg = next_average(avg, Duration::from_secs(3));
+        }
+        assert!((2_900_000..=3_000_000).contains(&avg), "{avg}");
+        for _ in 0..30 {
+            avg = next_average(avg, Duration::from_millis(100));
+        }
+        assert!((100_000..=200_000).contains(&avg), "{avg}");
     }
 }

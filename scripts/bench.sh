@@ -14,7 +14,7 @@
 # Benchmark settings: the gateway's rate limiter and auth's brute-force throttling are switched off
 # (they would measure the limits, not the platform); everything else is the default configuration.
 # Benchmark data lives apart from development data: databases `bench_*`, Redis keys `bench:*`,
-# buckets `bench-*` (STOREFRONT_BENCH_PREFIX changes `bench`). `catalog` seeds STOREFRONT_BENCH_PRODUCTS products (default 100000) once.
+# buckets `bench-*`, topics `bench.*` (STOREFRONT_BENCH_PREFIX changes `bench`). `catalog` seeds STOREFRONT_BENCH_PRODUCTS products (default 100000) once.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -44,6 +44,10 @@ prefix="${STOREFRONT_BENCH_PREFIX:-bench}"
 export STOREFRONT_POSTGRES__DATABASE_PREFIX="${prefix}_"
 export STOREFRONT_REDIS__KEY_PREFIX="${prefix}:"
 export STOREFRONT_S3__BUCKET_PREFIX="${prefix}-"
+# Topics (and so consumer groups' positions) apart too: without this, platforms with different
+# prefixes share the shared broker's topics and each run's consumers first work through every
+# earlier run's events.
+export STOREFRONT_KAFKA__TOPIC_PREFIX="${prefix}."
 if [[ "$scenario" == load ]]; then
   # The reference tools (Debian: pgbench comes with the server package postgresql-contrib pulls).
   ref_pkgs=()
@@ -75,10 +79,36 @@ case "$scenario" in
     "$bin/storefront" seed --products "${STOREFRONT_BENCH_PRODUCTS:-1000}"
     ;;
 esac
+broker_pid=""
+if [[ "$scenario" == events ]]; then
+  # A fresh broker of its own: tansu's SQLite storage slows down as it fills (a run writes
+  # hundreds of MB), so the figures would depend on how many runs came before.
+  broker_dir="$(mktemp -d)"
+  broker_port=19092
+  sf_port_open "$broker_port" && sf_die "port $broker_port is in use (the events benchmark's own broker)"
+  (cd "$broker_dir" && exec "$STOREFRONT_TOOLS/bin/tansu" broker \
+    --listener-url "tcp://127.0.0.1:$broker_port" --advertised-listener-url "tcp://127.0.0.1:$broker_port" \
+    --storage-engine sqlite://tansu.db >tansu.log 2>&1) &
+  broker_pid=$!
+  for _ in $(seq 1 100); do sf_port_open "$broker_port" && break; sleep 0.1; done
+  sf_port_open "$broker_port" || sf_die "the benchmark's broker did not start (log: $broker_dir/tansu.log)"
+  export STOREFRONT_KAFKA__BROKERS="127.0.0.1:$broker_port"
+  sf_info "events: a fresh broker on 127.0.0.1:$broker_port for this run"
+fi
 log="$(mktemp)"
 "$bin/storefront" up --no-seed >"$log" 2>&1 &
 pid=$!
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
+cleanup() {
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -f "$log"
+  if [[ -n "$broker_pid" ]]; then
+    kill "$broker_pid" 2>/dev/null || true
+    wait "$broker_pid" 2>/dev/null || true
+    rm -rf "$broker_dir"
+  fi
+}
+trap cleanup EXIT
 
 for _ in $(seq 1 120); do
   if curl -fsS http://127.0.0.1:3000/readyz >/dev/null 2>&1; then break; fi
@@ -96,25 +126,33 @@ if [[ "$scenario" != checkout ]]; then
   exit 0
 fi
 
-# checkout: also what one checkout costs in database transactions, per database, from
-# PostgreSQL's own counters (pg_stat_database.xact_commit). Background work (outbox relays,
-# sweepers) is measured first for 5 s with the platform idle and subtracted; the benchmark's
-# setup (a product, its shoppers and their cards) is included, so the figures are upper bounds.
-commits() {
+# checkout: also what one checkout costs in the databases, from PostgreSQL's own counters:
+# write transactions (the cluster's transaction-id counter, which advances only for transactions
+# that write), and per database all committed transactions (pg_stat_database.xact_commit, reads
+# included: the benchmark polls the order and the cart) and rows written. Background work
+# (outbox relays, sweepers) is measured first for 5 s with the platform idle and subtracted; the
+# benchmark's setup (a product, its shoppers and their cards) is included, so these are upper bounds.
+counters() {
   psql -h 127.0.0.1 -U postgres -d postgres -AtF ' ' -c \
-    "SELECT datname, xact_commit FROM pg_stat_database WHERE datname LIKE '${prefix}\\_%' ORDER BY 1"
+    "SELECT datname, xact_commit, tup_inserted + tup_updated + tup_deleted FROM pg_stat_database
+      WHERE datname LIKE '${prefix}\\_%' AND datname <> '${prefix}_pgbench'
+     UNION ALL SELECT '~writes', pg_current_xact_id()::text::bigint, 0 ORDER BY 1"
 }
-t0="$(date +%s.%N)"; c0="$(commits)"
+t0="$(date +%s.%N)"; c0="$(counters)"
 sleep 5
-t1="$(date +%s.%N)"; c1="$(commits)"
+t1="$(date +%s.%N)"; c1="$(counters)"
 out="$(mktemp)"
 "$bin/storefront-bench" "$scenario" "$@" | tee "$out"
-t2="$(date +%s.%N)"; c2="$(commits)"
+t2="$(date +%s.%N)"; c2="$(counters)"
 paid="$(awk '/^checkout to paid/ {print $4}' "$out")"
 rm -f "$out"
-printf '\ndatabase transactions per checkout to paid (%s checkouts, idle background subtracted):\n' "${paid:-0}"
-join <(echo "$c0") <(echo "$c1") | join - <(echo "$c2") | awk -v t0="$t0" -v t1="$t1" -v t2="$t2" -v n="${paid:-0}" '
-  { bg = ($3 - $2) / (t1 - t0); run = ($4 - $3) - bg * (t2 - t1); if (run < 0) run = 0
-    total += run; if (n > 0) printf "  %-28s %8.2f\n", $1, run / n }
-  END { if (n > 0) printf "  %-28s %8.2f\n", "all databases", total / n }'
-
+printf '\nper checkout to paid (%s checkouts, idle background subtracted):\n' "${paid:-0}"
+printf '  %-24s %14s %14s\n' database transactions "rows written"
+# Same query, same rows in the same order: side by side.
+paste -d ' ' <(echo "$c0") <(echo "$c1") <(echo "$c2") | awk -v t0="$t0" -v t1="$t1" -v t2="$t2" -v n="${paid:-0}" '
+  function cost(a, b, c) { r = (c - b) - (b - a) / (t1 - t0) * (t2 - t1); return r < 0 ? 0 : r / n }
+  n > 0 && $1 != "~writes" { x = cost($2, $5, $8); w = cost($3, $6, $9); tx += x; rows += w
+    printf "  %-24s %14.2f %14.2f\n", $1, x, w }
+  n > 0 && $1 == "~writes" { writes = cost($2, $5, $8) }
+  END { if (n > 0) { printf "  %-24s %14.2f %14.2f\n", "all databases", tx, rows
+          printf "  write transactions (all databases, from the transaction-id counter): %.2f\n", writes } }'

@@ -194,28 +194,12 @@ pub async fn run(
     let mut shoppers = Vec::with_capacity(concurrency);
     for i in 0..concurrency {
         let email = format!("bench-{}-{i}@example.test", uuid::Uuid::now_v7().simple());
-        let password = "bench password 123";
-        let body = expect(
-            http.post(format!("{base}/api/v1/auth/register"))
-                .json(&json!({"email": email, "password": password})),
-            201,
-            "register",
-        )
-        .await?;
-        let token = body["access_token"].as_str().context("token")?.to_owned();
-        let card = expect(
-            http.post(format!("{base}/api/v1/payment-methods"))
-                .bearer_auth(&token)
-                .json(&json!({"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"})),
-            201,
-            "saving a card",
-        )
-        .await?;
+        let (token, card) = register_with_card(&http, base, &email, "bench password 123").await?;
         shoppers.push(Shopper {
             http: http.clone(),
             base: base.to_owned(),
             token,
-            card: card["id"].as_str().context("card id")?.to_owned(),
+            card,
             sku: sku.clone(),
             posts: posts.clone(),
             await_clear: false,
@@ -248,4 +232,34 @@ pub async fn run(
     };
     post_report.print();
     Ok(())
+}
+
+/// Registers an account and saves a good sandbox card; returns (access token, card id).
+pub(crate) async fn register_with_card(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<(String, String)> {
+    let body = expect(
+        http.post(format!("{base}/api/v1/auth/register"))
+            .json(&json!({"email": email, "password": password})),
+        201,
+        "registering a shopper",
+    )
+    .await?;
+    let token = body["access_token"]
+        .as_str()
+        .context("access token")?
+        .to_owned();
+    let card = expect(
+        http.post(format!("{base}/api/v1/payment-methods"))
+            .bearer_auth(&token)
+            .json(&json!({"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"})),
+        201,
+        "saving a card",
+    )
+    .await?;
+    let card = card["id"].as_str().context("card id")?.to_owned();
+    Ok((token, card))
 }

@@ -83,8 +83,12 @@ enum Scenario {
         /// Events per request.
         #[arg(long, default_value_t = 100)]
         batch: usize,
-        /// Kafka bootstrap servers for the raw produce phase (loopback only).
-        #[arg(long, default_value = "127.0.0.1:9092")]
+        /// Kafka bootstrap servers for the raw produce phase (loopback only): the platform's.
+        #[arg(
+            long,
+            env = "STOREFRONT_KAFKA__BROKERS",
+            default_value = "127.0.0.1:9092"
+        )]
         brokers: String,
     },
     /// Recommendation GETs/s with latency: personalized (signed-in users whose browsing the
@@ -558,7 +562,14 @@ async fn events(cli: &Cli, batch: usize, brokers: &str) -> anyhow::Result<()> {
             let r = match post_json(&h, &url, &body, None).await {
                 Ok(v) if v["accepted"].as_u64() == Some(batch as u64) => Ok(()),
                 Ok(v) => Err(format!("not all accepted: {v}")),
-                Err(e) => Err(e),
+                Err(e) => {
+                    // Back-pressure: a well-behaved client waits Retry-After (1 s) and
+                    // sends the batch again; counted as an error, not as accepted events.
+                    if e.starts_with("429") {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    Err(e)
+                }
             };
             ((h, url, products, i + batch, visitor), r)
         },
@@ -578,7 +589,8 @@ async fn events(cli: &Cli, batch: usize, brokers: &str) -> anyhow::Result<()> {
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("acks", "all")
-        .set("enable.idempotence", "true")
+        // As the event service by default (`kafka.idempotent_producer` false).
+        .set("enable.idempotence", "false")
         .set("linger.ms", "10")
         .set("compression.type", "lz4")
         .set("batch.size", "1048576")

@@ -298,6 +298,17 @@ pub async fn run(base: &str, a: &LoadArgs, bounds: &Bounds) -> anyhow::Result<()
     } else {
         Vec::new()
     };
+    if let (Some((_, buy)), Some(first)) = (&fixture.skus, shoppers.first())
+        && which
+            .iter()
+            .any(|w| matches!(w, Which::Checkout | Which::Mix))
+    {
+        let took = setup::warm_up_purchase(&http, base, first, buy).await?;
+        println!(
+            "warm-up: the first purchase reached `paid` in {:.1} s",
+            took.as_secs_f64()
+        );
+    }
     let mut world = World {
         categories: fixture.categories,
         products: fixture.products,

@@ -310,7 +310,8 @@ pub async fn cart(user: &mut GooseUser, c: &Ctx) -> TransactionResult {
 
 /// How long a checkout may take to reach `paid`, and the last purchase to leave the cart.
 const PAID_WITHIN: Duration = Duration::from_secs(30);
-const POLL_EVERY: Duration = Duration::from_millis(20);
+/// How often a shopper re-reads its order or cart while waiting (as a client would poll).
+const POLL_EVERY: Duration = Duration::from_millis(50);
 
 /// Per-user state of the checkout journey: whether the last purchase may still be in the cart.
 #[derive(Clone, Copy)]

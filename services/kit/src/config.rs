@@ -165,7 +165,8 @@ impl Default for RedisSettings {
 pub struct KafkaSettings {
     /// Comma-separated bootstrap servers.
     pub brokers: String,
-    /// Topic name prefix (several storefronts on one cluster); empty by default.
+    /// Topic name prefix (several storefronts on one cluster); empty by default. Consumer
+    /// group ids carry it too.
     pub topic_prefix: String,
     /// Milliseconds a produce may wait for the broker before failing.
     pub message_timeout_ms: u64,

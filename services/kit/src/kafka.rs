@@ -239,8 +239,11 @@ fn subscribed_consumer(
     settings: &KafkaSettings,
     opts: &ConsumerOptions,
 ) -> anyhow::Result<Arc<StreamConsumer>> {
+    // Groups take the topic prefix too: storefronts that share a broker under different
+    // prefixes must not share group membership (a rebalance in one would stall the other).
+    let group_id = format!("{}{}", settings.topic_prefix, opts.group);
     let consumer: StreamConsumer = base_config(settings)
-        .set("group.id", &opts.group)
+        .set("group.id", &group_id)
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")

@@ -117,11 +117,7 @@ async fn buy(s: &mut Shopper) -> Result<(), String> {
             .post(format!("{}/api/v1/checkout", s.base))
             .bearer_auth(&s.token)
             .header("idempotency-key", uuid::Uuid::now_v7().to_string())
-            .json(&json!({
-                "payment_method_id": s.card,
-                "shipping_address": {"name": "Bench", "line1": "1 Loop Street", "city": "Berlin",
-                                     "postal_code": "10115", "country": "DE"}
-            })),
+            .json(&checkout_body(&s.card)),
     )
     .await?;
     if st != 201 {
@@ -262,4 +258,13 @@ pub(crate) async fn register_with_card(
     .await?;
     let card = card["id"].as_str().context("card id")?.to_owned();
     Ok((token, card))
+}
+
+/// The body of `POST /api/v1/checkout` paying with `card`.
+pub(crate) fn checkout_body(card: &str) -> Value {
+    json!({
+        "payment_method_id": card,
+        "shipping_address": {"name": "Bench", "line1": "1 Loop Street", "city": "Berlin",
+                             "postal_code": "10115", "country": "DE"}
+    })
 }

@@ -396,11 +396,7 @@ pub async fn checkout(user: &mut GooseUser, c: &Ctx) -> TransactionResult {
         GooseMethod::Post,
         "/api/v1/checkout",
         Some(&token),
-        Some(&json!({
-            "payment_method_id": card,
-            "shipping_address": {"name": "Bench", "line1": "1 Loop Street", "city": "Berlin",
-                                 "postal_code": "10115", "country": "DE"}
-        })),
+        Some(&crate::checkout::checkout_body(&card)),
         true,
         &[201],
     )

@@ -328,9 +328,11 @@ where
                                 "events wait and the group committed nothing for {:?}; rejoining the group",
                                 opts.stall_check
                             );
-                            let old = std::mem::replace(&mut consumer, subscribed_consumer(settings, &opts)?);
-                            // Closing leaves the group (and commits what was stored); it blocks.
+                            // Leave first (closing commits what was stored; it blocks), then
+                            // join as a new member: the group never holds both at once.
+                            let old = consumer;
                             let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+                            consumer = subscribed_consumer(settings, &opts)?;
                             last_progress = None;
                         } else {
                             last_progress = Some(now);

@@ -18,14 +18,21 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument as _;
 
-use crate::crd::{Condition, DeletionPolicy, DependencyMode, Storefront, StorefrontStatus};
-use crate::desired::{self, Child, Desired, INSTANCE_LABEL, Inputs, MANAGER, Names, S3Access};
+use crate::crd::{
+    Condition, DeletionPolicy, DependencyMode, Provisioned, ProvisionedDatabase,
+    ProvisionedRedisUser, Storefront, StorefrontStatus,
+};
+use crate::desired::{
+    self, Child, DatabasePlan, Desired, INSTANCE_LABEL, Inputs, MANAGER, Names, RedisUserPlan,
+    S3Access, TopicPlan,
+};
 use crate::external::{AdminAccess, Claim, Connector, Ensured, ExtError, Systems};
 use crate::metrics::Metrics;
 use crate::secrets;
@@ -55,8 +62,19 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Interval of the periodic resync that corrects drift.
     pub resync: Duration,
+    /// Failed cleanup attempts after which deletion gives up and releases the finalizer.
+    pub cleanup_attempts: u32,
+    recorder: Recorder,
     backoff: Mutex<HashMap<String, u32>>,
+    /// Per child (`namespace/Kind/name`): the digest applied and the object version the API
+    /// server answered with. An object still at that version and digest is not applied again.
+    applied: Mutex<HashMap<String, (String, String)>>,
+    /// Per Storefront: digest of the external plan and when it was last fully provisioned.
+    provisioned: Mutex<HashMap<String, (String, Instant)>>,
 }
+
+/// Default of `--cleanup-attempts`.
+pub const DEFAULT_CLEANUP_ATTEMPTS: u32 = 5;
 
 impl Context {
     pub fn new(
@@ -65,13 +83,30 @@ impl Context {
         metrics: Arc<Metrics>,
         resync: Duration,
     ) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: MANAGER.into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
         Self {
             client,
             connector,
             metrics,
             resync,
+            cleanup_attempts: DEFAULT_CLEANUP_ATTEMPTS,
+            recorder,
             backoff: Mutex::new(HashMap::new()),
+            applied: Mutex::new(HashMap::new()),
+            provisioned: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sets how many failed cleanup attempts deletion makes before it gives up (at least 1).
+    pub fn with_cleanup_attempts(mut self, n: u32) -> Self {
+        self.cleanup_attempts = n.max(1);
+        self
     }
 
     /// The next retry delay for `key`: 5s, 10s, 20s, ... up to 5 minutes.
@@ -85,6 +120,26 @@ impl Context {
 
     fn reset_backoff(&self, key: &str) {
         self.backoff.lock().expect("backoff lock").remove(key);
+    }
+
+    /// Publishes a Kubernetes Event on the Storefront (`kubectl describe sf` shows it). Events
+    /// are best effort: a refused one (e.g. in a terminating namespace) is only logged.
+    async fn event(&self, sf: &Storefront, warning: bool, reason: &str, note: &str) {
+        let ev = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.into(),
+            // The Events API takes at most 1 kB of note.
+            note: Some(note.chars().take(1000).collect()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &sf.object_ref(&())).await {
+            tracing::debug!(error = %e, reason, "event not recorded");
+        }
     }
 }
 
@@ -148,7 +203,16 @@ fn encode(data: &BTreeMap<String, String>) -> BTreeMap<String, ByteString> {
         .collect()
 }
 
-async fn apply_object<K>(client: &kube::Client, ns: &str, obj: &K) -> Result<()>
+/// The version of an object that changes when someone changes what we applied: the
+/// generation where the kind has one (status updates do not bump it), else the resourceVersion.
+fn version_of(meta: &ObjectMeta) -> String {
+    match meta.generation {
+        Some(g) if g > 0 => format!("g{g}"),
+        _ => format!("r{}", meta.resource_version.as_deref().unwrap_or_default()),
+    }
+}
+
+async fn apply_object<K>(client: &kube::Client, ns: &str, obj: &K) -> Result<String>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Serialize
@@ -158,16 +222,17 @@ where
 {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
     let name = obj.meta().name.clone().unwrap_or_default();
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(obj),
-    )
-    .await?;
-    Ok(())
+    let out = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(obj),
+        )
+        .await?;
+    Ok(version_of(out.meta()))
 }
 
-async fn apply_child(client: &kube::Client, ns: &str, child: &Child) -> Result<()> {
+async fn apply_child(client: &kube::Client, ns: &str, child: &Child) -> Result<String> {
     match child {
         Child::ConfigMap(o) => apply_object(client, ns, o).await,
         Child::Secret(o) => apply_object(client, ns, o).await,
@@ -181,12 +246,36 @@ async fn apply_child(client: &kube::Client, ns: &str, child: &Child) -> Result<(
     }
 }
 
-/// Deletes objects of kind `K` labelled for this Storefront, owned by it, and not in `keep`.
-async fn prune<K>(
+/// What the operator needs to know of a live child.
+#[derive(Clone, Debug)]
+struct Live {
+    digest: Option<String>,
+    version: String,
+    owned: bool,
+}
+
+/// The children of `sf` that exist now, by `Kind/name` (metadata-only lists).
+async fn live_children(ctx: &Context, sf: &Storefront) -> Result<BTreeMap<String, Live>> {
+    let n = Names::of(sf);
+    let (c, ns) = (&ctx.client, n.namespace.as_str());
+    let mut live = BTreeMap::new();
+    list_live::<ConfigMap>(c, ns, sf, &mut live).await?;
+    list_live::<Secret>(c, ns, sf, &mut live).await?;
+    list_live::<ServiceAccount>(c, ns, sf, &mut live).await?;
+    list_live::<Service>(c, ns, sf, &mut live).await?;
+    list_live::<Deployment>(c, ns, sf, &mut live).await?;
+    list_live::<StatefulSet>(c, ns, sf, &mut live).await?;
+    list_live::<PodDisruptionBudget>(c, ns, sf, &mut live).await?;
+    list_live::<HorizontalPodAutoscaler>(c, ns, sf, &mut live).await?;
+    list_live::<Ingress>(c, ns, sf, &mut live).await?;
+    Ok(live)
+}
+
+async fn list_live<K>(
     client: &kube::Client,
     ns: &str,
     sf: &Storefront,
-    keep: &BTreeSet<String>,
+    out: &mut BTreeMap<String, Live>,
 ) -> Result<()>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
@@ -198,19 +287,52 @@ where
     let lp = ListParams::default().labels(&format!("{INSTANCE_LABEL}={}", sf.name_any()));
     let uid = sf.uid().unwrap_or_default();
     for obj in api.list_metadata(&lp).await? {
-        let name = obj.name_any();
-        let kind = K::kind(&());
-        let owned = obj.owner_references().iter().any(|o| o.uid == uid);
-        if owned && !keep.contains(&format!("{kind}/{name}")) {
-            tracing::info!(%kind, %name, "pruning object no longer wanted");
-            match api.delete(&name, &DeleteParams::background()).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        out.insert(
+            format!("{}/{}", K::kind(&()), obj.name_any()),
+            Live {
+                digest: obj.annotations().get(DIGEST_ANNOTATION).cloned(),
+                version: version_of(&obj.metadata),
+                owned: obj.owner_references().iter().any(|o| o.uid == uid),
+            },
+        );
     }
     Ok(())
+}
+
+/// Deletes the object `Kind/name` (missing is success).
+async fn delete_child(client: &kube::Client, ns: &str, id: &str) -> Result<()> {
+    let (kind, name) = id.split_once('/').unwrap_or((id, ""));
+    let c = client;
+    let r = match kind {
+        "ConfigMap" => delete_kind::<ConfigMap>(c, ns, name).await,
+        "Secret" => delete_kind::<Secret>(c, ns, name).await,
+        "ServiceAccount" => delete_kind::<ServiceAccount>(c, ns, name).await,
+        "Service" => delete_kind::<Service>(c, ns, name).await,
+        "Deployment" => delete_kind::<Deployment>(c, ns, name).await,
+        "StatefulSet" => delete_kind::<StatefulSet>(c, ns, name).await,
+        "PodDisruptionBudget" => delete_kind::<PodDisruptionBudget>(c, ns, name).await,
+        "HorizontalPodAutoscaler" => delete_kind::<HorizontalPodAutoscaler>(c, ns, name).await,
+        "Ingress" => delete_kind::<Ingress>(c, ns, name).await,
+        _ => Ok(()),
+    };
+    match r {
+        Ok(()) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn delete_kind<K>(client: &kube::Client, ns: &str, name: &str) -> kube::Result<()>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + DeserializeOwned
+        + Clone
+        + Debug,
+{
+    Api::<K>::namespaced(client.clone(), ns)
+        .delete(name, &DeleteParams::background())
+        .await
+        .map(|_| ())
 }
 
 fn secret(
@@ -298,6 +420,7 @@ async fn auth_keys(ctx: &Context, sf: &Storefront) -> Result<()> {
         &secret(&n.auth_keys_secret(), sf, &data, Some(ann)),
     )
     .await
+    .map(|_| ())
 }
 
 /// Percent-encodes a URL userinfo part.
@@ -447,11 +570,16 @@ async fn admin_access(
     )))
 }
 
+/// Annotation on every child: the digest of what the operator applied.
+pub const DIGEST_ANNOTATION: &str = "storefront.io/applied-digest";
+
 /// The outcome of provisioning one kind of external resource.
 #[derive(Debug, Default, Clone)]
 pub struct Area {
     pub total: usize,
     pub errors: Vec<ExtError>,
+    /// What this pass created or adopted (for the Provisioned event).
+    pub changed: Vec<String>,
 }
 
 impl Area {
@@ -461,12 +589,25 @@ impl Area {
             Ok(e) => {
                 if e != Ensured::Unchanged {
                     tracing::info!(resource = what, outcome = ?e, "provisioned");
+                    let verb = if e == Ensured::Created {
+                        "created"
+                    } else {
+                        "adopted"
+                    };
+                    self.changed.push(format!("{verb} {what}"));
                 }
             }
             Err(e) => {
                 tracing::warn!(resource = what, error = %e, "provisioning failed");
                 self.errors.push(e);
             }
+        }
+    }
+    /// An area that needed no work (its last full provisioning is recent and unchanged).
+    fn done(total: usize) -> Self {
+        Self {
+            total,
+            ..Default::default()
         }
     }
     /// The first transient error, if any (then the system is taken as unreachable).
@@ -501,14 +642,6 @@ impl Area {
             } else {
                 "ProvisioningFailed"
             };
-            // The same error for many resources (a server down) is said once.
-            let mut msgs: Vec<String> = Vec::new();
-            for e in &self.errors {
-                let m = e.to_string();
-                if !msgs.contains(&m) {
-                    msgs.push(m);
-                }
-            }
             (
                 "False",
                 reason,
@@ -516,12 +649,24 @@ impl Area {
                     "{} of {} {noun} not ready: {}",
                     self.errors.len(),
                     self.total,
-                    msgs.join("; ")
+                    dedup_messages(&self.errors)
                 ),
             )
         };
         cond(type_, status, reason, &message)
     }
+}
+
+/// The same error for many resources (a server down) is said once.
+fn dedup_messages(errors: &[ExtError]) -> String {
+    let mut msgs: Vec<String> = Vec::new();
+    for e in errors {
+        let m = e.to_string();
+        if !msgs.contains(&m) {
+            msgs.push(m);
+        }
+    }
+    msgs.join("; ")
 }
 
 fn cond(type_: &str, status: &str, reason: &str, message: &str) -> Condition {
@@ -535,133 +680,357 @@ fn cond(type_: &str, status: &str, reason: &str, message: &str) -> Condition {
     }
 }
 
-/// Provisions every external resource of `plan`. Returns the areas and whether Redis has ACLs.
-pub async fn provision(
-    systems: &Systems,
-    plan: &Desired,
-    claim: &Claim,
-) -> (Area, Area, Area, Result<bool, ExtError>) {
-    let redis = systems.redis.ensure(&plan.redis_user).await;
-    // After a transient error (the server is unreachable) the rest of that system is not
-    // tried: each try would wait for the same timeout.
-    let mut dbs = Area::default();
+/// What provisioning found, per system.
+#[derive(Debug, Default, Clone)]
+pub struct Provisioning {
+    pub databases: Area,
+    pub topics: Area,
+    pub buckets: Area,
+    pub redis: Area,
+    /// The Redis answer: `Ok(true)` ACL user ready, `Ok(false)` no ACLs on the server.
+    pub redis_acl: Option<Result<bool, ExtError>>,
+    /// The object store's answer: `Ok(true)` per-role users ready, `Ok(false)` none.
+    pub s3_users: Option<Result<bool, ExtError>>,
+}
+
+impl Provisioning {
+    fn areas(&self) -> [&Area; 4] {
+        [&self.databases, &self.topics, &self.buckets, &self.redis]
+    }
+    /// Conflicts with older Storefronts, in any system.
+    pub fn conflicts(&self) -> Vec<String> {
+        self.areas()
+            .iter()
+            .flat_map(|a| a.conflicts().map(|e| e.to_string()))
+            .collect()
+    }
+    fn transient(&self) -> bool {
+        self.areas().iter().any(|a| a.transient())
+    }
+    fn clean(&self) -> bool {
+        self.areas().iter().all(|a| a.errors.is_empty())
+    }
+    fn changed(&self) -> Vec<String> {
+        self.areas()
+            .iter()
+            .flat_map(|a| a.changed.iter().cloned())
+            .collect()
+    }
+}
+
+/// Provisions every external resource of `plan`: the Redis key prefix and user first, then
+/// databases, topics and buckets. After a transient error (the server is unreachable) the
+/// rest of that system is not tried: each try would wait for the same timeout.
+pub async fn provision(systems: &Systems, plan: &Desired, claim: &Claim) -> Provisioning {
+    let mut p = Provisioning::default();
+    let redis = systems.redis.ensure(&plan.redis_user, claim).await;
+    p.redis.record(
+        &format!("Redis keys {}", plan.redis_user.key_pattern),
+        redis.clone().map(|_| Ensured::Unchanged),
+    );
+    p.redis_acl = Some(redis);
     for db in &plan.databases {
-        let r = match dbs.unreachable() {
+        let r = match p.databases.unreachable() {
             Some(e) => Err(e),
             None => systems.databases.ensure(db, claim).await,
         };
-        dbs.record(&db.database, r);
+        p.databases.record(&format!("database {}", db.database), r);
     }
-    let mut topics = Area::default();
     for t in &plan.topics {
-        let r = match topics.unreachable() {
+        let r = match p.topics.unreachable() {
             Some(e) => Err(e),
             None => systems.topics.ensure(t, claim).await,
         };
-        topics.record(&t.name, r);
+        p.topics.record(&format!("topic {}", t.name), r);
     }
-    let mut buckets = Area::default();
     for b in &plan.buckets {
-        let r = match buckets.unreachable() {
+        let r = match p.buckets.unreachable() {
             Some(e) => Err(e),
             None => systems.buckets.ensure(b, claim).await,
         };
-        buckets.record(b, r);
+        p.buckets.record(&format!("bucket {b}"), r);
     }
-    (dbs, topics, buckets, redis)
+    // Per-role users only for buckets that are ours.
+    if p.buckets.errors.is_empty() {
+        let r = systems.object_users.ensure(&plan.s3_users).await;
+        if let Err(e) = &r {
+            p.buckets.record("object-store users", Err(e.clone()));
+        }
+        p.s3_users = Some(r);
+    }
+    p
 }
 
-/// Applies every desired child and prunes owned objects that are no longer desired.
-async fn apply_children(ctx: &Context, sf: &Storefront, plan: &Desired) -> Result<()> {
-    let n = Names::of(sf);
-    for child in &plan.children {
-        apply_child(&ctx.client, &n.namespace, child).await?;
+/// The external resources of a plan, as the status tracks them.
+pub fn tracked(plan: &Desired) -> Provisioned {
+    Provisioned {
+        databases: plan
+            .databases
+            .iter()
+            .map(|d| ProvisionedDatabase {
+                name: d.database.clone(),
+                owner: d.owner.clone(),
+            })
+            .collect(),
+        topics: plan.topics.iter().map(|t| t.name.clone()).collect(),
+        buckets: plan.buckets.clone(),
+        redis_users: vec![ProvisionedRedisUser {
+            username: plan.redis_user.username.clone(),
+            prefix: plan.redis_user.prefix.clone(),
+        }],
+        s3_users: plan.s3_users.iter().map(|u| u.access_key.clone()).collect(),
     }
-    let mut keep: BTreeSet<String> = plan.children.iter().map(Child::id).collect();
-    keep.insert(format!("Secret/{}", n.generated_secret()));
-    keep.insert(format!("Secret/{}", n.auth_keys_secret()));
-    let c = &ctx.client;
-    prune::<Deployment>(c, &n.namespace, sf, &keep).await?;
-    prune::<StatefulSet>(c, &n.namespace, sf, &keep).await?;
-    prune::<Service>(c, &n.namespace, sf, &keep).await?;
-    prune::<ServiceAccount>(c, &n.namespace, sf, &keep).await?;
-    prune::<ConfigMap>(c, &n.namespace, sf, &keep).await?;
-    prune::<Secret>(c, &n.namespace, sf, &keep).await?;
-    prune::<PodDisruptionBudget>(c, &n.namespace, sf, &keep).await?;
-    prune::<HorizontalPodAutoscaler>(c, &n.namespace, sf, &keep).await?;
-    prune::<Ingress>(c, &n.namespace, sf, &keep).await?;
+    .union(&Provisioned::default())
+}
+
+/// A stable digest of the external part of a plan (what provisioning depends on).
+fn external_digest(plan: &Desired) -> String {
+    use sha2::Digest as _;
+    let text = format!(
+        "{:?}{:?}{:?}{:?}{:?}",
+        plan.databases, plan.topics, plan.buckets, plan.redis_user, plan.s3_users
+    );
+    hex::encode(&sha2::Sha256::digest(text.as_bytes())[..8])
+}
+
+/// Applies `children` that differ from what is live (or were changed by someone else since
+/// the operator applied them), stamping each with its digest. Returns how many were written.
+async fn apply_changed(
+    ctx: &Context,
+    ns: &str,
+    children: &[&Child],
+    live: &BTreeMap<String, Live>,
+) -> Result<usize> {
+    let mut written = 0;
+    for child in children {
+        let id = child.id();
+        let digest = child.digest();
+        let key = format!("{ns}/{id}");
+        let current = live.get(&id);
+        let remembered = ctx.applied.lock().expect("applied lock").get(&key).cloned();
+        let up_to_date = match (current, remembered) {
+            (Some(l), Some((d, v))) => {
+                l.digest.as_deref() == Some(digest.as_str()) && d == digest && v == l.version
+            }
+            _ => false,
+        };
+        if up_to_date {
+            continue;
+        }
+        let mut stamped = (*child).clone();
+        stamped
+            .meta_mut()
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(DIGEST_ANNOTATION.into(), digest.clone());
+        let version = apply_child(&ctx.client, ns, &stamped).await?;
+        ctx.applied
+            .lock()
+            .expect("applied lock")
+            .insert(key, (digest, version));
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Deletes owned children that are live but not in `keep`.
+async fn prune(
+    ctx: &Context,
+    ns: &str,
+    live: &BTreeMap<String, Live>,
+    keep: &BTreeSet<String>,
+) -> Result<()> {
+    for (id, l) in live {
+        if l.owned && !keep.contains(id) {
+            tracing::info!(object = %id, "pruning object no longer wanted");
+            delete_child(&ctx.client, ns, id).await?;
+            ctx.applied
+                .lock()
+                .expect("applied lock")
+                .remove(&format!("{ns}/{id}"));
+        }
+    }
     Ok(())
+}
+
+/// The Redis credentials the roles get, when they are known.
+enum RedisAuth {
+    Known(Option<(String, String)>),
+    /// Not known yet (first contact failed): the roles' objects are left as they are.
+    Unknown,
 }
 
 async fn apply(sf: &Storefront, ctx: &Context) -> Result<Action> {
     let n = Names::of(sf);
+    let old = sf.status.clone().unwrap_or_default();
     let generated = generated_secret(ctx, sf).await?;
     auth_keys(ctx, sf).await?;
     let claim = claim_of(sf);
 
-    let access = admin_access(ctx, sf, &generated).await?;
-    let (access, redis_admin) = match access {
-        Ok(a) => a,
-        Err(SpecProblem(msg)) => {
-            let status = problem_status(sf, "InvalidSpec", &msg);
-            write_status(ctx, sf, status).await?;
-            return Ok(Action::requeue(ctx.resync));
+    let problem = |msg: String| async move {
+        let status = problem_status(sf, "InvalidSpec", &msg);
+        if sf.status.as_ref() != Some(&status) {
+            ctx.event(sf, true, "InvalidSpec", &msg).await;
         }
+        write_status(ctx, sf, status).await?;
+        Ok(Action::requeue(ctx.resync))
+    };
+    let (access, redis_admin) = match admin_access(ctx, sf, &generated).await? {
+        Ok(a) => a,
+        Err(SpecProblem(msg)) => return problem(msg).await,
     };
     let systems = match ctx.connector.connect(&access) {
         Ok(s) => s,
-        Err(e) => {
-            let status = problem_status(sf, "InvalidSpec", &e.to_string());
-            write_status(ctx, sf, status).await?;
-            return Ok(Action::requeue(ctx.resync));
-        }
+        Err(e) => return problem(e.to_string()).await,
     };
-
-    // The Kubernetes objects (managed servers included) are applied before provisioning: a
-    // managed server must run before it can be provisioned. The roles' Redis credentials are
-    // a guess until the Redis user is ensured (a managed Redis 7 has ACLs); when the guess was
-    // wrong the objects are applied again with the right ones.
     let s3 = S3Access {
         access_key: access.s3_access_key.clone(),
         secret_key: access.s3_secret_key.clone(),
         region: access.s3_region.clone(),
     };
-    let draft = desired::desired(
-        sf,
-        &Inputs {
-            generated: generated.clone(),
-            redis_auth: None,
-            s3: s3.clone(),
-        },
-    );
+    let mut inputs = Inputs {
+        generated: generated.clone(),
+        redis_auth: None,
+        s3,
+        s3_role_users: false,
+    };
+    let draft = desired::desired(sf, &inputs);
+
+    // 1. Track every external resource before it exists, so deletion finds it even after a
+    //    crash or after its role was disabled.
+    let tracked_now = old.provisioned.union(&tracked(&draft));
+    if tracked_now != old.provisioned {
+        let mut st = old.clone();
+        st.provisioned = tracked_now.clone();
+        write_status(ctx, sf, st).await?;
+    }
+
+    // 2. The managed servers run first: they must be up to be provisioned.
+    let mut live = live_children(ctx, sf).await?;
+    let deps: Vec<&Child> = draft
+        .children
+        .iter()
+        .filter(|c| draft.dependency_ids.contains(&c.id()))
+        .collect();
+    apply_changed(ctx, &n.namespace, &deps, &live).await?;
+
+    // 3. Provision (skipped while the last full pass is recent and the plan unchanged).
+    let key = key_of(sf);
+    let digest = external_digest(&draft);
+    let recent = ctx
+        .provisioned
+        .lock()
+        .expect("provisioned lock")
+        .get(&key)
+        .is_some_and(|(d, at)| *d == digest && at.elapsed() < ctx.resync);
+    let prov = if recent && old.redis_acl.is_some() && old.s3_users.is_some() {
+        Provisioning {
+            databases: Area::done(draft.databases.len()),
+            topics: Area::done(draft.topics.len()),
+            buckets: Area::done(draft.buckets.len()),
+            redis: Area::done(1),
+            redis_acl: old.redis_acl.map(Ok),
+            s3_users: old.s3_users.map(Ok),
+        }
+    } else {
+        let p = provision(&systems, &draft, &claim).await;
+        let mut m = ctx.provisioned.lock().expect("provisioned lock");
+        if p.clean() {
+            m.insert(key.clone(), (digest, Instant::now()));
+        } else {
+            m.remove(&key);
+        }
+        p
+    };
+    let conflicts = prov.conflicts();
+
+    // 4. The roles: only with their final credentials, and none at all while another
+    //    Storefront owns something this one would share.
     let acl_user = Some((
         draft.redis_user.username.clone(),
         draft.redis_user.password.clone(),
     ));
-    let guess = match sf.spec.redis.mode {
-        DependencyMode::Managed => acl_user.clone(),
-        DependencyMode::External => redis_admin.clone(),
+    let mut redis_acl = old.redis_acl;
+    let auth = match &prov.redis_acl {
+        Some(Ok(true)) => {
+            redis_acl = Some(true);
+            RedisAuth::Known(acl_user)
+        }
+        Some(Ok(false)) => {
+            redis_acl = Some(false);
+            RedisAuth::Known(redis_admin)
+        }
+        _ => match old.redis_acl {
+            Some(true) => RedisAuth::Known(acl_user),
+            Some(false) => RedisAuth::Known(redis_admin),
+            None => RedisAuth::Unknown,
+        },
     };
-    let mut inputs = Inputs {
-        generated: generated.clone(),
-        redis_auth: guess.clone(),
-        s3,
+    let mut s3_users = old.s3_users;
+    let s3_known = match &prov.s3_users {
+        Some(Ok(b)) => {
+            s3_users = Some(*b);
+            Some(*b)
+        }
+        _ => old.s3_users,
     };
-    let mut plan = desired::desired(sf, &inputs);
-    apply_children(ctx, sf, &plan).await?;
-
-    let (dbs, topics, buckets, redis) = provision(&systems, &plan, &claim).await;
-    inputs.redis_auth = match &redis {
-        Ok(true) => acl_user,
-        Ok(false) => redis_admin.clone(),
-        Err(_) => guess.clone(),
+    let auth = match (auth, s3_known) {
+        (RedisAuth::Known(a), Some(b)) => {
+            inputs.s3_role_users = b;
+            RedisAuth::Known(a)
+        }
+        _ => RedisAuth::Unknown,
     };
-    if inputs.redis_auth != guess {
-        plan = desired::desired(sf, &inputs);
-        apply_children(ctx, sf, &plan).await?;
+    let mut keep: BTreeSet<String> = draft.dependency_ids.clone();
+    keep.insert(format!("Secret/{}", n.generated_secret()));
+    keep.insert(format!("Secret/{}", n.auth_keys_secret()));
+    let mut plan = draft.clone();
+    let isolated = !conflicts.is_empty();
+    if isolated {
+        // No workloads and no credentials: the Redis user goes too (its key pattern is the
+        // winner's), and the role objects are pruned below.
+        if let Err(e) = systems.redis.revoke(&draft.redis_user).await {
+            tracing::warn!(error = %e, "revoking the Redis user of a Storefront in conflict");
+        }
+        let keys: Vec<String> = draft
+            .s3_users
+            .iter()
+            .map(|u| u.access_key.clone())
+            .collect();
+        if let Err(e) = systems.object_users.delete(&keys).await {
+            tracing::warn!(error = %e, "deleting the object-store users of a Storefront in conflict");
+        }
+        ctx.provisioned
+            .lock()
+            .expect("provisioned lock")
+            .remove(&key);
+    }
+    let roles_touched = match (&auth, isolated) {
+        (_, true) => true,
+        (RedisAuth::Known(a), false) => {
+            inputs.redis_auth = a.clone();
+            plan = desired::desired(sf, &inputs);
+            let roles: Vec<&Child> = plan
+                .children
+                .iter()
+                .filter(|c| !plan.dependency_ids.contains(&c.id()))
+                .collect();
+            keep.extend(roles.iter().map(|c| c.id()));
+            live = live_children(ctx, sf).await?;
+            apply_changed(ctx, &n.namespace, &roles, &live).await?;
+            true
+        }
+        (RedisAuth::Unknown, false) => false,
+    };
+    if roles_touched {
+        prune(ctx, &n.namespace, &live, &keep).await?;
     }
 
-    // Ready replicas per role.
+    if roles_touched && !isolated {
+        pod_monitor(ctx, sf, &n).await?;
+    }
+
+    // 5. Status, and events for what changed.
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &n.namespace);
     let lp = ListParams::default().labels(&format!("{INSTANCE_LABEL}={}", n.name));
     let ready: BTreeMap<String, i32> = deployments
@@ -673,18 +1042,110 @@ async fn apply(sf: &Storefront, ctx: &Context) -> Result<Action> {
             Some((role, d.status.and_then(|s| s.ready_replicas).unwrap_or(0)))
         })
         .collect();
-
-    let mut redis_area = Area::default();
-    redis_area.record("redis user", redis.map(|_| Ensured::Unchanged));
-    let status = compute_status(sf, &plan, &ready, &dbs, &topics, &buckets, &redis_area);
-    let transient =
-        dbs.transient() || topics.transient() || buckets.transient() || redis_area.transient();
+    let mut status = compute_status(sf, &plan, &ready, &prov, isolated);
+    status.provisioned = tracked_now;
+    status.redis_acl = redis_acl;
+    status.s3_users = s3_users;
+    let changed = prov.changed();
+    if !changed.is_empty() {
+        ctx.event(sf, false, "Provisioned", &changed.join(", "))
+            .await;
+    }
+    transition_events(ctx, sf, &old, &status).await;
     write_status(ctx, sf, status).await?;
-    if transient {
-        Ok(Action::requeue(ctx.next_backoff(&key_of(sf))))
+    if prov.transient() || !roles_touched {
+        Ok(Action::requeue(ctx.next_backoff(&key)))
     } else {
-        ctx.reset_backoff(&key_of(sf));
+        ctx.reset_backoff(&key);
         Ok(Action::requeue(ctx.resync))
+    }
+}
+
+/// Where the Prometheus operator runs (its `PodMonitor` kind is served), a PodMonitor that
+/// scrapes `/metrics` of every role's pods; elsewhere nothing.
+async fn pod_monitor(ctx: &Context, sf: &Storefront, n: &Names) -> Result<()> {
+    use kube::core::{DynamicObject, GroupVersionKind};
+    let gvk = GroupVersionKind::gvk("monitoring.coreos.com", "v1", "PodMonitor");
+    let Ok((ar, _)) = kube::discovery::pinned_kind(&ctx.client, &gvk).await else {
+        return Ok(());
+    };
+    let spec = serde_json::json!({
+        "selector": {"matchLabels": {
+            "app.kubernetes.io/name": "storefront",
+            INSTANCE_LABEL: n.name,
+        }},
+        "podMetricsEndpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
+    });
+    let digest = {
+        use sha2::Digest as _;
+        hex::encode(&sha2::Sha256::digest(spec.to_string().as_bytes())[..8])
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &n.namespace, &ar);
+    let key = format!("{}/PodMonitor/{}", n.namespace, n.name);
+    let live = api.get_opt(&n.name).await?;
+    let remembered = ctx.applied.lock().expect("applied lock").get(&key).cloned();
+    if let (Some(l), Some((d, v))) = (&live, remembered)
+        && d == digest
+        && v == version_of(&l.metadata)
+    {
+        return Ok(());
+    }
+    let mut obj = DynamicObject::new(&n.name, &ar)
+        .within(&n.namespace)
+        .data(serde_json::json!({ "spec": spec }));
+    obj.metadata.labels = Some(BTreeMap::from([
+        (INSTANCE_LABEL.to_string(), n.name.clone()),
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            MANAGER.to_string(),
+        ),
+    ]));
+    obj.metadata.annotations = Some(BTreeMap::from([(
+        DIGEST_ANNOTATION.to_string(),
+        digest.clone(),
+    )]));
+    obj.metadata.owner_references = sf.controller_owner_ref(&()).map(|o| vec![o]);
+    let out = api
+        .patch(
+            &n.name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&obj),
+        )
+        .await?;
+    ctx.applied
+        .lock()
+        .expect("applied lock")
+        .insert(key, (digest, version_of(&out.metadata)));
+    Ok(())
+}
+
+/// Events for conditions that changed: a conflict, a failure, readiness reached.
+async fn transition_events(
+    ctx: &Context,
+    sf: &Storefront,
+    old: &StorefrontStatus,
+    new: &StorefrontStatus,
+) {
+    let was = |t: &str| old.conditions.iter().find(|c| c.type_ == t);
+    for c in &new.conditions {
+        let before = was(&c.type_);
+        let same = before.is_some_and(|b| b.status == c.status && b.message == c.message);
+        if same {
+            continue;
+        }
+        match (c.type_.as_str(), c.status.as_str()) {
+            ("ResourceConflict", "True") => {
+                ctx.event(sf, true, "ResourceConflict", &c.message).await
+            }
+            ("Ready", "True") => ctx.event(sf, false, "Ready", &c.message).await,
+            ("DatabasesReady" | "TopicsReady" | "BucketsReady", "False")
+                if c.reason != "ResourceConflict" =>
+            {
+                ctx.event(sf, true, &c.reason, &format!("{}: {}", c.type_, c.message))
+                    .await
+            }
+            _ => {}
+        }
     }
 }
 
@@ -693,10 +1154,8 @@ pub fn compute_status(
     sf: &Storefront,
     plan: &Desired,
     ready: &BTreeMap<String, i32>,
-    dbs: &Area,
-    topics: &Area,
-    buckets: &Area,
-    redis: &Area,
+    prov: &Provisioning,
+    isolated: bool,
 ) -> StorefrontStatus {
     let mut waiting = Vec::new();
     let mut ready_replicas = BTreeMap::new();
@@ -711,7 +1170,15 @@ pub fn compute_status(
             waiting.push(format!("{} ({r}/{want})", role.name()));
         }
     }
-    let workloads = if waiting.is_empty() {
+    let workloads = if isolated {
+        cond(
+            "WorkloadsReady",
+            "False",
+            "ResourceConflict",
+            "no workloads and no credentials while another Storefront owns resources this one \
+             would share (see ResourceConflict)",
+        )
+    } else if waiting.is_empty() {
         cond(
             "WorkloadsReady",
             "True",
@@ -726,20 +1193,17 @@ pub fn compute_status(
             &format!("waiting for: {}", waiting.join(", ")),
         )
     };
-    let mut dbs_c = dbs.condition("DatabasesReady", "databases");
-    if dbs_c.status == "True" && !redis.errors.is_empty() {
-        dbs_c = redis.condition("DatabasesReady", "Redis users");
+    let mut dbs_c = prov.databases.condition("DatabasesReady", "databases");
+    if dbs_c.status == "True" && !prov.redis.errors.is_empty() {
+        dbs_c = prov.redis.condition("DatabasesReady", "Redis key prefixes");
     }
     let parts = [
         dbs_c,
-        topics.condition("TopicsReady", "topics"),
-        buckets.condition("BucketsReady", "buckets"),
+        prov.topics.condition("TopicsReady", "topics"),
+        prov.buckets.condition("BucketsReady", "buckets"),
         workloads,
     ];
-    let conflicts: Vec<String> = [dbs, topics, buckets]
-        .iter()
-        .flat_map(|a| a.conflicts().map(|e| e.to_string()))
-        .collect();
+    let conflicts = prov.conflicts();
     let ready_c = match parts.iter().find(|c| c.status != "True") {
         None => cond(
             "Ready",
@@ -766,12 +1230,18 @@ pub fn compute_status(
             &conflicts.join("; "),
         )
     });
-    finish_status(
-        sf,
-        conditions,
-        ready_replicas,
-        Some(plan.gateway_url.clone()),
-    )
+    let old = sf.status.clone().unwrap_or_default();
+    StorefrontStatus {
+        provisioned: old.provisioned,
+        redis_acl: old.redis_acl,
+        s3_users: old.s3_users,
+        ..finish_status(
+            sf,
+            conditions,
+            ready_replicas,
+            Some(plan.gateway_url.clone()),
+        )
+    }
 }
 
 fn problem_status(sf: &Storefront, reason: &str, message: &str) -> StorefrontStatus {
@@ -788,7 +1258,18 @@ fn problem_status(sf: &Storefront, reason: &str, message: &str) -> StorefrontSta
             conditions.push(c.clone());
         }
     }
-    finish_status(sf, conditions, old.ready_replicas, old.gateway_url)
+    StorefrontStatus {
+        provisioned: old.provisioned.clone(),
+        redis_acl: old.redis_acl,
+        s3_users: old.s3_users,
+        cleanup_attempts: old.cleanup_attempts,
+        ..finish_status(
+            sf,
+            conditions,
+            old.ready_replicas.clone(),
+            old.gateway_url.clone(),
+        )
+    }
 }
 
 /// Stamps generation and transition times (kept from the old status when a condition's status
@@ -814,6 +1295,7 @@ fn finish_status(
         conditions,
         ready_replicas,
         gateway_url,
+        ..Default::default()
     }
 }
 
@@ -844,84 +1326,242 @@ async fn write_status(ctx: &Context, sf: &Storefront, status: StorefrontStatus) 
     Ok(())
 }
 
-/// Applies `deletionPolicy`: Delete drops the data, Retain releases the claims. NotFound is
-/// success; any other failure is written to the status and keeps the finalizer.
+/// Applies `deletionPolicy` to every external resource the Storefront ever had (the tracked
+/// ones and the current plan's), on the systems it does not manage itself (a managed server
+/// goes with its StatefulSet). Cleanup that keeps failing is given up after
+/// `ctx.cleanup_attempts` attempts: the finalizer is released with a warning event naming what
+/// may be left, so neither the Storefront nor its namespace hangs.
 async fn cleanup(sf: &Storefront, ctx: &Context) -> Result<Action> {
-    let generated = generated_secret_read(ctx, sf).await?;
-    let claim = claim_of(sf);
-    let access = match admin_access(ctx, sf, &generated).await? {
-        Ok((a, _)) => a,
-        Err(SpecProblem(m)) => {
-            let status = problem_status(sf, "CleanupFailed", &m);
-            write_status(ctx, sf, status).await?;
-            return Err(Error::Cleanup(m));
+    let old = sf.status.clone().unwrap_or_default();
+    let attempt = old.cleanup_attempts.unwrap_or(0).max(0) as u32 + 1;
+    let leftovers = leftovers(sf, &old.provisioned);
+    let outcome = cleanup_once(sf, ctx, &leftovers).await?;
+    let msg = match outcome {
+        Ok(warnings) => {
+            for w in warnings {
+                ctx.event(sf, true, "TopicsKept", &w).await;
+            }
+            tracing::info!(policy = ?sf.spec.deletion_policy, "cleanup done");
+            ctx.event(
+                sf,
+                false,
+                "CleanedUp",
+                &format!("deletionPolicy {:?} applied", sf.spec.deletion_policy),
+            )
+            .await;
+            return Ok(Action::await_change());
         }
+        Err(msg) => msg,
     };
-    let systems = ctx
-        .connector
-        .connect(&access)
-        .map_err(|e| Error::Cleanup(e.to_string()))?;
-    let plan = desired::desired(
-        sf,
-        &Inputs {
-            generated,
-            ..Default::default()
-        },
-    );
-    let errors = cleanup_external(&systems, &plan, &claim, sf.spec.deletion_policy).await;
-    if errors.is_empty() {
-        tracing::info!(policy = ?sf.spec.deletion_policy, "cleanup done");
+    if attempt >= ctx.cleanup_attempts {
+        let note = format!(
+            "cleanup gave up after {attempt} attempts ({msg}); deletion goes on and these may be \
+             left: {}",
+            describe(&leftovers)
+        );
+        tracing::warn!(%note, "releasing the finalizer");
+        ctx.event(sf, true, "CleanupAbandoned", &note).await;
         return Ok(Action::await_change());
     }
-    let msg = errors
-        .iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("; ");
-    let status = problem_status(sf, "CleanupFailed", &msg);
-    write_status(ctx, sf, status).await?;
+    let mut status = problem_status(
+        sf,
+        "CleanupFailed",
+        &format!("attempt {attempt} of {}: {msg}", ctx.cleanup_attempts),
+    );
+    status.cleanup_attempts = Some(attempt as i32);
+    ctx.event(sf, true, "CleanupFailed", &status.conditions[0].message)
+        .await;
+    // A Storefront whose namespace is going away may not take a status write any more.
+    if let Err(e) = write_status(ctx, sf, status).await {
+        tracing::warn!(error = %e, "could not record the cleanup attempt");
+    }
     Err(Error::Cleanup(msg))
 }
 
-/// Releases or deletes every external resource; returns what failed.
+/// Everything cleanup should remove or release: the tracked resources and the current plan's.
+fn leftovers(sf: &Storefront, tracked_before: &Provisioned) -> Provisioned {
+    let plan = desired::desired(sf, &Inputs::default());
+    tracked_before.union(&tracked(&plan))
+}
+
+fn describe(p: &Provisioned) -> String {
+    let mut parts = Vec::new();
+    if !p.databases.is_empty() {
+        let names: Vec<&str> = p.databases.iter().map(|d| d.name.as_str()).collect();
+        parts.push(format!("databases {}", names.join(", ")));
+    }
+    if !p.topics.is_empty() {
+        parts.push(format!("topics {}", p.topics.join(", ")));
+    }
+    if !p.buckets.is_empty() {
+        parts.push(format!("buckets {}", p.buckets.join(", ")));
+    }
+    for u in &p.redis_users {
+        parts.push(format!("Redis user {} (keys {}*)", u.username, u.prefix));
+    }
+    if !p.s3_users.is_empty() {
+        parts.push(format!("object-store users {}", p.s3_users.join(", ")));
+    }
+    parts.join("; ")
+}
+
+/// One cleanup attempt. `Ok(Ok(warnings))`: done; `Ok(Err(why))`: failed, worth another try.
+async fn cleanup_once(
+    sf: &Storefront,
+    ctx: &Context,
+    what: &Provisioned,
+) -> Result<Result<Vec<String>, String>> {
+    let generated = generated_secret_read(ctx, sf).await?;
+    let access = match admin_access(ctx, sf, &generated).await? {
+        Ok((a, _)) => a,
+        Err(SpecProblem(m)) => return Ok(Err(m)),
+    };
+    let systems = match ctx.connector.connect(&access) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let external = |m: DependencyMode| m == DependencyMode::External;
+    let s = &sf.spec;
+    let scope = Scope {
+        databases: external(s.postgres.mode),
+        topics: external(s.kafka.mode),
+        buckets: external(s.object_storage.mode),
+        redis: external(s.redis.mode),
+    };
+    let (errors, warnings) =
+        cleanup_external(&systems, what, &claim_of(sf), s.deletion_policy, scope).await;
+    if errors.is_empty() {
+        Ok(Ok(warnings))
+    } else {
+        Ok(Err(dedup_messages(&errors)))
+    }
+}
+
+/// Which systems cleanup acts on (a managed server is deleted with the Storefront).
+#[derive(Clone, Copy, Debug)]
+pub struct Scope {
+    pub databases: bool,
+    pub topics: bool,
+    pub buckets: bool,
+    pub redis: bool,
+}
+
+impl Scope {
+    pub const ALL: Scope = Scope {
+        databases: true,
+        topics: true,
+        buckets: true,
+        redis: true,
+    };
+}
+
+/// Releases or deletes the resources in `what`; returns what failed and warnings. After a
+/// transient error the rest of that system is skipped (it would wait for the same timeout).
 pub async fn cleanup_external(
     systems: &Systems,
-    plan: &Desired,
+    what: &Provisioned,
     claim: &Claim,
     policy: DeletionPolicy,
-) -> Vec<ExtError> {
+    scope: Scope,
+) -> (Vec<ExtError>, Vec<String>) {
+    let delete = policy == DeletionPolicy::Delete;
     let mut errors = Vec::new();
-    let mut keep = |r: Result<(), ExtError>| {
-        if let Err(e) = r {
-            errors.push(e);
-        }
-    };
-    match policy {
-        DeletionPolicy::Retain => {
-            for db in &plan.databases {
-                keep(systems.databases.release(db, claim).await);
-            }
-            for t in &plan.topics {
-                keep(systems.topics.release(t, claim).await);
-            }
-            for b in &plan.buckets {
-                keep(systems.buckets.release(b, claim).await);
-            }
-        }
-        DeletionPolicy::Delete => {
-            for db in &plan.databases {
-                keep(systems.databases.delete(db, claim).await);
-            }
-            for t in &plan.topics {
-                keep(systems.topics.delete(t, claim).await);
-            }
-            for b in &plan.buckets {
-                keep(systems.buckets.delete(b, claim).await);
-            }
-            keep(systems.redis.delete(&plan.redis_user).await);
-        }
+    let mut warnings = Vec::new();
+    fn failed(area: &[ExtError]) -> bool {
+        area.iter().any(|e| matches!(e, ExtError::Transient(_)))
     }
-    errors
+    if scope.databases {
+        let mut area = Vec::new();
+        for d in &what.databases {
+            if failed(&area) {
+                break;
+            }
+            let db = DatabasePlan {
+                database: d.name.clone(),
+                owner: d.owner.clone(),
+                password: String::new(),
+            };
+            let r = if delete {
+                systems.databases.delete(&db, claim).await
+            } else {
+                systems.databases.release(&db, claim).await
+            };
+            area.extend(r.err());
+        }
+        errors.extend(area);
+    }
+    if scope.topics {
+        let mut area = Vec::new();
+        let mut delete_topics = delete;
+        if delete && !what.topics.is_empty() {
+            match systems.topics.deletion_guard().await {
+                Ok(None) => {}
+                Ok(Some(why)) => {
+                    warnings.push(format!("{}: {why}", what.topics.join(", ")));
+                    delete_topics = false;
+                }
+                Err(e) => area.push(e),
+            }
+        }
+        for name in &what.topics {
+            if failed(&area) {
+                break;
+            }
+            let t = TopicPlan {
+                name: name.clone(),
+                partitions: 1,
+                replication_factor: 1,
+                retention_ms: -1,
+            };
+            let r = if delete_topics {
+                systems.topics.delete(&t, claim).await
+            } else {
+                systems.topics.release(&t, claim).await
+            };
+            area.extend(r.err());
+        }
+        errors.extend(area);
+    }
+    if scope.buckets {
+        let mut area = Vec::new();
+        // Users are credentials, not data: deleted under either policy.
+        area.extend(systems.object_users.delete(&what.s3_users).await.err());
+        for b in &what.buckets {
+            if failed(&area) {
+                break;
+            }
+            let r = if delete {
+                systems.buckets.delete(b, claim).await
+            } else {
+                systems.buckets.release(b, claim).await
+            };
+            area.extend(r.err());
+        }
+        errors.extend(area);
+    }
+    if scope.redis {
+        let mut area = Vec::new();
+        for u in &what.redis_users {
+            if failed(&area) {
+                break;
+            }
+            let user = RedisUserPlan {
+                username: u.username.clone(),
+                password: String::new(),
+                key_pattern: format!("{}*", u.prefix),
+                prefix: u.prefix.clone(),
+            };
+            // Retain keeps the keys but not the user: its password must stop working.
+            let r = if delete {
+                systems.redis.delete(&user, claim).await
+            } else {
+                systems.redis.release(&user, claim).await
+            };
+            area.extend(r.err());
+        }
+        errors.extend(area);
+    }
+    (errors, warnings)
 }
 
 async fn generated_secret_read(ctx: &Context, sf: &Storefront) -> Result<BTreeMap<String, String>> {

@@ -24,6 +24,7 @@ pub const GROUP: &str = "storefront.io";
     shortname = "sf",
     namespaced,
     status = "StorefrontStatus",
+    doc = "A whole Storefront e-commerce platform: every role of the `storefront` image, its configuration, and the PostgreSQL databases, Kafka topics, S3 buckets and Redis user it needs, provisioned and cleaned up by the storefront-operator.",
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -551,6 +552,89 @@ pub struct StorefrontStatus {
     /// Where the public REST API answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_url: Option<String>,
+    /// Every external resource the operator ever provisioned for this Storefront (roles
+    /// disabled since and old prefixes included), so that deletion cleans up all of them.
+    #[serde(default, skip_serializing_if = "Provisioned::is_empty")]
+    pub provisioned: Provisioned,
+    /// Whether the Redis server supports ACLs (then the roles use the Storefront's own ACL
+    /// user), as last observed; kept so that a passing Redis outage does not change the
+    /// credentials the roles get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_acl: Option<bool>,
+    /// Whether the object store has per-role users (MinIO's admin API), as last observed: then
+    /// each role that stores objects holds keys for its own bucket only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_users: Option<bool>,
+    /// Failed cleanup attempts since deletion began (deletion gives up, with a warning event
+    /// naming what may be left, after the operator's `--cleanup-attempts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_attempts: Option<i32>,
+}
+
+/// External resources provisioned for a Storefront (sorted, without duplicates).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Provisioned {
+    /// PostgreSQL databases with the login role that owns each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<ProvisionedDatabase>,
+    /// Kafka topics.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topics: Vec<String>,
+    /// S3 buckets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<String>,
+    /// Redis ACL users with the key pattern each was limited to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redis_users: Vec<ProvisionedRedisUser>,
+    /// Per-role object-store users (access keys).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub s3_users: Vec<String>,
+}
+
+impl Provisioned {
+    pub fn is_empty(&self) -> bool {
+        self.databases.is_empty()
+            && self.topics.is_empty()
+            && self.buckets.is_empty()
+            && self.redis_users.is_empty()
+            && self.s3_users.is_empty()
+    }
+
+    /// `self` with `other`'s resources added (sorted, deduplicated).
+    pub fn union(&self, other: &Provisioned) -> Provisioned {
+        fn merge<T: Clone + Ord>(a: &[T], b: &[T]) -> Vec<T> {
+            let set: std::collections::BTreeSet<T> = a.iter().chain(b).cloned().collect();
+            set.into_iter().collect()
+        }
+        Provisioned {
+            databases: merge(&self.databases, &other.databases),
+            topics: merge(&self.topics, &other.topics),
+            buckets: merge(&self.buckets, &other.buckets),
+            redis_users: merge(&self.redis_users, &other.redis_users),
+            s3_users: merge(&self.s3_users, &other.s3_users),
+        }
+    }
+}
+
+/// A provisioned database.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionedDatabase {
+    /// Database name.
+    pub name: String,
+    /// The login role that owns it.
+    pub owner: String,
+}
+
+/// A provisioned Redis ACL user.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionedRedisUser {
+    /// ACL user name.
+    pub username: String,
+    /// The key prefix it was limited to (empty: every key).
+    pub prefix: String,
 }
 
 /// A condition in the usual Kubernetes shape.
@@ -634,6 +718,11 @@ mod tests {
             .collect();
         assert_eq!(cols, ["Ready", "Gateway URL", "Age"]);
         let text = crd_yaml();
+        let top = ver["schema"]["openAPIV3Schema"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(top.starts_with("A whole Storefront"), "{top}");
+        assert!(!text.contains("Auto-generated derived type"));
         assert!(text.contains("x-kubernetes-validations"));
         assert!(text.contains("an External postgres needs endpoint and secretRef"));
         let spec = &ver["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
@@ -710,6 +799,45 @@ mod packaging_tests {
         assert_eq!(sf.spec.image.pull_policy, PullPolicy::Never);
         assert_eq!(sf.spec.postgres.mode, DependencyMode::Managed);
         assert_eq!(sf.spec.ingress.host.as_deref(), Some("localhost"));
+    }
+
+    /// The dashboard is valid JSON whose queries name metrics the platform and the operator
+    /// export; the ClusterRole lets the operator post events and PodMonitors.
+    #[test]
+    fn dashboard_and_rbac_match_what_the_operator_does() {
+        let dash: serde_json::Value = serde_json::from_str(&read(
+            "charts/storefront-operator/dashboards/storefront.json",
+        ))
+        .expect("the dashboard is JSON");
+        let exprs: Vec<String> = dash["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["targets"].as_array().unwrap().clone())
+            .map(|t| t["expr"].as_str().unwrap().to_string())
+            .collect();
+        assert!(exprs.len() >= 8);
+        for metric in [
+            "storefront_http_requests_total",
+            "storefront_http_request_duration_seconds_bucket",
+            "storefront_events_consumed_total",
+            "storefront_operator_reconciles_total",
+        ] {
+            assert!(
+                exprs.iter().any(|e| e.contains(metric)),
+                "no panel for {metric}"
+            );
+        }
+        let rbac = read("charts/storefront-operator/templates/clusterrole.yaml");
+        for needle in ["events.k8s.io", "monitoring.coreos.com", "podmonitors"] {
+            assert!(rbac.contains(needle), "ClusterRole lacks {needle}");
+        }
+        let sm = read("charts/storefront-operator/templates/servicemonitor.yaml");
+        assert!(
+            sm.contains(
+                ".Capabilities.APIVersions.Has \"monitoring.coreos.com/v1/ServiceMonitor\""
+            )
+        );
     }
 
     #[test]

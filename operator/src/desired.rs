@@ -58,6 +58,9 @@ pub struct Inputs {
     pub redis_auth: Option<(String, String)>,
     /// Access key, secret key and region the roles use for S3.
     pub s3: S3Access,
+    /// The store has per-role users: each role that stores objects gets its own keys
+    /// ([`Desired::s3_users`]) instead of `s3`'s.
+    pub s3_role_users: bool,
 }
 
 /// Credentials for the object store.
@@ -93,6 +96,38 @@ pub enum Child {
 }
 
 impl Child {
+    /// The object's metadata, to stamp annotations on before applying.
+    pub fn meta_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Child::ConfigMap(o) => &mut o.metadata,
+            Child::Secret(o) => &mut o.metadata,
+            Child::ServiceAccount(o) => &mut o.metadata,
+            Child::Service(o) => &mut o.metadata,
+            Child::Deployment(o) => &mut o.metadata,
+            Child::StatefulSet(o) => &mut o.metadata,
+            Child::PodDisruptionBudget(o) => &mut o.metadata,
+            Child::HorizontalPodAutoscaler(o) => &mut o.metadata,
+            Child::Ingress(o) => &mut o.metadata,
+        }
+    }
+
+    /// A short digest of the whole object as it would be applied.
+    pub fn digest(&self) -> String {
+        let json = match self {
+            Child::ConfigMap(o) => serde_json::to_vec(o),
+            Child::Secret(o) => serde_json::to_vec(o),
+            Child::ServiceAccount(o) => serde_json::to_vec(o),
+            Child::Service(o) => serde_json::to_vec(o),
+            Child::Deployment(o) => serde_json::to_vec(o),
+            Child::StatefulSet(o) => serde_json::to_vec(o),
+            Child::PodDisruptionBudget(o) => serde_json::to_vec(o),
+            Child::HorizontalPodAutoscaler(o) => serde_json::to_vec(o),
+            Child::Ingress(o) => serde_json::to_vec(o),
+        }
+        .expect("Kubernetes objects serialise");
+        hex::encode(&Sha256::digest(&json)[..8])
+    }
+
     /// `Kind/name`, for logs and tests.
     pub fn id(&self) -> String {
         let (kind, meta) = match self {
@@ -134,16 +169,33 @@ pub struct RedisUserPlan {
     pub password: String,
     /// Key pattern the user may touch (`<prefix>:*`, or `*` without a prefix).
     pub key_pattern: String,
+    /// The Storefront's key prefix (`<prefix>:`, or empty): what its claim covers.
+    pub prefix: String,
+}
+
+/// The object-store user of one role that stores objects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3UserPlan {
+    pub role: String,
+    pub access_key: String,
+    pub secret_key: String,
+    /// The buckets its policy allows.
+    pub buckets: Vec<String>,
 }
 
 /// Everything the Storefront should have.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Desired {
     pub children: Vec<Child>,
+    /// Ids ([`Child::id`]) of the children that run managed dependencies (servers the
+    /// provisioning needs first); the rest are the roles' objects.
+    pub dependency_ids: std::collections::BTreeSet<String>,
     pub databases: Vec<DatabasePlan>,
     pub topics: Vec<TopicPlan>,
     pub buckets: Vec<String>,
     pub redis_user: RedisUserPlan,
+    /// Per-role object-store users (used where the store supports them).
+    pub s3_users: Vec<S3UserPlan>,
     /// The roles that run, with the replicas expected when autoscaling is off.
     pub roles: Vec<(Role, i32)>,
     pub gateway_url: String,
@@ -220,11 +272,16 @@ impl Names {
     }
     /// The per-storefront Redis ACL user.
     pub fn redis_user(&self) -> String {
-        format!("storefront-{}-{}", self.namespace, self.name)
+        redis_username(&self.namespace, &self.name)
     }
     fn svc_host(&self, service: &str) -> String {
         format!("{service}.{}.svc.cluster.local", self.namespace)
     }
+}
+
+/// The Redis ACL user of the Storefront `namespace/name`.
+pub fn redis_username(namespace: &str, name: &str) -> String {
+    format!("storefront-{namespace}-{name}")
 }
 
 /// Keys of the generated Secret this spec needs; the executor creates missing ones once and
@@ -240,6 +297,9 @@ pub fn generated_keys(sf: &Storefront) -> Vec<String> {
     if sf.spec.redis.mode == DependencyMode::Managed {
         keys.push("redis-admin-password".into());
     }
+    for role in Role::ALL.iter().filter(|r| r.uses_object_storage()) {
+        keys.push(s3_secret_key(*role));
+    }
     if sf.spec.object_storage.mode == DependencyMode::Managed {
         keys.push("s3-access-key".into());
         keys.push("s3-secret-key".into());
@@ -249,6 +309,17 @@ pub fn generated_keys(sf: &Storefront) -> Vec<String> {
 
 /// The generated AES-256 key of the payment role (provider tokens at rest).
 pub const PAYMENT_KEY: &str = "payment-encryption-key";
+
+fn s3_secret_key(role: Role) -> String {
+    format!("s3-{}-secret-key", role.name())
+}
+
+/// The object-store user of `role` of the Storefront `namespace/name` (at most 20
+/// characters, as MinIO requires of access keys).
+pub fn s3_access_key(namespace: &str, name: &str, role: Role) -> String {
+    let h = Sha256::digest(format!("{namespace}/{name}").as_bytes());
+    format!("sf-{}-{}", &hex::encode(h)[..12], &role.name()[..1])
+}
 
 fn db_password_key(role: Role) -> String {
     format!("db-{}-password", role.name())
@@ -415,7 +486,10 @@ pub fn desired(sf: &Storefront, inputs: &Inputs) -> Desired {
         children.push(Child::Ingress(ingress(sf, &n, &owner)));
     }
 
-    managed_dependencies(sf, &n, &owner, &mut children);
+    let mut dependencies = Vec::new();
+    managed_dependencies(sf, &n, &owner, &mut dependencies);
+    let dependency_ids = dependencies.iter().map(Child::id).collect();
+    children.extend(dependencies);
 
     let databases = Role::ALL
         .iter()
@@ -443,6 +517,24 @@ pub fn desired(sf: &Storefront, inputs: &Inputs) -> Desired {
         .iter()
         .map(|b| format!("{}{b}", n.dash_prefix()))
         .collect();
+    let s3_users = roles
+        .iter()
+        .filter(|(r, _)| r.uses_object_storage())
+        .map(|(r, _)| S3UserPlan {
+            role: r.name().into(),
+            access_key: s3_access_key(&n.namespace, &n.name, *r),
+            secret_key: inputs
+                .generated
+                .get(&s3_secret_key(*r))
+                .cloned()
+                .unwrap_or_default(),
+            buckets: vec![format!(
+                "{}{}",
+                n.dash_prefix(),
+                r.bucket().unwrap_or_default()
+            )],
+        })
+        .collect();
     let redis_prefix = n.redis_prefix();
     let redis_user = RedisUserPlan {
         username: n.redis_user(),
@@ -452,13 +544,16 @@ pub fn desired(sf: &Storefront, inputs: &Inputs) -> Desired {
             .cloned()
             .unwrap_or_default(),
         key_pattern: format!("{redis_prefix}*"),
+        prefix: redis_prefix,
     };
     Desired {
         children,
+        dependency_ids,
         databases,
         topics,
         buckets,
         redis_user,
+        s3_users,
         roles,
         gateway_url: gateway_url(sf),
     }
@@ -615,15 +710,25 @@ fn role_secret_data(
     {
         m.insert("STOREFRONT_PAYMENT__ENCRYPTION_KEY".into(), k.clone());
     }
-    m.insert(
-        "STOREFRONT_S3__ACCESS_KEY".into(),
-        inputs.s3.access_key.clone(),
-    );
-    m.insert(
-        "STOREFRONT_S3__SECRET_KEY".into(),
-        inputs.s3.secret_key.clone(),
-    );
-    m.insert("STOREFRONT_S3__REGION".into(), inputs.s3.region.clone());
+    // Least privilege: only the roles that store objects get keys, their own where the store
+    // has per-role users.
+    if role.uses_object_storage() {
+        let (access, secret) = if inputs.s3_role_users {
+            (
+                s3_access_key(&n.namespace, &n.name, role),
+                inputs
+                    .generated
+                    .get(&s3_secret_key(role))
+                    .cloned()
+                    .unwrap_or_default(),
+            )
+        } else {
+            (inputs.s3.access_key.clone(), inputs.s3.secret_key.clone())
+        };
+        m.insert("STOREFRONT_S3__ACCESS_KEY".into(), access);
+        m.insert("STOREFRONT_S3__SECRET_KEY".into(), secret);
+        m.insert("STOREFRONT_S3__REGION".into(), inputs.s3.region.clone());
+    }
     m
 }
 

@@ -131,6 +131,29 @@ pub async fn acquire(
     })
 }
 
+/// Gives the Lease up when this replica holds it (holder cleared, duration 1 s), so another
+/// replica takes over at once instead of waiting for the Lease to expire. Returns whether it
+/// was ours.
+pub async fn release(api: &Api<Lease>, cfg: &LeaseConfig) -> kube::Result<bool> {
+    let Some(mut lease) = api.get_opt(&cfg.name).await? else {
+        return Ok(false);
+    };
+    let mut spec = lease.spec.clone().unwrap_or_default();
+    if spec.holder_identity.as_deref() != Some(cfg.holder.as_str()) {
+        return Ok(false);
+    }
+    spec.holder_identity = None;
+    spec.lease_duration_seconds = Some(1);
+    spec.renew_time = Some(MicroTime(Timestamp::now()));
+    lease.spec = Some(spec);
+    match api.replace(&cfg.name, &PostParams::default(), &lease).await {
+        Ok(_) => Ok(true),
+        // Someone else changed it meanwhile: it is not ours to release any more.
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +184,69 @@ mod mock_tests {
     use super::*;
     use http::{Request, Response};
     use kube::client::Body;
+
+    fn held_by(holder: &str) -> Lease {
+        Lease {
+            metadata: ObjectMeta {
+                name: Some("storefront-operator-leader".into()),
+                namespace: Some("ops".into()),
+                resource_version: Some("7".into()),
+                ..Default::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: Some(holder.into()),
+                lease_duration_seconds: Some(15),
+                renew_time: Some(MicroTime(Timestamp::now())),
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// On shutdown the holder clears the Lease, so a standby takes over at once.
+    #[tokio::test]
+    async fn shutting_down_releases_a_held_lease_and_leaves_a_foreign_one() {
+        let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let api: Api<Lease> = Api::namespaced(kube::Client::new(svc, "ops"), "ops");
+        let server = tokio::spawn(async move {
+            let (req, send) = handle.next_request().await.unwrap();
+            assert_eq!(req.method(), http::Method::GET);
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(serde_json::to_vec(&held_by("pod-a")).unwrap()))
+                    .unwrap(),
+            );
+            let (req, send) = handle.next_request().await.unwrap();
+            assert_eq!(req.method(), http::Method::PUT);
+            let body = req.into_body().collect_bytes().await.unwrap();
+            let lease: Lease = serde_json::from_slice(&body).unwrap();
+            send.send_response(Response::builder().body(Body::from(body.to_vec())).unwrap());
+            // The second call finds another holder and writes nothing.
+            let (req, send) = handle.next_request().await.unwrap();
+            assert_eq!(req.method(), http::Method::GET);
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(serde_json::to_vec(&held_by("pod-b")).unwrap()))
+                    .unwrap(),
+            );
+            lease
+        });
+        assert!(release(&api, &cfg()).await.unwrap());
+        assert!(!release(&api, &cfg()).await.unwrap());
+        let released = server.await.unwrap();
+        let spec = released.spec.unwrap();
+        assert_eq!(spec.holder_identity, None);
+        assert_eq!(spec.lease_duration_seconds, Some(1));
+        assert_eq!(released.metadata.resource_version.as_deref(), Some("7"));
+        // A released Lease is free for anyone at once.
+        assert!(can_take(
+            Some(&LeaseSpec {
+                holder_identity: None,
+                ..Default::default()
+            }),
+            "pod-b",
+            Timestamp::now()
+        ));
+    }
 
     fn cfg() -> LeaseConfig {
         LeaseConfig {

@@ -58,6 +58,11 @@ enum Command {
         /// Seconds between resyncs of a healthy Storefront (drift correction).
         #[arg(long, env = "STOREFRONT_OPERATOR_RESYNC_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(5..=86400))]
         resync_secs: u64,
+        /// Failed cleanup attempts (with backoff: 5 s, 10 s, 20 s, ...) after which deleting a
+        /// Storefront gives up on its external resources, releases the finalizer and records
+        /// a warning event naming what may be left.
+        #[arg(long, env = "STOREFRONT_OPERATOR_CLEANUP_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+        cleanup_attempts: u32,
     },
     /// Print the CustomResourceDefinition YAML.
     Crd,
@@ -100,6 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             holder,
             metrics_addr,
             resync_secs,
+            cleanup_attempts,
         } => {
             init_tracing(&cli.log_level, cli.log_json)?;
             let holder = holder
@@ -112,6 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 holder,
                 metrics_addr,
                 resync: Duration::from_secs(resync_secs),
+                cleanup_attempts,
             })
             .await
         }

@@ -74,6 +74,21 @@ impl Role {
         )
     }
 
+    /// Whether the role reads or writes S3 objects (product images, avatars): only these get
+    /// the object store's credentials.
+    pub fn uses_object_storage(self) -> bool {
+        self.bucket().is_some()
+    }
+
+    /// The logical bucket a role that stores objects writes to.
+    pub fn bucket(self) -> Option<&'static str> {
+        match self {
+            Role::Product => Some("product-images"),
+            Role::User => Some("user-avatars"),
+            _ => None,
+        }
+    }
+
     /// Roles whose upstream address the gateway is configured with.
     pub fn gateway_upstreams() -> impl Iterator<Item = Role> {
         Role::ALL
@@ -112,5 +127,11 @@ mod tests {
             ]
         );
         assert_eq!(Role::gateway_upstreams().count(), 9);
+        let s3: Vec<&str> = Role::ALL
+            .iter()
+            .filter(|r| r.uses_object_storage())
+            .map(|r| r.name())
+            .collect();
+        assert_eq!(s3, ["user", "product"]);
     }
 }

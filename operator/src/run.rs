@@ -31,6 +31,8 @@ pub struct Options {
     pub holder: String,
     pub metrics_addr: SocketAddr,
     pub resync: Duration,
+    /// Failed cleanup attempts after which deletion gives up (see `Context`).
+    pub cleanup_attempts: u32,
 }
 
 /// Selects the TLS crypto provider of the Kubernetes client. Both `ring` and `aws-lc-rs` end
@@ -73,8 +75,35 @@ pub async fn check(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs until Ctrl-C / SIGTERM or until leadership is lost.
+/// SIGTERM (what Kubernetes sends a pod) and SIGINT (Ctrl-C), installed at once so a signal
+/// that arrives before anyone waits is not lost (nor fatal).
+pub struct ShutdownSignal {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    pub fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
+    }
+
+    /// Completes on the first SIGTERM or SIGINT; returns its name.
+    pub async fn wait(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
+
+/// Runs until SIGTERM / SIGINT or until leadership is lost. On a signal the controller drains
+/// its running reconciles and the Lease is released, so a standby replica leads at once.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let signal = ShutdownSignal::install()?;
     let client = connect().await?;
     let metrics = Arc::new(Metrics::default());
     let server = tokio::spawn(metrics::serve(opts.metrics_addr, metrics.clone()));
@@ -99,12 +128,15 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .store(true, std::sync::atomic::Ordering::Relaxed);
     let lost = futures::FutureExt::shared(lost);
 
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        Arc::new(RealConnector),
-        metrics.clone(),
-        opts.resync,
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            Arc::new(RealConnector),
+            metrics.clone(),
+            opts.resync,
+        )
+        .with_cleanup_attempts(opts.cleanup_attempts),
+    );
     // Children: only what this operator made, metadata only (`owns` watches metadata).
     let children =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
@@ -121,7 +153,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     .owns(Api::<Ingress>::all(client.clone()), children)
     .graceful_shutdown_on(async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+            name = signal.wait() => tracing::info!(signal = name, "shutting down"),
             _ = lost_for_controller => tracing::error!("leadership lost; stopping"),
         }
     })
@@ -139,12 +171,46 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     if futures::FutureExt::now_or_never(lost).is_some() {
         anyhow::bail!("leadership lost; exiting so a fresh replica can take part in the election");
     }
+    if opts.leader_election {
+        let api = Api::namespaced(client.clone(), &opts.lease_namespace);
+        let cfg = LeaseConfig {
+            namespace: opts.lease_namespace.clone(),
+            name: opts.lease_name.clone(),
+            holder: opts.holder.clone(),
+            ttl: Duration::from_secs(15),
+        };
+        match leader::release(&api, &cfg).await {
+            Ok(true) => tracing::info!(lease = %cfg.name, "released the lease"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release the lease; it expires by itself")
+            }
+        }
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Kubernetes stops a pod with SIGTERM; Ctrl-C is SIGINT. Both end the wait (nextest runs
+    /// each test in its own process, so signalling ourselves is safe once installed).
+    #[tokio::test]
+    async fn sigterm_and_sigint_both_shut_down() {
+        for (sig, name) in [("-TERM", "SIGTERM"), ("-INT", "SIGINT")] {
+            let s = ShutdownSignal::install().unwrap();
+            let status = std::process::Command::new("kill")
+                .args([sig, &std::process::id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let got = tokio::time::timeout(Duration::from_secs(10), s.wait())
+                .await
+                .expect("the signal ends the wait");
+            assert_eq!(got, name);
+        }
+    }
 
     #[tokio::test]
     async fn an_unreachable_api_server_gives_a_clear_message() {

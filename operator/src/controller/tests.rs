@@ -13,8 +13,8 @@ use kube::client::Body;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::desired::{DatabasePlan, RedisUserPlan, TopicPlan};
-use crate::external::{Buckets, Databases, ExtResult, RedisUsers, Topics};
+use crate::desired::{DatabasePlan, RedisUserPlan, S3UserPlan, TopicPlan};
+use crate::external::{Buckets, Databases, ExtResult, ObjectUsers, RedisUsers, Topics};
 use crate::roles::Role;
 
 /// One request the mocked API server saw.
@@ -34,8 +34,9 @@ impl Seen {
     }
 }
 
-/// A tiny stateful API server: stores what is applied, answers GETs from it, lists empty (or
-/// the Deployments given), echoes patches.
+/// A tiny stateful API server: stores what is applied (with a resourceVersion that moves only
+/// when the content changes), answers GETs and label-selected lists from it (Deployments with
+/// `ready` ready replicas), deletes, echoes status and finalizer patches and events.
 struct ApiServer {
     seen: Arc<Mutex<Vec<Seen>>>,
     objects: Arc<Mutex<BTreeMap<String, Value>>>,
@@ -54,16 +55,33 @@ fn not_found() -> Value {
            "message": "not found", "reason": "NotFound", "code": 404})
 }
 
+/// Whether `path` names a collection (`.../secrets`) rather than one object.
+fn is_collection(path: &str) -> bool {
+    const KINDS: [&str; 9] = [
+        "configmaps",
+        "secrets",
+        "serviceaccounts",
+        "services",
+        "deployments",
+        "statefulsets",
+        "poddisruptionbudgets",
+        "horizontalpodautoscalers",
+        "ingresses",
+    ];
+    KINDS.iter().any(|k| path.ends_with(&format!("/{k}")))
+}
+
 impl ApiServer {
     fn start(sf: &Storefront, ready: i32) -> (kube::Client, Self) {
         let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = kube::Client::new(svc, "prod");
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let objects = Arc::new(Mutex::new(BTreeMap::new()));
+        let objects: Arc<Mutex<BTreeMap<String, Value>>> = Arc::new(Mutex::new(BTreeMap::new()));
         let sf_json = serde_json::to_value(sf).unwrap();
         let (seen2, objects2) = (seen.clone(), objects.clone());
         let task = tokio::spawn(async move {
             let mut handle = handle;
+            let mut version = 100u64;
             while let Some((req, send)) = handle.next_request().await {
                 let method = req.method().to_string();
                 let uri = req.uri().to_string();
@@ -76,44 +94,31 @@ impl ApiServer {
                 };
                 seen2.lock().unwrap().push(s.clone());
                 let path = s.path().to_string();
+                let mut objects = objects2.lock().unwrap();
                 let resp = match method.as_str() {
-                    "GET" if path.ends_with("/deployments") => {
-                        let items: Vec<Value> = Role::ALL
-                            .iter()
-                            .map(|r| {
-                                json!({
-                                    "apiVersion": "apps/v1", "kind": "Deployment",
-                                    "metadata": {"name": format!("shop-{}", r.name()),
-                                        "labels": {"app.kubernetes.io/component": r.name()}},
-                                    "spec": {"selector": {}, "template": {}},
-                                    "status": {"readyReplicas": ready}
+                    "GET" if is_collection(&path) => {
+                        // A list the test stored under the collection's path, else the
+                        // objects stored under it.
+                        let list = objects.get(&path).cloned().unwrap_or_else(|| {
+                            let prefix = format!("{path}/");
+                            let items: Vec<Value> = objects
+                                .iter()
+                                .filter(|(k, _)| {
+                                    k.starts_with(&prefix) && !k[prefix.len()..].contains('/')
                                 })
-                            })
-                            .collect();
-                        let items = if uri.contains("labelSelector") && ready >= 0 {
-                            items
-                        } else {
-                            vec![]
-                        };
-                        respond(
-                            StatusCode::OK,
-                            &json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": items}),
-                        )
+                                .map(|(_, v)| {
+                                    let mut v = v.clone();
+                                    if path.ends_with("/deployments") {
+                                        v["status"] = json!({"readyReplicas": ready});
+                                    }
+                                    v
+                                })
+                                .collect();
+                            json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": items})
+                        });
+                        respond(StatusCode::OK, &list)
                     }
-                    "GET"
-                        if uri.contains("labelSelector")
-                            || path.ends_with('s') && !path.contains("/secrets/") =>
-                    {
-                        // A list the test stored under the collection's path, else empty.
-                        let stored = objects2.lock().unwrap().get(&path).cloned();
-                        respond(
-                            StatusCode::OK,
-                            &stored.unwrap_or_else(|| {
-                                json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": []})
-                            }),
-                        )
-                    }
-                    "GET" => match objects2.lock().unwrap().get(&path) {
+                    "GET" => match objects.get(&path) {
                         Some(o) => respond(StatusCode::OK, o),
                         None => respond(StatusCode::NOT_FOUND, &not_found()),
                     },
@@ -129,14 +134,38 @@ impl ApiServer {
                         respond(StatusCode::OK, &o)
                     }
                     "PATCH" => {
-                        objects2.lock().unwrap().insert(path, body.clone());
-                        respond(StatusCode::OK, &body)
+                        let mut stored = body.clone();
+                        let same = objects.get(&path).is_some_and(|old| {
+                            let mut old = old.clone();
+                            old["metadata"]
+                                .as_object_mut()
+                                .map(|m| m.remove("resourceVersion"));
+                            old == body
+                        });
+                        let rv = if same {
+                            objects[&path]["metadata"]["resourceVersion"].clone()
+                        } else {
+                            version += 1;
+                            json!(version.to_string())
+                        };
+                        stored["metadata"]["resourceVersion"] = rv;
+                        objects.insert(path, stored.clone());
+                        respond(StatusCode::OK, &stored)
+                    }
+                    "POST" => respond(StatusCode::CREATED, &body),
+                    "DELETE" => {
+                        objects.remove(&path);
+                        respond(
+                            StatusCode::OK,
+                            &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+                        )
                     }
                     _ => respond(
                         StatusCode::OK,
                         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
                     ),
                 };
+                drop(objects);
                 send.send_response(resp);
             }
         });
@@ -158,12 +187,45 @@ impl ApiServer {
         self.seen.lock().unwrap().clear();
     }
 
+    /// Every write (apply, create, delete, status) the server saw, events aside.
+    fn writes(&self) -> Vec<String> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.method != "GET" && !s.path().contains("/events"))
+            .map(|s| format!("{} {}", s.method, s.path()))
+            .collect()
+    }
+
+    /// Reasons of the events posted.
+    fn events(&self) -> Vec<(String, String, String)> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.method == "POST" && s.path().contains("/events"))
+            .map(|s| {
+                (
+                    s.body["type"].as_str().unwrap_or_default().to_string(),
+                    s.body["reason"].as_str().unwrap_or_default().to_string(),
+                    s.body["note"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn object(&self, path: &str) -> Option<Value> {
+        self.objects.lock().unwrap().get(path).cloned()
+    }
+
     fn status_patches(&self) -> Vec<StorefrontStatus> {
         self.seen()
             .into_iter()
             .filter(|s| s.method == "PATCH" && s.path().ends_with("/status"))
             .map(|s| serde_json::from_value(s.body["status"].clone()).unwrap())
             .collect()
+    }
+
+    /// The last status written.
+    fn status(&self) -> StorefrontStatus {
+        self.status_patches().pop().expect("a status was written")
     }
 }
 
@@ -180,6 +242,14 @@ struct Script {
     conflict_database: Option<String>,
     bucket_error: Option<ExtError>,
     topic_error: Option<ExtError>,
+    /// What `deletion_guard` answers.
+    topic_guard: Option<String>,
+    /// Every database call fails with this (a server gone).
+    database_error: Option<ExtError>,
+    /// The Redis server has no ACLs.
+    redis_without_acl: bool,
+    /// The object store has per-role users.
+    s3_users: bool,
 }
 
 #[derive(Clone, Default)]
@@ -198,8 +268,12 @@ impl Databases for Fake {
     fn ensure(&self, db: &DatabasePlan, _: &Claim) -> BoxFuture<'_, ExtResult<Ensured>> {
         self.log(format!("ensure db {}", db.database));
         let conflict = self.0.lock().unwrap().conflict_database.clone();
+        let err = self.0.lock().unwrap().database_error.clone();
         let name = db.database.clone();
         async move {
+            if let Some(e) = err {
+                return Err(e);
+            }
             match conflict {
                 Some(c) if c == name => Err(ExtError::Conflict {
                     resource: format!("database {name}"),
@@ -212,11 +286,13 @@ impl Databases for Fake {
     }
     fn delete(&self, db: &DatabasePlan, _: &Claim) -> BoxFuture<'_, ExtResult<()>> {
         self.log(format!("delete db {}", db.database));
-        async { Ok(()) }.boxed()
+        let err = self.0.lock().unwrap().database_error.clone();
+        async move { err.map_or(Ok(()), Err) }.boxed()
     }
     fn release(&self, db: &DatabasePlan, _: &Claim) -> BoxFuture<'_, ExtResult<()>> {
         self.log(format!("release db {}", db.database));
-        async { Ok(()) }.boxed()
+        let err = self.0.lock().unwrap().database_error.clone();
+        async move { err.map_or(Ok(()), Err) }.boxed()
     }
 }
 
@@ -233,6 +309,10 @@ impl Topics for Fake {
     fn release(&self, t: &TopicPlan, _: &Claim) -> BoxFuture<'_, ExtResult<()>> {
         self.log(format!("release topic {}", t.name));
         async { Ok(()) }.boxed()
+    }
+    fn deletion_guard(&self) -> BoxFuture<'_, ExtResult<Option<String>>> {
+        let g = self.0.lock().unwrap().topic_guard.clone();
+        async move { Ok(g) }.boxed()
     }
 }
 
@@ -253,12 +333,41 @@ impl Buckets for Fake {
 }
 
 impl RedisUsers for Fake {
-    fn ensure(&self, u: &RedisUserPlan) -> BoxFuture<'_, ExtResult<bool>> {
+    fn ensure(&self, u: &RedisUserPlan, _: &Claim) -> BoxFuture<'_, ExtResult<bool>> {
         self.log(format!("ensure redis {}", u.username));
-        async { Ok(true) }.boxed()
+        let acl = !self.0.lock().unwrap().redis_without_acl;
+        async move { Ok(acl) }.boxed()
     }
-    fn delete(&self, u: &RedisUserPlan) -> BoxFuture<'_, ExtResult<()>> {
+    fn revoke(&self, u: &RedisUserPlan) -> BoxFuture<'_, ExtResult<()>> {
+        self.log(format!("revoke redis {}", u.username));
+        async { Ok(()) }.boxed()
+    }
+    fn delete(&self, u: &RedisUserPlan, _: &Claim) -> BoxFuture<'_, ExtResult<()>> {
         self.log(format!("delete redis {}", u.username));
+        async { Ok(()) }.boxed()
+    }
+    fn release(&self, u: &RedisUserPlan, _: &Claim) -> BoxFuture<'_, ExtResult<()>> {
+        self.log(format!("release redis {}", u.username));
+        async { Ok(()) }.boxed()
+    }
+}
+
+impl ObjectUsers for Fake {
+    fn ensure(&self, users: &[S3UserPlan]) -> BoxFuture<'_, ExtResult<bool>> {
+        let supported = self.0.lock().unwrap().s3_users;
+        for u in users.iter().filter(|_| supported) {
+            self.log(format!(
+                "ensure s3 user {} for {}",
+                u.access_key,
+                u.buckets.join(",")
+            ));
+        }
+        async move { Ok(supported) }.boxed()
+    }
+    fn delete(&self, access_keys: &[String]) -> BoxFuture<'_, ExtResult<()>> {
+        for k in access_keys {
+            self.log(format!("delete s3 user {k}"));
+        }
         async { Ok(()) }.boxed()
     }
 }
@@ -270,6 +379,7 @@ impl Connector for Fake {
             topics: Box::new(self.clone()),
             buckets: Box::new(self.clone()),
             redis: Box::new(self.clone()),
+            object_users: Box::new(self.clone()),
         })
     }
 }
@@ -311,6 +421,472 @@ fn condition<'a>(s: &'a StorefrontStatus, t: &str) -> &'a Condition {
         .iter()
         .find(|c| c.type_ == t)
         .unwrap_or_else(|| panic!("no condition {t} in {s:?}"))
+}
+
+/// `spec` with every dependency External (endpoints and admin Secrets as the helpers below
+/// store them), so cleanup acts on every system.
+fn external(mut spec: Value) -> Value {
+    let deps = json!({
+        "postgres": {"mode": "External", "endpoint": "127.0.0.1:5432", "secretRef": "pg-admin"},
+        "redis": {"mode": "External", "endpoint": "127.0.0.1:6379", "secretRef": "redis-admin"},
+        "kafka": {"mode": "External", "endpoint": "127.0.0.1:9092", "partitions": 1},
+        "objectStorage": {"mode": "External", "endpoint": "http://127.0.0.1:9000", "secretRef": "s3-admin"}
+    });
+    for (k, v) in deps.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    spec
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// Admin Secrets for [`external`] (the fake systems ignore the values).
+fn admin_secrets(api: &ApiServer) {
+    let mut o = api.objects.lock().unwrap();
+    for (name, data) in [
+        (
+            "pg-admin",
+            json!({"username": b64("postgres"), "password": b64("pw")}),
+        ),
+        (
+            "redis-admin",
+            json!({"username": b64("admin"), "password": b64("redis-admin-pw")}),
+        ),
+        (
+            "s3-admin",
+            json!({"accessKey": b64("ak"), "secretKey": b64("sk")}),
+        ),
+    ] {
+        o.insert(
+            format!("/api/v1/namespaces/prod/secrets/{name}"),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": data}),
+        );
+    }
+}
+
+/// Admin Secrets of the real local systems.
+fn real_admin_secrets(api: &ApiServer) {
+    let mut o = api.objects.lock().unwrap();
+    o.insert(
+        "/api/v1/namespaces/prod/secrets/pg-admin".into(),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pg-admin"},
+               "data": {"username": b64("postgres"), "password": b64("")}}),
+    );
+    o.insert(
+        "/api/v1/namespaces/prod/secrets/s3-admin".into(),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3-admin"},
+               "data": {"accessKey": b64("storefront"), "secretKey": b64("storefront-secret")}}),
+    );
+}
+
+/// A mocked API server holding the admin Secrets of [`external`], fake systems, a context.
+fn external_setup(sf: &Storefront) -> (ApiServer, Fake, Arc<Context>) {
+    let (client, api) = ApiServer::start(sf, 1);
+    admin_secrets(&api);
+    let fake = Fake::default();
+    let ctx = context(client, &fake);
+    (api, fake, ctx)
+}
+
+/// The decoded data of a Secret the operator applied.
+fn applied_secret(api: &ApiServer, name: &str) -> BTreeMap<String, String> {
+    use base64::Engine as _;
+    let o = api
+        .object(&format!("/api/v1/namespaces/prod/secrets/{name}"))
+        .unwrap_or_else(|| panic!("Secret {name} not applied"));
+    o["data"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap())
+                .unwrap();
+            (k.clone(), String::from_utf8(bytes).unwrap())
+        })
+        .collect()
+}
+
+/// Reconciles `n` times as the controller would, each time with the status written last.
+async fn reconcile_times(sf: &mut Storefront, api: &ApiServer, ctx: &Arc<Context>, n: usize) {
+    for _ in 0..n {
+        reconcile(Arc::new(sf.clone()), ctx.clone()).await.unwrap();
+        if let Some(st) = api.status_patches().pop() {
+            sf.status = Some(st);
+        }
+    }
+}
+
+/// Issue #17, 1: with an External Redis that has ACLs, the roles get the Storefront's ACL
+/// user from the first apply on (never the admin account), and reconciling an unchanged
+/// Storefront writes nothing at all.
+#[tokio::test]
+async fn an_unchanged_storefront_is_written_once_with_its_acl_user() {
+    let mut sf = finalized(storefront(external(json!({}))));
+    let (api, _fake, ctx) = external_setup(&sf);
+    reconcile_times(&mut sf, &api, &ctx, 1).await;
+    // Every role Secret was applied exactly once, with the ACL user.
+    for role in Role::ALL {
+        let name = format!("shop-{}-env", role.name());
+        let applies = api
+            .seen()
+            .iter()
+            .filter(|s| s.is_apply() && s.path().ends_with(&format!("/secrets/{name}")))
+            .count();
+        assert_eq!(applies, 1, "{name}");
+        let url = &applied_secret(&api, &name)["STOREFRONT_REDIS__URL"];
+        assert!(
+            url.starts_with("redis://storefront-prod-shop:"),
+            "{name}: {url}"
+        );
+        assert!(
+            !url.contains("redis-admin-pw"),
+            "{name} got the admin password"
+        );
+    }
+    assert_eq!(condition(&api.status(), "Ready").status, "True");
+    assert_eq!(api.status().redis_acl, Some(true));
+    let hashes = |api: &ApiServer| -> Vec<Value> {
+        Role::ALL
+            .iter()
+            .map(|r| {
+                api.object(&format!(
+                    "/apis/apps/v1/namespaces/prod/deployments/shop-{}",
+                    r.name()
+                ))
+                .unwrap()["spec"]["template"]["metadata"]["annotations"]
+                    .clone()
+            })
+            .collect()
+    };
+    let before = hashes(&api);
+
+    api.clear();
+    reconcile_times(&mut sf, &api, &ctx, 3).await;
+    assert_eq!(
+        api.writes(),
+        Vec::<String>::new(),
+        "an unchanged Storefront writes nothing"
+    );
+    assert_eq!(hashes(&api), before, "the config hashes do not move");
+    assert!(api.events().is_empty(), "{:?}", api.events());
+
+    // A change is applied: one Deployment with more replicas, and the status that now waits
+    // for them; nothing else.
+    sf.spec.roles.cart.replicas = 3;
+    api.clear();
+    reconcile_times(&mut sf, &api, &ctx, 1).await;
+    assert_eq!(
+        api.writes(),
+        [
+            "PATCH /apis/apps/v1/namespaces/prod/deployments/shop-cart",
+            "PATCH /apis/storefront.io/v1alpha1/namespaces/prod/storefronts/shop/status"
+        ]
+    );
+    assert!(
+        condition(&api.status(), "WorkloadsReady")
+            .message
+            .contains("cart (1/3)")
+    );
+}
+
+/// Where the Prometheus operator's CRDs exist, each Storefront gets a PodMonitor (once).
+#[tokio::test]
+async fn a_pod_monitor_is_created_where_the_prometheus_operator_runs() {
+    let mut sf = finalized(storefront(json!({})));
+    let (client, api) = ApiServer::start(&sf, 1);
+    api.objects.lock().unwrap().insert(
+        "/apis/monitoring.coreos.com/v1".into(),
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "monitoring.coreos.com/v1",
+               "resources": [{"name": "podmonitors", "singularName": "podmonitor", "namespaced": true,
+                              "kind": "PodMonitor", "verbs": ["get", "list", "create", "patch", "delete"]}]}),
+    );
+    let fake = Fake::default();
+    let ctx = context(client, &fake);
+    reconcile_times(&mut sf, &api, &ctx, 1).await;
+    let pm = api
+        .object("/apis/monitoring.coreos.com/v1/namespaces/prod/podmonitors/shop")
+        .expect("PodMonitor applied");
+    assert_eq!(pm["kind"], "PodMonitor");
+    assert_eq!(
+        pm["spec"]["selector"]["matchLabels"][INSTANCE_LABEL],
+        "shop"
+    );
+    assert_eq!(pm["spec"]["podMetricsEndpoints"][0]["path"], "/metrics");
+    assert_eq!(pm["metadata"]["ownerReferences"][0]["uid"], "uid-1");
+    api.clear();
+    reconcile_times(&mut sf, &api, &ctx, 2).await;
+    assert_eq!(api.writes(), Vec::<String>::new());
+}
+
+/// Where the store has per-role users, product and user hold keys for their own bucket only,
+/// no other role holds any, and deletion removes the users.
+#[tokio::test]
+async fn roles_get_their_own_object_store_users_where_the_store_has_them() {
+    let mut sf = finalized(storefront(external(json!({"prefix": "blue"}))));
+    let (client, api) = ApiServer::start(&sf, 1);
+    admin_secrets(&api);
+    let fake = Fake::default();
+    fake.0.lock().unwrap().s3_users = true;
+    let ctx = context(client, &fake);
+    reconcile_times(&mut sf, &api, &ctx, 1).await;
+    let product = applied_secret(&api, "shop-product-env");
+    let user = applied_secret(&api, "shop-user-env");
+    let pk = &product["STOREFRONT_S3__ACCESS_KEY"];
+    assert!(
+        pk.starts_with("sf-") && pk.ends_with("-p") && pk.len() <= 20,
+        "{pk}"
+    );
+    assert_ne!(pk, "ak", "not the admin key");
+    assert_ne!(product["STOREFRONT_S3__SECRET_KEY"], "sk");
+    assert_ne!(&user["STOREFRONT_S3__ACCESS_KEY"], pk);
+    for role in ["gateway", "order", "payment", "auth"] {
+        assert!(
+            !applied_secret(&api, &format!("shop-{role}-env"))
+                .contains_key("STOREFRONT_S3__ACCESS_KEY")
+        );
+    }
+    let calls = fake.calls();
+    assert!(
+        calls.contains(&format!("ensure s3 user {pk} for blue-product-images")),
+        "{calls:?}"
+    );
+    let st = sf.status.clone().unwrap();
+    assert_eq!(st.s3_users, Some(true));
+    assert_eq!(st.provisioned.s3_users.len(), 2);
+    // Steady.
+    api.clear();
+    reconcile_times(&mut sf, &api, &ctx, 2).await;
+    assert_eq!(api.writes(), Vec::<String>::new());
+    // Deletion (Retain) removes the users, which are credentials, not data.
+    sf.metadata.deletion_timestamp = deleting(sf.clone()).metadata.deletion_timestamp;
+    reconcile(Arc::new(sf.clone()), ctx.clone()).await.unwrap();
+    assert!(fake.calls().contains(&format!("delete s3 user {pk}")));
+    assert!(finalizer_removed(&api));
+}
+
+/// A server without ACLs: the roles use the admin credentials, and that is stable too.
+#[tokio::test]
+async fn redis_without_acls_gives_the_admin_account_and_settles() {
+    let mut sf = finalized(storefront(external(json!({}))));
+    let (client, api) = ApiServer::start(&sf, 1);
+    admin_secrets(&api);
+    let fake = Fake::default();
+    fake.0.lock().unwrap().redis_without_acl = true;
+    let ctx = context(client, &fake);
+    reconcile_times(&mut sf, &api, &ctx, 1).await;
+    let url = &applied_secret(&api, "shop-cart-env")["STOREFRONT_REDIS__URL"];
+    assert_eq!(url, "redis://admin:redis-admin-pw@127.0.0.1:6379");
+    assert_eq!(sf.status.as_ref().unwrap().redis_acl, Some(false));
+    api.clear();
+    reconcile_times(&mut sf, &api, &ctx, 2).await;
+    assert_eq!(api.writes(), Vec::<String>::new());
+}
+
+/// Issue #17, 3: a Storefront that lost a conflict runs nothing and holds no credentials:
+/// its role objects are pruned, its Redis user revoked, and a warning event says why.
+#[tokio::test]
+async fn a_storefront_in_conflict_gets_no_workloads_and_no_credentials() {
+    let mut sf = finalized(storefront(external(json!({}))));
+    let (api, fake, ctx) = external_setup(&sf);
+    reconcile_times(&mut sf, &api, &ctx, 1).await;
+    assert!(
+        api.object("/apis/apps/v1/namespaces/prod/deployments/shop-order")
+            .is_some()
+    );
+
+    // An older Storefront claims order_db.
+    fake.0.lock().unwrap().conflict_database = Some("order_db".into());
+    sf.metadata.generation = Some(4); // a spec change, so provisioning runs again
+    sf.spec.kafka.partitions = 2;
+    api.clear();
+    reconcile_times(&mut sf, &api, &ctx, 1).await;
+    for role in Role::ALL {
+        for path in [
+            format!(
+                "/apis/apps/v1/namespaces/prod/deployments/shop-{}",
+                role.name()
+            ),
+            format!("/api/v1/namespaces/prod/secrets/shop-{}-env", role.name()),
+        ] {
+            assert!(api.object(&path).is_none(), "{path} left while in conflict");
+        }
+    }
+    assert!(
+        !api.seen()
+            .iter()
+            .any(|s| s.is_apply() && s.path().contains("/deployments/")),
+        "no workload applied while in conflict"
+    );
+    assert!(
+        fake.calls()
+            .contains(&"revoke redis storefront-prod-shop".to_string())
+    );
+    let st = api.status();
+    assert_eq!(condition(&st, "ResourceConflict").status, "True");
+    let w = condition(&st, "WorkloadsReady");
+    assert_eq!(
+        (w.status.as_str(), w.reason.as_str()),
+        ("False", "ResourceConflict")
+    );
+    let events = api.events();
+    assert!(
+        events
+            .iter()
+            .any(|(t, r, n)| t == "Warning" && r == "ResourceConflict" && n.contains("order_db")),
+        "{events:?}"
+    );
+
+    // Resolved: the workloads come back.
+    fake.0.lock().unwrap().conflict_database = None;
+    reconcile_times(&mut sf, &api, &ctx, 1).await;
+    assert!(
+        api.object("/apis/apps/v1/namespaces/prod/deployments/shop-order")
+            .is_some()
+    );
+    assert_eq!(condition(&api.status(), "ResourceConflict").status, "False");
+}
+
+/// Issue #17, 2: resources of a role disabled since are tracked and cleaned up on delete.
+#[tokio::test]
+async fn deletion_covers_roles_disabled_since() {
+    let mut sf = finalized(storefront(external(json!({"deletionPolicy": "Delete"}))));
+    let (api, fake, ctx) = external_setup(&sf);
+    reconcile_times(&mut sf, &api, &ctx, 1).await;
+    // The order role is disabled: its database stays tracked.
+    sf.spec.roles.order.enabled = false;
+    sf.metadata.generation = Some(4);
+    reconcile_times(&mut sf, &api, &ctx, 1).await;
+    let tracked = &sf.status.as_ref().unwrap().provisioned;
+    assert!(
+        tracked.databases.iter().any(|d| d.name == "order_db"),
+        "{tracked:?}"
+    );
+    let mut gone = sf.clone();
+    gone.metadata.deletion_timestamp = deleting(sf.clone()).metadata.deletion_timestamp;
+    reconcile(Arc::new(gone), ctx.clone()).await.unwrap();
+    let calls = fake.calls();
+    assert!(
+        calls.contains(&"delete db order_db".to_string()),
+        "{calls:?}"
+    );
+    assert!(finalizer_removed(&api));
+}
+
+/// Issue #17, 4: when cleanup cannot run (here the admin Secret is gone), deletion retries a
+/// bounded number of times, then releases the finalizer with a warning naming what is left.
+#[tokio::test]
+async fn deletion_gives_up_after_the_configured_attempts() {
+    let mut sf = deleting(storefront(external(json!({"deletionPolicy": "Delete"}))));
+    let (client, api) = ApiServer::start(&sf, 1);
+    let fake = Fake::default();
+    let ctx = Arc::new(
+        Context::new(
+            client,
+            Arc::new(fake.clone()),
+            Arc::new(Metrics::default()),
+            Duration::from_secs(300),
+        )
+        .with_cleanup_attempts(3),
+    );
+    for attempt in 1..=2 {
+        let e = reconcile(Arc::new(sf.clone()), ctx.clone())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("pg-admin"), "{e}");
+        assert!(!finalizer_removed(&api), "attempt {attempt}");
+        sf.status = Some(api.status());
+        assert_eq!(sf.status.as_ref().unwrap().cleanup_attempts, Some(attempt));
+    }
+    reconcile(Arc::new(sf.clone()), ctx.clone()).await.unwrap();
+    assert!(
+        finalizer_removed(&api),
+        "the third failure releases the finalizer"
+    );
+    let events = api.events();
+    let (_, _, note) = events
+        .iter()
+        .find(|(t, r, _)| t == "Warning" && r == "CleanupAbandoned")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert!(
+        note.contains("auth_db") && note.contains("order-events"),
+        "{note}"
+    );
+    assert!(fake.calls().is_empty());
+}
+
+/// A server that keeps timing out costs one timeout per system, not one per resource.
+#[tokio::test]
+async fn an_unreachable_server_is_tried_once_per_cleanup() {
+    let sf = deleting(storefront(external(json!({"deletionPolicy": "Delete"}))));
+    let (client, api) = ApiServer::start(&sf, 1);
+    admin_secrets(&api);
+    let fake = Fake::default();
+    fake.0.lock().unwrap().database_error = Some(ExtError::Transient("timed out".into()));
+    reconcile(Arc::new(sf), context(client, &fake))
+        .await
+        .unwrap_err();
+    let calls = fake.calls();
+    assert_eq!(
+        calls.iter().filter(|c| c.contains(" db ")).count(),
+        1,
+        "{calls:?}"
+    );
+    // The other systems were still cleaned.
+    assert!(calls.contains(&"delete bucket product-images".to_string()));
+    let r = condition(&api.status(), "Ready").message.clone();
+    assert_eq!(r.matches("timed out").count(), 1, "{r}");
+}
+
+/// Issue #17, 7: on a broker that cannot be trusted with DeleteTopics, topics are released
+/// instead of deleted, and a warning says so.
+#[tokio::test]
+async fn topics_are_released_on_a_broker_that_deletes_too_much() {
+    let sf = deleting(storefront(external(json!({"deletionPolicy": "Delete"}))));
+    let (client, api) = ApiServer::start(&sf, 1);
+    admin_secrets(&api);
+    let fake = Fake::default();
+    fake.0.lock().unwrap().topic_guard = Some("tansu deletes every topic".into());
+    reconcile(Arc::new(sf), context(client, &fake))
+        .await
+        .unwrap();
+    let calls = fake.calls();
+    assert!(
+        !calls.iter().any(|c| c.starts_with("delete topic")),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.starts_with("release topic"))
+            .count(),
+        9
+    );
+    assert!(calls.contains(&"delete db auth_db".to_string()));
+    assert!(
+        api.events()
+            .iter()
+            .any(|(t, r, n)| t == "Warning" && r == "TopicsKept" && n.contains("tansu")),
+        "{:?}",
+        api.events()
+    );
+    assert!(finalizer_removed(&api));
+}
+
+/// Managed servers are deleted with the Storefront: cleanup does not wait for them.
+#[tokio::test]
+async fn managed_servers_need_no_external_cleanup() {
+    let sf = deleting(storefront(json!({"deletionPolicy": "Delete"})));
+    let (client, api) = ApiServer::start(&sf, 1);
+    let fake = Fake::default();
+    reconcile(Arc::new(sf), context(client, &fake))
+        .await
+        .unwrap();
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+    assert!(finalizer_removed(&api));
 }
 
 #[tokio::test]
@@ -402,10 +978,11 @@ async fn children_are_applied_with_owner_references_and_one_field_manager() {
             .count(),
         2
     );
-    // Status: everything ready.
-    let st = api.status_patches();
-    assert_eq!(st.len(), 1);
-    let st = &st[0];
+    // Status: the tracked resources first, then everything ready.
+    let patches = api.status_patches();
+    assert_eq!(patches.len(), 2, "{patches:?}");
+    assert_eq!(patches[0].provisioned.databases.len(), 9);
+    let st = &patches[1];
     assert_eq!(st.observed_generation, Some(3));
     assert_eq!(condition(st, "Ready").status, "True", "{st:?}");
     for t in [
@@ -439,12 +1016,11 @@ async fn status_is_written_only_when_it_changes_and_secrets_are_not_regenerated(
     let fake = Fake::default();
     let ctx = context(client, &fake);
     reconcile(Arc::new(sf.clone()), ctx.clone()).await.unwrap();
-    let first = api.status_patches();
-    assert_eq!(first.len(), 1);
+    let first = api.status();
     let generated =
         api.objects.lock().unwrap()["/api/v1/namespaces/prod/secrets/shop-generated"].clone();
 
-    sf.status = Some(first[0].clone());
+    sf.status = Some(first);
     api.clear();
     reconcile(Arc::new(sf.clone()), ctx.clone()).await.unwrap();
     assert!(
@@ -476,7 +1052,7 @@ async fn workloads_not_ready_keep_ready_false() {
     reconcile(Arc::new(sf), context(client, &fake))
         .await
         .unwrap();
-    let st = &api.status_patches()[0];
+    let st = &api.status();
     let w = condition(st, "WorkloadsReady");
     assert_eq!(w.status, "False");
     assert_eq!(w.reason, "Progressing");
@@ -497,7 +1073,7 @@ async fn a_conflict_surfaces_as_a_condition() {
         .unwrap();
     // Not retried quickly: waits for the periodic resync or a change.
     assert_eq!(action, Action::requeue(Duration::from_secs(300)));
-    let st = &api.status_patches()[0];
+    let st = &api.status();
     let c = condition(st, "ResourceConflict");
     assert_eq!(c.status, "True");
     assert!(
@@ -524,7 +1100,7 @@ async fn transient_errors_requeue_with_backoff() {
     let a2 = reconcile(Arc::new(sf), ctx).await.unwrap();
     assert_eq!(a1, Action::requeue(Duration::from_secs(5)));
     assert_eq!(a2, Action::requeue(Duration::from_secs(10)));
-    let t = condition(&api.status_patches()[0], "TopicsReady").clone();
+    let t = condition(&api.status(), "TopicsReady").clone();
     assert_eq!(
         (t.status.as_str(), t.reason.as_str()),
         ("False", "Unavailable")
@@ -542,7 +1118,7 @@ async fn a_permanent_spec_error_is_a_condition_and_waits() {
         .await
         .unwrap();
     assert_eq!(action, Action::requeue(Duration::from_secs(300)));
-    let st = &api.status_patches()[0];
+    let st = &api.status();
     let r = condition(st, "Ready");
     assert_eq!(
         (r.status.as_str(), r.reason.as_str()),
@@ -562,8 +1138,9 @@ fn finalizer_removed(api: &ApiServer) -> bool {
 
 #[tokio::test]
 async fn deletion_with_retain_releases_claims_and_removes_the_finalizer() {
-    let sf = deleting(storefront(json!({})));
+    let sf = deleting(storefront(external(json!({}))));
     let (client, api) = ApiServer::start(&sf, 1);
+    admin_secrets(&api);
     let fake = Fake::default();
     reconcile(Arc::new(sf), context(client, &fake))
         .await
@@ -571,16 +1148,25 @@ async fn deletion_with_retain_releases_claims_and_removes_the_finalizer() {
     let calls = fake.calls();
     assert_eq!(
         calls.iter().filter(|c| c.starts_with("release")).count(),
-        9 + 9 + 2
+        9 + 9 + 2 + 1
     );
-    assert!(!calls.iter().any(|c| c.starts_with("delete")), "{calls:?}");
+    // Retain keeps the keys but not the Redis user.
+    assert!(calls.contains(&"release redis storefront-prod-shop".to_string()));
+    // No data is deleted; object-store users are credentials and go either way.
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("delete") && !c.starts_with("delete s3 user")),
+        "{calls:?}"
+    );
     assert!(finalizer_removed(&api));
 }
 
 #[tokio::test]
 async fn deletion_with_delete_drops_everything_and_removes_the_finalizer() {
-    let sf = deleting(storefront(json!({"deletionPolicy": "Delete"})));
+    let sf = deleting(storefront(external(json!({"deletionPolicy": "Delete"}))));
     let (client, api) = ApiServer::start(&sf, 1);
+    admin_secrets(&api);
     let fake = Fake::default();
     reconcile(Arc::new(sf), context(client, &fake))
         .await
@@ -592,15 +1178,16 @@ async fn deletion_with_delete_drops_everything_and_removes_the_finalizer() {
     assert!(calls.contains(&"delete redis storefront-prod-shop".to_string()));
     assert_eq!(
         calls.iter().filter(|c| c.starts_with("delete")).count(),
-        9 + 9 + 2 + 1
+        9 + 9 + 2 + 1 + 2
     );
     assert!(finalizer_removed(&api));
 }
 
 #[tokio::test]
 async fn a_failed_delete_keeps_the_finalizer_and_says_why() {
-    let sf = deleting(storefront(json!({"deletionPolicy": "Delete"})));
+    let sf = deleting(storefront(external(json!({"deletionPolicy": "Delete"}))));
     let (client, api) = ApiServer::start(&sf, 1);
+    admin_secrets(&api);
     let fake = Fake::default();
     fake.0.lock().unwrap().bucket_error = Some(ExtError::Permanent("AccessDenied".into()));
     let err = reconcile(Arc::new(sf), context(client, &fake))
@@ -608,10 +1195,12 @@ async fn a_failed_delete_keeps_the_finalizer_and_says_why() {
         .unwrap_err();
     assert!(err.to_string().contains("AccessDenied"), "{err}");
     assert!(!finalizer_removed(&api));
-    let st = &api.status_patches()[0];
+    let st = &api.status();
     let r = condition(st, "Ready");
     assert_eq!(r.reason, "CleanupFailed");
     assert!(r.message.contains("AccessDenied"));
+    assert!(r.message.contains("attempt 1 of 5"), "{}", r.message);
+    assert_eq!(st.cleanup_attempts, Some(1));
 }
 
 #[tokio::test]
@@ -714,8 +1303,6 @@ async fn reconcile_until(
 #[tokio::test]
 async fn real_systems_are_provisioned_through_the_executor() {
     use crate::external::RealConnector;
-    use base64::Engine as _;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let prefix = crate::external::testing::unique("sfe").to_ascii_lowercase();
     let spec = json!({
         "prefix": prefix,
@@ -724,22 +1311,9 @@ async fn real_systems_are_provisioned_through_the_executor() {
         "kafka": {"mode": "External", "endpoint": "127.0.0.1:9092", "partitions": 1},
         "objectStorage": {"mode": "External", "endpoint": "http://127.0.0.1:9000", "secretRef": "s3-admin"}
     });
-    let admin_secrets = |api: &ApiServer| {
-        let mut o = api.objects.lock().unwrap();
-        o.insert(
-            "/api/v1/namespaces/prod/secrets/pg-admin".into(),
-            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pg-admin"},
-                   "data": {"username": b64("postgres"), "password": b64("")}}),
-        );
-        o.insert(
-            "/api/v1/namespaces/prod/secrets/s3-admin".into(),
-            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3-admin"},
-                   "data": {"accessKey": b64("storefront"), "secretKey": b64("storefront-secret")}}),
-        );
-    };
     let sf = finalized(storefront(spec.clone()));
     let (client, api) = ApiServer::start(&sf, 1);
-    admin_secrets(&api);
+    real_admin_secrets(&api);
     let ctx = Arc::new(Context::new(
         client,
         Arc::new(RealConnector),
@@ -769,7 +1343,7 @@ async fn real_systems_are_provisioned_through_the_executor() {
         "2026-05-01T00:00:00Z".parse().unwrap(),
     ));
     let (client2, api2) = ApiServer::start(&rival, 1);
-    admin_secrets(&api2);
+    real_admin_secrets(&api2);
     let ctx2 = Arc::new(Context::new(
         client2,
         Arc::new(RealConnector),
@@ -820,10 +1394,10 @@ async fn real_systems_are_provisioned_through_the_executor() {
         kafka.release(t, &claim).await.unwrap();
     }
     let redis = crate::external::redis::Redis::new("redis://127.0.0.1:6379").unwrap();
-    redis.delete(&plan.redis_user).await.unwrap();
+    redis.delete(&plan.redis_user, &claim).await.unwrap();
     let rival_user = RedisUserPlan {
         username: "storefront-prod-rival".into(),
         ..plan.redis_user.clone()
     };
-    redis.delete(&rival_user).await.unwrap();
+    redis.delete(&rival_user, &claim_of(&rival)).await.unwrap();
 }

@@ -26,6 +26,7 @@ fn inputs(s: &Storefront) -> Inputs {
             secret_key: "sk".into(),
             region: "eu-west-1".into(),
         },
+        s3_role_users: false,
     }
 }
 
@@ -154,7 +155,11 @@ fn defaults_run_every_role_with_managed_dependencies() {
     for m in ["postgres", "redis", "kafka", "minio"] {
         assert!(statefulset(&d, m).is_some(), "managed {m}");
         assert!(ids.contains(&format!("Service/shop-{m}")));
+        // The managed servers are the dependencies applied before provisioning.
+        assert!(d.dependency_ids.contains(&format!("Service/shop-{m}")));
+        assert!(d.dependency_ids.contains(&format!("StatefulSet/shop-{m}")));
     }
+    assert_eq!(d.dependency_ids.len(), 8);
     assert_eq!(d.roles.len(), 12);
     assert_eq!(
         d.databases
@@ -396,9 +401,37 @@ fn managed_dependencies_are_wired_into_the_roles() {
         sec["STOREFRONT_REDIS__URL"],
         "redis://ruser:rpass@shop-redis.prod.svc.cluster.local:6379"
     );
-    assert_eq!(sec["STOREFRONT_S3__ACCESS_KEY"], "ak");
-    assert_eq!(sec["STOREFRONT_S3__SECRET_KEY"], "sk");
-    assert_eq!(sec["STOREFRONT_S3__REGION"], "eu-west-1");
+    // Only the roles that store objects get the object store's keys.
+    assert!(!sec.contains_key("STOREFRONT_S3__ACCESS_KEY"), "{sec:?}");
+    assert!(!sec.contains_key("STOREFRONT_S3__SECRET_KEY"));
+    for role in ["product", "user"] {
+        let s3 = secret_data(&d, &format!("shop-{role}-env"));
+        assert_eq!(s3["STOREFRONT_S3__ACCESS_KEY"], "ak");
+        assert_eq!(s3["STOREFRONT_S3__SECRET_KEY"], "sk");
+        assert_eq!(s3["STOREFRONT_S3__REGION"], "eu-west-1");
+    }
+    for role in ["gateway", "order", "payment", "cart", "event"] {
+        let other = secret_data(&d, &format!("shop-{role}-env"));
+        assert!(!other.contains_key("STOREFRONT_S3__SECRET_KEY"), "{role}");
+    }
+    // With per-role users each of them gets its own keys, limited to its own bucket.
+    let s = sf(serde_json::json!({}));
+    let own = desired(
+        &s,
+        &Inputs {
+            s3_role_users: true,
+            ..inputs(&s)
+        },
+    );
+    let product = secret_data(&own, "shop-product-env");
+    assert_eq!(
+        product["STOREFRONT_S3__ACCESS_KEY"],
+        s3_access_key("prod", "shop", Role::Product)
+    );
+    assert_eq!(product["STOREFRONT_S3__SECRET_KEY"], "pws3productsecretkey");
+    assert_eq!(own.s3_users.len(), 2);
+    assert_eq!(own.s3_users[1].buckets, ["product-images"]);
+    assert_eq!(own.s3_users[0].buckets, ["user-avatars"]);
     assert_eq!(
         secret_data(&d, "shop-payment-env")["STOREFRONT_PAYMENT__ENCRYPTION_KEY"],
         "pwpaymentencryptionkey"

@@ -346,6 +346,34 @@ impl Kafka {
         self.write_claim(&topic.name, None).await
     }
 
+    /// Whether DeleteTopics can be trusted on this broker. Asking for the claims topic's own
+    /// partition count is a no-op every Kafka since 1.0 refuses with `InvalidPartitions`; a
+    /// broker that does not implement CreatePartitions at all is not a full Kafka, and the one
+    /// such broker we know (tansu 0.6, the dev broker) deletes every topic when asked to delete
+    /// one, so topics are not deleted there.
+    async fn deletion_guard_inner(&self) -> ExtResult<Option<String>> {
+        self.ensure_claims_topic().await?;
+        let have = self.partitions(CLAIMS_TOPIC).await?.unwrap_or(1);
+        let admin = self.admin()?;
+        let np = NewPartitions::new(CLAIMS_TOPIC, have.max(1) as usize);
+        let answer = match admin.create_partitions([&np], &Self::opts()).await {
+            Ok(r) => match r.into_iter().next() {
+                Some(Err((_, code))) => Some(code),
+                _ => None,
+            },
+            Err(KafkaError::AdminOp(code)) => Some(code),
+            Err(e) => return Err(ExtError::Transient(format!("probing the broker: {e}"))),
+        };
+        Ok(match answer {
+            None | Some(RDKafkaErrorCode::InvalidPartitions) => None,
+            Some(code) => Some(format!(
+                "the broker answered CreatePartitions with {code}, so it is not a full Kafka \
+                 (tansu 0.6 deletes every topic when one is deleted): topics were released, \
+                 not deleted; delete them by hand"
+            )),
+        })
+    }
+
     async fn release_inner(&self, topic: &TopicPlan, claim: &Claim) -> ExtResult<()> {
         let claims = self.read_claims().await?;
         if claims.get(&topic.name).is_some_and(|c| c.same_owner(claim)) {
@@ -385,6 +413,9 @@ impl Topics for Kafka {
     fn release(&self, topic: &TopicPlan, claim: &Claim) -> BoxFuture<'_, ExtResult<()>> {
         let (t, c) = (topic.clone(), claim.clone());
         async move { self.release_inner(&t, &c).await }.boxed()
+    }
+    fn deletion_guard(&self) -> BoxFuture<'_, ExtResult<Option<String>>> {
+        async move { self.deletion_guard_inner().await }.boxed()
     }
 }
 
@@ -477,6 +508,25 @@ mod tests {
         }
         let fresh = Kafka::new(&brokers()).unwrap();
         assert!(!fresh.read_claims().await.unwrap().contains_key(&t.name));
+    }
+
+    /// The dev broker (tansu 0.6) deletes every topic when one is deleted: it is detected
+    /// without deleting anything, so cleanup releases topics there instead.
+    #[tokio::test]
+    async fn tansu_is_not_trusted_with_topic_deletion() {
+        let k = Kafka::new(&brokers()).unwrap();
+        let t = plan(&unique("sfop-guard-"), 1);
+        assert!(k.create(&t).await.unwrap());
+        let reason = k.deletion_guard().await.unwrap();
+        if may_delete() {
+            assert_eq!(reason, None, "a real Kafka is trusted");
+        } else {
+            let reason = reason.expect("tansu is detected");
+            assert!(reason.contains("released, not deleted"), "{reason}");
+        }
+        // The probe changed nothing.
+        assert_eq!(k.partitions(&t.name).await.unwrap(), Some(1));
+        assert_eq!(k.partitions(CLAIMS_TOPIC).await.unwrap(), Some(1));
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@
 //! delete, so a later Storefront can adopt the data.
 
 pub mod kafka;
+pub mod minio;
 pub mod postgres;
 pub mod redis;
 pub mod s3;
@@ -19,7 +20,7 @@ pub mod s3;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use crate::desired::{DatabasePlan, RedisUserPlan, TopicPlan};
+use crate::desired::{DatabasePlan, RedisUserPlan, S3UserPlan, TopicPlan};
 
 /// Who owns an external resource.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +125,9 @@ pub trait Topics: Send + Sync {
     fn ensure(&self, topic: &TopicPlan, claim: &Claim) -> BoxFuture<'_, ExtResult<Ensured>>;
     fn delete(&self, topic: &TopicPlan, claim: &Claim) -> BoxFuture<'_, ExtResult<()>>;
     fn release(&self, topic: &TopicPlan, claim: &Claim) -> BoxFuture<'_, ExtResult<()>>;
+    /// `Some(why)` when topics must not be deleted on this broker (cleanup then releases
+    /// them and says why in a warning).
+    fn deletion_guard(&self) -> BoxFuture<'_, ExtResult<Option<String>>>;
 }
 
 /// S3 buckets.
@@ -134,13 +138,30 @@ pub trait Buckets: Send + Sync {
     fn release(&self, bucket: &str, claim: &Claim) -> BoxFuture<'_, ExtResult<()>>;
 }
 
-/// Redis ACL users.
+/// Redis: the Storefront's key prefix is claimed (a prefix overlaps another when they are
+/// equal or either is empty, which covers every key), and an ACL user limited to it.
 pub trait RedisUsers: Send + Sync {
-    /// Creates or updates the user; `Ok(false)` when the server has no ACLs (then the roles
-    /// use the admin credentials).
-    fn ensure(&self, user: &RedisUserPlan) -> BoxFuture<'_, ExtResult<bool>>;
-    /// Deletes the user (missing or no ACL support is success).
-    fn delete(&self, user: &RedisUserPlan) -> BoxFuture<'_, ExtResult<()>>;
+    /// Claims the key prefix, revokes the users of younger Storefronts whose prefix overlaps,
+    /// then creates or updates the user; `Ok(false)` when the server has no ACLs (then the
+    /// roles use the admin credentials). An older overlapping claim is [`ExtError::Conflict`].
+    fn ensure(&self, user: &RedisUserPlan, claim: &Claim) -> BoxFuture<'_, ExtResult<bool>>;
+    /// Deletes the user only (a Storefront that lost a conflict keeps no access).
+    fn revoke(&self, user: &RedisUserPlan) -> BoxFuture<'_, ExtResult<()>>;
+    /// `deletionPolicy: Delete`: deletes the user, the keys under a claimed non-empty prefix,
+    /// and the claim (missing is success).
+    fn delete(&self, user: &RedisUserPlan, claim: &Claim) -> BoxFuture<'_, ExtResult<()>>;
+    /// `deletionPolicy: Retain`: deletes the user (its password must stop working) and the
+    /// claim, and keeps the keys.
+    fn release(&self, user: &RedisUserPlan, claim: &Claim) -> BoxFuture<'_, ExtResult<()>>;
+}
+
+/// Per-role object-store users (MinIO's admin API; S3 itself has no user management).
+pub trait ObjectUsers: Send + Sync {
+    /// Creates or updates each user with a policy for its buckets; `Ok(false)` when the store
+    /// has no admin API (then the roles use the configured keys).
+    fn ensure(&self, users: &[S3UserPlan]) -> BoxFuture<'_, ExtResult<bool>>;
+    /// Deletes the users (missing, or no admin API, is success).
+    fn delete(&self, access_keys: &[String]) -> BoxFuture<'_, ExtResult<()>>;
 }
 
 /// How the operator reaches the external systems of one Storefront as an administrator.
@@ -163,6 +184,7 @@ pub struct Systems {
     pub topics: Box<dyn Topics>,
     pub buckets: Box<dyn Buckets>,
     pub redis: Box<dyn RedisUsers>,
+    pub object_users: Box<dyn ObjectUsers>,
 }
 
 /// Makes [`Systems`] for given admin access; the real one connects, tests hand out fakes.
@@ -185,6 +207,12 @@ impl Connector for RealConnector {
                 &access.s3_region,
             )),
             redis: Box::new(redis::Redis::new(&access.redis_url)?),
+            object_users: Box::new(minio::MinioAdmin::new(
+                &access.s3_endpoint,
+                &access.s3_access_key,
+                &access.s3_secret_key,
+                &access.s3_region,
+            )?),
         })
     }
 }

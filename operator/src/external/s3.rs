@@ -215,8 +215,23 @@ fn classify<E>(what: &str, e: &SdkError<E, HttpResponse>) -> ExtError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let text = format!("{what}: {}", storefront_kit::s3::describe_error(e));
     let denied = matches!(status(e), Some(401 | 403));
+    let has_detail = e
+        .as_service_error()
+        .is_some_and(|s| s.code().is_some() || s.message().is_some());
+    // A refused HEAD carries no body, so no code or message: say what the status means.
+    let text = match status(e) {
+        Some(code) if !has_detail && e.as_service_error().is_some() => format!(
+            "{what}: HTTP {code}{}",
+            if denied {
+                " (access denied: check the access key, the secret key and the policy that \
+                 grants them the bucket)"
+            } else {
+                ""
+            }
+        ),
+        _ => format!("{what}: {}", storefront_kit::s3::describe_error(e)),
+    };
     match code(e) {
         Some(
             "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidBucketName",
@@ -306,5 +321,13 @@ mod tests {
         let me = claim("me", "2026-01-01T00:00:00Z");
         let e = s3.ensure(&unique("sfop-bucket-"), &me).await.unwrap_err();
         assert!(matches!(e, ExtError::Permanent(_)), "{e:?}");
+        let text = e.to_string();
+        assert!(!text.contains("no message"), "{text}");
+        assert!(
+            text.contains("403")
+                || text.contains("SignatureDoesNotMatch")
+                || text.contains("AccessDenied"),
+            "{text}"
+        );
     }
 }

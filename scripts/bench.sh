@@ -4,6 +4,7 @@
 # loopback, prints req/s and latency percentiles, and stops the platform again.
 #
 # Usage: scripts/bench.sh identity|catalog|checkout|events|recommendations [storefront-bench options, e.g. --duration 10 --concurrency 16]
+#        scripts/bench.sh burst [--logins 500] [--signups 200] [--settle 30]   (RSS of `storefront up` under a burst)
 #        scripts/bench.sh load [--scenario browse,search,cart,checkout,mix] [--users 16] [--duration 10] [--rate 0] [--out target/bench-load]
 #
 # `load` runs the goose-driven shopper scenarios and measures the reference limits in the same
@@ -121,6 +122,10 @@ done
 curl -fsS http://127.0.0.1:3000/readyz >/dev/null || sf_die "the gateway did not become ready"
 
 printf 'machine: %s cores, %s, %s\n' "$(nproc)" "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)" "$(uname -sr)"
+if [[ "$scenario" == burst ]]; then
+  STOREFRONT_BENCH_PID="$pid" "$bin/storefront-bench" burst "$@"
+  exit 0
+fi
 if [[ "$scenario" != checkout ]]; then
   "$bin/storefront-bench" "$scenario" "$@"
   exit 0

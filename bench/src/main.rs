@@ -5,6 +5,7 @@
 //! `scripts/bench.sh load` runs the goose-driven shopper scenarios with reference limits.
 #![forbid(unsafe_code)]
 
+mod burst;
 mod checkout;
 mod load;
 
@@ -106,6 +107,10 @@ enum Scenario {
     /// req/s and p50/p95/p99/max per request type, JSON and an SVG latency chart, and reference
     /// limits measured in the same run (static gateway route, pgbench, redis-benchmark).
     Load(load::LoadArgs),
+    /// A burst of concurrent logins, then sign-ups, against the platform process `--pid`: every
+    /// answer by status (each must be 2xx, 401 or 503 with Retry-After) and the process's
+    /// resident memory before, at peak and while it settles.
+    Burst(burst::BurstArgs),
 }
 
 /// Result of one phase.
@@ -842,5 +847,6 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Recommendations { users, products } => {
             recommendations(&cli, (*users).max(1), (*products).max(2)).await
         }
+        Scenario::Burst(args) => burst::run(cli.gateway.trim_end_matches('/'), args).await,
     }
 }

@@ -123,6 +123,12 @@ pub struct Argon2Settings {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
+    /// Hashes that run at once (each holds `memory_kib`); 0: one per core.
+    pub workers: usize,
+    /// Hash requests that may wait for a worker; more are answered 503 with `Retry-After`.
+    pub queue: usize,
+    /// How long a request waits for a worker before it is answered 503, milliseconds.
+    pub queue_timeout_ms: u64,
 }
 
 impl Default for Argon2Settings {
@@ -131,6 +137,9 @@ impl Default for Argon2Settings {
             memory_kib: 19_456,
             iterations: 2,
             parallelism: 1,
+            workers: 0,
+            queue: 64,
+            queue_timeout_ms: 2_000,
         }
     }
 }
@@ -218,6 +227,24 @@ impl Validate for AuthSettings {
             return Err(ConfigError::invalid(
                 "auth.argon2.parallelism",
                 "must be between 1 and 64",
+            ));
+        }
+        if a.workers > 256 {
+            return Err(ConfigError::invalid(
+                "auth.argon2.workers",
+                "must be between 0 (one per core) and 256",
+            ));
+        }
+        if a.queue > 100_000 {
+            return Err(ConfigError::invalid(
+                "auth.argon2.queue",
+                "must be at most 100000",
+            ));
+        }
+        if !(10..=60_000).contains(&a.queue_timeout_ms) {
+            return Err(ConfigError::invalid(
+                "auth.argon2.queue_timeout_ms",
+                "must be between 10 and 60000",
             ));
         }
         let t = &self.throttle;

@@ -202,6 +202,7 @@ pub async fn create_admin(cfg: &Config, email: &str, password: &str) -> anyhow::
         &hash,
         &["customer", "admin"],
         None,
+        None,
     )
     .await
     {

@@ -20,6 +20,8 @@ use crate::store::refresh_tokens::{self, NewToken};
 use crate::store::users::{self, UserRow};
 use crate::throttle::Throttle;
 use crate::tokens::{Issuer, RefreshToken, hash_refresh};
+use kit::work::Reservation;
+use sha2::{Digest, Sha256};
 
 /// `source` of the events auth publishes.
 pub const EVENT_SOURCE: &str = "/storefront/auth";
@@ -114,16 +116,22 @@ impl Auth {
     }
 
     /// Creates an account with `roles`, its `user.registered` event and (with `client`) a
-    /// first session, in one transaction.
+    /// first session, in one transaction, hashing on the reserved worker.
+    #[allow(clippy::too_many_arguments)]
     async fn create_account(
         &self,
+        worker: &Reservation,
         email: &Email,
         password: &Password,
         display_name: Option<&str>,
         roles: &[Role],
         client: Option<&Client>,
+        registration_key: Option<&[u8]>,
     ) -> Result<(UserRow, Option<RefreshToken>)> {
-        let hash = self.hasher.hash(password.expose().to_owned()).await?;
+        let hash = self
+            .hasher
+            .hash_with(worker, password.expose().to_owned())
+            .await?;
         let mut tx = self.pool.begin().await?;
         let user = users::insert(
             &mut tx,
@@ -132,6 +140,7 @@ impl Auth {
             &hash,
             &role_names(roles),
             display_name,
+            registration_key,
         )
         .await
         .map_err(|e| {
@@ -151,33 +160,72 @@ impl Auth {
         Ok((user, refresh))
     }
 
+    /// Signs up and in. The hashing worker is taken first, so a busy service refuses (503)
+    /// before anything is counted or written. With `idempotency_key`, a retry (same key,
+    /// e-mail and password) of a sign-up that already created the account answers as the first
+    /// attempt did: the same account, signed in.
     pub async fn register(
         &self,
         email: Email,
         password: Password,
         display_name: Option<String>,
         client: &Client,
+        idempotency_key: Option<&str>,
     ) -> Result<(UserRow, Tokens)> {
+        let worker = self.hasher.reserve().await?;
         self.throttle
             .registration(client.ip)
             .await
             .map_err(|l| Error::Throttled(l.0))?;
-        let (user, refresh) = self
+        let key = idempotency_key.map(|k| Sha256::digest(k.as_bytes()).to_vec());
+        let created = self
             .create_account(
+                &worker,
                 &email,
                 &password,
                 display_name.as_deref(),
                 &[Role::Customer],
                 Some(client),
+                key.as_deref(),
             )
-            .await?;
-        let tokens = self.pair(&user, refresh.expect("a session was asked for"))?;
+            .await;
+        let (user, refresh) = match (created, &key) {
+            (Err(Error::EmailTaken), Some(key)) => {
+                let Some(user) = users::by_registration(&self.pool, email.as_str(), key).await?
+                else {
+                    return Err(Error::EmailTaken);
+                };
+                let same = self
+                    .hasher
+                    .verify_with(
+                        &worker,
+                        password.expose().to_owned(),
+                        Some(user.password_hash.clone()),
+                    )
+                    .await?;
+                if !same {
+                    return Err(Error::EmailTaken);
+                }
+                tracing::info!(user_id = %user.id, "sign-up retried with its key: signed in");
+                let mut tx = self.pool.begin().await?;
+                let refresh = self.new_refresh(&mut tx, user.id, None, client).await?;
+                tx.commit().await?;
+                (user, refresh)
+            }
+            (created, _) => {
+                let (user, refresh) = created?;
+                (user, refresh.expect("a session was asked for"))
+            }
+        };
+        let tokens = self.pair(&user, refresh)?;
         Ok((user, tokens))
     }
 
     /// Same answer and (argon2-dominated) time for an unknown e-mail and a wrong password.
     pub async fn login(&self, email: &str, password: String, client: &Client) -> Result<Tokens> {
         let email = Email::normalise(email);
+        // The worker first: a busy service refuses before the attempt is counted.
+        let worker = self.hasher.reserve().await?;
         self.throttle
             .login_attempt(&email, client.ip)
             .await
@@ -189,14 +237,14 @@ impl Auth {
         }
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let password_for_rehash = password.clone();
-        if !self.hasher.verify(password, stored).await? {
+        if !self.hasher.verify_with(&worker, password, stored).await? {
             return Err(Error::BadCredentials);
         }
         let user = user.expect("verified against a real hash");
         self.throttle.login_succeeded(&email, client.ip).await;
         if self.hasher.needs_rehash(&user.password_hash) {
             // The cost was raised since this hash was made: upgrade it while we know the password.
-            let hash = self.hasher.hash(password_for_rehash).await?;
+            let hash = self.hasher.hash_with(&worker, password_for_rehash).await?;
             let mut conn = self.pool.acquire().await?;
             users::replace_hash(&mut conn, user.id, &user.password_hash, &hash).await?;
         }
@@ -322,9 +370,10 @@ impl Auth {
         if current.chars().count() > crate::domain::PASSWORD_MAX {
             return Err(wrong());
         }
+        let worker = self.hasher.reserve().await?;
         if !self
             .hasher
-            .verify(current.clone(), Some(user.password_hash.clone()))
+            .verify_with(&worker, current.clone(), Some(user.password_hash.clone()))
             .await?
         {
             return Err(wrong());
@@ -337,7 +386,10 @@ impl Auth {
             )
             .into());
         }
-        let hash = self.hasher.hash(new.expose().to_owned()).await?;
+        let hash = self
+            .hasher
+            .hash_with(&worker, new.expose().to_owned())
+            .await?;
         let mut tx = self.pool.begin().await?;
         users::set_password(&mut tx, user.id, &hash).await?;
         refresh_tokens::revoke_all_for_user(&mut tx, user.id).await?;
@@ -350,12 +402,15 @@ impl Auth {
 
     /// An admin account (admin and customer roles); no session is started.
     pub async fn create_admin(&self, email: Email, password: Password) -> Result<UserRow> {
+        let worker = self.hasher.reserve().await?;
         let (user, _) = self
             .create_account(
+                &worker,
                 &email,
                 &password,
                 None,
                 &[Role::Customer, Role::Admin],
+                None,
                 None,
             )
             .await?;

@@ -17,5 +17,6 @@ pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 pub mod upstream;
+pub mod work;
 
 pub use shutdown::{Shutdown, Supervisor};

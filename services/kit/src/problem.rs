@@ -139,6 +139,13 @@ impl Problem {
         .with_extension("retry_after", secs)
     }
 
+    /// Adds `Retry-After` (whole seconds, at least 1) and a `retry_after` member.
+    pub fn with_retry_after(self, after: std::time::Duration) -> Self {
+        let secs = after.as_secs_f64().ceil().max(1.0) as u64;
+        self.with_header(header::RETRY_AFTER, HeaderValue::from(secs))
+            .with_extension("retry_after", secs)
+    }
+
     /// 500. Logs `cause` (with its chain) and sends nothing of it to the client.
     pub fn internal<E: fmt::Display + fmt::Debug>(cause: E) -> Self {
         tracing::error!(error = %cause, error.chain = ?cause, "internal error");
@@ -218,7 +225,6 @@ impl std::error::Error for Problem {}
 fn reason(status: StatusCode) -> Cow<'static, str> {
     match status.canonical_reason() {
         Some(r) => Cow::Borrowed(r),
-        None if status.as_u16() == 499 => Cow::Borrowed("Client Closed Request"),
         None => Cow::Owned(format!("HTTP {}", status.as_u16())),
     }
 }
@@ -248,7 +254,9 @@ impl From<tonic::Status> for Problem {
             Code::Ok | Code::Unknown | Code::Internal | Code::DataLoss => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            // The gateway never cancels a call its client still waits for: a cancelled call is
+            // the upstream's deadline running out (tonic's client timeout), so 504, not 499.
+            Code::Cancelled => StatusCode::GATEWAY_TIMEOUT,
             Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
                 StatusCode::BAD_REQUEST
             }
@@ -273,7 +281,29 @@ impl From<tonic::Status> for Problem {
                 StatusCode::NOT_IMPLEMENTED => "This operation is not implemented.",
                 _ => INTERNAL_DETAIL,
             };
-            return Self::with_status(status, detail);
+            let p = Self::with_status(status, detail);
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                // A busy or unreachable upstream: say when to come back (its hint, else 1 s).
+                let secs = s
+                    .metadata()
+                    .get(crate::work::RETRY_AFTER_METADATA)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(1);
+                let detail = if s
+                    .metadata()
+                    .get(crate::work::RETRY_AFTER_METADATA)
+                    .is_some()
+                {
+                    s.message().to_owned()
+                } else {
+                    detail.to_owned()
+                };
+                return p
+                    .with_detail(detail)
+                    .with_retry_after(std::time::Duration::from_secs(secs));
+            }
+            return p;
         }
         let mut p = Self::new(status);
         if !s.message().is_empty() {
@@ -771,7 +801,7 @@ mod tests {
             (Code::AlreadyExists, 409),
             (Code::Aborted, 409),
             (Code::ResourceExhausted, 429),
-            (Code::Cancelled, 499),
+            (Code::Cancelled, 504),
             (Code::Internal, 500),
             (Code::Unknown, 500),
             (Code::DataLoss, 500),
@@ -788,10 +818,24 @@ mod tests {
         let p = Problem::from(Status::not_found("no product with slug `red-shoe`"));
         assert_eq!(p.detail.as_deref(), Some("no product with slug `red-shoe`"));
         assert_eq!(p.title, "Not Found");
+        // No 499 from the platform: a cancelled upstream call is a timeout.
         assert_eq!(
             Problem::from(Status::cancelled("")).title,
-            "Client Closed Request"
+            "Gateway Timeout"
         );
+        // Every 503 says when to come back; a busy upstream's own hint wins.
+        let r = Problem::from(Status::unavailable("db down")).into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        let busy = crate::work::Overloaded {
+            pool: "password hashing",
+            why: "queue full",
+            retry_after: std::time::Duration::from_secs(3),
+        };
+        let p = Problem::from(Status::from(busy));
+        assert_eq!(p.status, 503);
+        assert!(p.detail.as_deref().unwrap().contains("busy"), "{p}");
+        let r = p.into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "3");
     }
 
     #[tokio::test]

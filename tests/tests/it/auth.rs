@@ -1089,3 +1089,110 @@ async fn expired_tampered_wrong_key_and_unsigned_tokens_are_refused_by_the_gatew
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
 }
+
+/// Issue #15: a sign-up whose answer was lost can be retried with its `Idempotency-Key`: the
+/// retry answers 201 with the same account, signed in; the key does not open another account's
+/// door (another password, or no key, is still 409).
+#[tokio::test]
+async fn a_sign_up_retried_with_its_key_answers_as_the_first_did() {
+    let s = Stack::start().await;
+    let email = email();
+    let register = |key: Option<&'static str>, password: &'static str| {
+        let mut req = s
+            .http
+            .post(format!("{}/api/v1/auth/register", s.base))
+            .json(&json!({"email": email, "password": password}));
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        async move { read(req.send().await.unwrap()).await }
+    };
+    let (first, a) = register(Some("signup-7f3a"), PASSWORD).await;
+    assert_eq!(first, 201, "{a}");
+    let (again, b) = register(Some("signup-7f3a"), PASSWORD).await;
+    assert_eq!(again, 201, "{b}");
+    assert_eq!(a["user"]["id"], b["user"]["id"], "the same account");
+    // The retry's session works.
+    let (refreshed, r) = s
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": b["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(refreshed, 200, "{r}");
+    let (other_pw, _) = register(Some("signup-7f3a"), "another-password-1").await;
+    assert_eq!(other_pw, 409);
+    let (no_key, _) = register(None, PASSWORD).await;
+    assert_eq!(no_key, 409);
+    let (other_key, _) = register(Some("another-key"), PASSWORD).await;
+    assert_eq!(other_key, 409);
+    let long: &'static str = Box::leak("k".repeat(256).into_boxed_str());
+    let (bad, p) = register(Some(long), PASSWORD).await;
+    assert_eq!(bad, 400, "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("Idempotency-Key"),
+        "{p}"
+    );
+    let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE email = $1")
+        .bind(email.to_lowercase())
+        .fetch_one(&s.pool)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 1);
+}
+
+/// Issue #15: a burst of logins larger than the hashing pool and its queue is answered 200 or
+/// 503 with `Retry-After` (never a 499 or another 5xx), and a refused login changed nothing:
+/// exactly one session exists per 200.
+#[tokio::test]
+async fn a_login_burst_past_the_hashing_pool_is_answered_503_with_retry_after() {
+    let mut cfg = auth_config();
+    cfg.auth.argon2.workers = 1;
+    cfg.auth.argon2.queue = 2;
+    cfg.auth.argon2.queue_timeout_ms = 100;
+    let s = Stack::start_with(cfg).await;
+    let email = email();
+    let user = s.register(&email, PASSWORD).await;
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let req = s
+            .http
+            .post(format!("{}/api/v1/auth/login", s.base))
+            .json(&json!({"email": email, "password": PASSWORD}));
+        tasks.push(tokio::spawn(async move { req.send().await.unwrap() }));
+    }
+    let (mut ok, mut busy) = (0i64, 0);
+    for t in tasks {
+        let resp = t.await.unwrap();
+        match resp.status().as_u16() {
+            200 => ok += 1,
+            503 => {
+                let after: u64 = resp.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(after >= 1);
+                busy += 1;
+            }
+            other => panic!("unexpected {other}: {}", resp.text().await.unwrap()),
+        }
+    }
+    assert!(
+        busy > 0,
+        "a pool of one with a queue of two refuses part of 40"
+    );
+    assert!(ok > 0);
+    let sessions: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM refresh_tokens WHERE user_id = $1::uuid")
+            .bind(user["user"]["id"].as_str().unwrap())
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        sessions,
+        ok + 1,
+        "one session per 200 and the sign-up's; none per 503"
+    );
+}

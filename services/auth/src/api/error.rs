@@ -35,6 +35,9 @@ pub enum Error {
     Throttled(Duration),
     #[error("{0}")]
     Unavailable(String),
+    /// The hashing pool is full: 503 with `Retry-After`, nothing was changed.
+    #[error(transparent)]
+    Overloaded(#[from] kit::work::Overloaded),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     #[error(transparent)]
@@ -42,6 +45,15 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::password::HashError> for Error {
+    fn from(e: crate::password::HashError) -> Self {
+        match e {
+            crate::password::HashError::Overloaded(o) => Error::Overloaded(o),
+            crate::password::HashError::Failed(e) => Error::Internal(e),
+        }
+    }
+}
 
 impl From<Invalid> for Error {
     fn from(i: Invalid) -> Self {
@@ -119,6 +131,10 @@ impl From<Error> for Status {
                 Status::unavailable(
                     "The auth service cannot reach a dependency. Try again shortly.",
                 )
+            }
+            Error::Overloaded(o) => {
+                tracing::warn!(error = %o, "refused: hashing pool full");
+                Status::from(o)
             }
             Error::Db(e) => match &e {
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {

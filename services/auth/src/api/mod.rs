@@ -162,9 +162,20 @@ impl AuthService for AuthApi {
         let display_name =
             parse_display_name("display_name", &r.display_name).map_err(Error::from)?;
         let client = client(r.client.as_ref())?;
+        let key = match r.idempotency_key.as_str() {
+            "" => None,
+            k if k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic() || c == ' ') => Some(k),
+            _ => {
+                return Err(Error::from(Invalid::new(
+                    "idempotency_key",
+                    "must be 1 to 255 printable ASCII characters",
+                ))
+                .into());
+            }
+        };
         let (user, tokens) = self
             .auth
-            .register(email, password, display_name, &client)
+            .register(email, password, display_name, &client, key)
             .await?;
         Ok(Response::new(pb::RegisterResponse {
             user: Some(pb_user(&user)),

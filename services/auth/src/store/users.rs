@@ -28,18 +28,35 @@ pub async fn insert(
     password_hash: &str,
     roles: &[&str],
     display_name: Option<&str>,
+    registration_key: Option<&[u8]>,
 ) -> Result<UserRow, sqlx::Error> {
     let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
     sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO users (id, email, password_hash, roles, display_name)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+        "INSERT INTO users (id, email, password_hash, roles, display_name, registration_key)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(email)
     .bind(password_hash)
     .bind(roles)
     .bind(display_name)
+    .bind(registration_key)
     .fetch_one(conn)
+    .await
+}
+
+/// The account `email` when it was created by a sign-up with `registration_key`.
+pub async fn by_registration<'e>(
+    db: impl PgExecutor<'e>,
+    email: &str,
+    registration_key: &[u8],
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users WHERE email = $1 AND registration_key = $2"
+    )))
+    .bind(email)
+    .bind(registration_key)
+    .fetch_optional(db)
     .await
 }
 

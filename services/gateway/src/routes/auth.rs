@@ -293,13 +293,18 @@ fn account(u: pb::User) -> AccountView {
     tag = "auth",
     operation_id = "register",
     request_body = RegisterRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Optional, 1 to 255 printable ASCII characters. A retry with the same key, e-mail and password after the account was created answers 201 again with the same account, signed in, instead of 409, so a sign-up whose answer was lost can be retried safely"),
+    ),
     responses(
-        (status = 201, description = "Account created and signed in", body = RegisterResponse),
-        (status = 400, description = "The body is not valid JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 201, description = "Account created and signed in (or, for a retry with the same Idempotency-Key, e-mail and password, the account the first attempt created, signed in again)", body = RegisterResponse),
+        (status = 400, description = "The body is not valid JSON, or the Idempotency-Key is malformed", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "An account with this e-mail address exists (in any letter case)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or breaks a rule; `errors` names it", body = ProblemDoc, content_type = "application/problem+json",
             example = json!({"type": "about:blank", "title": "Unprocessable Entity", "status": 422, "detail": "The field `password` is invalid.", "errors": [{"field": "password", "message": "must be at least 8 characters"}]})),
         (status = 429, description = "Too many sign-ups from this address", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "The service is busy (password hashing is bounded); nothing was created. Retry after `Retry-After` seconds", body = ProblemDoc, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 pub async fn register(
@@ -315,11 +320,13 @@ pub async fn register(
         check_len(&mut errors, "display_name", d, false, DISPLAY_NAME_MAX);
     }
     valid(errors)?;
+    let key = super::idempotency_key(&headers)?;
     let msg = pb::RegisterRequest {
         email: body.email,
         password: body.password,
         display_name: body.display_name.unwrap_or_default(),
         client: Some(client_info(ip, &headers)),
+        idempotency_key: key.unwrap_or_default(),
     };
     let r = client(&state)
         .register(grpc_request(msg, &headers))
@@ -358,6 +365,8 @@ pub async fn register(
             example = json!({"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": "The e-mail address or password is incorrect."})),
         (status = 422, description = "A field is missing or too long", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts for this account or address; see `Retry-After`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "The service is busy (password hashing is bounded); the attempt was not counted. Retry after `Retry-After` seconds", body = ProblemDoc, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 pub async fn login(

@@ -28,7 +28,6 @@ const SKUS_MAX: usize = 100;
 const NOTE_MAX: usize = 500;
 const DELTA_MAX: i64 = 1_000_000;
 const ON_HAND_MAX: i64 = 1_000_000_000;
-const IDEMPOTENCY_KEY_MAX: usize = 255;
 
 /// The inventory routes: the public availability read and the admin routes behind
 /// [`crate::protect`].
@@ -317,19 +316,6 @@ fn movement(m: pb::Movement) -> Movement {
     }
 }
 
-/// The `Idempotency-Key` header, when present and sane.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(v) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    match v.to_str() {
-        Ok(k) if !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_MAX => Ok(Some(k.to_owned())),
-        _ => Err(Problem::bad_request(format!(
-            "The Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters."
-        ))),
-    }
-}
-
 // ---------- handlers ----------
 
 /// How many units of each SKU can be bought now. Public.
@@ -496,7 +482,7 @@ pub async fn set_stock(
     Json(body): Json<SetStockRequest>,
 ) -> Result<Json<StockChange>, Problem> {
     claims.require_role(Role::Admin)?;
-    let key = idempotency_key(&headers)?;
+    let key = super::idempotency_key(&headers)?;
     let mut errors = Vec::new();
     check_sku(&mut errors, "sku", &sku);
     if !(0..=ON_HAND_MAX).contains(&body.on_hand) {
@@ -561,7 +547,7 @@ pub async fn adjust_stock(
     Json(body): Json<AdjustStockRequest>,
 ) -> Result<Json<StockChange>, Problem> {
     claims.require_role(Role::Admin)?;
-    let key = idempotency_key(&headers)?.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let key = super::idempotency_key(&headers)?.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let mut errors = Vec::new();
     check_sku(&mut errors, "sku", &sku);
     if body.delta == 0 || body.delta.unsigned_abs() > DELTA_MAX as u64 {

@@ -963,23 +963,21 @@ async fn apply(sf: &Storefront, ctx: &Context) -> Result<Action> {
         _ => match old.redis_acl {
             Some(true) => RedisAuth::Known(acl_user),
             Some(false) => RedisAuth::Known(redis_admin),
+            // The managed server is the operator's own Redis 7 (ACLs): its user is known
+            // before the server answers, so the roles need not wait for it.
+            None if sf.spec.redis.mode == DependencyMode::Managed => RedisAuth::Known(acl_user),
             None => RedisAuth::Unknown,
         },
     };
     let mut s3_users = old.s3_users;
-    let s3_known = match &prov.s3_users {
+    // Until the store has answered once, the two roles that store objects use the configured
+    // keys (object storage never holds the other roles back).
+    inputs.s3_role_users = match &prov.s3_users {
         Some(Ok(b)) => {
             s3_users = Some(*b);
-            Some(*b)
+            *b
         }
-        _ => old.s3_users,
-    };
-    let auth = match (auth, s3_known) {
-        (RedisAuth::Known(a), Some(b)) => {
-            inputs.s3_role_users = b;
-            RedisAuth::Known(a)
-        }
-        _ => RedisAuth::Unknown,
+        _ => old.s3_users.unwrap_or(false),
     };
     let mut keep: BTreeSet<String> = draft.dependency_ids.clone();
     keep.insert(format!("Secret/{}", n.generated_secret()));

@@ -84,9 +84,16 @@ pub struct StorefrontSpec {
     /// Outgoing e-mail (the notification role).
     #[serde(default)]
     pub smtp: SmtpSpec,
-    /// What happens to databases, topics and buckets when the Storefront is deleted. `Retain`
-    /// (default) keeps them and releases the claim so another Storefront may adopt them;
-    /// `Delete` drops databases and roles, deletes topics, empties and deletes buckets.
+    /// The web shop the gateway serves at every path outside `/api` (so the Ingress gives a
+    /// shop at `/` and the API at `/api/v1`, one origin).
+    #[serde(default)]
+    pub web: WebSpec,
+    /// What happens to the external resources (every one the Storefront ever had, on External
+    /// servers) when it is deleted. `Retain` (default) keeps the data and releases the claims so
+    /// another Storefront may adopt it, and deletes the Redis and object-store users; `Delete`
+    /// also drops databases and roles, deletes topics (released instead on a broker that cannot
+    /// be trusted with DeleteTopics), empties and deletes buckets and deletes the Redis keys
+    /// under a non-empty prefix.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 }
@@ -521,6 +528,33 @@ impl Default for SmtpSpec {
             port: default_smtp_port(),
             from: None,
             secret_ref: None,
+        }
+    }
+}
+
+/// The web shop.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WebSpec {
+    /// Serve the shop built into the image (`/usr/share/storefront/web`). Off: the gateway
+    /// serves only the API (for a shop hosted elsewhere, e.g. a CDN).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Where the built shop is inside the image.
+    #[serde(default = "default_web_dir")]
+    #[schemars(length(min = 1))]
+    pub dir: String,
+}
+
+fn default_web_dir() -> String {
+    "/usr/share/storefront/web".into()
+}
+
+impl Default for WebSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: default_web_dir(),
         }
     }
 }

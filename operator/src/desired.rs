@@ -640,6 +640,12 @@ fn role_config(sf: &Storefront, n: &Names, role: Role) -> BTreeMap<String, Strin
     )]);
     match role {
         Role::Gateway => {
+            if sf.spec.web.enabled {
+                m.insert(
+                    "STOREFRONT_GATEWAY__WEB_DIR".into(),
+                    sf.spec.web.dir.clone(),
+                );
+            }
             for up in Role::gateway_upstreams() {
                 m.insert(
                     format!(

@@ -250,6 +250,8 @@ struct Script {
     redis_without_acl: bool,
     /// The object store has per-role users.
     s3_users: bool,
+    /// What Redis answers instead of success.
+    redis_error: Option<ExtError>,
 }
 
 #[derive(Clone, Default)]
@@ -336,7 +338,8 @@ impl RedisUsers for Fake {
     fn ensure(&self, u: &RedisUserPlan, _: &Claim) -> BoxFuture<'_, ExtResult<bool>> {
         self.log(format!("ensure redis {}", u.username));
         let acl = !self.0.lock().unwrap().redis_without_acl;
-        async move { Ok(acl) }.boxed()
+        let err = self.0.lock().unwrap().redis_error.clone();
+        async move { err.map_or(Ok(acl), Err) }.boxed()
     }
     fn revoke(&self, u: &RedisUserPlan) -> BoxFuture<'_, ExtResult<()>> {
         self.log(format!("revoke redis {}", u.username));
@@ -666,6 +669,42 @@ async fn roles_get_their_own_object_store_users_where_the_store_has_them() {
     reconcile(Arc::new(sf.clone()), ctx.clone()).await.unwrap();
     assert!(fake.calls().contains(&format!("delete s3 user {pk}")));
     assert!(finalizer_removed(&api));
+}
+
+/// Before an External Redis has ever answered, the roles are left alone (no guessed
+/// credentials); a Managed Redis is the operator's own Redis 7, so its roles start at once.
+#[tokio::test]
+async fn roles_wait_for_an_external_redis_but_not_for_a_managed_one() {
+    let mut sf = finalized(storefront(external(json!({}))));
+    let (api, fake, ctx) = external_setup(&sf);
+    fake.0.lock().unwrap().redis_error = Some(ExtError::Transient("Redis: refused".into()));
+    let action = reconcile(Arc::new(sf.clone()), ctx.clone()).await.unwrap();
+    assert_eq!(
+        action,
+        Action::requeue(Duration::from_secs(5)),
+        "retried soon"
+    );
+    assert!(
+        !api.seen()
+            .iter()
+            .any(|s| s.is_apply() && s.path().contains("-env")),
+        "no role Secret with guessed Redis credentials"
+    );
+    // Redis answers: the roles get the ACL user, once.
+    fake.0.lock().unwrap().redis_error = None;
+    sf.status = Some(api.status());
+    reconcile_times(&mut sf, &api, &ctx, 1).await;
+    let url = &applied_secret(&api, "shop-cart-env")["STOREFRONT_REDIS__URL"];
+    assert!(url.starts_with("redis://storefront-prod-shop:"), "{url}");
+
+    let mut managed = finalized(storefront(json!({})));
+    let (client, api) = ApiServer::start(&managed, 1);
+    let fake = Fake::default();
+    fake.0.lock().unwrap().redis_error = Some(ExtError::Transient("starting".into()));
+    let ctx = context(client, &fake);
+    reconcile_times(&mut managed, &api, &ctx, 1).await;
+    let url = &applied_secret(&api, "shop-cart-env")["STOREFRONT_REDIS__URL"];
+    assert!(url.starts_with("redis://storefront-prod-shop:"), "{url}");
 }
 
 /// A server without ACLs: the roles use the admin credentials, and that is stable too.

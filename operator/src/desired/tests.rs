@@ -720,3 +720,17 @@ fn pods_restart_when_their_configuration_changes() {
         "deterministic"
     );
 }
+
+#[test]
+fn the_gateway_serves_the_web_shop_unless_it_is_switched_off() {
+    let d = plan(serde_json::json!({}));
+    assert_eq!(
+        config_map(&d, "shop-gateway")["STOREFRONT_GATEWAY__WEB_DIR"],
+        "/usr/share/storefront/web"
+    );
+    let off = plan(serde_json::json!({"web": {"enabled": false}}));
+    assert!(!config_map(&off, "shop-gateway").contains_key("STOREFRONT_GATEWAY__WEB_DIR"));
+    // The Ingress sends every path to the gateway: the shop at `/`, the API at `/api/v1`.
+    let ids: Vec<String> = d.children.iter().map(Child::id).collect();
+    assert!(ids.contains(&"Ingress/shop-gateway".to_string()));
+}

@@ -6,6 +6,11 @@ mod roles;
 
 use clap::{Parser, Subcommand};
 
+/// jemalloc with background threads: memory freed after a burst goes back to the system within
+/// seconds, where glibc's arenas kept the peak (measured with `scripts/bench.sh burst`; README).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "storefront",

@@ -110,3 +110,38 @@ sf_fmt_duration() {
     printf '%ds' "$s"
   fi
 }
+
+# Node.js for the web shop (web/: Vite needs Node.js 20.19 or newer, with npm).
+ensure_node() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    sf_die "Node.js 20.19+ and npm are needed to build the web shop (web/): install them (https://nodejs.org, or your package manager) and run again"
+  fi
+  local v
+  v="$(node -p 'process.versions.node')"
+  local major="${v%%.*}" rest="${v#*.}"
+  local minor="${rest%%.*}"
+  if ((major < 20 || (major == 20 && minor < 19))); then
+    sf_die "Node.js $v is too old for the web shop (web/): install Node.js 20.19 or newer"
+  fi
+}
+
+# Debian's chromium, the browser the web shop's browser test drives (playwright-core).
+ensure_chromium() {
+  if [[ -x "${CHROMIUM:-/usr/bin/chromium}" ]]; then
+    return 0
+  fi
+  sf_apt_install chromium
+}
+
+# Installs the web shop's locked dependencies (only when the lock file changed since the last
+# install) and builds it into web/dist.
+build_web() {
+  ensure_node
+  local web="$SF_REPO_ROOT/web"
+  if [[ ! -f "$web/node_modules/.package-lock.json" || "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]]; then
+    sf_info "installing the web shop's dependencies (npm ci)"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error) || return 1
+  fi
+  sf_info "building the web shop into web/dist"
+  (cd "$web" && npm run --silent build -- --logLevel warn) || return 1
+}

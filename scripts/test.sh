@@ -90,6 +90,19 @@ fi
 step "storefront binary" cargo build -p storefront-cli || finish
 export STOREFRONT_BIN="$CARGO_TARGET_DIR/debug/storefront"
 
+# The web shop (web/): locked dependencies, type check, Vitest and the production build (which
+# the browser test in tests/tests/it/web.rs serves through the gateway), and the browser that
+# test drives. Skipped when a filter is set that does not mention `web`.
+# shellcheck disable=SC2317 # called through step
+web_shop() {
+  build_web || return 1
+  (cd "$SF_REPO_ROOT/web" && npm run --silent typecheck && npm test --silent) || return 1
+  ensure_chromium
+}
+if [[ -z "$FILTER" || "$FILTER" == *web* ]]; then
+  step "web shop" web_shop || true
+fi
+
 profile="${NEXTEST_PROFILE:-}"
 if [[ -z "$profile" ]]; then
   if [[ -n "${CI:-}" ]]; then profile=ci; else profile=default; fi

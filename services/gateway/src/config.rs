@@ -1,6 +1,7 @@
 //! The gateway's settings: `STOREFRONT_GATEWAY__*` on top of the shared ones.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use kit::config::{Common, ConfigError, Validate, check_url};
 use serde::{Deserialize, Serialize};
@@ -43,24 +44,45 @@ pub struct GatewaySettings {
     pub cors_origins: Vec<String>,
     /// Largest request body accepted; larger ones get 413.
     pub body_limit_bytes: usize,
-    /// Whole-request bound; slower requests get 504.
+    /// Whole-request bound (body reading included); slower requests get 504.
     pub request_timeout_ms: u64,
+    /// Connections served at once (a file-descriptor bound; more wait in the accept queue).
+    pub max_connections: usize,
+    /// An HTTP/1 client must send its whole request head within this, milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// Requests in flight to one service behind the gateway (per role: auth, cart, ...); more
+    /// are shed at once with 503 and `Retry-After`. Health, readiness and metrics are never shed.
+    pub max_in_flight_per_upstream: usize,
     /// Proxies (CIDRs) whose `X-Forwarded-For` is believed; empty: the peer is the client.
     pub trusted_proxies: Vec<String>,
     pub rate_limit: RateLimitSettings,
     pub upstreams: UpstreamSettings,
+    /// The built web shop (`web/dist`, with its `index.html`) to serve at every path outside
+    /// the API; unset: no shop, unknown paths are 404 problems.
+    pub web_dir: Option<PathBuf>,
+    /// A second address serving the same application (shop and API, one origin), e.g.
+    /// `127.0.0.1:5173` for the shop; needs `web_dir`.
+    pub web_listen: Option<SocketAddr>,
 }
 
 impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
-            cors_origins: vec!["http://localhost:5173".into()],
+            cors_origins: vec![
+                "http://localhost:5173".into(),
+                "http://127.0.0.1:5173".into(),
+            ],
             body_limit_bytes: 1024 * 1024,
             request_timeout_ms: 10_000,
+            max_connections: 10_000,
+            header_read_timeout_ms: 10_000,
+            max_in_flight_per_upstream: 512,
             trusted_proxies: Vec::new(),
             rate_limit: RateLimitSettings::default(),
             upstreams: UpstreamSettings::default(),
+            web_dir: None,
+            web_listen: None,
         }
     }
 }
@@ -160,6 +182,24 @@ impl GatewaySettings {
                 "must be at least 1",
             ));
         }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(ConfigError::invalid(
+                "gateway.max_connections",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if !(100..=300_000).contains(&self.header_read_timeout_ms) {
+            return Err(ConfigError::invalid(
+                "gateway.header_read_timeout_ms",
+                "must be between 100 and 300000",
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.max_in_flight_per_upstream) {
+            return Err(ConfigError::invalid(
+                "gateway.max_in_flight_per_upstream",
+                "must be between 1 and 1000000",
+            ));
+        }
         for p in &self.trusted_proxies {
             p.parse::<Cidr>().map_err(|e| {
                 ConfigError::invalid("gateway.trusted_proxies", format!("`{p}`: {e}"))
@@ -201,6 +241,23 @@ impl GatewaySettings {
             return Err(ConfigError::invalid(
                 "gateway.upstreams.timeout_ms",
                 "must be at least 1",
+            ));
+        }
+        if let Some(dir) = &self.web_dir
+            && !dir.join("index.html").is_file()
+        {
+            return Err(ConfigError::invalid(
+                "gateway.web_dir",
+                format!(
+                    "`{}` has no index.html: build the shop first (`npm ci && npm run build` in web/)",
+                    dir.display()
+                ),
+            ));
+        }
+        if self.web_listen.is_some() && self.web_dir.is_none() {
+            return Err(ConfigError::invalid(
+                "gateway.web_listen",
+                "serves the shop, so it needs gateway.web_dir (STOREFRONT_GATEWAY__WEB_DIR) too",
             ));
         }
         Ok(())
@@ -284,6 +341,28 @@ mod tests {
             jail.set_env("STOREFRONT_GATEWAY__RATE_LIMIT__BURST", "0");
             let e = Config::load().unwrap_err().to_string();
             assert!(e.contains("STOREFRONT_GATEWAY__RATE_LIMIT__BURST"), "{e}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STOREFRONT_GATEWAY__WEB_DIR", "/nonexistent/storefront-web");
+            let e = Config::load().unwrap_err().to_string();
+            assert!(e.contains("STOREFRONT_GATEWAY__WEB_DIR"), "{e}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STOREFRONT_GATEWAY__WEB_LISTEN", "127.0.0.1:5173");
+            let e = Config::load().unwrap_err().to_string();
+            assert!(e.contains("STOREFRONT_GATEWAY__WEB_LISTEN"), "{e}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("index.html", "<!doctype html>")?;
+            let dir = jail.directory().to_path_buf();
+            jail.set_env("STOREFRONT_GATEWAY__WEB_DIR", dir.display().to_string());
+            jail.set_env("STOREFRONT_GATEWAY__WEB_LISTEN", "127.0.0.1:5173");
+            let c = Config::load().unwrap();
+            assert_eq!(c.gateway.web_dir.as_deref(), Some(dir.as_path()));
+            assert_eq!(c.gateway.web_listen.map(|a| a.port()), Some(5173));
             Ok(())
         });
         figment::Jail::expect_with(|jail| {

@@ -11,7 +11,10 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
 pub mod upstreams;
+pub mod web;
 
+#[cfg(test)]
+mod overload_tests;
 #[cfg(test)]
 mod tests;
 
@@ -22,7 +25,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, Request};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
@@ -31,7 +34,7 @@ use kit::config::Validate;
 use kit::health::Readiness;
 use kit::jwt::{JwksVerifier, RedisDenyList};
 use kit::metrics::Metrics;
-use kit::problem::REQUEST_ID_HEADER;
+use kit::problem::{Problem, REQUEST_ID_HEADER};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -99,15 +102,43 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs_page))
-        .merge(routes::auth::router(state))
-        .merge(routes::cart::router(state))
-        .merge(routes::events::router(state))
-        .merge(routes::inventory::router(state))
-        .merge(routes::order::router(state))
-        .merge(routes::payment::router(state))
-        .merge(routes::product::router(state))
-        .merge(routes::recommendations::router(state))
-        .merge(routes::user::router(state))
+        .merge(bounded(routes::auth::router(state), "auth", state))
+        .merge(bounded(routes::cart::router(state), "cart", state))
+        .merge(bounded(routes::events::router(state), "event", state))
+        .merge(bounded(
+            routes::inventory::router(state),
+            "inventory",
+            state,
+        ))
+        .merge(bounded(routes::order::router(state), "order", state))
+        .merge(bounded(routes::payment::router(state), "payment", state))
+        .merge(bounded(routes::product::router(state), "product", state))
+        .merge(bounded(
+            routes::recommendations::router(state),
+            "recommendation",
+            state,
+        ))
+        .merge(bounded(routes::user::router(state), "user", state))
+}
+
+/// At most `gateway.max_in_flight_per_upstream` requests of `routes` (one service behind the
+/// gateway) in flight; the next is shed at once with 503 and `Retry-After`, so one slow service
+/// cannot take every connection, and the health routes (not behind this) keep answering.
+fn bounded(routes: Router<AppState>, upstream: &'static str, state: &AppState) -> Router<AppState> {
+    let limit = state.config.gateway.max_in_flight_per_upstream;
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(axum::error_handling::HandleErrorLayer::new(
+                move |_: tower::BoxError| async move {
+                    Problem::service_unavailable(format!(
+                        "Too many requests to the {upstream} service are in flight. Try again shortly."
+                    ))
+                    .with_retry_after(Duration::from_secs(1))
+                },
+            ))
+            .load_shed()
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(limit)),
+    )
 }
 
 /// The whole application: [`routes`], health routes and the middleware stack.
@@ -122,6 +153,7 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     let timeout = Duration::from_millis(cfg.request_timeout_ms);
     let body_limit = cfg.body_limit_bytes;
     let health = kit::health::router(state.readiness.clone(), state.metrics.clone());
+    let web = web::WebFiles::new(cfg.web_dir.clone());
     let stack = ServiceBuilder::new()
         .layer(middleware::from_fn(request_id))
         .layer(kit::telemetry::http_trace_layer())
@@ -151,7 +183,10 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .with_state(state)
         .merge(health)
-        .fallback(kit::problem::not_found_fallback)
+        .fallback(move |method: Method, uri: Uri| {
+            let web = web.clone();
+            async move { web.serve(method, uri).await }
+        })
         .method_not_allowed_fallback(kit::problem::method_not_allowed_fallback)
         .layer(stack)
 }
@@ -223,6 +258,8 @@ async fn request_id(mut req: Request, next: Next) -> Response {
 pub struct Gateway {
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// `gateway.web_listen`: the same application on a second address (the shop's port).
+    web_listener: Option<TcpListener>,
     app: Router,
     state: AppState,
     shutdown: Shutdown,
@@ -237,11 +274,20 @@ pub async fn build(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Gateway> {
         .await
         .with_context(|| format!("binding STOREFRONT_GATEWAY__LISTEN={listen}"))?;
     let local_addr = listener.local_addr()?;
+    let web_listener = match cfg.gateway.web_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding STOREFRONT_GATEWAY__WEB_LISTEN={addr}"))?,
+        ),
+        None => None,
+    };
     let state = AppState::new(cfg).await?;
     let app = app(state.clone());
     Ok(Gateway {
         listener,
         local_addr,
+        web_listener,
         app,
         state,
         shutdown,
@@ -262,15 +308,34 @@ impl Gateway {
         &self.state
     }
 
+    /// The address of `gateway.web_listen`, when set (port 0 picks one).
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until the shutdown signal, then drains in-flight requests.
     pub async fn run(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr, "gateway listening");
-        axum::serve(
+        let g = &self.state.config.gateway;
+        let limits = kit::server::Limits {
+            max_connections: g.max_connections,
+            header_read_timeout: Duration::from_millis(g.header_read_timeout_ms),
+        };
+        let api = kit::server::serve_with(
             self.listener,
-            self.app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(self.shutdown.signal())
-        .await
-        .context("gateway server")
+            self.app.clone(),
+            self.shutdown.clone(),
+            limits,
+        );
+        let Some(web_listener) = self.web_listener else {
+            return api.await.context("gateway server");
+        };
+        if let Ok(addr) = web_listener.local_addr() {
+            tracing::info!(addr = %addr, "web shop listening");
+        }
+        let web = kit::server::serve_with(web_listener, self.app, self.shutdown, limits);
+        let api = async move { api.await.context("gateway server") };
+        let web = async move { web.await.context("gateway web listener") };
+        tokio::try_join!(api, web).map(|_| ())
     }
 }

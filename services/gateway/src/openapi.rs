@@ -333,6 +333,26 @@ mod tests {
         );
     }
 
+    /// Generated clients (the web shop's types) put each parameter where the document says:
+    /// a path parameter must be in its path template, or the client cannot call the route.
+    #[test]
+    fn path_parameters_are_in_their_path() {
+        let v: serde_json::Value = serde_json::from_str(document()).unwrap();
+        for (path, ops) in v["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["in"] == "path" {
+                        let name = p["name"].as_str().unwrap();
+                        assert!(
+                            path.contains(&format!("{{{name}}}")),
+                            "{method} {path}: path parameter `{name}` is not in the path"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_docs_page_is_self_contained() {
         assert!(DOCS_HTML.contains("/api/v1/openapi.json"));

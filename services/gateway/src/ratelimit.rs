@@ -376,7 +376,10 @@ pub fn lazy_redis(
 /// responses carry `RateLimit-*`; denied ones are 429 problems with `Retry-After`.
 pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let limiter = &state.limiter;
-    if !limiter.inner.enabled || EXEMPT.contains(&req.uri().path()) {
+    // The shop's static files cost nothing upstream; only the API is limited.
+    let shop_file =
+        state.config.gateway.web_dir.is_some() && !crate::web::is_api_path(req.uri().path());
+    if !limiter.inner.enabled || EXEMPT.contains(&req.uri().path()) || shop_file {
         return next.run(req).await;
     }
     let (scope, key) = match req.extensions().get::<Identity>() {

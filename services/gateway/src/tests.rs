@@ -49,6 +49,7 @@ struct Options {
     body_limit: usize,
     timeout_ms: u64,
     trusted_proxies: Vec<String>,
+    web_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -59,6 +60,7 @@ impl Default for Options {
             body_limit: 1024,
             timeout_ms: 10_000,
             trusted_proxies: Vec::new(),
+            web_dir: None,
         }
     }
 }
@@ -82,6 +84,7 @@ impl Harness {
         cfg.gateway.body_limit_bytes = opts.body_limit;
         cfg.gateway.request_timeout_ms = opts.timeout_ms;
         cfg.gateway.trusted_proxies = opts.trusted_proxies;
+        cfg.gateway.web_dir = opts.web_dir;
         cfg.validate().unwrap();
         let state = AppState::new(cfg).await.unwrap();
         let app = with_middleware(test_routes(&state), state.clone());
@@ -696,4 +699,108 @@ async fn bad_configuration_fails_before_binding() {
     cfg.gateway.cors_origins = vec!["*".into()];
     let err = build(cfg, Shutdown::new()).await.err().unwrap().to_string();
     assert!(err.contains("STOREFRONT_GATEWAY__CORS_ORIGINS"), "{err}");
+}
+
+// ---------- the web shop's files ----------
+
+/// A built shop in a fresh temporary directory: `index.html` and one hashed asset.
+fn built_shop() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gw-web-{}", Uuid::now_v7()));
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>shop</title>").unwrap();
+    std::fs::write(dir.join("assets/app-3f2a.js"), "console.log('shop')").unwrap();
+    std::fs::write(dir.join("favicon.svg"), "<svg/>").unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn the_shop_is_served_with_a_fallback_to_index_and_the_api_keeps_its_problems() {
+    let dir = built_shop();
+    let h = Harness::new(Options {
+        web_dir: Some(dir.clone()),
+        // Static files are not rate limited: many more than the burst all succeed.
+        burst: 3,
+        ..Options::default()
+    })
+    .await;
+
+    let (status, headers, body) = h.send(get_req("/")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
+    assert!(
+        body.as_str().unwrap().contains("<title>shop</title>"),
+        "{body}"
+    );
+
+    // Client-side routes load the app (a reload of /product/x or /checkout works).
+    for path in ["/product/red-shoe", "/checkout", "/account/orders/123"] {
+        let (status, headers, body) = h.send(get_req(path)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(
+            body.as_str().unwrap().contains("<title>shop</title>"),
+            "{path}"
+        );
+        assert_eq!(headers[header::CACHE_CONTROL], "no-cache", "{path}");
+    }
+
+    // Hashed assets are cached for good, with their type.
+    let (status, headers, body) = h.send(get_req("/assets/app-3f2a.js")).await;
+    assert_eq!(status, 200);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(
+        headers[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert_eq!(body, "console.log('shop')");
+    let (status, headers, _) = h.send(get_req("/favicon.svg")).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers[header::CONTENT_TYPE], "image/svg+xml");
+
+    // A missing asset is a 404, not the page; nothing outside the directory is reachable.
+    let (status, headers, body) = h.send(get_req("/assets/gone-1234.js")).await;
+    assert_problem(status, &headers, &body, 404);
+    let (status, _, body) = h.send(get_req("/../Cargo.toml")).await;
+    assert!(
+        !body.as_str().unwrap_or_default().contains("[package]"),
+        "{status} {body}"
+    );
+
+    // The API's unknown paths stay problem+json 404s.
+    let (status, headers, body) = h.send(get_req("/api/v1/nothing-here")).await;
+    assert_problem(status, &headers, &body, 404);
+    let (status, _, _) = h.send(get_req("/api/v1/openapi.json")).await;
+    assert_eq!(status, 200);
+
+    // Writes to shop paths are refused as problems.
+    let (status, headers, body) = h
+        .send(
+            from_ip("192.0.2.1")
+                .method("POST")
+                .uri("/checkout")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_problem(status, &headers, &body, 405);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn without_a_web_dir_unknown_paths_are_problems() {
+    let h = Harness::new(Options::default()).await;
+    let (status, headers, body) = h.send(get_req("/product/red-shoe")).await;
+    assert_problem(status, &headers, &body, 404);
 }

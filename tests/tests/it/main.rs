@@ -15,3 +15,4 @@ mod product;
 mod recommendations;
 mod seed;
 mod user;
+mod web;

@@ -300,6 +300,7 @@ pub struct WishlistPage {
 
 /// `cursor` and `limit` (1..=100, default 20).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     pub cursor: Option<String>,
     pub limit: Option<u32>,

@@ -906,7 +906,9 @@ async fn apply(sf: &Storefront, ctx: &Context) -> Result<Action> {
     }
 
     // 2. The managed servers run first: they must be up to be provisioned.
-    let mut live = live_children(ctx, sf).await?;
+    // One listing serves both passes: applying the managed servers touches none of the roles'
+    // objects, and pruning needs only which objects exist and whose they are.
+    let live = live_children(ctx, sf).await?;
     let deps: Vec<&Child> = draft
         .children
         .iter()
@@ -1014,7 +1016,6 @@ async fn apply(sf: &Storefront, ctx: &Context) -> Result<Action> {
                 .filter(|c| !plan.dependency_ids.contains(&c.id()))
                 .collect();
             keep.extend(roles.iter().map(|c| c.id()));
-            live = live_children(ctx, sf).await?;
             apply_changed(ctx, &n.namespace, &roles, &live).await?;
             true
         }

@@ -5,6 +5,7 @@
 #
 # Usage: scripts/bench.sh identity|catalog|checkout|events|recommendations [storefront-bench options, e.g. --duration 10 --concurrency 16]
 #        scripts/bench.sh burst [--logins 500] [--signups 200] [--settle 30]   (RSS of `storefront up` under a burst)
+#        scripts/bench.sh soak [--length 600] [--short] [--out target/bench-soak]   (10 minutes of the mix with faults)
 #        scripts/bench.sh load [--scenario browse,search,cart,checkout,mix] [--users 16] [--duration 10] [--rate 0] [--out target/bench-load]
 #
 # `load` runs the goose-driven shopper scenarios and measures the reference limits in the same
@@ -30,13 +31,20 @@ bash "$SF_REPO_ROOT/scripts/dev-stack.sh" up
 eval "$(bash "$SF_REPO_ROOT/scripts/dev-stack.sh" env)"
 sf_export_target_dir
 
-if sf_port_open 3000; then
-  sf_die "port 3000 is in use: stop the running platform first (the benchmark starts its own)"
-fi
-
 sf_info "building storefront and storefront-bench (release)"
 cargo build --release -p storefront-cli -p storefront-bench
 bin="$CARGO_TARGET_DIR/release"
+
+if [[ "$scenario" == soak ]]; then
+  # The soak runs a platform of its own (one process per role on free loopback ports, its own
+  # data prefix, a private broker) the way the black-box tests do: no port 3000, no settings here.
+  printf 'machine: %s cores, %s, %s\n' "$(nproc)" "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)" "$(uname -sr)"
+  STOREFRONT_BIN="$bin/storefront" STOREFRONT_TELEMETRY__LOG_LEVEL=warn exec "$bin/storefront-bench" soak "$@"
+fi
+
+if sf_port_open 3000; then
+  sf_die "port 3000 is in use: stop the running platform first (the benchmark starts its own)"
+fi
 
 export STOREFRONT_GATEWAY__RATE_LIMIT__ENABLED=false
 export STOREFRONT_AUTH__THROTTLE__ENABLED=false

@@ -50,17 +50,19 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
 /// Answers of one wave, by status; `bad` counts 503s without `Retry-After` and transport
 /// errors too.
 #[derive(Debug, Default)]
-struct Tally {
-    by_status: BTreeMap<u16, u64>,
-    bad: Vec<String>,
-    elapsed: Duration,
+pub struct Tally {
+    pub by_status: BTreeMap<u16, u64>,
+    pub bad: Vec<String>,
+    pub elapsed: Duration,
 }
 
 fn acceptable(status: u16, has_retry_after: bool) -> bool {
     (200..300).contains(&status) || status == 401 || (status == 503 && has_retry_after)
 }
 
-async fn wave(
+/// Sends every body to `url` at once (one request each, `Idempotency-Key: <prefix>-<i>` when a
+/// prefix is given) and tallies the answers.
+pub async fn wave(
     http: &reqwest::Client,
     url: &str,
     bodies: Vec<serde_json::Value>,

@@ -8,6 +8,7 @@
 mod burst;
 mod checkout;
 mod load;
+mod soak;
 
 use std::future::Future;
 use std::net::ToSocketAddrs;
@@ -111,6 +112,20 @@ enum Scenario {
     /// answer by status (each must be 2xx, 401 or 503 with Retry-After) and the process's
     /// resident memory before, at peak and while it settles.
     Burst(burst::BurstArgs),
+    /// Ten minutes (`--length`) of the load mix against a platform of its own (one process per
+    /// role, a private broker) with faults: login bursts, roles killed with SIGKILL and
+    /// restarted, the broker stopped; samples RSS, descriptors, database connections and
+    /// consumer lag every second, writes soak.json and soak.svg, and checks that no order was
+    /// lost, stuck or charged twice, stock balances and resources come back.
+    Soak(soak::SoakArgs),
+    /// The soak's consumer-lag reader (a helper process of `soak`).
+    #[command(hide = true)]
+    LagProbe {
+        #[arg(long)]
+        brokers: String,
+        #[arg(long)]
+        topic_prefix: String,
+    },
 }
 
 /// Result of one phase.
@@ -848,5 +863,10 @@ async fn main() -> anyhow::Result<()> {
             recommendations(&cli, (*users).max(1), (*products).max(2)).await
         }
         Scenario::Burst(args) => burst::run(cli.gateway.trim_end_matches('/'), args).await,
+        Scenario::Soak(args) => soak::run(args).await,
+        Scenario::LagProbe {
+            brokers,
+            topic_prefix,
+        } => soak::probe_main(brokers, topic_prefix),
     }
 }

@@ -264,6 +264,32 @@ impl Platform {
         self.wait_ready(name).await;
     }
 
+    /// The process id of group `name`, while it runs.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.groups[name].child.as_ref().and_then(Child::id)
+    }
+
+    /// The names of the process groups.
+    pub fn group_names(&self) -> Vec<String> {
+        self.groups.keys().cloned().collect()
+    }
+
+    /// Creates an admin account with `storefront admin create`, as the README says.
+    pub async fn create_admin(&self, email: &str, password: &str) {
+        let out = Command::new(storefront_bin())
+            .args(["admin", "create", "--email", email])
+            .env("STOREFRONT_ADMIN_PASSWORD", password)
+            .envs(self.env.iter().cloned())
+            .output()
+            .await
+            .expect("storefront admin create");
+        assert!(
+            out.status.success(),
+            "admin create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The log of group `name` so far.
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(&self.groups[name].log).unwrap_or_default()

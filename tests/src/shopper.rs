@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::platform::{Platform, storefront_bin};
+use crate::platform::Platform;
 
 /// Sandbox cards (README, "Purchase journey contracts").
 pub const CARD_OK: &str = "4242424242424242";
@@ -73,18 +73,7 @@ impl Shopper {
     pub async fn admin(p: &Platform) -> Self {
         let email = format!("{}@example.test", crate::unique("admin").replace('_', "-"));
         let password = "admin password for tests";
-        let out = tokio::process::Command::new(storefront_bin())
-            .args(["admin", "create", "--email", &email])
-            .env("STOREFRONT_ADMIN_PASSWORD", password)
-            .envs(p.env().iter().cloned())
-            .output()
-            .await
-            .expect("storefront admin create");
-        assert!(
-            out.status.success(),
-            "admin create: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        p.create_admin(&email, password).await;
         let http = http_client();
         let (status, body) = read(
             http.post(p.url("/api/v1/auth/login"))

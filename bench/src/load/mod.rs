@@ -3,12 +3,12 @@
 //! measured in the same run (a static gateway route under goose, pgbench, redis-benchmark).
 //! Prints a table, writes `load.json` and `load-latency.svg` under `--out`.
 
-mod record;
+pub(crate) mod record;
 mod reference;
-mod report;
-mod scenarios;
-mod setup;
-mod svg;
+pub(crate) mod report;
+pub(crate) mod scenarios;
+pub(crate) mod setup;
+pub(crate) mod svg;
 
 use std::path::{Component, PathBuf};
 use std::sync::Arc;
@@ -84,11 +84,7 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 200)]
     pub products: usize,
     /// Search queries, comma-separated; misspelt words exercise typo tolerance.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "merino,leather jacket,rugged,northwind,canvs,titanium bottle,wool socks,urbn"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = QUERIES)]
     pub queries: Vec<String>,
     /// An admin account (creates the benchmark product and its stock; needed by cart,
     /// checkout and mix, and to create products when the catalog is empty).
@@ -110,6 +106,40 @@ pub struct LoadArgs {
     pub redis_port: u16,
 }
 
+/// The default search queries (comma-separated): names of the starter catalog, some misspelt.
+pub const QUERIES: &str =
+    "merino,leather jacket,rugged,northwind,canvs,titanium bottle,wool socks,urbn";
+
+/// The weighted mix: browse 60, search 25, cart 10, checkout 5.
+pub fn mix(ctx: &Arc<Ctx>) -> Result<Vec<Scenario>, GooseError> {
+    Ok(vec![
+        scenarios::scenario(Journey::Browse, ctx, 60)?,
+        scenarios::scenario(Journey::Search, ctx, 25)?,
+        scenarios::scenario(Journey::Cart, ctx, 10)?,
+        scenarios::scenario(Journey::Checkout, ctx, 5)?,
+    ])
+}
+
+/// Who runs one goose attack.
+#[derive(Clone, Copy, Debug)]
+pub struct Crowd {
+    pub users: usize,
+    /// Cap on requests per second across all users; 0 = unlimited.
+    pub rate: usize,
+    /// Iterations per user (0 = bounded by time only).
+    pub iterations: usize,
+}
+
+impl LoadArgs {
+    fn crowd(&self) -> Crowd {
+        Crowd {
+            users: self.users,
+            rate: self.rate,
+            iterations: self.iterations,
+        }
+    }
+}
+
 /// Run-wide settings from the global options.
 pub struct Bounds {
     pub duration: Duration,
@@ -119,7 +149,7 @@ pub struct Bounds {
 /// pgbench opens one connection per client; the platform holds its own pools on the same server.
 const PGBENCH_MAX_CLIENTS: usize = 32;
 
-fn check_out_dir(out: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn check_out_dir(out: &std::path::Path) -> anyhow::Result<()> {
     if out.is_absolute() || out.components().any(|c| matches!(c, Component::ParentDir)) {
         bail!("--out must be a relative path under the current directory without `..`");
     }
@@ -136,18 +166,17 @@ fn window(a: &LoadArgs, bounds: &Bounds) -> Duration {
     }
 }
 
-/// Runs one goose attack of `scenarios` with `--users` users at most `rate` requests/s (0: no
+/// Runs one goose attack of `scenarios` with the crowd's users at most `rate` requests/s (0: no
 /// cap), bounded by time and requests.
-async fn attack(
+pub async fn attack(
     base: &str,
     name: &str,
-    rate: usize,
-    a: &LoadArgs,
+    crowd: Crowd,
     bounds: &Bounds,
     rec: Arc<Recorder>,
     scenarios: Vec<Scenario>,
 ) -> anyhow::Result<ScenarioRun> {
-    let users = a.users;
+    let (users, rate) = (crowd.users, crowd.rate);
     let secs = bounds.duration.as_secs().max(1).to_string();
     let users_s = users.to_string();
     // All users start within about a quarter of a second.
@@ -165,8 +194,8 @@ async fn attack(
         "--timeout",
         "30",
     ];
-    let iterations = a.iterations.to_string();
-    if a.iterations > 0 {
+    let iterations = crowd.iterations.to_string();
+    if crowd.iterations > 0 {
         args.extend(["--iterations", &iterations]);
     } else {
         // Keep the start-up in goose's counts too, as in ours.
@@ -184,7 +213,7 @@ async fn attack(
     }
     // A hard bound in time: with --iterations there is no --run-time, and a hung journey must
     // not keep the run going. Goose stops at its next check point when the killswitch trips.
-    let hard = if a.iterations > 0 {
+    let hard = if crowd.iterations > 0 {
         bounds.duration
     } else {
         bounds.duration + Duration::from_secs(45)
@@ -339,8 +368,10 @@ pub async fn run(base: &str, a: &LoadArgs, bounds: &Bounds) -> anyhow::Result<()
             base,
             "static route",
             // A limit: never throttled.
-            0,
-            a,
+            Crowd {
+                rate: 0,
+                ..a.crowd()
+            },
             bounds,
             rec,
             vec![scenarios::scenario(Journey::Static, &ctx, 1)?],
@@ -365,14 +396,9 @@ pub async fn run(base: &str, a: &LoadArgs, bounds: &Bounds) -> anyhow::Result<()
             Which::Search => vec![scenarios::scenario(Journey::Search, &ctx, 1)?],
             Which::Cart => vec![scenarios::scenario(Journey::Cart, &ctx, 1)?],
             Which::Checkout => vec![scenarios::scenario(Journey::Checkout, &ctx, 1)?],
-            Which::Mix => vec![
-                scenarios::scenario(Journey::Browse, &ctx, 60)?,
-                scenarios::scenario(Journey::Search, &ctx, 25)?,
-                scenarios::scenario(Journey::Cart, &ctx, 10)?,
-                scenarios::scenario(Journey::Checkout, &ctx, 5)?,
-            ],
+            Which::Mix => mix(&ctx)?,
         };
-        let run = attack(base, w.name(), a.rate, a, bounds, rec, list).await?;
+        let run = attack(base, w.name(), a.crowd(), bounds, rec, list).await?;
         print!("{}", report::table(&run));
         println!();
         runs.push(run);

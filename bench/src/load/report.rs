@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::record::{Kind, Measured, Summary};
 use super::reference::{PgBench, RedisBench};
 use super::scenarios::names;
-use super::svg::{Line, Panel};
+use super::svg::{Axis, Line, Panel};
 
 /// One measured goose attack.
 pub struct ScenarioRun {
@@ -327,6 +327,8 @@ pub fn panel(s: &ScenarioRun) -> Panel {
         title: format!("{} ({} users)", s.name, s.users),
         seconds: s.measured.elapsed.as_secs_f64().ceil(),
         lines,
+        axis: Axis::LogMs,
+        markers: Vec::new(),
     }
 }
 

@@ -2,8 +2,8 @@
 //! Every request goes through [`call`], which lets goose measure and throttle it and records it
 //! in our [`Recorder`] under its request type.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use goose::prelude::*;
@@ -35,6 +35,8 @@ pub struct Ctx {
     /// The SKU the checkout scenario buys.
     pub checkout_sku: String,
     next: AtomicUsize,
+    /// Ids of the orders checkouts created (answered 201), in order.
+    orders: Mutex<Vec<String>>,
 }
 
 impl Ctx {
@@ -56,7 +58,13 @@ impl Ctx {
             cart_sku,
             checkout_sku,
             next: AtomicUsize::new(0),
+            orders: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The orders the checkout scenario created so far (answers lost in transit are not here).
+    pub fn orders(&self) -> Vec<String> {
+        self.orders.lock().expect("orders lock").clone()
     }
 
     /// A rotating index, so users spread over products, categories and queries.
@@ -412,6 +420,7 @@ pub async fn checkout(user: &mut GooseUser, c: &Ctx) -> TransactionResult {
             format!("checkout answered without an order id: {order}"),
         ));
     };
+    c.orders.lock().expect("orders lock").push(id.clone());
     let path = format!("/api/v1/orders/{id}");
     loop {
         let o = call(

@@ -1,6 +1,7 @@
-//! The latency-over-time chart, written as plain SVG (no drawing library, no fonts needed):
-//! one panel per scenario, per request type its per-second p50 (solid) and p99 (dashed) on a
-//! logarithmic milliseconds axis.
+//! Charts over time, written as plain SVG (no drawing library, no fonts needed): stacked panels of
+//! lines. The load benchmark draws per request type its per-second p50 (solid) and p99 (dashed) on
+//! a logarithmic milliseconds axis; the soak draws resources on linear axes, with its faults as
+//! marked moments.
 
 use std::fmt::Write as _;
 
@@ -14,11 +15,23 @@ pub struct Line {
     pub colour: usize,
 }
 
-/// One scenario.
+/// The vertical axis of a panel.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Axis {
+    /// Milliseconds, logarithmic, whole decades around the data.
+    LogMs,
+    /// From zero up to a rounded maximum, labelled with `unit`.
+    Linear { unit: String },
+}
+
+/// One panel: a scenario, or one resource over the run.
 pub struct Panel {
     pub title: String,
     pub seconds: f64,
     pub lines: Vec<Line>,
+    pub axis: Axis,
+    /// Moments marked with a vertical line and a short label (seconds, label).
+    pub markers: Vec<(f64, String)>,
 }
 
 const COLOURS: [&str; 10] = [
@@ -59,23 +72,105 @@ pub fn render(title: &str, panels: &[Panel]) -> String {
     s
 }
 
+/// The smallest of 1, 2 and 5 times a power of ten that is at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    let mag = 10f64.powf(raw.max(1e-9).log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag)
+}
+
+/// Maps values to the height of a panel (0 at the bottom, 1 at the top).
+enum Scale {
+    /// Decades `lo..hi` (log10).
+    Log { lo: f64, hi: f64 },
+    /// `0..max`, `step` between ticks.
+    Linear { max: f64, step: f64, unit: String },
+}
+
+impl Scale {
+    fn new(axis: &Axis, values: &[f64]) -> Self {
+        match axis {
+            Axis::LogMs => {
+                let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| {
+                    (lo.min(v.max(0.001)), hi.max(v.max(0.001)))
+                });
+                let (lo, hi) = if lo > hi { (1.0, 10.0) } else { (lo, hi) };
+                // Whole decades around the data.
+                let d_lo = lo.log10().floor();
+                Scale::Log {
+                    lo: d_lo,
+                    hi: hi.log10().ceil().max(d_lo + 1.0),
+                }
+            }
+            Axis::Linear { unit } => {
+                let top = values.iter().copied().fold(0.0_f64, f64::max).max(1.0);
+                // A 1, 2 or 5 times a power of ten step giving at most 5 ticks above zero.
+                let step = nice_step(top / 5.0);
+                Scale::Linear {
+                    max: (top / step).ceil() * step,
+                    step,
+                    unit: unit.clone(),
+                }
+            }
+        }
+    }
+
+    fn fraction(&self, v: f64) -> f64 {
+        match self {
+            Scale::Log { lo, hi } => (v.max(0.001).log10() - lo) / (hi - lo),
+            Scale::Linear { max, .. } => (v / max).clamp(0.0, 1.0),
+        }
+    }
+
+    fn ticks(&self) -> Vec<(f64, String)> {
+        let mut out = Vec::new();
+        match self {
+            Scale::Log { lo, hi } => {
+                let mut d = *lo;
+                while d <= hi + 1e-9 {
+                    let v = 10f64.powf(d);
+                    let label = if v >= 1.0 {
+                        format!("{v:.0} ms")
+                    } else {
+                        format!("{v} ms")
+                    };
+                    out.push((v, label));
+                    d += 1.0;
+                }
+            }
+            Scale::Linear { max, step, unit } => {
+                let mut v = 0.0;
+                while v <= max + 1e-9 {
+                    let label = if *step >= 1.0 {
+                        format!("{v:.0} {unit}")
+                    } else {
+                        format!("{v:.2} {unit}")
+                    };
+                    out.push((v, label));
+                    v += step;
+                }
+            }
+        }
+        out
+    }
+}
+
 fn panel(s: &mut String, p: &Panel, y0: f64) {
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = PANEL_H - 30.0;
     let top = y0 + 25.0;
-    let values = p.lines.iter().flat_map(|l| l.points.iter().map(|pt| pt.1));
-    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| {
-        (lo.min(v.max(0.001)), hi.max(v.max(0.001)))
-    });
-    let (lo, hi) = if lo > hi { (1.0, 10.0) } else { (lo, hi) };
-    // Whole decades around the data.
-    let (d_lo, d_hi) = (
-        lo.log10().floor(),
-        hi.log10().ceil().max(lo.log10().floor() + 1.0),
-    );
+    let values: Vec<f64> = p
+        .lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|pt| pt.1))
+        .collect();
     let secs = p.seconds.max(1.0);
     let x = |t: f64| LEFT + (t / secs).clamp(0.0, 1.0) * plot_w;
-    let y = |v: f64| top + plot_h - (v.max(0.001).log10() - d_lo) / (d_hi - d_lo) * plot_h;
+    let scale = Scale::new(&p.axis, &values);
+    let y = |v: f64| top + plot_h - scale.fraction(v) * plot_h;
     let _ = writeln!(
         s,
         r#"<text x="{LEFT}" y="{}" font-size="13" font-weight="bold">{}</text>"#,
@@ -86,25 +181,31 @@ fn panel(s: &mut String, p: &Panel, y0: f64) {
         s,
         r##"<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>"##
     );
-    let mut d = d_lo;
-    while d <= d_hi + 1e-9 {
-        let v = 10f64.powf(d);
+    for (v, label) in scale.ticks() {
         let yy = y(v);
-        let label = if v >= 1.0 {
-            format!("{v:.0} ms")
-        } else {
-            format!("{v} ms")
-        };
         let _ = writeln!(
             s,
-            r##"<line x1="{LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{label}</text>"##,
+            r##"<line x1="{LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
             LEFT + plot_w,
             LEFT - 5.0,
-            yy + 4.0
+            yy + 4.0,
+            esc(&label)
         );
-        d += 1.0;
     }
-    let step = ((secs / 10.0).ceil()).max(1.0);
+    for (i, (t, label)) in p.markers.iter().enumerate() {
+        let xx = x(*t);
+        // Labels alternate between two rows so that neighbours do not overwrite each other.
+        let ly = top + 11.0 + (i % 2) as f64 * 11.0;
+        let _ = writeln!(
+            s,
+            r##"<line x1="{xx:.1}" x2="{xx:.1}" y1="{top}" y2="{}" stroke="#c33" stroke-dasharray="2,3"/><text x="{:.1}" y="{ly:.1}" fill="#c33" font-size="9">{}</text>"##,
+            top + plot_h,
+            xx + 2.0,
+            esc(label)
+        );
+    }
+    // About ten labels, at 1, 2 or 5 times a power of ten seconds.
+    let step = nice_step(secs / 10.0).max(1.0);
     let mut t = 0.0;
     while t <= secs + 1e-9 {
         let _ = writeln!(
@@ -185,6 +286,8 @@ mod tests {
                         colour: 0,
                     },
                 ],
+                axis: Axis::LogMs,
+                markers: Vec::new(),
             },
             Panel {
                 title: "checkout <to paid>".into(),
@@ -195,6 +298,8 @@ mod tests {
                     dashed: false,
                     colour: 1,
                 }],
+                axis: Axis::LogMs,
+                markers: Vec::new(),
             },
         ];
         let dir = std::env::temp_dir().join(format!("sf-bench-svg-{}", std::process::id()));
@@ -233,5 +338,37 @@ mod tests {
             .next()
             .unwrap();
         assert_eq!(pts.split(' ').count(), 3);
+    }
+
+    #[test]
+    fn a_linear_panel_starts_at_zero_and_marks_moments() {
+        let panel = Panel {
+            title: "RSS".into(),
+            seconds: 100.0,
+            lines: vec![Line {
+                label: "all processes".into(),
+                points: vec![(0.0, 120.0), (50.0, 430.0), (100.0, 130.0)],
+                dashed: false,
+                colour: 0,
+            }],
+            axis: Axis::Linear { unit: "MiB".into() },
+            markers: vec![(30.0, "kill cart".into()), (60.0, "burst <500>".into())],
+        };
+        let svg = render("soak", &[panel]);
+        // 430 MiB at most: ticks of 100 MiB from 0 to 500.
+        for t in [">0 MiB<", ">100 MiB<", ">500 MiB<"] {
+            assert!(svg.contains(t), "{t} missing");
+        }
+        assert!(!svg.contains(">600 MiB<"));
+        assert!(svg.contains(">kill cart<") && svg.contains("burst &lt;500&gt;"));
+        // The top value is drawn at the top of the plot, zero at the bottom.
+        let top = TOP + 25.0;
+        let bottom = top + PANEL_H - 30.0;
+        let s = Scale::new(&Axis::Linear { unit: "MiB".into() }, &[430.0]);
+        assert!((s.fraction(500.0) - 1.0).abs() < 1e-9 && s.fraction(0.0) == 0.0);
+        assert!(
+            svg.contains(&format!("y2=\"{bottom}\"")),
+            "marker spans the plot"
+        );
     }
 }

@@ -280,7 +280,7 @@ async fn accept(
         }
     }
     if let Err(e) = stored {
-        tracing::warn!(error = %e, error.chain = ?e, "tracking events published but not stored");
+        tracing::warn!(error = %e, error.chain = %kit::telemetry::chain(&e), "tracking events published but not stored");
         return Err(unavailable(retry_after));
     }
     Ok(BatchResult {

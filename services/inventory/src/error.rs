@@ -76,7 +76,7 @@ impl From<Error> for tonic::Status {
             Error::AlreadyExists(m) => tonic::Status::already_exists(m),
             Error::Aborted(m) => tonic::Status::aborted(m),
             Error::Db(ref cause) => {
-                tracing::error!(error = %cause, error.chain = ?cause, "inventory: database error");
+                tracing::error!(error = %cause, error.chain = %kit::telemetry::chain(cause), "inventory: database error");
                 if matches!(cause, sqlx::Error::PoolTimedOut) {
                     tonic::Status::unavailable("The inventory database is busy. Try again shortly.")
                 } else {
@@ -84,7 +84,7 @@ impl From<Error> for tonic::Status {
                 }
             }
             Error::Other(cause) => {
-                tracing::error!(error = %cause, error.chain = ?cause, "inventory: internal error");
+                tracing::error!(error = %cause, error.chain = %kit::telemetry::chain(cause.as_ref()), "inventory: internal error");
                 tonic::Status::internal("Something went wrong on our side.")
             }
         }

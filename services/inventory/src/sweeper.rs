@@ -24,7 +24,7 @@ pub async fn run(
             _ = tick.tick() => {}
         }
         if let Err(e) = sweep(&pool, batch_size, &shutdown).await {
-            tracing::warn!(error = %e, error.chain = ?e, "reservation sweep failed; retrying at the next tick");
+            tracing::warn!(error = %e, error.chain = %kit::telemetry::chain(&e), "reservation sweep failed; retrying at the next tick");
         }
     }
     tracing::info!("reservation sweeper stopped");

@@ -452,7 +452,7 @@ impl JwksVerifier {
                 Ok(true) => return Err(AuthError::Revoked),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(
-                    error = %e, error.chain = ?e,
+                    error = %e, error.chain = %crate::telemetry::chain(e.as_ref()),
                     "cannot read the token deny list; accepting the token"
                 ),
             }
@@ -525,7 +525,7 @@ impl JwksVerifier {
                 cache.fetched_at = Some(Instant::now());
             }
             Err(e) => {
-                tracing::warn!(url = %url, error = %e, error.chain = ?e, "cannot fetch the JWKS; keeping the keys we have");
+                tracing::warn!(url = %url, error = %e, error.chain = %crate::telemetry::chain(e.as_ref()), "cannot fetch the JWKS; keeping the keys we have");
                 let cache = inner.cache.read().expect("jwks cache poisoned");
                 if cache.keys.is_empty() {
                     return Err(AuthError::KeysUnavailable);

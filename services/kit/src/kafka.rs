@@ -421,7 +421,7 @@ where
                         );
                     }
                     tracing::warn!(
-                        parent: &span, error = %e, error.chain = ?e, retry_in = ?delay,
+                        parent: &span, error = %e, error.chain = %crate::telemetry::chain(e.as_ref()), retry_in = ?delay,
                         "event handler failed; retrying"
                     );
                     tokio::select! {

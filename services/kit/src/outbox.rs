@@ -310,7 +310,7 @@ impl Relay {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, error.chain = ?e, retry_in = ?backoff, "outbox relay: batch failed; will retry");
+                    tracing::warn!(error = %e, error.chain = %crate::telemetry::chain(e.as_ref()), retry_in = ?backoff, "outbox relay: batch failed; will retry");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(backoff) => {}

@@ -148,7 +148,7 @@ impl Problem {
 
     /// 500. Logs `cause` (with its chain) and sends nothing of it to the client.
     pub fn internal<E: fmt::Display + fmt::Debug>(cause: E) -> Self {
-        tracing::error!(error = %cause, error.chain = ?cause, "internal error");
+        tracing::error!(error = %cause, error.chain = %format_args!("{cause:#}"), "internal error");
         Self::with_status(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_DETAIL)
     }
 

@@ -176,7 +176,7 @@ impl Supervisor {
                 Some(anyhow::anyhow!("{role}: task `{task}` exited unexpectedly"))
             }
             Ok((task, Err(e))) => {
-                tracing::error!(role, task = %task, error = %e, error.chain = ?e, "task failed; stopping the role");
+                tracing::error!(role, task = %task, error = %e, error.chain = %crate::telemetry::chain(e.as_ref()), "task failed; stopping the role");
                 Some(e.context(format!("{role}: task `{task}` failed")))
             }
             Err(e) if e.is_cancelled() => None,

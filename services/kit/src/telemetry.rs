@@ -35,6 +35,25 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// An error with every cause, `outer: cause: cause`, for the `error.chain` field of a log line.
+/// Never the `Debug` form: with `RUST_BACKTRACE` set, anyhow's `Debug` adds a captured backtrace,
+/// and symbolising it loads the binary's debug information into memory for good (measured by
+/// the soak: +112 MiB per process that logged one) besides 60 lines per log entry.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        // Some errors repeat their source's message in their own; say it once.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
+}
+
 /// Installs the global subscriber. Only the first call in a process installs anything (so
 /// `storefront up` and tests can call it once per role); later calls return an inert guard.
 pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
@@ -208,6 +227,20 @@ pub fn http_trace_layer() -> tower_http::trace::TraceLayer<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_chain_names_every_cause_once_and_no_backtrace() {
+        let io = std::io::Error::other("connection refused");
+        let e = anyhow::Error::new(io)
+            .context("publishing event 7")
+            .context("0 of 1 events published");
+        assert_eq!(
+            chain(e.as_ref()),
+            "0 of 1 events published: publishing event 7: connection refused"
+        );
+        let sql = sqlx::Error::PoolTimedOut;
+        assert_eq!(chain(&sql), sql.to_string());
+    }
 
     #[test]
     fn traceparent_round_trips_through_headers() {

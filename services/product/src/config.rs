@@ -52,6 +52,13 @@ pub struct ProductSettings {
     /// How long a search answer (hits, total, facets) is cached in Redis, seconds; 0 turns the
     /// search cache off. Any catalog write makes cached answers unreachable at once.
     pub search_cache_secs: u64,
+    /// Searches computed at once (answers from the search cache do not count); 0 means half the
+    /// database pool, at least 1. The rest keep the catalog's connections for product pages.
+    pub search_concurrency: usize,
+    /// Searches waiting for a turn; past it a search is answered 503 with `Retry-After`.
+    pub search_queue: usize,
+    /// How long a search waits for its turn before it is answered 503, milliseconds.
+    pub search_queue_timeout_ms: u64,
     /// Lifetime of presigned upload URLs, seconds.
     pub upload_url_ttl_secs: u64,
     /// Largest image accepted, bytes.
@@ -74,6 +81,9 @@ impl Default for ProductSettings {
             cache_ttl_secs: 300,
             cache_tombstone_secs: 60,
             search_cache_secs: 60,
+            search_concurrency: 0,
+            search_queue: 64,
+            search_queue_timeout_ms: 2000,
             upload_url_ttl_secs: 900,
             max_image_bytes: 10 * 1024 * 1024,
             image_url_base: None,
@@ -96,6 +106,15 @@ impl Validate for ProductSettings {
         }
         if self.search_cache_secs > 24 * 3600 {
             return invalid("search_cache_secs", "must be between 0 and 86400");
+        }
+        if self.search_concurrency > 1024 {
+            return invalid("search_concurrency", "must be between 0 and 1024");
+        }
+        if self.search_queue > 100_000 {
+            return invalid("search_queue", "must be between 0 and 100000");
+        }
+        if !(1..=60_000).contains(&self.search_queue_timeout_ms) {
+            return invalid("search_queue_timeout_ms", "must be between 1 and 60000");
         }
         if !(60..=7 * 24 * 3600).contains(&self.upload_url_ttl_secs) {
             return invalid("upload_url_ttl_secs", "must be between 60 and 604800");
@@ -132,5 +151,14 @@ mod tests {
         };
         let e = s.validate().unwrap_err().to_string();
         assert!(e.contains("STOREFRONT_PRODUCT__UPLOAD_URL_TTL_SECS"), "{e}");
+        let s = ProductSettings {
+            search_queue_timeout_ms: 0,
+            ..Default::default()
+        };
+        let e = s.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("STOREFRONT_PRODUCT__SEARCH_QUEUE_TIMEOUT_MS"),
+            "{e}"
+        );
     }
 }

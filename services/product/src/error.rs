@@ -74,7 +74,7 @@ impl From<Error> for tonic::Status {
             Error::Unauthenticated(m) => tonic::Status::unauthenticated(m),
             Error::Forbidden(m) => tonic::Status::permission_denied(m),
             Error::Db(ref cause) => {
-                tracing::error!(error = %cause, error.chain = ?cause, "product: database error");
+                tracing::error!(error = %cause, error.chain = %kit::telemetry::chain(cause), "product: database error");
                 if matches!(cause, sqlx::Error::PoolTimedOut) {
                     tonic::Status::unavailable("The catalog database is busy. Try again shortly.")
                 } else {
@@ -82,7 +82,7 @@ impl From<Error> for tonic::Status {
                 }
             }
             Error::Other(cause) => {
-                tracing::error!(error = %cause, error.chain = ?cause, "product: internal error");
+                tracing::error!(error = %cause, error.chain = %kit::telemetry::chain(cause.as_ref()), "product: internal error");
                 tonic::Status::internal("Something went wrong on our side.")
             }
         }

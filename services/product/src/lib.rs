@@ -85,8 +85,18 @@ pub async fn build(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Server> {
         Duration::from_millis(cfg.common.redis.timeout_ms.max(1)),
     )
     .with_search_ttl(Duration::from_secs(settings.search_cache_secs));
+    let search_workers = match settings.search_concurrency {
+        0 => (cfg.common.postgres.max_connections as usize / 2).max(1),
+        n => n,
+    };
     let catalog = Catalog {
         pool: pool.clone(),
+        search_gate: kit::work::BlockingPool::new(
+            "search",
+            search_workers,
+            settings.search_queue,
+            Duration::from_millis(settings.search_queue_timeout_ms),
+        ),
         cache,
         s3: s3.clone(),
         presign: kit::s3::presign_client(&cfg.common.s3),

@@ -25,6 +25,8 @@ pub const BUCKET: &str = "product-images";
 #[derive(Clone)]
 pub struct Catalog {
     pub pool: PgPool,
+    /// Turns for computed searches (`product.search_concurrency` at once, a bounded queue).
+    pub search_gate: kit::work::BlockingPool,
     pub cache: ProductCache,
     pub s3: aws_sdk_s3::Client,
     pub presign: aws_sdk_s3::Client,

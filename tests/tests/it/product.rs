@@ -44,6 +44,13 @@ impl Drop for Stack {
 
 impl Stack {
     async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A stack whose product settings `tune` changed first.
+    async fn start_with(
+        tune: impl FnOnce(&mut storefront_product::config::ProductSettings),
+    ) -> Self {
         let key = TestKey::generate("product-test-key");
         let jwks_url = jwks_server(&key).await;
         let mut c = common();
@@ -61,6 +68,7 @@ impl Stack {
         cfg.product.database = Some(unique("it_product"));
         cfg.product.relay_poll_interval_ms = 200;
         cfg.product.consumer_group = unique("it_product");
+        tune(&mut cfg.product);
         let names: Vec<String> = [topics::PRODUCT_EVENTS, topics::INVENTORY_EVENTS]
             .iter()
             .map(|t| storefront_kit::events::topic(&c.kafka, t))
@@ -438,6 +446,59 @@ async fn admin_routes_refuse_customers_and_anonymous_callers() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
+}
+
+/// Computed searches take turns: one at a time and none waiting here, so of a burst of distinct
+/// searches some are answered 503 with `Retry-After` (nothing else fails), and product pages
+/// keep answering meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_computed_searches_is_bounded_and_answered_503_with_retry_after() {
+    let s = Stack::start_with(|p| {
+        p.search_cache_secs = 0;
+        p.search_concurrency = 1;
+        p.search_queue = 0;
+        p.search_queue_timeout_ms = 50;
+    })
+    .await;
+    let created = s
+        .product(json!({"name": "Flood Lantern", "status": "active",
+                        "variants": [variant(&sku(), 900, json!({}))]}))
+        .await;
+    let slug = created["slug"].as_str().unwrap().to_owned();
+    let searches: Vec<_> = (0..40)
+        .map(|i| {
+            let (http, url) = (
+                s.http.clone(),
+                format!("{}/api/v1/products?q=lantern{i}", s.base),
+            );
+            tokio::spawn(async move {
+                let r = http.get(url).send().await.unwrap();
+                let retry_after = r.headers().get("retry-after").cloned();
+                (r.status(), retry_after)
+            })
+        })
+        .collect();
+    let (st, page) = s.get(&format!("/api/v1/products/{slug}")).await;
+    assert_eq!(
+        st,
+        StatusCode::OK,
+        "a product page during the flood: {page}"
+    );
+    let (mut ok, mut busy) = (0, 0);
+    for t in searches {
+        match t.await.unwrap() {
+            (StatusCode::OK, _) => ok += 1,
+            (StatusCode::SERVICE_UNAVAILABLE, Some(ra)) => {
+                assert!(ra.to_str().unwrap().parse::<u64>().unwrap() >= 1);
+                busy += 1
+            }
+            other => panic!("a search answered {other:?}"),
+        }
+    }
+    assert!(ok >= 1 && busy >= 1, "{ok} answered, {busy} refused");
+    // Once the flood is over, searches answer again.
+    let (st, body) = s.get("/api/v1/products?q=lantern").await;
+    assert_eq!(st, StatusCode::OK, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -142,12 +142,12 @@ impl From<Error> for Status {
                     Status::unavailable("The account database is unavailable. Try again shortly.")
                 }
                 _ => {
-                    tracing::error!(error = %e, error.chain = ?e, "database error");
+                    tracing::error!(error = %e, error.chain = %kit::telemetry::chain(&e), "database error");
                     Status::internal("Something went wrong on our side.")
                 }
             },
             Error::Internal(e) => {
-                tracing::error!(error = %e, error.chain = ?e, "internal error");
+                tracing::error!(error = %e, error.chain = %kit::telemetry::chain(e.as_ref()), "internal error");
                 Status::internal("Something went wrong on our side.")
             }
         }

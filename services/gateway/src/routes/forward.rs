@@ -84,7 +84,7 @@ pub async fn forward(
             ))
             .into_response(),
         Err(e) => {
-            tracing::warn!(service, error = %e, error.chain = ?e, "upstream call failed");
+            tracing::warn!(service, error = %e, error.chain = %kit::telemetry::chain(&e), "upstream call failed");
             Problem::new(StatusCode::BAD_GATEWAY)
                 .with_detail(format!(
                     "the {service} service is unavailable; try again shortly"

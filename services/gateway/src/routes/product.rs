@@ -822,6 +822,8 @@ fn search_request(pairs: Vec<(String, String)>) -> Result<pb::SearchProductsRequ
         (status = 200, description = "A page of products with facets over all matches", body = ProductSearchResult),
         (status = 422, description = "A bad parameter (named in `errors`), or a cursor of another query", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "The catalog is busy (computed searches take turns: `product.search_concurrency` at once, a bounded queue). Retry after `Retry-After` seconds", body = ProblemDoc, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 pub async fn search_products(

@@ -532,6 +532,10 @@ impl ProductService for ProductApi {
         let page = match cached {
             Some(page) => page,
             None => {
+                // A computed search is the catalog's most expensive read: a bounded number run
+                // at once, so a flood of distinct searches cannot take every connection from the
+                // product pages; past the queue the answer is 503 with `Retry-After`.
+                let _turn = self.catalog.search_gate.reserve().await?;
                 let page = search::search(
                     &self.catalog.pool,
                     &filters,

@@ -11,6 +11,7 @@ pub mod jwt;
 pub mod kafka;
 pub mod metrics;
 pub mod outbox;
+pub mod pricing;
 pub mod problem;
 pub mod s3;
 pub mod server;

@@ -236,9 +236,14 @@ pub async fn run(roles: &[Role], seed: bool) -> anyhow::Result<()> {
             .iter()
             .map(|t| storefront_kit::events::topic(&common.kafka, t))
             .collect();
-        storefront_kit::kafka::ensure_topics(&common.kafka, &topics, 3)
-            .await
-            .context("creating Kafka topics (is the broker up? scripts/dev-stack.sh up)")?;
+        storefront_kit::kafka::ensure_topics_patiently(
+            &common.kafka,
+            &topics,
+            3,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .context("creating Kafka topics for 60 s (is the broker up? scripts/dev-stack.sh up)")?;
     }
 
     if seed {

@@ -126,6 +126,31 @@ pub async fn ensure_topics(
     Ok(())
 }
 
+/// [`ensure_topics`], tried again with backoff (1 s doubling to 8 s) until it succeeds or
+/// `patience` has passed: a role started while the broker restarts, or is too busy to answer in
+/// time, waits for it instead of exiting (the soak saw a role restarted under full load fail its
+/// start-up on one admin-request timeout).
+pub async fn ensure_topics_patiently(
+    settings: &KafkaSettings,
+    names: &[String],
+    partitions: i32,
+    patience: Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match ensure_topics(settings, names, partitions).await {
+            Ok(()) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() + delay < deadline => {
+                tracing::warn!(error = %e, error.chain = %crate::telemetry::chain(e.as_ref()), retry_in = ?delay, "cannot create the Kafka topics yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(8));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// One consumed event with where it came from.
 #[derive(Clone, Debug)]
 pub struct Delivery {

@@ -110,6 +110,8 @@ impl LagProbe {
                 let Ok(line) = line else { break };
                 *sink.lock().expect("lag") = line.trim().parse().ok();
             }
+            // The probe is gone: its last answer must not pass for the current lag.
+            *sink.lock().expect("lag") = None;
         });
         Ok(Self { latest, child })
     }

@@ -1,5 +1,7 @@
-//! Bounded pools for expensive blocking work (password hashing, image checks): at most
-//! `workers` jobs run at once, at most `queue` more wait, and none waits longer than `wait`.
+//! Bounded pools for expensive work: at most `workers` jobs run at once, at most `queue` more
+//! wait, and none waits longer than `wait`. Blocking jobs (password hashing) run on the pool with
+//! [`BlockingPool::run`]; async work that must take turns (computed catalog searches) holds a
+//! [`Reservation`] from [`BlockingPool::reserve`] while it runs.
 //! Past either bound the caller gets [`Overloaded`] at once (answered 503 with `Retry-After`),
 //! so a burst costs a bounded amount of memory and threads instead of one job per request.
 //!

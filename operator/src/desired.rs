@@ -632,6 +632,11 @@ fn shared_config(sf: &Storefront, n: &Names, ep: &Endpoints) -> BTreeMap<String,
     ])
 }
 
+/// The in-cluster address another role calls `up` at.
+fn role_url(n: &Names, up: Role) -> String {
+    format!("http://{}:{}", n.svc_host(&n.role(up)), up.port())
+}
+
 fn role_config(sf: &Storefront, n: &Names, role: Role) -> BTreeMap<String, String> {
     let section = role.name().to_ascii_uppercase();
     let mut m = env_map([(
@@ -652,7 +657,7 @@ fn role_config(sf: &Storefront, n: &Names, role: Role) -> BTreeMap<String, Strin
                         "STOREFRONT_GATEWAY__UPSTREAMS__{}",
                         up.name().to_ascii_uppercase()
                     ),
-                    format!("http://{}:{}", n.svc_host(&n.role(up)), up.port()),
+                    role_url(n, up),
                 );
             }
         }
@@ -675,6 +680,30 @@ fn role_config(sf: &Storefront, n: &Names, role: Role) -> BTreeMap<String, Strin
             if let Some(f) = &smtp.from {
                 m.insert("STOREFRONT_NOTIFICATION__FROM".into(), f.clone());
             }
+        }
+        Role::Order => {
+            for (key, up) in [
+                ("ORDER__PRODUCT_URL", Role::Product),
+                ("ORDER__INVENTORY_URL", Role::Inventory),
+                ("ORDER__CART_URL", Role::Cart),
+            ] {
+                m.insert(format!("STOREFRONT_{key}"), role_url(n, up));
+            }
+        }
+        Role::Cart => {
+            for (key, up) in [
+                ("CART__UPSTREAMS__PRODUCT", Role::Product),
+                ("CART__UPSTREAMS__INVENTORY", Role::Inventory),
+                ("CART__UPSTREAMS__ORDER", Role::Order),
+            ] {
+                m.insert(format!("STOREFRONT_{key}"), role_url(n, up));
+            }
+        }
+        Role::Recommendation => {
+            m.insert(
+                "STOREFRONT_RECOMMENDATION__PRODUCT_URL".into(),
+                role_url(n, Role::Product),
+            );
         }
         _ => {}
     }

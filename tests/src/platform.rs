@@ -160,6 +160,7 @@ impl Platform {
             ("ORDER__CART_URL", "cart"),
             ("CART__UPSTREAMS__PRODUCT", "product"),
             ("CART__UPSTREAMS__INVENTORY", "inventory"),
+            ("CART__UPSTREAMS__ORDER", "order"),
             ("RECOMMENDATION__PRODUCT_URL", "product"),
         ] {
             env.push((format!("STOREFRONT_{key}"), url(callee)));
@@ -301,6 +302,21 @@ impl Platform {
     }
 
     /// A URL under the gateway.
+    /// A small pool on `role`'s database of this platform (read-only looks in tests).
+    pub async fn database(&self, role: &str) -> sqlx::PgPool {
+        let pg = crate::common().postgres;
+        let mut mine = pg.clone();
+        mine.database_prefix = format!("{}_", self.prefix);
+        let name = storefront_kit::db::database_name(&mine, role);
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(
+                storefront_kit::db::connect_options(&pg, &name).expect("postgres settings"),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{role} database {name}: {e}"))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.gateway)
     }

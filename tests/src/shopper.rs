@@ -207,10 +207,16 @@ impl Shopper {
 
     /// `POST /checkout` with `key` as the Idempotency-Key.
     pub async fn checkout(&self, payment_method_id: &str, key: &str) -> Answer {
+        self.checkout_with(Self::checkout_body(payment_method_id), key)
+            .await
+    }
+
+    /// `POST /checkout` of `body` with `key` as the Idempotency-Key.
+    pub async fn checkout_with(&self, body: Value, key: &str) -> Answer {
         self.call_with(
             Method::POST,
             "/api/v1/checkout",
-            Some(Self::checkout_body(payment_method_id)),
+            Some(body),
             &[("idempotency-key", key)],
         )
         .await
@@ -219,10 +225,16 @@ impl Shopper {
     /// Checkout retried with the same key while the answer is not definite (gateway 502/503/504
     /// while a role restarts): what a careful client does.
     pub async fn checkout_until_answered(&self, payment_method_id: &str, key: &str) -> Answer {
+        self.checkout_until_answered_with(Self::checkout_body(payment_method_id), key)
+            .await
+    }
+
+    /// [`Self::checkout_until_answered`] of `body`.
+    pub async fn checkout_until_answered_with(&self, body: Value, key: &str) -> Answer {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
         let mut attempt = 0u32;
         loop {
-            let (status, body) = self.checkout(payment_method_id, key).await;
+            let (status, body) = self.checkout_with(body.clone(), key).await;
             // A 409 that names no short lines is a duplicate still in flight.
             let in_flight = status == StatusCode::CONFLICT
                 && body.get("lines").is_none()

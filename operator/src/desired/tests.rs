@@ -686,6 +686,33 @@ fn gateway_upstreams_point_at_the_in_cluster_services() {
 }
 
 #[test]
+fn services_call_each_other_at_the_in_cluster_addresses() {
+    let d = plan(serde_json::json!({}));
+    let order = config_map(&d, "shop-order");
+    assert_eq!(
+        order["STOREFRONT_ORDER__CART_URL"],
+        "http://shop-cart.prod.svc.cluster.local:3005"
+    );
+    assert_eq!(
+        order["STOREFRONT_ORDER__PRODUCT_URL"],
+        "http://shop-product.prod.svc.cluster.local:3003"
+    );
+    let cart = config_map(&d, "shop-cart");
+    assert_eq!(
+        cart["STOREFRONT_CART__UPSTREAMS__ORDER"],
+        "http://shop-order.prod.svc.cluster.local:3006"
+    );
+    assert_eq!(
+        cart["STOREFRONT_CART__UPSTREAMS__INVENTORY"],
+        "http://shop-inventory.prod.svc.cluster.local:3004"
+    );
+    assert_eq!(
+        config_map(&d, "shop-recommendation")["STOREFRONT_RECOMMENDATION__PRODUCT_URL"],
+        "http://shop-product.prod.svc.cluster.local:3003"
+    );
+}
+
+#[test]
 fn pods_restart_when_their_configuration_changes() {
     let s = sf(serde_json::json!({}));
     let hash = |i: &Inputs, role: &str| {

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use kit::jwt::{JwksVerifier, bearer_token};
-use kit::problem::extract::{Json, Path};
+use kit::problem::extract::{Json, Path, Query};
 use kit::problem::{FieldError, Problem};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -120,6 +120,75 @@ pub struct CartView {
     pub item_count: i64,
     /// Sum of the purchasable lines; null when there is none or their currencies differ.
     pub subtotal: Option<Money>,
+    /// With `currency`, `country`, `shipping_method_id` or `promotion_code` in the query: what
+    /// the purchasable lines would cost (discounts, shipping, tax), from order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<kit::totals::Estimate>,
+    /// Why there is no estimate (e.g. a line not sold in the currency): order's problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate_problem: Option<serde_json::Value>,
+}
+
+/// Query of `GET /api/v1/cart`: what to estimate the cart for.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct EstimateQuery {
+    pub currency: Option<String>,
+    pub country: Option<String>,
+    pub region: Option<String>,
+    pub shipping_method_id: Option<String>,
+    pub promotion_code: Option<String>,
+}
+
+impl EstimateQuery {
+    fn wanted(&self) -> bool {
+        self.currency.is_some()
+            || self.country.is_some()
+            || self.shipping_method_id.is_some()
+            || self.promotion_code.is_some()
+    }
+
+    /// The quote request for `lines`, or 422 naming a malformed parameter.
+    fn request(
+        &self,
+        lines: Vec<kit::totals::QuoteLine>,
+        user_id: Option<Uuid>,
+    ) -> Result<kit::totals::QuoteRequest, Problem> {
+        use kit::totals::{code_param, country_param, currency_param};
+        let mut errors = Vec::new();
+        let currency = currency_param(&mut errors, "currency", self.currency.as_deref());
+        let country = country_param(&mut errors, "country", self.country.as_deref());
+        let region = self.region.clone().filter(|r| !r.trim().is_empty());
+        if region.as_deref().is_some_and(|r| r.chars().count() > 100) {
+            errors.push(FieldError::new("region", "must be at most 100 characters"));
+        }
+        let method = match self.shipping_method_id.as_deref().filter(|m| !m.is_empty()) {
+            None => None,
+            Some(m) => match Uuid::parse_str(m) {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    errors.push(FieldError::new("shipping_method_id", "must be a UUID"));
+                    None
+                }
+            },
+        };
+        let code = code_param(
+            &mut errors,
+            "promotion_code",
+            self.promotion_code.as_deref(),
+        );
+        if !errors.is_empty() {
+            return Err(Problem::validation(errors));
+        }
+        Ok(kit::totals::QuoteRequest {
+            lines,
+            currency,
+            country,
+            region,
+            shipping_method_id: method,
+            code,
+            user_id,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,6 +283,17 @@ async fn snapshot(state: &AppState, owner: &Owner) -> Result<Snapshot, Problem> 
 
 /// Prices, names and availability for every line, asked of product and inventory now.
 async fn view(state: &AppState, headers: &HeaderMap, snap: &Snapshot) -> Result<CartView, Problem> {
+    view_in(state, headers, snap, None).await
+}
+
+/// [`view`] with line prices in `currency` (a line without a price in it shows none and is not
+/// purchasable in it).
+async fn view_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    snap: &Snapshot,
+    currency: Option<&str>,
+) -> Result<CartView, Problem> {
     let skus: Vec<String> = snap.lines.iter().map(|(s, _)| s.clone()).collect();
     let (info, avail) = tokio::try_join!(
         state.catalog.lookup(&skus, headers),
@@ -224,7 +304,14 @@ async fn view(state: &AppState, headers: &HeaderMap, snap: &Snapshot) -> Result<
     for (sku, quantity) in &snap.lines {
         let i = info.get(sku);
         let available = avail.get(sku).copied().unwrap_or(0);
-        let price = i.and_then(|i| i.price.as_ref());
+        let price = i.and_then(|i| match currency {
+            None => i.price.as_ref(),
+            Some(c) => i
+                .prices
+                .iter()
+                .chain(i.price.iter())
+                .find(|p| p.currency == c),
+        });
         let purchasable = i.is_some_and(|i| i.purchasable) && price.is_some();
         let line_total = price.map(|p| Price {
             amount: p.amount.saturating_mul(i64::from(*quantity)),
@@ -259,6 +346,8 @@ async fn view(state: &AppState, headers: &HeaderMap, snap: &Snapshot) -> Result<
         item_count: snap.lines.iter().map(|(_, q)| i64::from(*q)).sum(),
         items,
         subtotal,
+        estimate: None,
+        estimate_problem: None,
     })
 }
 
@@ -289,12 +378,39 @@ async fn cache(state: &AppState, owner: &Owner, snap: &Snapshot) {
 pub async fn get_cart(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Query(q): Query<EstimateQuery>,
 ) -> Result<Response, Problem> {
-    let snap = match identify(&state, &headers).await?.owner() {
+    let who = identify(&state, &headers).await?;
+    let user_id = match &who {
+        Who::User(id) => Some(*id),
+        _ => None,
+    };
+    let snap = match who.owner() {
         Some(owner) => snapshot(&state, &owner).await?,
         None => Snapshot::default(),
     };
-    let v = view(&state, &headers, &snap).await?;
+    // Checked before any call, so a malformed query is 422 whatever the cart holds.
+    let ask = q.request(Vec::new(), user_id)?;
+    let currency = ask.currency.clone();
+    let mut v = view_in(&state, &headers, &snap, currency.as_deref()).await?;
+    if q.wanted() {
+        let lines: Vec<kit::totals::QuoteLine> = v
+            .items
+            .iter()
+            .filter(|l| l.purchasable)
+            .map(|l| kit::totals::QuoteLine {
+                sku: l.sku.clone(),
+                quantity: i64::from(l.quantity),
+            })
+            .collect();
+        if !lines.is_empty() {
+            let req = kit::totals::QuoteRequest { lines, ..ask };
+            match state.catalog.quote(&req, &headers).await? {
+                crate::catalog::Quote::Estimate(e) => v.estimate = Some(*e),
+                crate::catalog::Quote::Problem(p) => v.estimate_problem = Some(p),
+            }
+        }
+    }
     Ok(cart_response(StatusCode::OK, v, None))
 }
 

@@ -58,6 +58,8 @@ pub struct Upstreams {
     pub product: String,
     /// The inventory service: availability of SKUs.
     pub inventory: String,
+    /// The order service (HTTP): the estimate `GET cart` shows with a currency or country.
+    pub order: String,
     /// Milliseconds an upstream call may take.
     pub timeout_ms: u64,
 }
@@ -67,6 +69,7 @@ impl Default for Upstreams {
         Self {
             product: "http://127.0.0.1:3003".into(),
             inventory: "http://127.0.0.1:3004".into(),
+            order: "http://127.0.0.1:3006".into(),
             timeout_ms: 5_000,
         }
     }
@@ -92,6 +95,7 @@ impl Validate for CartSettings {
         let u = &self.upstreams;
         kit::config::check_url("cart.upstreams.product", &u.product, &["http", "https"])?;
         kit::config::check_url("cart.upstreams.inventory", &u.inventory, &["http", "https"])?;
+        kit::config::check_url("cart.upstreams.order", &u.order, &["http", "https"])?;
         if u.timeout_ms == 0 {
             return invalid("upstreams.timeout_ms", "must be at least 1");
         }

@@ -81,7 +81,10 @@ pub async fn build(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Server> {
         &up.inventory,
         Duration::from_millis(up.timeout_ms),
     )
-    .context("product and inventory clients (STOREFRONT_CART__UPSTREAMS__PRODUCT, STOREFRONT_CART__UPSTREAMS__INVENTORY)")?;
+    .context("product and inventory clients (STOREFRONT_CART__UPSTREAMS__PRODUCT, STOREFRONT_CART__UPSTREAMS__INVENTORY)")?
+    .with_order(&up.order)
+    .await
+    .context("order client (STOREFRONT_CART__UPSTREAMS__ORDER)")?;
     let state = api::AppState {
         pool,
         hot,

@@ -2,3 +2,4 @@
 #![forbid(unsafe_code)]
 
 pub mod seed;
+pub mod seed_totals;

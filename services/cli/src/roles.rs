@@ -258,6 +258,7 @@ pub async fn run(roles: &[Role], seed: bool) -> anyhow::Result<()> {
                     .context("seeding the demo catalog (skip with --no-seed)")?;
             tracing::info!(%outcome, "demo catalog");
             println!("{outcome}");
+            seed_checkout_rules(&cfg.common).await?;
         }
     }
 
@@ -356,5 +357,22 @@ pub async fn seed(products: u32, seed: u64) -> anyhow::Result<()> {
     };
     let outcome = storefront_cli::seed::seed(&cfg, &opts).await?;
     println!("{outcome}");
+    seed_checkout_rules(&cfg.common).await
+}
+
+/// The demo shop's shipping, tax and promotions in order_db (only while it has none).
+async fn seed_checkout_rules(common: &storefront_kit::config::Common) -> anyhow::Result<()> {
+    let pool =
+        storefront_kit::db::connect(&common.postgres, "order", &storefront_order::MIGRATIONS)
+            .await
+            .context("order database (demo checkout rules)")?;
+    let seeded = storefront_cli::seed_totals::seed_totals(&pool)
+        .await
+        .context("seeding the demo checkout rules")?;
+    pool.close().await;
+    match seeded {
+        Some(s) => println!("{s}"),
+        None => println!("checkout rules: the shop has its own already; nothing seeded"),
+    }
     Ok(())
 }

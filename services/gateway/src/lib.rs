@@ -110,7 +110,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "inventory",
             state,
         ))
-        .merge(bounded(routes::order::router(state), "order", state))
+        .merge(bounded(
+            routes::order::router(state).merge(routes::totals::router(state)),
+            "order",
+            state,
+        ))
         .merge(bounded(routes::payment::router(state), "payment", state))
         .merge(bounded(routes::product::router(state), "product", state))
         .merge(bounded(

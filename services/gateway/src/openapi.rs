@@ -247,6 +247,7 @@ impl Modify for Additions {
         doc.merge(crate::routes::payment::PaymentApiDoc::openapi());
         doc.merge(crate::routes::product::ProductApiDoc::openapi());
         doc.merge(crate::routes::recommendations::RecommendationsApiDoc::openapi());
+        doc.merge(crate::routes::totals::TotalsApiDoc::openapi());
         doc.merge(crate::routes::user::UserApiDoc::openapi());
     }
 }

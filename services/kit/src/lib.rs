@@ -11,12 +11,14 @@ pub mod jwt;
 pub mod kafka;
 pub mod metrics;
 pub mod outbox;
+pub mod page;
 pub mod pricing;
 pub mod problem;
 pub mod s3;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod totals;
 pub mod upstream;
 pub mod work;
 

@@ -29,7 +29,9 @@ pub const PPM: i64 = 1_000_000;
 pub const BP: i64 = 10_000;
 
 /// How a currency's prices are entered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PriceMode {
     /// Prices include tax (EU shops): the shopper pays the price.
@@ -40,13 +42,54 @@ pub enum PriceMode {
 
 /// A product's tax category.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum TaxCategory {
     Standard,
     Reduced,
     Zero,
+}
+
+impl TaxCategory {
+    pub const ALL: [TaxCategory; 3] = [Self::Standard, Self::Reduced, Self::Zero];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Reduced => "reduced",
+            Self::Zero => "zero",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl PriceMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TaxInclusive => "tax_inclusive",
+            Self::TaxExclusive => "tax_exclusive",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::TaxInclusive, Self::TaxExclusive]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
 }
 
 /// One line of a cart or order, priced in the checkout's currency.
@@ -146,7 +189,7 @@ pub struct Input {
 }
 
 /// One line of the breakdown.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct LineBreakdown {
     pub sku: String,
     pub quantity: i64,
@@ -161,7 +204,7 @@ pub struct LineBreakdown {
 }
 
 /// Tax of one rate, over lines and shipping.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct TaxLine {
     pub rate_ppm: i64,
     /// The amounts taxed at this rate (after discounts, in the price mode).
@@ -170,7 +213,7 @@ pub struct TaxLine {
 }
 
 /// A promotion that gave something.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Applied {
     pub promotion_id: Uuid,
     pub code: Option<String>,
@@ -178,7 +221,7 @@ pub struct Applied {
 }
 
 /// The priced order.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Breakdown {
     pub currency: String,
     pub mode: PriceMode,
@@ -496,6 +539,40 @@ pub fn price(input: &Input) -> Result<Breakdown, PricingError> {
     })
 }
 
+/// What refunding `units` (SKU, quantity) of a priced order gives back: per line, its share of
+/// the line's total (after its discount, with its tax), `round(total × units / quantity)` half
+/// up, so refunding every unit of a line gives back exactly its total. Shipping is refunded
+/// only with the whole order (`total`).
+pub fn refund(b: &Breakdown, units: &[(String, i64)]) -> Result<i64, PricingError> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut sum = 0i64;
+    for (i, (sku, qty)) in units.iter().enumerate() {
+        let Some(line) = b.lines.iter().find(|l| &l.sku == sku) else {
+            return Err(invalid(
+                format!("lines[{i}].sku"),
+                "is not a line of this order",
+            ));
+        };
+        if seen.contains(&sku.as_str()) {
+            return Err(invalid(format!("lines[{i}].sku"), "appears twice"));
+        }
+        seen.push(sku);
+        if !(1..=line.quantity).contains(qty) {
+            return Err(invalid(
+                format!("lines[{i}].quantity"),
+                &format!(
+                    "must be between 1 and {} (the units ordered)",
+                    line.quantity
+                ),
+            ));
+        }
+        sum = sum
+            .checked_add(mul_div_round(line.total, *qty, line.quantity))
+            .ok_or(PricingError::Overflow)?;
+    }
+    Ok(sum.min(b.total))
+}
+
 /// Where tax rates come from: the built-in table, or an external tax service later.
 pub trait TaxProvider {
     /// The rate for `category` at the destination, in ppm; `None` when the destination is not
@@ -555,6 +632,31 @@ mod tests {
             shipping: None,
             promotions: Vec::new(),
         }
+    }
+
+    #[test]
+    fn refunds_per_line_are_shares_of_the_line_total() {
+        let mut i = input(
+            PriceMode::TaxInclusive,
+            vec![line("A", 1000, 3, 190_000), line("BB", 500, 1, 70_000)],
+        );
+        i.promotions = vec![promo(None, vec![], Benefit::PercentOffOrder { bp: 1_000 })];
+        let b = price(&i).unwrap();
+        assert_eq!(refund(&b, &[("A".into(), 3)]).unwrap(), b.lines[0].total);
+        let one = refund(&b, &[("A".into(), 1)]).unwrap();
+        assert_eq!(one, 900);
+        assert_eq!(
+            refund(&b, &[("A".into(), 3), ("BB".into(), 1)]).unwrap(),
+            b.lines[0].total + b.lines[1].total
+        );
+        let e = refund(&b, &[("A".into(), 4)]).unwrap_err();
+        assert!(
+            matches!(e, PricingError::Invalid { ref field, .. } if field == "lines[0].quantity")
+        );
+        let e = refund(&b, &[("C".into(), 1)]).unwrap_err();
+        assert!(matches!(e, PricingError::Invalid { ref field, .. } if field == "lines[0].sku"));
+        let e = refund(&b, &[("A".into(), 1), ("A".into(), 1)]).unwrap_err();
+        assert!(matches!(e, PricingError::Invalid { ref field, .. } if field == "lines[1].sku"));
     }
 
     fn promo(code: Option<&str>, conditions: Vec<Condition>, benefit: Benefit) -> Promotion {

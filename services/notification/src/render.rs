@@ -105,6 +105,63 @@ pub fn money(v: &Value) -> String {
     }
 }
 
+/// The breakdown's lines an order confirmation shows before its total (`order.paid`'s
+/// `breakdown`): subtotal, discounts with their codes, shipping, tax per rate (and whether
+/// prices included it). Empty for an event without a breakdown.
+fn summary_lines(data: &Value) -> Vec<(String, String)> {
+    let Some(b) = data.get("breakdown") else {
+        return Vec::new();
+    };
+    let currency = b.get("currency").and_then(Value::as_str).unwrap_or("");
+    let amount = |key: &str| b.get(key).and_then(Value::as_i64).unwrap_or(0);
+    let m = |a: i64| money(&serde_json::json!({"amount": a, "currency": currency}));
+    let mut out = vec![("Subtotal".to_owned(), m(amount("subtotal")))];
+    for a in b
+        .get("applied")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let label = match a.get("code").and_then(Value::as_str) {
+            Some(code) => format!("Discount ({code})"),
+            None => "Discount".to_owned(),
+        };
+        out.push((
+            label,
+            m(-a.get("amount").and_then(Value::as_i64).unwrap_or(0)),
+        ));
+    }
+    let method = data
+        .get("shipping_method")
+        .and_then(|s| s.get("name"))
+        .and_then(Value::as_str);
+    if amount("shipping") > 0 || method.is_some() {
+        let label = method.map_or("Shipping".to_owned(), |n| format!("Shipping ({n})"));
+        out.push((label, m(amount("shipping") - amount("shipping_discount"))));
+    }
+    let inclusive = b.get("mode").and_then(Value::as_str) == Some("tax_inclusive");
+    for t in b
+        .get("taxes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let ppm = t.get("rate_ppm").and_then(Value::as_i64).unwrap_or(0);
+        let tax = t.get("amount").and_then(Value::as_i64).unwrap_or(0);
+        if tax == 0 {
+            continue;
+        }
+        let pct = format!("{}.{:02}%", ppm / 10_000, (ppm % 10_000) / 100);
+        let label = if inclusive {
+            format!("Included tax {pct}")
+        } else {
+            format!("Tax {pct}")
+        };
+        out.push((label, m(tax)));
+    }
+    out
+}
+
 fn text_of<'a>(data: &'a Value, key: &str) -> &'a str {
     data.get(key).and_then(Value::as_str).unwrap_or("")
 }
@@ -162,14 +219,30 @@ pub fn render(kind: Kind, data: &Value, name: &str, shop: &str) -> Rendered {
                 ));
             }
             let total = data.get("total").map(money).unwrap_or_default();
+            let summary = summary_lines(data);
+            let text_summary: String = summary
+                .iter()
+                .map(|(label, amount)| format!("{label}: {amount}\n"))
+                .collect();
+            let html_summary: String = summary
+                .iter()
+                .map(|(label, amount)| {
+                    format!(
+                        "<tr><td>{}</td><td style=\"text-align: right\">{}</td></tr>\n",
+                        escape(label),
+                        escape(amount)
+                    )
+                })
+                .collect();
             let subject = format!("{shop}: order {short} confirmed");
             let text = format!(
                 "{greeting}\n\nthank you for your order {order_id}. We received your payment of {total}.\n\n\
-                 {text_lines}\nTotal: {total}\n\nWe will write again when it ships.\n\n{shop}\n"
+                 {text_lines}\n{text_summary}Total: {total}\n\nWe will write again when it ships.\n\n{shop}\n"
             );
             let body = format!(
                 "<p>{}</p>\n<p>Thank you for your order <strong>{}</strong>. We received your payment of {}.</p>\n\
                  <table cellpadding=\"4\">\n<tr><th align=\"left\">Item</th><th align=\"left\">SKU</th><th>Qty</th><th>Unit price</th></tr>\n{rows}</table>\n\
+                 <table cellpadding=\"4\">\n{html_summary}</table>\n\
                  <p><strong>Total: {}</strong></p>\n<p>We will write again when it ships.</p>",
                 escape(&greeting),
                 escape(order_id),
@@ -281,6 +354,30 @@ mod tests {
         assert!(r.text.contains("Total: EUR 45.98"), "{}", r.text);
         assert!(r.html.contains("Mug &lt;b&gt;big&lt;/b&gt;"), "{}", r.html);
         assert!(!r.html.contains("<b>big"), "{}", r.html);
+    }
+
+    #[test]
+    fn confirmation_shows_the_breakdown() {
+        let data = json!({
+            "order_id": "0192e4a0-7b1c-7def-8abc-0123456789ab",
+            "total": {"amount": 4588, "currency": "EUR"},
+            "items": [],
+            "shipping_method": {"name": "Express"},
+            "breakdown": {"currency": "EUR", "mode": "tax_inclusive", "subtotal": 3998,
+                "applied": [{"code": "TENOFF", "amount": 400}], "shipping": 990, "shipping_discount": 0,
+                "taxes": [{"rate_ppm": 190000, "base": 4588, "amount": 732}], "total": 4588}
+        });
+        let r = render(Kind::OrderConfirmation, &data, "Ada", "Shop");
+        for line in [
+            "Subtotal: EUR 39.98",
+            "Discount (TENOFF): -EUR 4.00",
+            "Shipping (Express): EUR 9.90",
+            "Included tax 19.00%: EUR 7.32",
+            "Total: EUR 45.88",
+        ] {
+            assert!(r.text.contains(line), "{line} in {}", r.text);
+        }
+        assert!(r.html.contains("Discount (TENOFF)"), "{}", r.html);
     }
 
     #[test]

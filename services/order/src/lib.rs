@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod store;
+pub mod totals;
 pub mod upstreams;
 
 use std::net::SocketAddr;

@@ -166,36 +166,13 @@ pub async fn list_methods(
     AuthUser(claims): AuthUser,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, Problem> {
-    let limit = q.limit.unwrap_or(20);
-    let mut errors = Vec::new();
-    if !(1..=100).contains(&limit) {
-        errors.push(FieldError::new("limit", "must be between 1 and 100"));
-    }
-    let before = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => None,
-        Some(c) => match Uuid::parse_str(c) {
-            Ok(id) => Some(id),
-            Err(_) => {
-                errors.push(FieldError::new(
-                    "cursor",
-                    "is not a cursor from a previous page",
-                ));
-                None
-            }
-        },
-    };
-    if !errors.is_empty() {
-        return Err(Problem::bad_request("The query string is invalid.").with_errors(errors));
-    }
-    let mut rows = store::list_methods(&state.pool, claims.sub, before, limit + 1)
+    let page = kit::page::Page::parse(q.cursor.as_deref(), q.limit, 20).map_err(|errors| {
+        Problem::bad_request("The query string is invalid.").with_errors(errors)
+    })?;
+    let mut rows = store::list_methods(&state.pool, claims.sub, page.after, page.limit + 1)
         .await
         .map_err(db)?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|m| m.id.to_string())
-    } else {
-        None
-    };
+    let next_cursor = page.finish(&mut rows, |m| m.id);
     let list = MethodList {
         items: rows.iter().map(MethodView::from).collect(),
         next_cursor,

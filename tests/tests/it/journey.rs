@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use secrecy::ExposeSecret;
 use storefront_tests::platform::{Options, Platform, PrivateBroker, ROLES};
 use storefront_tests::shopper::{CARD_DECLINED, CARD_OK, Shopper, mails_to, sku};
 use uuid::Uuid;
@@ -290,25 +289,25 @@ async fn five_hundred_concurrent_checkouts_for_a_hundred_units_never_oversell() 
 
 /// Counts charges per order in the platform's payment database.
 async fn charges_per_order(p: &Platform) -> HashMap<Uuid, i64> {
-    let common = storefront_tests::common();
-    let mut pg = common.postgres.clone();
-    pg.database_prefix = format!("{}_", p.prefix);
-    let name = storefront_kit::db::database_name(&pg, "payment");
-    let opts: sqlx::postgres::PgConnectOptions = common
-        .postgres
-        .url
-        .expose_secret()
-        .parse()
-        .expect("postgres URL");
-    let pool = sqlx::PgPool::connect_with(opts.database(&name))
-        .await
-        .expect("payment database");
+    let pool = p.database("payment").await;
     let rows: Vec<(Uuid, i64)> = sqlx::query_as(
         "SELECT order_id, count(*) FROM transactions WHERE kind = 'charge' AND status = 'succeeded' GROUP BY order_id",
     )
     .fetch_all(&pool)
     .await
     .expect("counting charges");
+    rows.into_iter().collect()
+}
+
+/// The amount of each order's succeeded charge.
+async fn charged_amounts(p: &Platform) -> HashMap<Uuid, i64> {
+    let pool = p.database("payment").await;
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT order_id, amount FROM transactions WHERE kind = 'charge' AND status = 'succeeded'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("reading charges");
     rows.into_iter().collect()
 }
 
@@ -333,6 +332,21 @@ async fn checkouts_through_faults(
     let admin = Shopper::admin(p).await;
     let item = sku();
     admin.product_with_stock(&item, 1200, (n as i64) * 2).await;
+    // Promotions in the journey: an automatic one and a code every checkout enters, each
+    // redeemed exactly once per order whatever dies meanwhile.
+    let code = format!("F{}", &Uuid::now_v7().simple().to_string()[20..]).to_uppercase();
+    let mut promotions = Vec::new();
+    for body in [
+        serde_json::json!({"name": "Fault sale", "benefit": {"type": "percent_off_order", "percent_bp": 500}}),
+        serde_json::json!({"name": "Fault code", "code": code, "currency": "EUR", "usage_limit": n * 2,
+            "per_customer_limit": 1, "benefit": {"type": "amount_off_order", "amount": 100}}),
+    ] {
+        let (st, promo) = admin
+            .call(Method::POST, "/api/v1/admin/promotions", Some(body))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{promo}");
+        promotions.push(promo["id"].as_str().unwrap().to_owned());
+    }
     let mut shoppers = Vec::new();
     for i in 0..users {
         let u = Shopper::register(p, &format!("f{i}")).await;
@@ -341,15 +355,16 @@ async fn checkouts_through_faults(
     }
     let mut orders: Vec<(Shopper, String)> = Vec::new();
     let batch = n / 3;
+    let wave = |count, offset| wave(&shoppers, &item, &code, count, offset);
     for stage in 0..3 {
-        orders.extend(wave(&shoppers, &item, batch, stage * batch).await);
+        orders.extend(wave(batch, stage * batch).await);
         match faults.get(stage) {
             Some(Fault::Restart(group)) => p.restart(group).await,
             Some(Fault::BrokerOutage(d)) => {
                 let b = broker.as_deref_mut().expect("a private broker");
                 b.stop().await;
                 // Orders keep coming in while it is down: the outbox holds their events.
-                let extra = wave(&shoppers, &item, 10, n).await;
+                let extra = wave(10, n).await;
                 tokio::time::sleep(*d).await;
                 b.resume().await;
                 orders.extend(extra);
@@ -376,6 +391,31 @@ async fn checkouts_through_faults(
             Some(1),
             "order {id} charged once"
         );
+    }
+    // Each order got both promotions, was charged exactly its discounted total, and each
+    // promotion counts one use per order.
+    let amounts = charged_amounts(p).await;
+    for (u, id) in &orders {
+        let o = u.order(id).await;
+        assert_eq!(o["promotion_code"], code.as_str(), "{o}");
+        assert_eq!(
+            o["breakdown"]["applied"].as_array().unwrap().len(),
+            2,
+            "{o}"
+        );
+        let total = o["total"]["amount"].as_i64().unwrap();
+        assert!(total < 1200 - 100, "{o}");
+        assert_eq!(
+            amounts.get(&Uuid::parse_str(id).unwrap()),
+            Some(&total),
+            "{o}"
+        );
+    }
+    for id in &promotions {
+        let (_, promo) = admin
+            .call(Method::GET, &format!("/api/v1/admin/promotions/{id}"), None)
+            .await;
+        assert_eq!(promo["uses"].as_u64(), Some(orders.len() as u64), "{promo}");
     }
     // Count the events: every order has exactly one `order.created`, one `payment.completed`
     // and one `order.paid` on its topic (a redelivered copy repeats the same event id; none
@@ -456,6 +496,7 @@ async fn killing_order_and_payment_mid_run_loses_and_duplicates_nothing() {
 async fn wave(
     shoppers: &[(Shopper, String)],
     item: &str,
+    code: &str,
     count: usize,
     offset: usize,
 ) -> Vec<(Shopper, String)> {
@@ -464,6 +505,8 @@ async fn wave(
         // One checkout per shopper: each order is exactly the one unit in that cart.
         let (u, pm) = shoppers[offset + i].clone();
         let item = item.to_owned();
+        let mut body = Shopper::checkout_body(&pm);
+        body["promotion_code"] = code.into();
         tasks.push(tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
             loop {
@@ -475,7 +518,7 @@ async fn wave(
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             let key = Uuid::now_v7().to_string();
-            let (st, body) = u.checkout_until_answered(&pm, &key).await;
+            let (st, body) = u.checkout_until_answered_with(body, &key).await;
             (u, st, body)
         }));
     }

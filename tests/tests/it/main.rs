@@ -14,5 +14,6 @@ mod payment;
 mod product;
 mod recommendations;
 mod seed;
+mod totals;
 mod user;
 mod web;

@@ -79,6 +79,33 @@ pub struct Cart {
     pub item_count: i64,
     /// Sum of the purchasable lines; null when there is none or their currencies differ.
     pub subtotal: Option<Money>,
+    /// Only when the query asks for it (`currency`, `country`, `shipping_method_id` or
+    /// `promotion_code`): what the purchasable lines would cost, with discounts, shipping (once
+    /// a country is given) and tax, exactly as checkout would price them now.
+    pub estimate: Option<kit::totals::Estimate>,
+    /// Why there is no estimate although one was asked for (e.g. a line not sold in the
+    /// currency; `errors` names it).
+    #[schema(value_type = Option<ProblemDoc>)]
+    pub estimate_problem: Option<serde_json::Value>,
+}
+
+/// What `GET /api/v1/cart` estimates the cart for.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EstimateQuery {
+    /// ISO 4217 code: line prices and the estimate in this currency.
+    #[param(example = "EUR")]
+    pub currency: Option<String>,
+    /// ISO 3166-1 alpha-2 code of the destination: shipping methods and tax.
+    #[param(example = "DE")]
+    pub country: Option<String>,
+    /// The destination's state or province, where zones or rates depend on it.
+    pub region: Option<String>,
+    /// The method to price (default: the cheapest offered).
+    pub shipping_method_id: Option<uuid::Uuid>,
+    /// A promotion code; `estimate.code` says whether it applies and why not.
+    #[param(example = "TENOFF")]
+    pub promotion_code: Option<String>,
 }
 
 /// Units of a SKU to put in the cart (added to the line if it is there already).
@@ -111,15 +138,16 @@ pub struct UpdateCartItemRequest {
     path = "/api/v1/cart",
     tag = "cart",
     operation_id = "getCart",
-    params(("X-Cart-Token" = Option<String>, Header, description = "A guest cart's token (ignored when a bearer token is sent)")),
+    params(("X-Cart-Token" = Option<String>, Header, description = "A guest cart's token (ignored when a bearer token is sent)"), EstimateQuery),
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The cart", body = Cart),
         (status = 400, description = "`X-Cart-Token` is not a cart token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "A bearer token was sent but is not valid", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "A malformed estimate parameter; `errors` names it", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 502, description = "The cart service is unavailable", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, description = "Product or inventory is unavailable", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "Product, inventory or (for an estimate) order is unavailable", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 504, description = "The cart service did not answer in time", body = ProblemDoc, content_type = "application/problem+json"),
     )
 )]

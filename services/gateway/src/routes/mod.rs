@@ -12,6 +12,7 @@ pub mod order;
 pub mod payment;
 pub mod product;
 pub mod recommendations;
+pub mod totals;
 pub mod user;
 
 use kit::problem::{FieldError, Problem};

@@ -34,7 +34,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     paths(checkout, list_orders, get_order, cancel_order, ship_order, deliver_order, refund_order),
     components(schemas(
         CheckoutRequest, ShippingAddress, Order, OrderItem, OrderStatus, StatusChange, Shipment,
-        OrderList, ShipRequest, ShortLine, InsufficientStockProblem, Money
+        OrderList, ShipRequest, RefundRequest, RefundLine, ShortLine, InsufficientStockProblem, Money
     )),
     tags(
         (name = "orders", description = "Checkout and the customer's orders"),
@@ -94,11 +94,22 @@ pub struct ShippingAddress {
 /// service; prices and lines are never taken from the client.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"payment_method_id": "0190f3c4-8f0e-7a4b-9d2e-3f1a2b3c4d5e",
-    "shipping_address": {"name": "Ada Lovelace", "line1": "12 Market Street", "city": "Berlin", "postal_code": "10115", "country": "DE"}}))]
+    "shipping_address": {"name": "Ada Lovelace", "line1": "12 Market Street", "city": "Berlin", "postal_code": "10115", "country": "DE"},
+    "currency": "EUR", "shipping_method_id": "0190f3c4-4444-7a4b-9d2e-3f1a2b3c4d5e", "promotion_code": "TENOFF"}))]
 pub struct CheckoutRequest {
     /// One of the caller's saved payment methods (`GET /api/v1/payment-methods`).
     pub payment_method_id: uuid::Uuid,
     pub shipping_address: ShippingAddress,
+    /// ISO 4217 code to pay in; every item needs a price in it (else 422 naming the line).
+    /// Default: the currency the items are primarily priced in.
+    #[schema(example = "EUR")]
+    pub currency: Option<String>,
+    /// One of the methods `GET /api/v1/shipping-methods` lists for the address; required when
+    /// any covers it.
+    pub shipping_method_id: Option<uuid::Uuid>,
+    /// A promotion code (case-insensitive). One that does not apply is 409 naming it.
+    #[schema(example = "TENOFF")]
+    pub promotion_code: Option<String>,
 }
 
 /// One line of an order: a price and name snapshot taken from the catalog at checkout.
@@ -141,7 +152,14 @@ pub struct Shipment {
     "status": "pending_payment",
     "items": [{"sku": "TSHIRT-M-RED", "product_id": "0190f3c4-2222-7a4b-9d2e-3f1a2b3c4d5e", "name": "T-shirt",
                "quantity": 2, "unit_price": {"amount": 1999, "currency": "EUR"}, "line_total": {"amount": 3998, "currency": "EUR"}}],
-    "subtotal": {"amount": 3998, "currency": "EUR"}, "total": {"amount": 3998, "currency": "EUR"}, "currency": "EUR",
+    "subtotal": {"amount": 3998, "currency": "EUR"}, "total": {"amount": 4588, "currency": "EUR"}, "currency": "EUR",
+    "breakdown": {"currency": "EUR", "mode": "tax_inclusive",
+        "lines": [{"sku": "TSHIRT-M-RED", "quantity": 2, "unit_price": 1999, "gross": 3998, "discount": 400, "tax": 574, "tax_rate_ppm": 190000, "total": 3598}],
+        "subtotal": 3998, "discount_total": 400, "shipping": 990, "shipping_discount": 0, "shipping_tax": 158, "tax_total": 732,
+        "taxes": [{"rate_ppm": 190000, "base": 4588, "amount": 732}],
+        "applied": [{"promotion_id": "0190f3c4-5555-7a4b-9d2e-3f1a2b3c4d5e", "code": "TENOFF", "amount": 400}], "total": 4588},
+    "shipping_method": {"id": "0190f3c4-4444-7a4b-9d2e-3f1a2b3c4d5e", "name": "Express", "delivery_days": {"min": 1, "max": 2}},
+    "promotion_code": "TENOFF",
     "shipping_address": {"name": "Ada Lovelace", "line1": "12 Market Street", "line2": null, "city": "Berlin",
                          "region": null, "postal_code": "10115", "country": "DE", "phone": null},
     "payment_method_id": "0190f3c4-3333-7a4b-9d2e-3f1a2b3c4d5e", "transaction_id": null, "shipment": null,
@@ -156,8 +174,15 @@ pub struct Order {
     pub items: Vec<OrderItem>,
     /// Sum of the line totals.
     pub subtotal: Money,
-    /// What is charged.
+    /// What is charged: the breakdown's `total`.
     pub total: Money,
+    /// The priced order: per line discount and tax, shipping, tax per rate, the promotions
+    /// that applied and the grand total, in minor units of `currency`.
+    pub breakdown: kit::pricing::Breakdown,
+    /// The shipping method chosen at checkout; null when the shop ships nothing.
+    pub shipping_method: Option<kit::totals::ShippingChoice>,
+    /// The promotion code that applied (uppercase).
+    pub promotion_code: Option<String>,
     /// ISO 4217 code of every amount of the order.
     #[schema(example = "EUR")]
     pub currency: String,
@@ -258,9 +283,9 @@ pub struct InsufficientStockProblem {
             headers(("location" = String, description = "The order's URL"))),
         (status = 400, description = "Missing or malformed `Idempotency-Key`, or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "Not enough stock (`lines` names each short SKU), or the key's first request is still running", body = InsufficientStockProblem, content_type = "application/problem+json"),
+        (status = 409, description = "Not enough stock (`lines` names each short SKU), a promotion code that does not apply or ran out (`promotion_code` names it), or the key's first request is still running", body = InsufficientStockProblem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not `application/json`", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Empty cart, a line that cannot be sold (`errors` names it), mixed currencies, an invalid field, or the key reused with another body", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Empty cart, a line that cannot be sold or has no price in the currency (`errors` names it), a missing or inapplicable `shipping_method_id`, a destination the shop does not ship to, an invalid field, or the key reused with another body", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 502, description = "The order service is unavailable", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 503, description = "A service checkout needs is unavailable; retry with the same key", body = ProblemDoc, content_type = "application/problem+json"),
@@ -394,15 +419,33 @@ pub async fn deliver_order(State(state): State<AppState>, req: Request) -> Respo
     crate::routes::forward::forward(&state, &state.upstreams.order, "order", req).await
 }
 
-/// Refund a paid, shipped or delivered order. Admin only.
+/// Units to refund: each line's share of its total in the order's breakdown (after its
+/// discount, with its tax). Without a body the whole order is refunded, shipping included.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"lines": [{"sku": "TSHIRT-M-RED", "quantity": 1}]}))]
+pub struct RefundRequest {
+    /// 1 or more lines of the order, each once.
+    pub lines: Vec<RefundLine>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefundLine {
+    pub sku: String,
+    /// 1 to the units ordered.
+    #[schema(minimum = 1)]
+    pub quantity: i64,
+}
+
+/// Refund a paid, shipped or delivered order, whole or some units of its lines. Admin only.
 ///
 /// Answers 202 with the order in `refund_requested`: payment refunds asynchronously, then the
-/// order becomes `refunded`.
+/// order becomes `refunded`. One refund per order; its amount comes from the stored breakdown.
 #[utoipa::path(
     post,
     path = "/api/v1/admin/orders/{id}/refund",
     tag = "admin",
     operation_id = "refundOrder",
+    request_body(content = Option<RefundRequest>, description = "Optional: the units to refund"),
     params(("id" = uuid::Uuid, Path, description = "The order id")),
     security(("bearer" = [])),
     responses(
@@ -412,6 +455,7 @@ pub async fn deliver_order(State(state): State<AppState>, req: Request) -> Respo
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such order", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The order is not paid, shipped or delivered (or a refund is already requested); `current_status` is its current status", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "A line that is not in the order or a quantity out of range; `errors` names it", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 502, description = "The order service is unavailable", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 503, description = "The order service is busy", body = ProblemDoc, content_type = "application/problem+json"),

@@ -21,8 +21,7 @@ use kit::upstream::grpc_request;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use storefront_proto::inventory::v1 as inv;
-use storefront_proto::product::v1 as prod;
-use tonic_status::describe;
+pub(crate) use tonic_status::describe;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -32,7 +31,10 @@ use crate::domain::{IdempotencyKey, OrderStatus, Reason, ShippingAddress, valid_
 use crate::events;
 use crate::store::idempotency::{self, Claim, Existing};
 use crate::store::orders::{self, HistoryEntry, Order, OrderItem};
+use crate::totals::quote;
+use crate::totals::store::{self as totals, Refused};
 use crate::upstreams::read_cart;
+use kit::totals::ShippingChoice;
 
 /// The header a replayed answer carries.
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -43,6 +45,41 @@ pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 pub struct CheckoutRequest {
     pub payment_method_id: Uuid,
     pub shipping_address: RawAddress,
+    /// The currency to pay in (ISO 4217); without it, the one the items are primarily priced
+    /// in.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Required when shipping methods cover the destination.
+    #[serde(default)]
+    pub shipping_method_id: Option<Uuid>,
+    /// At most one promotion code.
+    #[serde(default)]
+    pub promotion_code: Option<String>,
+}
+
+/// What a checkout asks for besides the cart, normalised.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+struct Choices {
+    currency: Option<String>,
+    shipping_method_id: Option<Uuid>,
+    promotion_code: Option<String>,
+}
+
+impl Choices {
+    fn parse(b: &CheckoutRequest) -> Result<Self, Problem> {
+        let mut errors = Vec::new();
+        let currency = kit::totals::currency_param(&mut errors, "currency", b.currency.as_deref());
+        let code =
+            kit::totals::code_param(&mut errors, "promotion_code", b.promotion_code.as_deref());
+        if !errors.is_empty() {
+            return Err(Problem::validation(errors));
+        }
+        Ok(Self {
+            currency,
+            shipping_method_id: b.shipping_method_id,
+            promotion_code: code,
+        })
+    }
 }
 
 fn key_of(headers: &HeaderMap) -> Result<IdempotencyKey, Problem> {
@@ -61,10 +98,11 @@ fn key_of(headers: &HeaderMap) -> Result<IdempotencyKey, Problem> {
 
 /// A hash of the request as understood (normalised address), so the same checkout sent with
 /// different whitespace or key order is the same request.
-fn request_hash(payment_method_id: Uuid, address: &ShippingAddress) -> String {
+fn request_hash(payment_method_id: Uuid, address: &ShippingAddress, choices: &Choices) -> String {
     let canonical = serde_json::json!({
         "payment_method_id": payment_method_id,
         "shipping_address": address,
+        "choices": choices,
     });
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
@@ -86,7 +124,8 @@ pub async fn checkout(
     let key = key_of(&headers)?;
     let address = ShippingAddress::parse(&body.shipping_address, "shipping_address")
         .map_err(Problem::validation)?;
-    let hash = request_hash(body.payment_method_id, &address);
+    let choices = Choices::parse(&body)?;
+    let hash = request_hash(body.payment_method_id, &address, &choices);
     let user_id = claims.sub;
     let claim = idempotency::claim(
         &st.pool,
@@ -128,6 +167,7 @@ pub async fn checkout(
             order_id,
             body.payment_method_id,
             address,
+            choices,
             &key,
         )
         .await;
@@ -196,95 +236,6 @@ fn cart_lines(
     } else {
         Err(Problem::validation(errors).with_detail("Some cart lines cannot be ordered."))
     }
-}
-
-/// Prices every line from product. Unknown SKUs, products not for sale and mixed currencies
-/// are 422 naming the lines.
-async fn price(
-    st: &AppState,
-    headers: &HeaderMap,
-    lines: &[Line],
-) -> Result<(String, Vec<OrderItem>), Problem> {
-    let skus: Vec<String> = lines.iter().map(|l| l.sku.clone()).collect();
-    let resp = st
-        .upstreams
-        .product
-        .clone()
-        .batch_get_variants_by_sku(grpc_request(
-            prod::BatchGetVariantsBySkuRequest { skus },
-            headers,
-        ))
-        .await
-        .map_err(|s| describe("product", s))?
-        .into_inner();
-    let by_sku: HashMap<&str, &prod::SkuVariant> = resp
-        .variants
-        .iter()
-        .filter_map(|v| v.variant.as_ref().map(|x| (x.sku.as_str(), v)))
-        .collect();
-    let mut errors = Vec::new();
-    let mut items = Vec::with_capacity(lines.len());
-    let mut currencies: Vec<String> = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        let field = format!("items[{i}].sku");
-        let Some(sv) = by_sku.get(l.sku.as_str()) else {
-            errors.push(FieldError::new(
-                field,
-                format!("no product has the SKU `{}`", l.sku),
-            ));
-            continue;
-        };
-        let (Some(variant), Some(product)) = (&sv.variant, &sv.product) else {
-            errors.push(FieldError::new(
-                field,
-                format!("`{}` cannot be priced", l.sku),
-            ));
-            continue;
-        };
-        if product.status != prod::ProductStatus::Active as i32 {
-            errors.push(FieldError::new(
-                field,
-                format!("`{}` ({}) is not for sale", l.sku, product.name),
-            ));
-            continue;
-        }
-        let (Some(p), Ok(product_id)) = (&variant.price, Uuid::parse_str(&product.id)) else {
-            errors.push(FieldError::new(field, format!("`{}` has no price", l.sku)));
-            continue;
-        };
-        let Some(line_total) = p
-            .amount_minor
-            .checked_mul(l.quantity)
-            .filter(|_| p.amount_minor >= 0)
-        else {
-            errors.push(FieldError::new(
-                format!("items[{i}].quantity"),
-                "the line total is too large",
-            ));
-            continue;
-        };
-        if !currencies.contains(&p.currency) {
-            currencies.push(p.currency.clone());
-        }
-        items.push(OrderItem {
-            sku: l.sku.clone(),
-            product_id,
-            name: product.name.clone(),
-            quantity: l.quantity,
-            unit_price: p.amount_minor,
-            line_total,
-        });
-    }
-    if !errors.is_empty() {
-        return Err(Problem::validation(errors).with_detail("Some cart lines cannot be ordered."));
-    }
-    if currencies.len() != 1 {
-        return Err(Problem::unprocessable(format!(
-            "An order is paid in one currency, but the cart holds items priced in {}; check out separately.",
-            currencies.join(" and ")
-        )));
-    }
-    Ok((currencies.remove(0), items))
 }
 
 /// Reserves every line for the order (or none): a shortage is 409 naming each short line.
@@ -413,15 +364,35 @@ async fn place(
     order_id: Uuid,
     payment_method_id: Uuid,
     shipping_address: ShippingAddress,
+    choices: Choices,
     key: &IdempotencyKey,
 ) -> ApiResult<Response> {
     let raw = read_cart(&st.upstreams.cart, headers).await?;
     let lines = cart_lines(raw, st.settings.max_lines, st.settings.max_line_quantity)?;
-    let (currency, items) = price(st, headers, &lines).await?;
-    let subtotal = items
+    let pairs: Vec<(String, i64)> = lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect();
+    let (currency, catalog) =
+        quote::catalog(st, headers, &pairs, choices.currency.as_deref()).await?;
+    let ask = quote::Ask {
+        country: Some(shipping_address.country.clone()),
+        region: shipping_address.region.clone(),
+        shipping_method_id: choices.shipping_method_id,
+        code: choices.promotion_code.clone(),
+        user_id: Some(user_id),
+        strict: true,
+    };
+    let quoted = quote::quote(st, &currency, &catalog, &ask).await?;
+    let breakdown = quoted.estimate.breakdown.clone();
+    let items: Vec<OrderItem> = catalog
         .iter()
-        .try_fold(0i64, |acc, i| acc.checked_add(i.line_total))
-        .ok_or_else(|| Problem::unprocessable("The order total is too large."))?;
+        .map(|i| OrderItem {
+            sku: i.sku.clone(),
+            product_id: i.product_id,
+            name: i.name.clone(),
+            quantity: i.quantity,
+            unit_price: i.unit_price,
+            line_total: i.unit_price * i.quantity,
+        })
+        .collect();
     let reservation_expires_at = reserve(st, headers, order_id, &lines).await?;
 
     let now = crate::store::now();
@@ -430,8 +401,8 @@ async fn place(
         user_id,
         status: OrderStatus::PendingPayment,
         currency,
-        subtotal,
-        total: subtotal,
+        subtotal: breakdown.subtotal,
+        total: breakdown.total,
         payment_method_id,
         shipping_address,
         transaction_id: None,
@@ -446,10 +417,23 @@ async fn place(
             reason: Some(Reason::CheckoutCompleted.as_str().to_owned()),
             at: now,
         }],
+        breakdown: Some(breakdown),
+        shipping_method: quoted.method.as_ref().map(|m| ShippingChoice {
+            id: m.id,
+            name: m.name.clone(),
+            delivery_days: m.delivery_days.clone(),
+        }),
+        promotion_code: quoted.code.clone(),
     };
     let body = serde_json::to_value(OrderView::from(&order)).map_err(anyhow::Error::from)?;
-    match store(st, &order, key, &body).await {
-        Ok(()) => {}
+    match store(st, &order, key, &body, &quoted.used).await {
+        Ok(Ok(())) => {}
+        Ok(Err(refused)) => {
+            release(st, headers, order_id).await;
+            return Err(refused_problem(st, refused, quoted.code.as_deref())
+                .await
+                .into());
+        }
         Err(e) => {
             // Another request that took over this key may have stored the order already: its
             // reservation must stay.
@@ -470,18 +454,55 @@ async fn place(
         .into_response())
 }
 
-/// The one transaction of a checkout in order_db.
+/// The one transaction of a checkout in order_db. A promotion that ran out (or that the
+/// customer used up) meanwhile refuses the checkout and nothing is written.
 async fn store(
     st: &AppState,
     order: &Order,
     key: &IdempotencyKey,
     body: &serde_json::Value,
-) -> Result<(), sqlx::Error> {
+    used: &[(Uuid, i64)],
+) -> Result<Result<(), Refused>, sqlx::Error> {
     let mut tx = st.pool.begin().await?;
     orders::insert(&mut tx, order).await?;
+    if let Err(refused) =
+        totals::redeem(&mut tx, order.id, order.user_id, order.created_at, used).await?
+    {
+        tx.rollback().await?;
+        return Ok(Err(refused));
+    }
     events::created(&mut tx, order).await?;
     idempotency::complete(&mut tx, order.user_id, key.as_str(), 201, body).await?;
-    tx.commit().await
+    tx.commit().await.map(Ok)
+}
+
+/// 409 naming the promotion that could not be redeemed.
+async fn refused_problem(st: &AppState, refused: Refused, code: Option<&str>) -> Problem {
+    let (id, why) = match refused {
+        Refused::Unavailable(id) => (id, "it has been used up or has ended"),
+        Refused::CustomerLimit(id) => (id, "you have used it as often as it allows"),
+    };
+    let promotion = totals::get_promotion(&st.pool, id).await.ok().flatten();
+    let label = promotion
+        .as_ref()
+        .and_then(|p| p.code.clone())
+        .or_else(|| promotion.map(|p| p.name))
+        .unwrap_or_else(|| id.to_string());
+    let coded = code.is_some_and(|c| c == label);
+    let p = Problem::conflict(format!(
+        "The promotion {label} cannot be used: {why}. Nothing was ordered; check out again to see the new total."
+    ))
+    .with_extension("promotion_id", id);
+    if coded {
+        p.with_errors(vec![FieldError::new("promotion_code", why)])
+            .with_extension("promotion_code", label)
+    } else {
+        // An automatic promotion: checking out again prices the cart without it.
+        p.with_errors(vec![FieldError::new(
+            "promotions",
+            format!("{label}: {why}"),
+        )])
+    }
 }
 
 /// gRPC failures of product and inventory as problems: a refused token is 401, a request they
@@ -543,8 +564,17 @@ mod tests {
         raw2.country = "DE".into();
         let b = ShippingAddress::parse(&raw2, "a").unwrap();
         let pm = Uuid::now_v7();
-        assert_eq!(request_hash(pm, &a), request_hash(pm, &b));
-        assert_ne!(request_hash(pm, &a), request_hash(Uuid::now_v7(), &a));
+        let c = Choices::default();
+        assert_eq!(request_hash(pm, &a, &c), request_hash(pm, &b, &c));
+        assert_ne!(
+            request_hash(pm, &a, &c),
+            request_hash(Uuid::now_v7(), &a, &c)
+        );
+        let coded = Choices {
+            promotion_code: Some("TEN".into()),
+            ..Choices::default()
+        };
+        assert_ne!(request_hash(pm, &a, &c), request_hash(pm, &a, &coded));
     }
 
     #[test]

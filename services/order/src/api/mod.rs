@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/orders/{id}/ship", post(ship_order))
         .route("/api/v1/admin/orders/{id}/deliver", post(deliver_order))
         .route("/api/v1/admin/orders/{id}/refund", post(refund_order))
+        .merge(crate::totals::router())
         .with_state(state)
 }
 
@@ -111,36 +112,12 @@ pub async fn list_orders(
     AuthUser(claims): AuthUser,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<OrderList>> {
-    let mut errors = Vec::new();
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        errors.push(FieldError::new("limit", "must be between 1 and 100"));
-    }
-    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => None,
-        Some(c) => match Uuid::parse_str(c) {
-            Ok(id) => Some(id),
-            Err(_) => {
-                errors.push(FieldError::new(
-                    "cursor",
-                    "is not a cursor from a previous page",
-                ));
-                None
-            }
-        },
-    };
-    if !errors.is_empty() {
-        return Err(Problem::validation(errors).into());
-    }
-    let mut page = orders::list_for_user(&st.pool, claims.sub, after, limit + 1).await?;
-    let next_cursor = if page.len() as i64 > limit {
-        page.truncate(limit as usize);
-        page.last().map(|o| o.id.to_string())
-    } else {
-        None
-    };
+    let page =
+        kit::page::Page::parse(q.cursor.as_deref(), q.limit, 20).map_err(Problem::validation)?;
+    let mut rows = orders::list_for_user(&st.pool, claims.sub, page.after, page.limit + 1).await?;
+    let next_cursor = page.finish(&mut rows, |o| o.id);
     Ok(Json(OrderList {
-        items: page.iter().map(OrderView::from).collect(),
+        items: rows.iter().map(OrderView::from).collect(),
         next_cursor,
     }))
 }
@@ -166,6 +143,7 @@ enum Actor {
 
 /// Applies one status change the API offers, with its history row and event, in one
 /// transaction on the locked order. Refused transitions are 409 naming the current status.
+#[allow(clippy::too_many_arguments)]
 async fn step(
     st: &AppState,
     claims: &Claims,
@@ -174,6 +152,7 @@ async fn step(
     to: OrderStatus,
     reason: Reason,
     extra: Extra,
+    refund_units: &[(String, i64)],
 ) -> ApiResult<Order> {
     if actor == Actor::Admin {
         claims.require_role(Role::Admin).map_err(Problem::from)?;
@@ -202,6 +181,20 @@ async fn step(
         .with_extension("current_status", order.status)
         .into());
     }
+    // A refund of some units gives back their share of the stored breakdown; the whole order
+    // its total (shipping included).
+    let refund = if refund_units.is_empty() {
+        order.total
+    } else {
+        kit::pricing::refund(&order.breakdown(), refund_units).map_err(|e| match e {
+            kit::pricing::PricingError::Invalid { field, message } => {
+                Problem::validation(vec![FieldError::new(field, message)])
+            }
+            kit::pricing::PricingError::Overflow => {
+                Problem::unprocessable("The refund is too large.")
+            }
+        })?
+    };
     let Some(o) = orders::change_status(&mut tx, &order, to, reason, extra).await? else {
         return Err(Problem::conflict("The order changed meanwhile; read it and retry.").into());
     };
@@ -210,7 +203,7 @@ async fn step(
         OrderStatus::Shipped => events::shipped(&mut tx, &o).await?,
         OrderStatus::Delivered => events::delivered(&mut tx, &o).await?,
         OrderStatus::RefundRequested => {
-            events::refund_requested(&mut tx, &o, "admin_requested").await?
+            events::refund_requested(&mut tx, &o, "admin_requested", refund, refund_units).await?
         }
         _ => {}
     }
@@ -233,6 +226,7 @@ pub async fn cancel_order(
         OrderStatus::Cancelled,
         Reason::CustomerCancelled,
         Extra::default(),
+        &[],
     )
     .await?;
     Ok(Json(OrderView::from(&o)))
@@ -281,6 +275,7 @@ pub async fn ship_order(
             tracking_number: Some(tracking_number),
             ..Extra::default()
         },
+        &[],
     )
     .await?;
     Ok(Json(OrderView::from(&o)))
@@ -300,18 +295,54 @@ pub async fn deliver_order(
         OrderStatus::Delivered,
         Reason::Delivered,
         Extra::default(),
+        &[],
     )
     .await?;
     Ok(Json(OrderView::from(&o)))
 }
 
-/// `POST /api/v1/admin/orders/{id}/refund`: asks payment to refund a paid, shipped or
-/// delivered order (202); `payment.refunded` later makes it `refunded`.
+/// Body of a refund of some units (`{"lines": [{"sku": .., "quantity": ..}]}`); no body
+/// refunds the whole order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    pub lines: Vec<RefundLine>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLine {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+/// `POST /api/v1/admin/orders/{id}/refund` `[{lines}]`: asks payment to refund a paid, shipped
+/// or delivered order, whole or some units of its lines (202); `payment.refunded` later makes it
+/// `refunded`. One refund per order.
 pub async fn refund_order(
     State(st): State<AppState>,
     AuthUser(claims): AuthUser,
     Path(id): Path<Uuid>,
+    body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<OrderView>)> {
+    claims.require_role(Role::Admin).map_err(Problem::from)?;
+    let units: Vec<(String, i64)> = if body.iter().all(u8::is_ascii_whitespace) {
+        Vec::new()
+    } else {
+        let r: RefundRequest = serde_json::from_slice(&body).map_err(|e| {
+            Problem::validation(vec![FieldError::new("lines", e.to_string())]).with_detail(
+                "The body must be `{\"lines\": [{\"sku\": ..., \"quantity\": ...}]}` or empty.",
+            )
+        })?;
+        if r.lines.is_empty() {
+            return Err(Problem::validation(vec![FieldError::new(
+                "lines",
+                "must name at least one line (send no body to refund the whole order)",
+            )])
+            .into());
+        }
+        r.lines.into_iter().map(|l| (l.sku, l.quantity)).collect()
+    };
     let o = step(
         &st,
         &claims,
@@ -320,6 +351,7 @@ pub async fn refund_order(
         OrderStatus::RefundRequested,
         Reason::RefundRequested,
         Extra::default(),
+        &units,
     )
     .await?;
     Ok((StatusCode::ACCEPTED, Json(OrderView::from(&o))))

@@ -42,6 +42,10 @@ pub struct OrderView {
     pub total: Money,
     pub currency: String,
     pub shipping_address: ShippingAddress,
+    /// The priced order: per line discount and tax, shipping, tax per rate, promotions, total.
+    pub breakdown: kit::pricing::Breakdown,
+    pub shipping_method: Option<kit::totals::ShippingChoice>,
+    pub promotion_code: Option<String>,
     pub payment_method_id: Uuid,
     pub transaction_id: Option<String>,
     pub shipment: Option<ShipmentView>,
@@ -84,6 +88,9 @@ impl From<&Order> for OrderView {
             total: money(o.total),
             currency: o.currency.clone(),
             shipping_address: o.shipping_address.clone(),
+            breakdown: o.breakdown(),
+            shipping_method: o.shipping_method.clone(),
+            promotion_code: o.promotion_code.clone(),
             payment_method_id: o.payment_method_id,
             transaction_id: o.transaction_id.clone(),
             shipment: match (&o.carrier, &o.tracking_number) {

@@ -155,7 +155,7 @@ async fn apply(
                     )
                     .await?;
                     super::cancelled(tx, &o, Reason::ReservationExpired).await?;
-                    super::refund_requested(tx, &o, "order_cancelled").await?;
+                    super::refund_requested(tx, &o, "order_cancelled", o.total, &[]).await?;
                     return Ok(());
                 }
                 let o = change(
@@ -172,7 +172,7 @@ async fn apply(
             // goods may be gone, so the money goes back.
             OrderStatus::Cancelled => {
                 tracing::warn!(%order_id, "payment completed for a cancelled order; requesting a refund");
-                super::refund_requested(tx, &order, "order_cancelled").await?;
+                super::refund_requested(tx, &order, "order_cancelled", order.total, &[]).await?;
             }
             _ => return ignore(&order),
         },

@@ -83,7 +83,9 @@ async fn enqueue(
     outbox::enqueue(tx, &ev).await.map(|_| ())
 }
 
-/// `order.created` `{order_id, user_id, payment_method_id, total, items, created_at}`.
+/// `order.created` `{order_id, user_id, payment_method_id, total, items, breakdown,
+/// shipping_method, promotion_code, created_at}`; `total` is the breakdown's grand total, the
+/// amount payment charges.
 pub async fn created(tx: &mut PgConnection, o: &Order) -> Result<(), sqlx::Error> {
     let data = serde_json::json!({
         "order_id": o.id,
@@ -91,18 +93,25 @@ pub async fn created(tx: &mut PgConnection, o: &Order) -> Result<(), sqlx::Error
         "payment_method_id": o.payment_method_id,
         "total": money(o, o.total),
         "items": items(o),
+        "breakdown": o.breakdown(),
+        "shipping_method": o.shipping_method,
+        "promotion_code": o.promotion_code,
         "created_at": rfc3339(o.created_at),
     });
     enqueue(tx, o, ORDER_CREATED, data).await
 }
 
-/// `order.paid` `{order_id, user_id, total, items, transaction_id, paid_at}`.
+/// `order.paid` `{order_id, user_id, total, items, breakdown, shipping_method, promotion_code,
+/// transaction_id, paid_at}`.
 pub async fn paid(tx: &mut PgConnection, o: &Order) -> Result<(), sqlx::Error> {
     let data = serde_json::json!({
         "order_id": o.id,
         "user_id": o.user_id,
         "total": money(o, o.total),
         "items": items(o),
+        "breakdown": o.breakdown(),
+        "shipping_method": o.shipping_method,
+        "promotion_code": o.promotion_code,
         "transaction_id": o.transaction_id,
         "paid_at": rfc3339(o.updated_at),
     });
@@ -147,18 +156,26 @@ pub async fn delivered(tx: &mut PgConnection, o: &Order) -> Result<(), sqlx::Err
     enqueue(tx, o, ORDER_DELIVERED, data).await
 }
 
-/// `order.refund_requested` `{order_id, user_id, amount, reason}`; `reason` is
-/// `admin_requested` or `order_cancelled` (paid after the order was cancelled).
+/// `order.refund_requested` `{order_id, user_id, amount, reason, lines}`; `reason` is
+/// `admin_requested` or `order_cancelled` (paid after the order was cancelled); `amount` is the
+/// whole total, or (with `lines`, the units refunded) their share of the stored breakdown.
 pub async fn refund_requested(
     tx: &mut PgConnection,
     o: &Order,
     reason: &str,
+    amount: i64,
+    lines: &[(String, i64)],
 ) -> Result<(), sqlx::Error> {
+    let lines: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|(sku, quantity)| serde_json::json!({"sku": sku, "quantity": quantity}))
+        .collect();
     let data = serde_json::json!({
         "order_id": o.id,
         "user_id": o.user_id,
-        "amount": money(o, o.total),
+        "amount": money(o, amount),
         "reason": reason,
+        "lines": lines,
     });
     enqueue(tx, o, ORDER_REFUND_REQUESTED, data).await
 }

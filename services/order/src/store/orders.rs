@@ -6,6 +6,9 @@ use sqlx::{PgConnection, PgPool, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use kit::pricing::Breakdown;
+use kit::totals::ShippingChoice;
+
 use crate::domain::{OrderStatus, Reason, ShippingAddress};
 
 /// One line of an order: what was bought at which price (a snapshot from product).
@@ -46,11 +49,64 @@ pub struct Order {
     pub updated_at: OffsetDateTime,
     pub items: Vec<OrderItem>,
     pub history: Vec<HistoryEntry>,
+    /// The priced order (absent on orders placed before checkout totals: their total was their
+    /// subtotal).
+    pub breakdown: Option<Breakdown>,
+    pub shipping_method: Option<ShippingChoice>,
+    /// The promotion code that applied, as stored (uppercase).
+    pub promotion_code: Option<String>,
+}
+
+impl Order {
+    /// The stored breakdown, or the one of an order placed before there were any (lines at
+    /// their price, nothing else).
+    pub fn breakdown(&self) -> Breakdown {
+        if let Some(b) = &self.breakdown {
+            return b.clone();
+        }
+        Breakdown {
+            currency: self.currency.clone(),
+            mode: kit::pricing::PriceMode::TaxExclusive,
+            lines: self
+                .items
+                .iter()
+                .map(|i| kit::pricing::LineBreakdown {
+                    sku: i.sku.clone(),
+                    quantity: i.quantity,
+                    unit_price: i.unit_price,
+                    gross: i.line_total,
+                    discount: 0,
+                    tax: 0,
+                    tax_rate_ppm: 0,
+                    total: i.line_total,
+                })
+                .collect(),
+            subtotal: self.subtotal,
+            discount_total: 0,
+            shipping: 0,
+            shipping_discount: 0,
+            shipping_tax: 0,
+            tax_total: 0,
+            taxes: Vec::new(),
+            applied: Vec::new(),
+            total: self.total,
+        }
+    }
 }
 
 const ORDER_COLUMNS: &str = "id, user_id, status, currency, subtotal, total, payment_method_id, \
      shipping_address, transaction_id, carrier, tracking_number, reservation_expires_at, \
-     created_at, updated_at";
+     created_at, updated_at, breakdown, shipping_method, promotion_code";
+
+fn json_column<T: serde::de::DeserializeOwned>(
+    r: &sqlx::postgres::PgRow,
+    name: &str,
+) -> Result<Option<T>, sqlx::Error> {
+    let v: Option<serde_json::Value> = r.try_get(name)?;
+    v.map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
 
 fn order_from_row(r: &sqlx::postgres::PgRow) -> Result<Order, sqlx::Error> {
     let status: String = r.try_get("status")?;
@@ -74,6 +130,9 @@ fn order_from_row(r: &sqlx::postgres::PgRow) -> Result<Order, sqlx::Error> {
         updated_at: r.try_get("updated_at")?,
         items: Vec::new(),
         history: Vec::new(),
+        breakdown: json_column(r, "breakdown")?,
+        shipping_method: json_column(r, "shipping_method")?,
+        promotion_code: r.try_get("promotion_code")?,
     })
 }
 
@@ -188,8 +247,9 @@ pub async fn insert(tx: &mut PgConnection, o: &Order) -> Result<(), sqlx::Error>
     let address = serde_json::to_value(&o.shipping_address).expect("an address serialises");
     sqlx::query(
         "INSERT INTO orders (id, user_id, status, currency, subtotal, total, payment_method_id,
-                             shipping_address, reservation_expires_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                             shipping_address, reservation_expires_at, created_at, updated_at,
+                             breakdown, shipping_method, promotion_code)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13)",
     )
     .bind(o.id)
     .bind(o.user_id)
@@ -201,6 +261,17 @@ pub async fn insert(tx: &mut PgConnection, o: &Order) -> Result<(), sqlx::Error>
     .bind(address)
     .bind(o.reservation_expires_at)
     .bind(o.created_at)
+    .bind(
+        o.breakdown
+            .as_ref()
+            .map(|b| serde_json::to_value(b).expect("a breakdown serialises")),
+    )
+    .bind(
+        o.shipping_method
+            .as_ref()
+            .map(|m| serde_json::to_value(m).expect("a method serialises")),
+    )
+    .bind(&o.promotion_code)
     .execute(&mut *tx)
     .await?;
     let line_no: Vec<i32> = (1..=o.items.len() as i32).collect();
@@ -296,6 +367,10 @@ pub async fn change_status(
         return Ok(None);
     }
     append_history(tx, order.id, Some(order.status), to, reason, now).await?;
+    if order.status == OrderStatus::PendingPayment && to == OrderStatus::Cancelled {
+        // An order cancelled before payment gives its promotion uses back.
+        crate::totals::store::release(tx, order.id).await?;
+    }
     let mut updated = order.clone();
     updated.status = to;
     updated.updated_at = now;

@@ -43,6 +43,7 @@ pub fn variant(v: &VariantRecord) -> pb::Variant {
         in_stock: v.in_stock,
         create_time: ts(v.created_at),
         update_time: ts(v.updated_at),
+        ..Default::default()
     }
 }
 
@@ -95,6 +96,7 @@ pub async fn product(catalog: &Catalog, p: &ProductRecord) -> pb::Product {
         max_price: price(p.max_price),
         create_time: ts(p.created_at),
         update_time: ts(p.updated_at),
+        ..Default::default()
     }
 }
 
@@ -118,6 +120,8 @@ pub async fn summary(
         brand: p.brand.clone(),
         status: status(p.status) as i32,
         image,
+        category_ids: p.category_ids.iter().map(ToString::to_string).collect(),
+        tax_category: pb::TaxCategory::Standard as i32,
     }
 }
 

@@ -1,0 +1,521 @@
+//! Checkout totals (issue #13): the admin API of price modes, tax rates, shipping zones and
+//! methods and promotions; the public list of shipping methods; the internal quote the cart's
+//! estimate comes from. The rules live in order_db because checkout redeems promotions in the
+//! transaction that stores the order.
+
+pub mod quote;
+pub mod store;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post, put};
+use kit::jwt::{AuthUser, Claims, Role};
+use kit::problem::extract::{Json, Path, Query};
+use kit::problem::{FieldError, Problem};
+use kit::totals::{
+    Estimate, Method, MethodInput, PriceModeInput, PriceModeSetting, Promotion, PromotionInput,
+    QuoteRequest, ShippingOption, TaxRate, TaxRateInput, Zone, ZoneInput, code_param,
+    country_param, currency_param, is_country, is_currency,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::api::{ApiError, ApiResult, AppState};
+
+/// The routes (merged into the order API's router).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/shipping-methods", get(list_shipping_options))
+        .route("/internal/v1/quote", post(quote_lines))
+        .route("/api/v1/admin/price-modes", get(list_price_modes))
+        .route(
+            "/api/v1/admin/price-modes/{currency}",
+            put(set_price_mode).delete(delete_price_mode),
+        )
+        .route(
+            "/api/v1/admin/tax-rates",
+            get(list_tax_rates).put(set_tax_rate),
+        )
+        .route(
+            "/api/v1/admin/tax-rates/{id}",
+            axum::routing::delete(delete_tax_rate),
+        )
+        .route(
+            "/api/v1/admin/shipping-zones",
+            get(list_zones).post(create_zone),
+        )
+        .route(
+            "/api/v1/admin/shipping-zones/{id}",
+            get(get_zone).put(replace_zone).delete(delete_zone),
+        )
+        .route(
+            "/api/v1/admin/shipping-methods",
+            get(list_methods).post(create_method),
+        )
+        .route(
+            "/api/v1/admin/shipping-methods/{id}",
+            get(get_method).put(replace_method).delete(delete_method),
+        )
+        .route(
+            "/api/v1/admin/promotions",
+            get(list_promotions).post(create_promotion),
+        )
+        .route(
+            "/api/v1/admin/promotions/{id}",
+            get(get_promotion)
+                .put(replace_promotion)
+                .delete(delete_promotion),
+        )
+}
+
+fn admin(claims: &Claims) -> ApiResult<()> {
+    claims
+        .require_role(Role::Admin)
+        .map_err(|e| Problem::from(e).into())
+}
+
+fn invalid(errors: Vec<FieldError>) -> ApiResult<()> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Problem::validation(errors).into())
+    }
+}
+
+/// A write refused by a constraint: a taken name or code (409), an unknown zone (422), a usage
+/// limit below the uses made (409).
+fn constraint(e: sqlx::Error) -> ApiError {
+    if let sqlx::Error::Database(d) = &e {
+        let name = d.constraint().unwrap_or_default().to_owned();
+        if d.is_unique_violation() {
+            let field = if name.contains("code") {
+                "code"
+            } else {
+                "name"
+            };
+            return Problem::conflict(format!("Another entry already has this `{field}`."))
+                .with_errors(vec![FieldError::new(field, "is taken")])
+                .into();
+        }
+        if d.is_foreign_key_violation() {
+            return Problem::validation(vec![FieldError::new(
+                "zone_id",
+                "there is no shipping zone with this id",
+            )])
+            .into();
+        }
+        if d.is_check_violation() && name.contains("check") {
+            return Problem::conflict(
+                "The promotion has already been used more often than this `usage_limit` allows.",
+            )
+            .with_errors(vec![FieldError::new(
+                "usage_limit",
+                "is below the uses already made",
+            )])
+            .into();
+        }
+    }
+    e.into()
+}
+
+fn gone(what: &str, id: impl std::fmt::Display) -> ApiError {
+    Problem::not_found(format!("There is no {what} {id}.")).into()
+}
+
+fn no_content(found: bool, what: &str, id: impl std::fmt::Display) -> ApiResult<StatusCode> {
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(gone(what, id))
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+// ---------- public ----------
+
+#[derive(Debug, Deserialize)]
+pub struct OptionsQuery {
+    pub country: Option<String>,
+    pub region: Option<String>,
+    pub currency: Option<String>,
+}
+
+/// `GET /api/v1/shipping-methods?country=DE[&region=..][&currency=EUR]`: the active methods
+/// that ship there, with their rates (the cart's estimate prices them for a cart).
+pub async fn list_shipping_options(
+    State(st): State<AppState>,
+    Query(q): Query<OptionsQuery>,
+) -> ApiResult<Json<Items<ShippingOption>>> {
+    let country = q
+        .country
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_uppercase();
+    let mut errors = Vec::new();
+    if !is_country(&country) {
+        errors.push(FieldError::new(
+            "country",
+            "is required: an ISO 3166-1 alpha-2 code such as `DE`",
+        ));
+    }
+    let currency = currency_param(&mut errors, "currency", q.currency.as_deref());
+    invalid(errors)?;
+    let zones: std::collections::HashMap<Uuid, Zone> = store::zones(&st.pool)
+        .await?
+        .into_iter()
+        .map(|z| (z.id, z))
+        .collect();
+    let mut items = Vec::new();
+    for m in store::methods(&st.pool).await? {
+        if !m.active || currency.as_deref().is_some_and(|c| c != m.currency) {
+            continue;
+        }
+        let Some(zone) = zones.get(&m.zone_id) else {
+            continue;
+        };
+        if zone.covers(&country, q.region.as_deref()) {
+            items.push(ShippingOption {
+                id: m.id,
+                name: m.name,
+                zone: zone.name.clone(),
+                currency: m.currency,
+                rate: m.rate,
+                free_over: m.free_over,
+                delivery_days: m.delivery_days,
+                amount: None,
+            });
+        }
+    }
+    Ok(Json(Items { items }))
+}
+
+/// `POST /internal/v1/quote`: the estimate of the cart's lines (called by the cart service; not
+/// routed by the gateway). Lines that cannot be bought in the currency are 422.
+pub async fn quote_lines(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Json(q): Json<QuoteRequest>,
+) -> ApiResult<Json<Estimate>> {
+    let mut errors = Vec::new();
+    if q.lines.is_empty() || q.lines.len() > st.settings.max_lines {
+        errors.push(FieldError::new(
+            "lines",
+            format!("must hold 1 to {} lines", st.settings.max_lines),
+        ));
+    }
+    for (i, l) in q.lines.iter().enumerate() {
+        if !crate::domain::valid_sku(&l.sku) {
+            errors.push(FieldError::new(format!("items[{i}].sku"), "is not a SKU"));
+        }
+        if !(1..=st.settings.max_line_quantity).contains(&l.quantity) {
+            errors.push(FieldError::new(
+                format!("items[{i}].quantity"),
+                format!("must be between 1 and {}", st.settings.max_line_quantity),
+            ));
+        }
+    }
+    let currency = currency_param(&mut errors, "currency", q.currency.as_deref());
+    let country = country_param(&mut errors, "country", q.country.as_deref());
+    let code = code_param(&mut errors, "promotion_code", q.code.as_deref());
+    invalid(errors)?;
+    let lines: Vec<(String, i64)> = q
+        .lines
+        .iter()
+        .map(|l| (l.sku.clone(), l.quantity))
+        .collect();
+    let (currency, items) = quote::catalog(&st, &headers, &lines, currency.as_deref()).await?;
+    let ask = quote::Ask {
+        country,
+        region: q.region.clone(),
+        shipping_method_id: q.shipping_method_id,
+        code,
+        user_id: q.user_id,
+        strict: false,
+    };
+    Ok(Json(
+        quote::quote(&st, &currency, &items, &ask).await?.estimate,
+    ))
+}
+
+// ---------- price modes ----------
+
+fn currency_path(c: &str) -> ApiResult<String> {
+    if is_currency(c) {
+        Ok(c.to_owned())
+    } else {
+        Err(
+            Problem::bad_request("The currency must be an uppercase ISO 4217 code such as `EUR`.")
+                .with_errors(vec![FieldError::new("currency", "is not an ISO 4217 code")])
+                .into(),
+        )
+    }
+}
+
+pub async fn list_price_modes(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+) -> ApiResult<Json<Items<PriceModeSetting>>> {
+    admin(&claims)?;
+    Ok(Json(Items {
+        items: store::price_modes(&st.pool).await?,
+    }))
+}
+
+pub async fn set_price_mode(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Path(currency): Path<String>,
+    Json(body): Json<PriceModeInput>,
+) -> ApiResult<Json<PriceModeSetting>> {
+    admin(&claims)?;
+    let currency = currency_path(&currency)?;
+    store::set_price_mode(&st.pool, &currency, body.mode).await?;
+    Ok(Json(PriceModeSetting {
+        currency,
+        mode: body.mode,
+    }))
+}
+
+pub async fn delete_price_mode(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Path(currency): Path<String>,
+) -> ApiResult<StatusCode> {
+    admin(&claims)?;
+    let currency = currency_path(&currency)?;
+    let found = store::delete_price_mode(&st.pool, &currency).await?;
+    no_content(found, "price mode for", currency)
+}
+
+// ---------- tax rates ----------
+
+pub async fn list_tax_rates(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+) -> ApiResult<Json<Items<TaxRate>>> {
+    admin(&claims)?;
+    Ok(Json(Items {
+        items: store::tax_rates(&st.pool).await?,
+    }))
+}
+
+pub async fn set_tax_rate(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Json(body): Json<TaxRateInput>,
+) -> ApiResult<Json<TaxRate>> {
+    admin(&claims)?;
+    invalid(body.validate())?;
+    Ok(Json(store::set_tax_rate(&st.pool, &body).await?))
+}
+
+pub async fn delete_tax_rate(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    admin(&claims)?;
+    let found = store::delete_tax_rate(&st.pool, id).await?;
+    no_content(found, "tax rate", id)
+}
+
+// ---------- zones ----------
+
+pub async fn list_zones(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+) -> ApiResult<Json<Items<Zone>>> {
+    admin(&claims)?;
+    Ok(Json(Items {
+        items: store::zones(&st.pool).await?,
+    }))
+}
+
+pub async fn get_zone(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Zone>> {
+    admin(&claims)?;
+    let z = store::get_zone(&st.pool, id).await?;
+    z.map(Json).ok_or_else(|| gone("shipping zone", id))
+}
+
+pub async fn create_zone(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Json(body): Json<ZoneInput>,
+) -> ApiResult<(StatusCode, Json<Zone>)> {
+    admin(&claims)?;
+    invalid(body.validate())?;
+    let z = store::put_zone(&st.pool, Uuid::now_v7(), &body, true)
+        .await
+        .map_err(constraint)?
+        .ok_or_else(|| ApiError::Other(anyhow::anyhow!("insert returned no row")))?;
+    Ok((StatusCode::CREATED, Json(z)))
+}
+
+pub async fn replace_zone(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<ZoneInput>,
+) -> ApiResult<Json<Zone>> {
+    admin(&claims)?;
+    invalid(body.validate())?;
+    let z = store::put_zone(&st.pool, id, &body, false)
+        .await
+        .map_err(constraint)?;
+    z.map(Json).ok_or_else(|| gone("shipping zone", id))
+}
+
+pub async fn delete_zone(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    admin(&claims)?;
+    let found = store::delete_zone(&st.pool, id).await?;
+    no_content(found, "shipping zone", id)
+}
+
+// ---------- methods ----------
+
+pub async fn list_methods(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+) -> ApiResult<Json<Items<Method>>> {
+    admin(&claims)?;
+    Ok(Json(Items {
+        items: store::methods(&st.pool).await?,
+    }))
+}
+
+pub async fn get_method(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Method>> {
+    admin(&claims)?;
+    let m = store::get_method(&st.pool, id).await?;
+    m.map(Json).ok_or_else(|| gone("shipping method", id))
+}
+
+pub async fn create_method(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Json(body): Json<MethodInput>,
+) -> ApiResult<(StatusCode, Json<Method>)> {
+    admin(&claims)?;
+    invalid(body.validate())?;
+    let m = store::put_method(&st.pool, Uuid::now_v7(), &body, true)
+        .await
+        .map_err(constraint)?
+        .ok_or_else(|| ApiError::Other(anyhow::anyhow!("insert returned no row")))?;
+    Ok((StatusCode::CREATED, Json(m)))
+}
+
+pub async fn replace_method(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<MethodInput>,
+) -> ApiResult<Json<Method>> {
+    admin(&claims)?;
+    invalid(body.validate())?;
+    let m = store::put_method(&st.pool, id, &body, false)
+        .await
+        .map_err(constraint)?;
+    m.map(Json).ok_or_else(|| gone("shipping method", id))
+}
+
+pub async fn delete_method(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    admin(&claims)?;
+    let found = store::delete_method(&st.pool, id).await?;
+    no_content(found, "shipping method", id)
+}
+
+// ---------- promotions ----------
+
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PromotionPage {
+    pub items: Vec<Promotion>,
+    pub next_cursor: Option<String>,
+}
+
+pub async fn list_promotions(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<PromotionPage>> {
+    admin(&claims)?;
+    let page =
+        kit::page::Page::parse(q.cursor.as_deref(), q.limit, 50).map_err(Problem::validation)?;
+    let mut items = store::promotions(&st.pool, page.after, page.limit + 1).await?;
+    let next_cursor = page.finish(&mut items, |p| p.id);
+    Ok(Json(PromotionPage { items, next_cursor }))
+}
+
+pub async fn get_promotion(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Promotion>> {
+    admin(&claims)?;
+    let p = store::get_promotion(&st.pool, id).await?;
+    p.map(Json).ok_or_else(|| gone("promotion", id))
+}
+
+pub async fn create_promotion(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Json(body): Json<PromotionInput>,
+) -> ApiResult<(StatusCode, Json<Promotion>)> {
+    admin(&claims)?;
+    invalid(body.validate())?;
+    let p = store::put_promotion(&st.pool, Uuid::now_v7(), &body, true)
+        .await
+        .map_err(constraint)?
+        .ok_or_else(|| ApiError::Other(anyhow::anyhow!("insert returned no row")))?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+pub async fn replace_promotion(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<PromotionInput>,
+) -> ApiResult<Json<Promotion>> {
+    admin(&claims)?;
+    invalid(body.validate())?;
+    let p = store::put_promotion(&st.pool, id, &body, false)
+        .await
+        .map_err(constraint)?;
+    p.map(Json).ok_or_else(|| gone("promotion", id))
+}
+
+pub async fn delete_promotion(
+    State(st): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    admin(&claims)?;
+    let found = store::delete_promotion(&st.pool, id).await?;
+    no_content(found, "promotion", id)
+}

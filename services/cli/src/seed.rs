@@ -12,6 +12,11 @@
 //! search columns are computed with the product service's own `product_refresh(id)`, and
 //! `product_variants.in_stock` is set from the seeded stock, so search and the in-stock filter
 //! work at once.
+//!
+//! Checkout data (issue #13): every variant is priced in EUR (primary) and USD (about EUR × 1.08,
+//! ending in .99), mirrored into `variant_prices` as the product service does; every variant has
+//! a shipping weight in grams (also shown as the "Weight" specification); food and books are in
+//! the `reduced` tax category, everything else `standard`.
 
 use std::time::{Duration, Instant};
 
@@ -297,12 +302,14 @@ async fn insert_stock(pool: &PgPool, batch: &[Product]) -> anyhow::Result<()> {
 async fn insert_products(pool: &PgPool, batch: &[Product]) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query(
-        "INSERT INTO products (id, slug, name, brand, description, status, created_at, updated_at)
-         SELECT t.id, t.slug, t.name, t.brand, t.description, 'active',
+        "INSERT INTO products (id, slug, name, brand, description, status, tax_category,
+                               created_at, updated_at)
+         SELECT t.id, t.slug, t.name, t.brand, t.description, 'active', t.tax,
                 timestamptz '2026-01-01 00:00:00+00' - make_interval(secs => t.off),
                 timestamptz '2026-01-01 00:00:00+00' - make_interval(secs => t.off)
-           FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[])
-                AS t(id, slug, name, brand, description, off)",
+           FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[],
+                       $7::text[])
+                AS t(id, slug, name, brand, description, off, tax)",
     )
     .bind(batch.iter().map(|p| p.id).collect::<Vec<_>>())
     .bind(batch.iter().map(|p| p.slug.clone()).collect::<Vec<_>>())
@@ -315,6 +322,7 @@ async fn insert_products(pool: &PgPool, batch: &[Product]) -> anyhow::Result<()>
             .collect::<Vec<_>>(),
     )
     .bind(batch.iter().map(|p| p.offset_secs).collect::<Vec<_>>())
+    .bind(batch.iter().map(|p| p.tax_category).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await
     .context("inserting products")?;
@@ -411,6 +419,8 @@ async fn insert_products(pool: &PgPool, batch: &[Product]) -> anyhow::Result<()>
             cols.skus.push(v.sku.clone());
             cols.attrs.push(v.attributes.clone());
             cols.prices.push(v.price);
+            cols.usd_prices.push(v.usd_price);
+            cols.weights.push(v.weight_grams);
             cols.compare.push(v.compare_at);
             cols.in_stock.push(v.on_hand > 0);
             cols.offsets.push(p.offset_secs - i as f64 * 0.001);
@@ -418,25 +428,41 @@ async fn insert_products(pool: &PgPool, batch: &[Product]) -> anyhow::Result<()>
     }
     sqlx::query(
         "INSERT INTO product_variants (id, product_id, sku, attributes, price, currency,
-                                       compare_at_price, in_stock, created_at, updated_at)
-         SELECT t.id, t.pid, t.sku, t.attrs::jsonb, t.price, 'EUR', t.compare, t.in_stock,
+                                       compare_at_price, in_stock, weight_grams, created_at,
+                                       updated_at)
+         SELECT t.id, t.pid, t.sku, t.attrs::jsonb, t.price, 'EUR', t.compare, t.in_stock, t.grams,
                 timestamptz '2026-01-01 00:00:00+00' - make_interval(secs => t.off),
                 timestamptz '2026-01-01 00:00:00+00' - make_interval(secs => t.off)
            FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int8[], $6::int8[],
-                       $7::bool[], $8::float8[])
-                AS t(id, pid, sku, attrs, price, compare, in_stock, off)",
+                       $7::bool[], $8::float8[], $9::int4[])
+                AS t(id, pid, sku, attrs, price, compare, in_stock, off, grams)",
     )
-    .bind(cols.ids)
+    .bind(&cols.ids)
     .bind(cols.pids)
     .bind(cols.skus)
     .bind(cols.attrs)
-    .bind(cols.prices)
+    .bind(&cols.prices)
     .bind(cols.compare)
     .bind(cols.in_stock)
     .bind(cols.offsets)
+    .bind(cols.weights)
     .execute(&mut *tx)
     .await
     .context("inserting variants")?;
+
+    // Every price per currency, the primary (EUR) one mirrored as the product service does.
+    sqlx::query(
+        "INSERT INTO variant_prices (variant_id, currency, amount)
+         SELECT t.id, 'EUR', t.eur FROM UNNEST($1::uuid[], $2::int8[]) AS t(id, eur)
+         UNION ALL
+         SELECT t.id, 'USD', t.usd FROM UNNEST($1::uuid[], $3::int8[]) AS t(id, usd)",
+    )
+    .bind(&cols.ids)
+    .bind(&cols.prices)
+    .bind(&cols.usd_prices)
+    .execute(&mut *tx)
+    .await
+    .context("inserting variant prices")?;
 
     // The product service's own derivation of search document, price range and attribute pairs.
     sqlx::query("SELECT count(product_refresh(t.id)) FROM UNNEST($1::uuid[]) AS t(id)")
@@ -455,6 +481,8 @@ struct VariantColumns {
     skus: Vec<String>,
     attrs: Vec<String>,
     prices: Vec<i64>,
+    usd_prices: Vec<i64>,
+    weights: Vec<i32>,
     compare: Vec<Option<i64>>,
     in_stock: Vec<bool>,
     offsets: Vec<f64>,
@@ -510,6 +538,10 @@ enum Sizing {
     Apparel,
     Shoes,
     Capacity,
+    /// Food packs by weight; no colour.
+    Pack,
+    /// Book editions; no colour.
+    Format,
     None,
 }
 
@@ -686,6 +718,14 @@ const TREE: Tree = &[
                             tags: &["home", "cosy", "design"],
                         },
                     ),
+                    (
+                        "Books",
+                        Leaf {
+                            nouns: &["Cookbook", "Travel Guide", "Field Guide"],
+                            sizing: Sizing::Format,
+                            tags: &["books", "reading", "gift"],
+                        },
+                    ),
                 ],
             ),
         ],
@@ -751,7 +791,84 @@ const TREE: Tree = &[
             ],
         )],
     ),
+    (
+        "Pantry",
+        &[(
+            "Food",
+            &[
+                (
+                    "Coffee & Tea",
+                    Leaf {
+                        nouns: &["Coffee Beans", "Ground Coffee", "Loose Tea"],
+                        sizing: Sizing::Pack,
+                        tags: &["coffee", "organic", "breakfast"],
+                    },
+                ),
+                (
+                    "Snacks",
+                    Leaf {
+                        nouns: &["Granola", "Trail Mix", "Energy Bar"],
+                        sizing: Sizing::Pack,
+                        tags: &["snack", "organic", "outdoor"],
+                    },
+                ),
+            ],
+        )],
+    ),
 ];
+
+/// What food is made from (the general materials make no sense for it).
+const INGREDIENTS: &[&str] = &[
+    "Arabica",
+    "Oats",
+    "Almonds",
+    "Cocoa",
+    "Green Tea",
+    "Hazelnuts",
+];
+/// What books are made from.
+const BOOK_MATERIALS: &[&str] = &["Recycled Paper", "Linen", "Cloth"];
+
+/// The tax category of a leaf's products: food and books are `reduced`, the rest `standard`.
+fn tax_category(sizing: Sizing) -> &'static str {
+    match sizing {
+        Sizing::Pack | Sizing::Format => "reduced",
+        _ => "standard",
+    }
+}
+
+/// Plausible shipping weights (grams, per unit) of a leaf's products.
+fn weight_range(category: &str) -> std::ops::Range<i32> {
+    match category {
+        "T-Shirts" => 150..300,
+        "Hoodies" | "Vests" => 350..800,
+        "Jackets" => 500..1500,
+        "Sneakers" => 500..900,
+        "Boots" => 900..1800,
+        "Tents" => 1500..5000,
+        "Sleeping Bags" => 800..2000,
+        "Backpacks" => 700..2200,
+        "Trekking Poles" => 400..700,
+        "Cookware" => 800..3000,
+        "Knives" => 150..400,
+        "Lamps" => 600..3500,
+        "Cushions" => 300..1200,
+        "Books" => 250..1200,
+        "Headphones" => 180..400,
+        "Speakers" => 300..2500,
+        "Chargers" => 60..250,
+        "Yoga" => 200..2500,
+        "Weights" => 2000..20000,
+        // A 250 g pack with its packaging; bigger packs weigh two and four times as much.
+        "Coffee & Tea" | "Snacks" => 260..300,
+        _ => 100..2000,
+    }
+}
+
+/// The USD price of a EUR price: about EUR × 1.08, rounded to whole units, ending in .99.
+fn usd_from_eur(eur_cents: i64) -> i64 {
+    ((eur_cents * 108 + 5_000) / 10_000 * 100 - 1).max(99)
+}
 
 const BRANDS: &[&str] = &[
     "Northwind",
@@ -889,6 +1006,7 @@ struct Product {
     brand: &'static str,
     description: String,
     category: Uuid,
+    tax_category: &'static str,
     offset_secs: f64,
     tags: Vec<&'static str>,
     specs: Vec<(&'static str, String)>,
@@ -900,9 +1018,12 @@ struct Variant {
     id: Uuid,
     sku: String,
     attributes: String,
+    /// EUR, the primary price.
     price: i64,
+    usd_price: i64,
     compare_at: Option<i64>,
     on_hand: i64,
+    weight_grams: i32,
 }
 
 struct Image {
@@ -919,7 +1040,12 @@ fn product(seed: u64, i: u64, leaves: &[&Category], pngs: &[bytes_png::Png]) -> 
     let leaf = cat.leaf.expect("leaf");
     let brand = *BRANDS.choose(&mut rng).expect("brands");
     let adj = *ADJECTIVES.choose(&mut rng).expect("adjectives");
-    let material = *MATERIALS.choose(&mut rng).expect("materials");
+    let materials = match leaf.sizing {
+        Sizing::Pack => INGREDIENTS,
+        Sizing::Format => BOOK_MATERIALS,
+        _ => MATERIALS,
+    };
+    let material = *materials.choose(&mut rng).expect("materials");
     let noun = *leaf.nouns.choose(&mut rng).expect("nouns");
     let name = format!("{adj} {material} {noun}");
     let slug = format!("{}-{}", slugify(&name), i + 1);
@@ -943,9 +1069,10 @@ fn product(seed: u64, i: u64, leaves: &[&Category], pngs: &[bytes_png::Png]) -> 
             tags.push(extra);
         }
     }
+    let weight = rng.random_range(weight_range(cat.name));
     let specs = vec![
         ("Material", material.to_owned()),
-        ("Weight", format!("{} g", rng.random_range(80..4000))),
+        ("Weight", format!("{weight} g")),
         (
             "Country of origin",
             (*COUNTRIES.choose(&mut rng).expect("countries")).to_owned(),
@@ -953,7 +1080,11 @@ fn product(seed: u64, i: u64, leaves: &[&Category], pngs: &[bytes_png::Png]) -> 
         ("Warranty", format!("{} years", rng.random_range(1..=5))),
     ];
 
-    let n_variants = rng.random_range(1..=4usize);
+    let n_variants = match leaf.sizing {
+        Sizing::Pack => rng.random_range(1..=3usize),
+        Sizing::Format => rng.random_range(1..=2usize),
+        _ => rng.random_range(1..=4usize),
+    };
     let mut colours: Vec<&str> = COLOURS.to_vec();
     colours.shuffle(&mut rng);
     let base = rng.random_range(5..300i64) * 100 + 99;
@@ -969,13 +1100,25 @@ fn product(seed: u64, i: u64, leaves: &[&Category], pngs: &[bytes_png::Png]) -> 
                     "{} L",
                     [20, 30, 40, 55].choose(&mut rng).expect("sizes")
                 )),
+                // One pack size or edition per variant, so the attributes stay distinct.
+                Sizing::Pack => Some(["250 g", "500 g", "1 kg"][v].to_owned()),
+                Sizing::Format => Some(["Paperback", "Hardcover"][v].to_owned()),
                 Sizing::None => None,
             };
-            let attributes = match &size {
-                Some(s) => format!(r#"{{"colour":"{colour}","size":"{s}"}}"#),
-                None => format!(r#"{{"colour":"{colour}"}}"#),
+            let attributes = match (leaf.sizing, &size) {
+                (Sizing::Pack, Some(s)) => format!(r#"{{"size":"{s}"}}"#),
+                (Sizing::Format, Some(s)) => format!(r#"{{"format":"{s}"}}"#),
+                (_, Some(s)) => format!(r#"{{"colour":"{colour}","size":"{s}"}}"#),
+                (_, None) => format!(r#"{{"colour":"{colour}"}}"#),
             };
             let price = base + v as i64 * 500;
+            // A pack of 1 kg weighs four times one of 250 g; other variants weigh alike.
+            let weight_grams = match (leaf.sizing, v) {
+                (Sizing::Pack, 1) => weight * 2,
+                (Sizing::Pack, 2) => weight * 4,
+                (Sizing::Format, 1) => weight + weight / 2,
+                _ => weight,
+            };
             let compare_at = rng.random_bool(0.2).then(|| price + price / 4 + 100);
             let on_hand = if rng.random_bool(0.15) {
                 0
@@ -987,8 +1130,10 @@ fn product(seed: u64, i: u64, leaves: &[&Category], pngs: &[bytes_png::Png]) -> 
                 sku: format!("SF-{:06}-{}", i + 1, v + 1),
                 attributes,
                 price,
+                usd_price: usd_from_eur(price),
                 compare_at,
                 on_hand,
+                weight_grams,
             }
         })
         .collect();
@@ -1008,6 +1153,7 @@ fn product(seed: u64, i: u64, leaves: &[&Category], pngs: &[bytes_png::Png]) -> 
         brand,
         description,
         category: cat.id,
+        tax_category: tax_category(leaf.sizing),
         offset_secs: i as f64 * 60.0,
         tags,
         specs,
@@ -1105,5 +1251,44 @@ mod tests {
         assert!(parse_products("0").is_err());
         assert!(parse_products("100001").is_err());
         assert_eq!(parse_products("200"), Ok(200));
+    }
+
+    #[test]
+    fn demo_products_carry_usd_prices_weights_and_tax_categories() {
+        assert_eq!(usd_from_eur(4599), 4999);
+        assert_eq!(usd_from_eur(599), 599);
+        assert_eq!(usd_from_eur(29999), 32399);
+        let cats = categories(42);
+        assert!(cats.len() <= 40, "{}", cats.len());
+        let leaves: Vec<&Category> = cats.iter().filter(|c| c.leaf.is_some()).collect();
+        let pngs: Vec<bytes_png::Png> = (0..DISTINCT_IMAGES).map(bytes_png::demo).collect();
+        let products: Vec<Product> = (0..300).map(|i| product(42, i, &leaves, &pngs)).collect();
+        let reduced = products
+            .iter()
+            .filter(|p| p.tax_category == "reduced")
+            .count();
+        assert!((1..150).contains(&reduced), "{reduced} reduced");
+        for p in &products {
+            assert!(matches!(p.tax_category, "standard" | "reduced"));
+            let mut attrs = std::collections::HashSet::new();
+            for v in &p.variants {
+                assert!(
+                    attrs.insert(&v.attributes),
+                    "{} repeats {}",
+                    p.name,
+                    v.attributes
+                );
+                assert!(
+                    (1..=1_000_000).contains(&v.weight_grams),
+                    "{}",
+                    v.weight_grams
+                );
+                assert!(
+                    v.usd_price >= v.price && v.usd_price % 100 == 99,
+                    "{}",
+                    v.usd_price
+                );
+            }
+        }
     }
 }

@@ -12,7 +12,8 @@ use uuid::Uuid;
 use crate::cache::ProductCache;
 use crate::config::ProductSettings;
 use crate::domain::{
-    CategoryRecord, ImageRecord, Money, ProductRecord, Spec, Status, VariantRecord, slugify,
+    CategoryRecord, ImageRecord, Money, ProductRecord, Spec, Status, TaxCategory, VariantRecord,
+    Violations, other_prices, slugify,
 };
 use crate::error::{Error, Result, is_constraint};
 use crate::store::categories::{self, MoveOutcome};
@@ -42,6 +43,7 @@ pub struct NewProduct {
     pub brand: String,
     pub description: String,
     pub status: Option<Status>,
+    pub tax_category: TaxCategory,
     pub category_ids: Vec<Uuid>,
     pub tags: Vec<String>,
     pub specifications: Vec<Spec>,
@@ -56,6 +58,7 @@ pub struct ProductPatch {
     pub brand: Option<String>,
     pub description: Option<String>,
     pub status: Option<Status>,
+    pub tax_category: Option<TaxCategory>,
     pub category_ids: Option<Vec<Uuid>>,
     pub tags: Option<Vec<String>>,
     pub specifications: Option<Vec<Spec>>,
@@ -66,14 +69,21 @@ pub struct NewVariant {
     pub sku: String,
     pub attributes: BTreeMap<String, String>,
     pub price: Money,
+    /// Prices in currencies other than `price`'s (checked: see [`crate::domain::other_prices`]).
+    pub other_prices: Vec<Money>,
     pub compare_at_price: Option<i64>,
     pub image_id: Option<Uuid>,
+    pub weight_grams: i32,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct VariantPatch {
     pub attributes: Option<BTreeMap<String, String>>,
     pub price: Option<Money>,
+    /// The new set of prices as sent (checked with [`crate::domain::check_prices`]); entries in
+    /// the primary currency are reconciled with the (new or current) price here.
+    pub prices: Option<Vec<Money>>,
+    pub weight_grams: Option<i32>,
     /// `Some(None)` clears it.
     pub compare_at_price: Option<Option<i64>>,
     pub image_id: Option<Option<Uuid>>,
@@ -273,8 +283,17 @@ impl Catalog {
         Self::check_categories(&mut tx, &p.category_ids).await?;
         match &p.slug {
             Some(slug) => {
-                if !products::insert(&mut tx, id, slug, &p.name, &p.brand, &p.description, status)
-                    .await?
+                if !products::insert(
+                    &mut tx,
+                    id,
+                    slug,
+                    &p.name,
+                    &p.brand,
+                    &p.description,
+                    status,
+                    p.tax_category,
+                )
+                .await?
                 {
                     return Err(Error::AlreadyExists(format!(
                         "The slug `{slug}` is taken by another product."
@@ -298,6 +317,7 @@ impl Catalog {
                         &p.brand,
                         &p.description,
                         status,
+                        p.tax_category,
                     )
                     .await?
                     {
@@ -352,6 +372,7 @@ impl Catalog {
             patch.brand.as_deref(),
             patch.description.as_deref(),
             patch.status,
+            patch.tax_category,
         )
         .await
         .or_else(|e| {
@@ -387,8 +408,17 @@ impl Catalog {
                 .await?
                 .ok_or_else(|| not_found(id));
         }
-        products::update_fields(&mut tx, id, None, None, None, None, Some(Status::Archived))
-            .await?;
+        products::update_fields(
+            &mut tx,
+            id,
+            None,
+            None,
+            None,
+            None,
+            Some(Status::Archived),
+            None,
+        )
+        .await?;
         self.finish(tx, id, "product.archived").await
     }
 
@@ -476,6 +506,26 @@ impl Catalog {
         if let Some(c) = patch.compare_at_price {
             v.compare_at_price = c;
         }
+        if let Some(w) = patch.weight_grams {
+            v.weight_grams = w;
+        }
+        // The other-currency prices: the new set when given, else the current ones; a price in
+        // what is now the primary currency gives way to `price`.
+        let others = match &patch.prices {
+            Some(given) => {
+                let mut violations = Violations::default();
+                let others = other_prices(&mut violations, "variant.prices", &v.price, given);
+                violations.finish()?;
+                others
+            }
+            None => v
+                .prices
+                .iter()
+                .filter(|p| p.currency != v.price.currency)
+                .cloned()
+                .collect(),
+        };
+
         if let Some(img) = patch.image_id {
             if let Some(i) = img {
                 check_image_of(&mut tx, i, v.product_id, "variant.image_id").await?;
@@ -497,6 +547,7 @@ impl Catalog {
                 e.into()
             }
         })?;
+        variants::set_prices(&mut tx, id, &v.price, &others).await?;
         let product_id = v.product_id;
         self.finish(tx, product_id, "product.updated").await?;
         let mut c = self.pool.acquire().await?;
@@ -917,6 +968,7 @@ async fn insert_variant(
         &v.price,
         v.compare_at_price,
         v.image_id,
+        v.weight_grams,
     )
     .await
     .map_err(|e| {
@@ -930,6 +982,7 @@ async fn insert_variant(
             e.into()
         }
     })?;
+    variants::set_prices(c, id, &v.price, &v.other_prices).await?;
     Ok(id)
 }
 

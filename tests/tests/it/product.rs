@@ -1378,3 +1378,242 @@ async fn a_new_variant_cannot_name_an_image_that_does_not_exist() {
     let field = body["errors"][0]["field"].as_str().unwrap_or_default();
     assert!(field.contains("image_id"), "{body}");
 }
+
+fn money(amount: i64, currency: &str) -> Value {
+    json!({"amount": amount, "currency": currency})
+}
+
+/// The one field a 422 names, after asserting there is exactly one.
+fn only_field(status: StatusCode, body: &Value) -> String {
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let errors = body["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{body}");
+    errors[0]["field"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn prices_per_currency_tax_category_and_weight_round_trip() {
+    let s = Stack::start().await;
+    let sku_a = sku();
+    let p = s
+        .product(json!({"name": "Espresso Beans", "status": "active",
+                        "variants": [{"sku": sku_a, "attributes": {"size": "1 kg"},
+                                      "price": eur(2399), "prices": [money(2599, "USD")],
+                                      "weight_grams": 1040}]}))
+        .await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    let vid = p["variants"][0]["id"].as_str().unwrap().to_owned();
+    // No category given: standard. Prices list every currency, the primary one included,
+    // ordered by code; listings keep the primary price.
+    assert_eq!(p["tax_category"], "standard", "{p}");
+    assert_eq!(
+        p["variants"][0]["prices"],
+        json!([eur(2399), money(2599, "USD")])
+    );
+    assert_eq!(p["variants"][0]["weight_grams"], 1040);
+    assert_eq!(p["min_price"], eur(2399));
+
+    // Read back by id (twice: the second read comes from the cache), by slug and in search.
+    for _ in 0..2 {
+        let (st, got) = s.get(&format!("/api/v1/products/{id}")).await;
+        assert_eq!(st, StatusCode::OK, "{got}");
+        assert_eq!(got["variants"][0]["prices"], p["variants"][0]["prices"]);
+        assert_eq!(got["variants"][0]["weight_grams"], 1040);
+        assert_eq!(got["tax_category"], "standard");
+    }
+    let (_, by_slug) = s.get("/api/v1/products/espresso-beans").await;
+    assert_eq!(by_slug["variants"][0]["prices"], p["variants"][0]["prices"]);
+    let (st, found) = s.get("/api/v1/products?q=espresso").await;
+    assert_eq!(st, StatusCode::OK, "{found}");
+    let hit = found["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("search did not find it: {found}"));
+    assert_eq!(hit["variants"][0]["prices"], p["variants"][0]["prices"]);
+    assert_eq!(hit["tax_category"], "standard");
+
+    // A second variant through its own route: the primary currency may be repeated at the
+    // primary price, so a variant read back can be sent back unchanged.
+    let sku_b = sku();
+    let (st, vb) = s
+        .admin(
+            Method::POST,
+            &format!("/api/v1/admin/products/{id}/variants"),
+            Some(
+                json!({"sku": sku_b, "attributes": {"size": "250 g"}, "price": eur(799),
+                        "prices": [money(899, "USD"), eur(799)], "weight_grams": 270}),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{vb}");
+    assert_eq!(vb["prices"], json!([eur(799), money(899, "USD")]));
+    assert_eq!(vb["weight_grams"], 270);
+
+    // Checkout's source (gRPC): every price, the weight and the product's tax category.
+    let r = s
+        .grpc()
+        .batch_get_variants_by_sku(pb::BatchGetVariantsBySkuRequest {
+            skus: vec![sku_a.clone()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let line = &r.variants[0];
+    let v = line.variant.as_ref().unwrap();
+    let prices: Vec<(String, i64)> = v
+        .prices
+        .iter()
+        .map(|m| (m.currency.clone(), m.amount_minor))
+        .collect();
+    assert_eq!(prices, [("EUR".into(), 2399), ("USD".into(), 2599)]);
+    assert_eq!(v.weight_grams, 1040);
+    assert_eq!(
+        line.product.as_ref().unwrap().tax_category(),
+        pb::TaxCategory::Standard
+    );
+
+    // Bad input is a 422 naming the field, and changes nothing.
+    let variant_path = format!("/api/v1/admin/products/{id}/variants/{vid}");
+    let product_path = format!("/api/v1/admin/products/{id}");
+    for (body, field) in [
+        (
+            json!({"prices": [money(2599, "USD"), money(2699, "USD")]}),
+            "prices[1].currency",
+        ),
+        (
+            json!({"prices": [money(2599, "usd")]}),
+            "prices[0].currency",
+        ),
+        (json!({"prices": [money(-1, "USD")]}), "prices[0].amount"),
+        (
+            json!({"prices": [money(2599, "USD"), eur(1)]}),
+            "prices[1].amount",
+        ),
+        (
+            json!({"price": eur(2499), "prices": [eur(2399)]}),
+            "prices[0].amount",
+        ),
+        (json!({"weight_grams": 1_000_001}), "weight_grams"),
+        (json!({"weight_grams": -5}), "weight_grams"),
+    ] {
+        let (st, b) = s
+            .admin(Method::PATCH, &variant_path, Some(body.clone()))
+            .await;
+        assert_eq!(only_field(st, &b), field, "{body}: {b}");
+    }
+    let (st, b) = s
+        .admin(
+            Method::PATCH,
+            &variant_path,
+            Some(json!({"prices": (0..21).map(|i| money(100, &format!("X{}X", (b'A' + i) as char))).collect::<Vec<_>>()})),
+        )
+        .await;
+    assert_eq!(only_field(st, &b), "prices", "{b}");
+    let (st, b) = s
+        .admin(
+            Method::PATCH,
+            &product_path,
+            Some(json!({"tax_category": "luxury"})),
+        )
+        .await;
+    assert_eq!(only_field(st, &b), "tax_category", "{b}");
+    let (st, b) = s
+        .admin(
+            Method::POST,
+            "/api/v1/admin/products",
+            Some(
+                json!({"name": "Bad prices", "variants": [{"sku": sku(), "price": eur(100),
+                        "prices": [money(100, "Usd")], "weight_grams": 2_000_000}]}),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let fields: HashSet<&str> = b["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        HashSet::from(["variants[0].prices[0].currency", "variants[0].weight_grams"]),
+        "{b}"
+    );
+    let (_, unchanged) = s.get(&format!("/api/v1/products/{id}")).await;
+    assert_eq!(
+        unchanged["variants"][0]["prices"],
+        p["variants"][0]["prices"]
+    );
+    assert_eq!(unchanged["variants"][0]["weight_grams"], 1040);
+
+    // Updates: `prices` replaces the other currencies, `weight_grams` and `tax_category` change,
+    // and the very next read shows them (the cached copy was invalidated).
+    let (st, upd) = s
+        .admin(
+            Method::PATCH,
+            &variant_path,
+            Some(json!({"prices": [money(2699, "USD"), money(2099, "GBP")], "weight_grams": 1100})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{upd}");
+    let expected = json!([eur(2399), money(2099, "GBP"), money(2699, "USD")]);
+    assert_eq!(upd["prices"], expected);
+    let (st, upd) = s
+        .admin(
+            Method::PATCH,
+            &product_path,
+            Some(json!({"tax_category": "reduced"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{upd}");
+    assert_eq!(upd["tax_category"], "reduced");
+    let (_, got) = s.get(&format!("/api/v1/products/{id}")).await;
+    assert_eq!(got["tax_category"], "reduced", "{got}");
+    assert_eq!(got["variants"][0]["prices"], expected, "{got}");
+    assert_eq!(got["variants"][0]["weight_grams"], 1100);
+
+    // `price` alone moves the primary price and keeps the others.
+    let (st, upd) = s
+        .admin(
+            Method::PATCH,
+            &variant_path,
+            Some(json!({"price": eur(2499)})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{upd}");
+    let expected = json!([eur(2499), money(2099, "GBP"), money(2699, "USD")]);
+    assert_eq!(upd["prices"], expected);
+    let (_, got) = s.get(&format!("/api/v1/products/{id}")).await;
+    assert_eq!(got["variants"][0]["prices"], expected, "{got}");
+    assert_eq!(got["variants"][0]["price"], eur(2499));
+    assert_eq!(got["min_price"], eur(799));
+
+    // The primary row in variant_prices moved with the price (the order side reads that table).
+    let primary: i64 = sqlx::query_scalar(
+        "SELECT amount FROM variant_prices WHERE variant_id = $1 AND currency = 'EUR'",
+    )
+    .bind(Uuid::parse_str(&vid).unwrap())
+    .fetch_one(&s.catalog.pool)
+    .await
+    .unwrap();
+    assert_eq!(primary, 2499);
+
+    // An empty list leaves only the primary price; the zero category round-trips too.
+    let (_, upd) = s
+        .admin(Method::PATCH, &variant_path, Some(json!({"prices": []})))
+        .await;
+    assert_eq!(upd["prices"], json!([eur(2499)]));
+    let (_, upd) = s
+        .admin(
+            Method::PATCH,
+            &product_path,
+            Some(json!({"tax_category": "zero"})),
+        )
+        .await;
+    assert_eq!(upd["tax_category"], "zero");
+    let (_, got) = s.get(&format!("/api/v1/products/{id}")).await;
+    assert_eq!(got["tax_category"], "zero");
+    assert_eq!(got["variants"][0]["prices"], json!([eur(2499)]));
+}

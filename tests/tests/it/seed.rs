@@ -104,6 +104,34 @@ async fn seed_fills_an_empty_catalog_once_deterministically_and_search_finds_it(
         count("SELECT count(*) FROM categories", pdb.clone()).await,
         categories as i64
     );
+    // Checkout data: a EUR (primary, mirrored) and a USD price per variant, a weight, and food
+    // and books taxed at the reduced rate.
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM variant_prices vp JOIN product_variants v ON v.id = vp.variant_id
+              WHERE (vp.currency = 'EUR' AND vp.amount = v.price)
+                 OR (vp.currency = 'USD' AND vp.amount >= v.price)",
+            pdb.clone()
+        )
+        .await,
+        2 * variants as i64
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM product_variants WHERE weight_grams = 0",
+            pdb.clone()
+        )
+        .await,
+        0
+    );
+    assert!(
+        count(
+            "SELECT count(*) FROM products WHERE tax_category = 'reduced'",
+            pdb.clone()
+        )
+        .await
+            > 0
+    );
     assert_eq!(
         count("SELECT count(*) FROM product_images", pdb.clone()).await,
         images as i64

@@ -82,7 +82,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         ProductList, FacetsView, FacetValueView, AttributeFacetView, PriceRangeView, CategoryList,
         CreateProductBody, UpdateProductBody, VariantBody, UpdateVariantBody, UploadUrlBody,
         UploadUrlView, CreateImageBody, UpdateImageBody, ReorderImagesBody, ImageList,
-        CreateCategoryBody, UpdateCategoryBody, MoveCategoryBody, ProductStatus
+        CreateCategoryBody, UpdateCategoryBody, MoveCategoryBody, ProductStatus, TaxCategory
     )),
     tags(
         (name = "catalog", description = "Products, search with facets, categories"),
@@ -131,6 +131,34 @@ impl ProductStatus {
     }
 }
 
+/// How a product is taxed: the checkout applies the destination's rate for the category
+/// (`standard` for most goods, `reduced` typically for food and books, `zero` for exempt goods).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+#[schema(example = "reduced")]
+pub enum TaxCategory {
+    Standard,
+    Reduced,
+    Zero,
+}
+
+impl TaxCategory {
+    fn to_pb(self) -> pb::TaxCategory {
+        match self {
+            Self::Standard => pb::TaxCategory::Standard,
+            Self::Reduced => pb::TaxCategory::Reduced,
+            Self::Zero => pb::TaxCategory::Zero,
+        }
+    }
+    fn from_pb(raw: i32) -> Self {
+        match pb::TaxCategory::try_from(raw) {
+            Ok(pb::TaxCategory::Reduced) => Self::Reduced,
+            Ok(pb::TaxCategory::Zero) => Self::Zero,
+            _ => Self::Standard,
+        }
+    }
+}
+
 /// One line of a specification sheet.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"name": "Weight", "value": "1.2 kg"}))]
@@ -141,18 +169,27 @@ pub struct SpecView {
 
 /// A purchasable variant, identified by its SKU.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": "0192e4a0-7b1c-7def-8abc-0123456789ab", "product_id": "0192e4a0-7b1c-7def-8abc-0123456789aa", "sku": "TS-RED-42", "attributes": {"color": "red", "size": "42"}, "price": {"amount": 8999, "currency": "EUR"}, "compare_at_price": {"amount": 11999, "currency": "EUR"}, "image_id": null, "in_stock": true, "created_at": "2026-01-31T10:15:00Z", "updated_at": "2026-01-31T10:15:00Z"}))]
+#[schema(example = json!({"id": "0192e4a0-7b1c-7def-8abc-0123456789ab", "product_id": "0192e4a0-7b1c-7def-8abc-0123456789aa", "sku": "TS-RED-42", "attributes": {"color": "red", "size": "42"}, "price": {"amount": 8999, "currency": "EUR"}, "prices": [{"amount": 8999, "currency": "EUR"}, {"amount": 9799, "currency": "USD"}], "compare_at_price": {"amount": 11999, "currency": "EUR"}, "image_id": null, "in_stock": true, "weight_grams": 280, "created_at": "2026-01-31T10:15:00Z", "updated_at": "2026-01-31T10:15:00Z"}))]
 pub struct VariantView {
     pub id: String,
     pub product_id: String,
     pub sku: String,
     pub attributes: BTreeMap<String, String>,
+    /// The primary price: listings, search, price filters and facets use it.
     pub price: Option<Money>,
-    /// The struck-through "was" price, greater than `price`.
+    /// The price in every currency the variant is sold in, `price` included, ordered by
+    /// currency. Checkout charges the entry in the shopper's currency; a variant without one
+    /// cannot be bought in that currency (no conversion).
+    #[schema(example = json!([{"amount": 8999, "currency": "EUR"}, {"amount": 9799, "currency": "USD"}]))]
+    pub prices: Vec<Money>,
+    /// The struck-through "was" price, greater than `price` (primary currency only).
     pub compare_at_price: Option<Money>,
     pub image_id: Option<String>,
     /// Whether inventory had stock when the catalog last heard (may lag).
     pub in_stock: bool,
+    /// Shipping weight of one unit in grams; 0 when unknown or weightless.
+    #[schema(example = 280)]
+    pub weight_grams: i32,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
 }
@@ -177,7 +214,7 @@ pub struct ImageView {
 
 /// A catalog product with its variants and images.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": "0192e4a0-7b1c-7def-8abc-0123456789aa", "slug": "trail-running-shoe", "name": "Trail Running Shoe", "brand": "Acme", "description": "Grippy and light.", "status": "active", "category_ids": ["0192e4a0-7b1c-7def-8abc-0123456789a0"], "tags": ["running", "trail"], "specifications": [{"name": "Weight", "value": "280 g"}], "variants": [], "images": [], "min_price": {"amount": 8999, "currency": "EUR"}, "max_price": {"amount": 9999, "currency": "EUR"}, "created_at": "2026-01-31T10:15:00Z", "updated_at": "2026-01-31T10:15:00Z"}))]
+#[schema(example = json!({"id": "0192e4a0-7b1c-7def-8abc-0123456789aa", "slug": "trail-running-shoe", "name": "Trail Running Shoe", "brand": "Acme", "description": "Grippy and light.", "status": "active", "tax_category": "standard", "category_ids": ["0192e4a0-7b1c-7def-8abc-0123456789a0"], "tags": ["running", "trail"], "specifications": [{"name": "Weight", "value": "280 g"}], "variants": [], "images": [], "min_price": {"amount": 8999, "currency": "EUR"}, "max_price": {"amount": 9999, "currency": "EUR"}, "created_at": "2026-01-31T10:15:00Z", "updated_at": "2026-01-31T10:15:00Z"}))]
 pub struct ProductView {
     pub id: String,
     /// URL name; stable across renames.
@@ -186,6 +223,8 @@ pub struct ProductView {
     pub brand: String,
     pub description: String,
     pub status: ProductStatus,
+    /// How the product is taxed.
+    pub tax_category: TaxCategory,
     pub category_ids: Vec<String>,
     pub tags: Vec<String>,
     pub specifications: Vec<SpecView>,
@@ -279,23 +318,34 @@ pub struct CategoryList {
 /// A variant to create.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"sku": "TS-RED-42", "attributes": {"color": "red", "size": "42"}, "price": {"amount": 8999, "currency": "EUR"}, "compare_at_price": {"amount": 11999, "currency": "EUR"}}))]
+#[schema(example = json!({"sku": "TS-RED-42", "attributes": {"color": "red", "size": "42"}, "price": {"amount": 8999, "currency": "EUR"}, "prices": [{"amount": 9799, "currency": "USD"}], "compare_at_price": {"amount": 11999, "currency": "EUR"}, "weight_grams": 280}))]
 pub struct VariantBody {
     /// 1 to 64 ASCII letters, digits, `-`, `_`, `.`; unique across the catalog; immutable.
     pub sku: String,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// The primary price; all variants of a product share its currency.
     pub price: Money,
+    /// Prices in other currencies: at most 20, each currency once, amounts 0 or more. An entry
+    /// in `price`'s currency is accepted only when it equals `price`.
+    #[serde(default)]
+    #[schema(example = json!([{"amount": 2599, "currency": "USD"}]))]
+    pub prices: Vec<Money>,
+    /// In `price`'s currency, greater than `price`.
     #[serde(default)]
     pub compare_at_price: Option<Money>,
     #[serde(default)]
     pub image_id: Option<String>,
+    /// Grams per unit, 0 to 1000000; 0 (the default) means unknown or weightless.
+    #[serde(default)]
+    #[schema(example = 280, minimum = 0, maximum = 1000000)]
+    pub weight_grams: i32,
 }
 
 /// A product to create. The slug is derived from the name when absent.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "Trail Running Shoe", "brand": "Acme", "description": "Grippy and light.", "status": "active", "tags": ["running"], "specifications": [{"name": "Weight", "value": "280 g"}], "variants": [{"sku": "TS-RED-42", "attributes": {"color": "red", "size": "42"}, "price": {"amount": 8999, "currency": "EUR"}}]}))]
+#[schema(example = json!({"name": "Trail Running Shoe", "brand": "Acme", "description": "Grippy and light.", "status": "active", "tax_category": "standard", "tags": ["running"], "specifications": [{"name": "Weight", "value": "280 g"}], "variants": [{"sku": "TS-RED-42", "attributes": {"color": "red", "size": "42"}, "price": {"amount": 8999, "currency": "EUR"}, "prices": [{"amount": 9799, "currency": "USD"}], "weight_grams": 280}]}))]
 pub struct CreateProductBody {
     #[serde(default)]
     pub slug: Option<String>,
@@ -307,6 +357,9 @@ pub struct CreateProductBody {
     /// `draft` when absent; `active` needs a variant.
     #[serde(default)]
     pub status: Option<ProductStatus>,
+    /// `standard` when absent.
+    #[serde(default)]
+    pub tax_category: Option<TaxCategory>,
     #[serde(default)]
     pub category_ids: Vec<String>,
     #[serde(default)]
@@ -320,13 +373,14 @@ pub struct CreateProductBody {
 /// The fields to change; absent fields stay. Renaming keeps the slug unless `slug` is given.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "Trail Running Shoe 2", "status": "active"}))]
+#[schema(example = json!({"name": "Trail Running Shoe 2", "status": "active", "tax_category": "reduced"}))]
 pub struct UpdateProductBody {
     pub slug: Option<String>,
     pub name: Option<String>,
     pub brand: Option<String>,
     pub description: Option<String>,
     pub status: Option<ProductStatus>,
+    pub tax_category: Option<TaxCategory>,
     pub category_ids: Option<Vec<String>>,
     pub tags: Option<Vec<String>>,
     pub specifications: Option<Vec<SpecView>>,
@@ -339,13 +393,19 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// The variant fields to change; `null` clears `compare_at_price` or `image_id`.
+/// The variant fields to change; `null` clears `compare_at_price` or `image_id`. `prices`
+/// replaces the prices in other currencies (`[]` leaves only `price`); `price` alone changes the
+/// primary price and keeps the others.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"price": {"amount": 7999, "currency": "EUR"}, "compare_at_price": null}))]
+#[schema(example = json!({"price": {"amount": 7999, "currency": "EUR"}, "prices": [{"amount": 8699, "currency": "USD"}], "compare_at_price": null, "weight_grams": 300}))]
 pub struct UpdateVariantBody {
     pub attributes: Option<BTreeMap<String, String>>,
     pub price: Option<Money>,
+    #[schema(example = json!([{"amount": 2599, "currency": "USD"}]))]
+    pub prices: Option<Vec<Money>>,
+    #[schema(example = 300, minimum = 0, maximum = 1000000)]
+    pub weight_grams: Option<i32>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Money>)]
     pub compare_at_price: Option<Option<Money>>,
@@ -538,9 +598,18 @@ fn variant_view(v: pb::Variant) -> VariantView {
         sku: v.sku,
         attributes: v.attributes.into_iter().collect(),
         price: money(v.price),
+        prices: v
+            .prices
+            .into_iter()
+            .map(|m| Money {
+                amount: m.amount_minor,
+                currency: m.currency,
+            })
+            .collect(),
         compare_at_price: money(v.compare_at_price),
         image_id: v.image_id,
         in_stock: v.in_stock,
+        weight_grams: v.weight_grams,
         created_at: rfc3339(v.create_time),
         updated_at: rfc3339(v.update_time),
     }
@@ -569,6 +638,7 @@ fn product_view(p: pb::Product) -> ProductView {
         brand: p.brand,
         description: p.description,
         status: ProductStatus::from_pb(p.status),
+        tax_category: TaxCategory::from_pb(p.tax_category),
         category_ids: p.category_ids,
         tags: p.tags,
         specifications: p
@@ -607,8 +677,10 @@ fn variant_pb(v: VariantBody) -> pb::Variant {
         sku: v.sku,
         attributes: v.attributes.into_iter().collect(),
         price: Some(to_pb_money(&v.price)),
+        prices: v.prices.iter().map(to_pb_money).collect(),
         compare_at_price: v.compare_at_price.as_ref().map(to_pb_money),
         image_id: v.image_id,
+        weight_grams: v.weight_grams,
         ..Default::default()
     }
 }
@@ -1011,6 +1083,7 @@ pub async fn create_product(
         brand: b.brand.unwrap_or_default(),
         description: b.description.unwrap_or_default(),
         status: b.status.map(|s| s.to_pb() as i32).unwrap_or(0),
+        tax_category: b.tax_category.map(|t| t.to_pb() as i32).unwrap_or(0),
         category_ids: b.category_ids,
         tags: b.tags,
         specifications: specs_pb(b.specifications),
@@ -1091,6 +1164,10 @@ pub async fn update_product(
     if let Some(v) = b.specifications {
         paths.push("specifications");
         p.specifications = specs_pb(v);
+    }
+    if let Some(v) = b.tax_category {
+        paths.push("tax_category");
+        p.tax_category = v.to_pb() as i32;
     }
     if paths.is_empty() {
         return Err(Problem::unprocessable("Send at least one field to change."));
@@ -1246,6 +1323,14 @@ pub async fn update_variant(
     if let Some(p) = &b.price {
         paths.push("price");
         v.price = Some(to_pb_money(p));
+    }
+    if let Some(p) = &b.prices {
+        paths.push("prices");
+        v.prices = p.iter().map(to_pb_money).collect();
+    }
+    if let Some(w) = b.weight_grams {
+        paths.push("weight_grams");
+        v.weight_grams = w;
     }
     if let Some(c) = &b.compare_at_price {
         paths.push("compare_at_price");
@@ -1743,6 +1828,75 @@ mod tests {
                 v["components"]["schemas"][name]
             );
         }
+    }
+
+    #[test]
+    fn prices_weights_and_tax_categories_are_documented() {
+        let v: serde_json::Value = serde_json::from_str(crate::openapi::document()).unwrap();
+        let schemas = &v["components"]["schemas"];
+        for (schema, field) in [
+            ("VariantView", "prices"),
+            ("VariantView", "weight_grams"),
+            ("ProductView", "tax_category"),
+            ("VariantBody", "prices"),
+            ("VariantBody", "weight_grams"),
+            ("UpdateVariantBody", "prices"),
+            ("UpdateVariantBody", "weight_grams"),
+            ("CreateProductBody", "tax_category"),
+            ("UpdateProductBody", "tax_category"),
+        ] {
+            assert!(
+                schemas[schema]["properties"][field].is_object(),
+                "{schema}.{field}: {}",
+                schemas[schema]
+            );
+        }
+        assert_eq!(
+            schemas["VariantBody"]["properties"]["prices"]["example"],
+            serde_json::json!([{"amount": 2599, "currency": "USD"}])
+        );
+        assert_eq!(
+            schemas["TaxCategory"]["enum"],
+            serde_json::json!(["standard", "reduced", "zero"])
+        );
+    }
+
+    #[test]
+    fn rest_bodies_carry_prices_weights_and_tax_categories_to_the_service() {
+        let b: CreateProductBody = serde_json::from_value(serde_json::json!({
+            "name": "Espresso beans", "tax_category": "reduced",
+            "variants": [{"sku": "BEANS-1KG", "price": {"amount": 2399, "currency": "EUR"},
+                          "prices": [{"amount": 2599, "currency": "USD"}], "weight_grams": 1000}]
+        }))
+        .unwrap();
+        assert_eq!(b.tax_category, Some(TaxCategory::Reduced));
+        let v = variant_pb(b.variants.into_iter().next().unwrap());
+        assert_eq!(v.weight_grams, 1000);
+        assert_eq!(v.prices[0].currency, "USD");
+        assert_eq!(v.prices[0].amount_minor, 2599);
+        let view = variant_view(pb::Variant {
+            prices: v.prices.clone(),
+            weight_grams: 1000,
+            ..Default::default()
+        });
+        assert_eq!(
+            serde_json::to_value(&view).unwrap()["prices"],
+            serde_json::json!([{"amount": 2599, "currency": "USD"}])
+        );
+        assert!(
+            serde_json::from_value::<UpdateProductBody>(
+                serde_json::json!({"tax_category": "luxury"})
+            )
+            .is_err()
+        );
+        assert_eq!(
+            rest_field("variant.prices[1].currency"),
+            "prices[1].currency"
+        );
+        assert_eq!(
+            rest_field("product.variants[0].prices[0].amount_minor"),
+            "variants[0].prices[0].amount"
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use storefront_proto::product::v1 as pb;
 use time::OffsetDateTime;
 
-use crate::domain::{CategoryRecord, ImageRecord, Money, ProductRecord, Status, VariantRecord};
+use crate::domain::{
+    CategoryRecord, ImageRecord, Money, ProductRecord, Status, TaxCategory, VariantRecord,
+};
 use crate::service::Catalog;
 
 pub fn ts(t: OffsetDateTime) -> Option<prost_types::Timestamp> {
@@ -28,6 +30,14 @@ pub fn status(s: Status) -> pb::ProductStatus {
     }
 }
 
+pub fn tax_category(t: TaxCategory) -> pb::TaxCategory {
+    match t {
+        TaxCategory::Standard => pb::TaxCategory::Standard,
+        TaxCategory::Reduced => pb::TaxCategory::Reduced,
+        TaxCategory::Zero => pb::TaxCategory::Zero,
+    }
+}
+
 pub fn variant(v: &VariantRecord) -> pb::Variant {
     pb::Variant {
         id: v.id.to_string(),
@@ -43,7 +53,8 @@ pub fn variant(v: &VariantRecord) -> pb::Variant {
         in_stock: v.in_stock,
         create_time: ts(v.created_at),
         update_time: ts(v.updated_at),
-        ..Default::default()
+        prices: v.prices.iter().map(money).collect(),
+        weight_grams: v.weight_grams,
     }
 }
 
@@ -96,7 +107,7 @@ pub async fn product(catalog: &Catalog, p: &ProductRecord) -> pb::Product {
         max_price: price(p.max_price),
         create_time: ts(p.created_at),
         update_time: ts(p.updated_at),
-        ..Default::default()
+        tax_category: tax_category(p.tax_category) as i32,
     }
 }
 
@@ -120,8 +131,8 @@ pub async fn summary(
         brand: p.brand.clone(),
         status: status(p.status) as i32,
         image,
+        tax_category: tax_category(p.tax_category) as i32,
         category_ids: p.category_ids.iter().map(ToString::to_string).collect(),
-        tax_category: pb::TaxCategory::Standard as i32,
     }
 }
 

@@ -120,6 +120,33 @@ fn parse_status(v: &mut Violations, field: &str, raw: i32) -> Option<domain::Sta
     }
 }
 
+/// A tax category; UNSPECIFIED is `None` (the caller decides what it means).
+fn parse_tax_category(v: &mut Violations, field: &str, raw: i32) -> Option<domain::TaxCategory> {
+    match pb::TaxCategory::try_from(raw) {
+        Ok(pb::TaxCategory::Unspecified) => None,
+        Ok(pb::TaxCategory::Standard) => Some(domain::TaxCategory::Standard),
+        Ok(pb::TaxCategory::Reduced) => Some(domain::TaxCategory::Reduced),
+        Ok(pb::TaxCategory::Zero) => Some(domain::TaxCategory::Zero),
+        Err(_) => {
+            v.push(field, "is not a known tax category");
+            None
+        }
+    }
+}
+
+/// The `prices` of a variant as sent, checked for form (see [`domain::check_prices`]).
+fn parse_prices(v: &mut Violations, field: &str, raw: &[pb::Money]) -> Vec<Money> {
+    let prices: Vec<Money> = raw
+        .iter()
+        .map(|m| Money {
+            amount: m.amount_minor,
+            currency: m.currency.clone(),
+        })
+        .collect();
+    domain::check_prices(v, field, &prices);
+    prices
+}
+
 fn parse_slug(v: &mut Violations, field: &str, raw: &str) -> Option<String> {
     if raw.is_empty() {
         return None;
@@ -201,7 +228,10 @@ fn parse_new_variant(v: &mut Violations, field: &str, raw: &pb::Variant) -> Opti
         false,
     );
     let image_id = opt_uuid(v, &format!("{field}.image_id"), raw.image_id.as_deref());
+    let prices = parse_prices(v, &format!("{field}.prices"), &raw.prices);
+    domain::check_weight(v, &format!("{field}.weight_grams"), raw.weight_grams);
     let price = price?;
+    let other_prices = domain::other_prices(v, &format!("{field}.prices"), &price, &prices);
     if let Some(c) = &compare {
         if c.currency != price.currency {
             v.push(
@@ -220,8 +250,10 @@ fn parse_new_variant(v: &mut Violations, field: &str, raw: &pb::Variant) -> Opti
         sku: raw.sku.clone(),
         attributes,
         price,
+        other_prices,
         compare_at_price: compare.map(|c| c.amount),
         image_id,
+        weight_grams: raw.weight_grams,
     })
 }
 
@@ -254,7 +286,7 @@ fn ok<T>(t: T) -> Rpc<T> {
     Ok(Response::new(t))
 }
 
-const PRODUCT_PATHS: [&str; 8] = [
+const PRODUCT_PATHS: [&str; 9] = [
     "slug",
     "name",
     "brand",
@@ -263,6 +295,16 @@ const PRODUCT_PATHS: [&str; 8] = [
     "category_ids",
     "tags",
     "specifications",
+    "tax_category",
+];
+
+const VARIANT_PATHS: [&str; 6] = [
+    "attributes",
+    "price",
+    "prices",
+    "compare_at_price",
+    "image_id",
+    "weight_grams",
 ];
 
 #[tonic::async_trait]
@@ -624,6 +666,7 @@ impl ProductService for ProductApi {
         );
         let slug = parse_slug(&mut v, "product.slug", &p.slug);
         let status = parse_status(&mut v, "product.status", p.status);
+        let tax_category = parse_tax_category(&mut v, "product.tax_category", p.tax_category);
         let category_ids = parse_categories(&mut v, &p.category_ids);
         let tags = domain::normalise_tags(&mut v, &p.tags);
         let specifications = parse_specs(&mut v, &p.specifications);
@@ -650,6 +693,7 @@ impl ProductService for ProductApi {
                 brand: p.brand.trim().to_owned(),
                 description: p.description,
                 status,
+                tax_category: tax_category.unwrap_or_default(),
                 category_ids,
                 tags,
                 specifications,
@@ -716,6 +760,12 @@ impl ProductService for ProductApi {
         if has("specifications") {
             patch.specifications = Some(parse_specs(&mut v, &p.specifications));
         }
+        if has("tax_category") {
+            patch.tax_category = parse_tax_category(&mut v, "product.tax_category", p.tax_category);
+            if patch.tax_category.is_none() {
+                v.push("product.tax_category", "must be STANDARD, REDUCED or ZERO");
+            }
+        }
         v.finish()?;
         let rec = self.catalog.update_product(id, patch).await?;
         ok(convert::product(&self.catalog, &rec).await)
@@ -756,11 +806,7 @@ impl ProductService for ProductApi {
         let raw = r.variant.unwrap_or_default();
         let id = parse_uuid("variant.id", &raw.id)?;
         let mut v = Violations::default();
-        let paths = mask(
-            &mut v,
-            r.update_mask.as_ref(),
-            &["attributes", "price", "compare_at_price", "image_id"],
-        );
+        let paths = mask(&mut v, r.update_mask.as_ref(), &VARIANT_PATHS);
         let mut patch = VariantPatch::default();
         if paths.contains("attributes") {
             let a: BTreeMap<String, String> = raw.attributes.clone().into_iter().collect();
@@ -797,6 +843,19 @@ impl ProductService for ProductApi {
                 "variant.image_id",
                 raw.image_id.as_deref(),
             ));
+        }
+        if paths.contains("prices") {
+            let prices = parse_prices(&mut v, "variant.prices", &raw.prices);
+            // With a new price the primary-currency entries can be checked now; otherwise the
+            // catalog checks them against the stored price.
+            if let Some(p) = &price {
+                domain::other_prices(&mut v, "variant.prices", p, &prices);
+            }
+            patch.prices = Some(prices);
+        }
+        if paths.contains("weight_grams") {
+            domain::check_weight(&mut v, "variant.weight_grams", raw.weight_grams);
+            patch.weight_grams = Some(raw.weight_grams);
         }
         v.finish()?;
         let rec = self.catalog.update_variant(id, patch).await?;

@@ -1,7 +1,8 @@
-//! Catalog rules as types and checks: slugs, SKUs, money, attributes, tags, and the records the
-//! store returns (also the JSON kept in the Redis cache).
+//! Catalog rules as types and checks: slugs, SKUs, money, prices per currency, weights, tax
+//! categories, attributes, tags, and the records the store returns (also the JSON kept in the
+//! Redis cache).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -21,6 +22,10 @@ pub const VARIANTS_MAX: usize = 100;
 pub const ATTRIBUTES_MAX: usize = 20;
 pub const ALT_TEXT_MAX: usize = 300;
 pub const QUERY_MAX: usize = 256;
+/// Most prices a variant may be given besides its primary one.
+pub const PRICES_MAX: usize = 20;
+/// Heaviest variant, in grams (1 t).
+pub const WEIGHT_MAX_GRAMS: i32 = 1_000_000;
 
 /// A rule a field broke; `field` is the request field path (snake_case).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -83,6 +88,33 @@ impl Status {
             "active" => Status::Active,
             "archived" => Status::Archived,
             _ => Status::Draft,
+        }
+    }
+}
+
+/// How a product is taxed; the rate per destination lives with the order service.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaxCategory {
+    #[default]
+    Standard,
+    Reduced,
+    Zero,
+}
+
+impl TaxCategory {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaxCategory::Standard => "standard",
+            TaxCategory::Reduced => "reduced",
+            TaxCategory::Zero => "zero",
+        }
+    }
+    pub fn from_db(s: &str) -> Self {
+        match s {
+            "reduced" => TaxCategory::Reduced,
+            "zero" => TaxCategory::Zero,
+            _ => TaxCategory::Standard,
         }
     }
 }
@@ -230,6 +262,72 @@ pub fn check_attributes(v: &mut Violations, field: &str, attrs: &BTreeMap<String
     }
 }
 
+/// Checks a variant's weight in grams.
+pub fn check_weight(v: &mut Violations, field: &str, grams: i32) {
+    if !(0..=WEIGHT_MAX_GRAMS).contains(&grams) {
+        v.push(
+            field,
+            format!("must be between 0 and {WEIGHT_MAX_GRAMS} grams"),
+        );
+    }
+}
+
+/// Checks the `prices` of a variant as sent (`field` is e.g. `variant.prices`): at most
+/// [`PRICES_MAX`], each amount 0 or more, each currency an uppercase ISO 4217 code, no currency
+/// twice. Which entries may carry the primary currency is [`other_prices`]' business.
+pub fn check_prices(v: &mut Violations, field: &str, prices: &[Money]) {
+    if prices.len() > PRICES_MAX {
+        v.push(field, format!("may hold at most {PRICES_MAX} prices"));
+    }
+    let mut seen = HashSet::new();
+    for (i, p) in prices.iter().enumerate() {
+        if p.amount < 0 {
+            v.push(format!("{field}[{i}].amount_minor"), "must not be negative");
+        }
+        if !is_currency(&p.currency) {
+            v.push(
+                format!("{field}[{i}].currency"),
+                "must be an uppercase ISO 4217 code such as USD",
+            );
+        } else if !seen.insert(p.currency.as_str()) {
+            v.push(
+                format!("{field}[{i}].currency"),
+                format!(
+                    "lists {} a second time; give each currency once",
+                    p.currency
+                ),
+            );
+        }
+    }
+}
+
+/// The prices of `prices` in currencies other than `primary`'s, ordered by currency. An entry in
+/// the primary currency is allowed (so a variant read back can be sent back unchanged) only
+/// when it equals the primary price; otherwise it is a violation of `{field}[i].amount_minor`.
+pub fn other_prices(
+    v: &mut Violations,
+    field: &str,
+    primary: &Money,
+    prices: &[Money],
+) -> Vec<Money> {
+    let mut out = Vec::with_capacity(prices.len());
+    for (i, p) in prices.iter().enumerate() {
+        if p.currency != primary.currency {
+            out.push(p.clone());
+        } else if p.amount != primary.amount {
+            v.push(
+                format!("{field}[{i}].amount_minor"),
+                format!(
+                    "must equal the price ({} {}) because it is in the price's currency; change `price` instead",
+                    primary.amount, primary.currency
+                ),
+            );
+        }
+    }
+    out.sort_by(|a, b| a.currency.cmp(&b.currency));
+    out
+}
+
 /// A price in minor units.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Money {
@@ -249,10 +347,15 @@ pub struct VariantRecord {
     pub product_id: Uuid,
     pub sku: String,
     pub attributes: BTreeMap<String, String>,
+    /// The primary price (listings, search and facets use it).
     pub price: Money,
+    /// Every price the variant is sold at, `price` included, ordered by currency.
+    pub prices: Vec<Money>,
+    /// In the primary currency.
     pub compare_at_price: Option<i64>,
     pub image_id: Option<Uuid>,
     pub in_stock: bool,
+    pub weight_grams: i32,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -282,6 +385,7 @@ pub struct ProductRecord {
     pub brand: String,
     pub description: String,
     pub status: Status,
+    pub tax_category: TaxCategory,
     pub version: i64,
     pub category_ids: Vec<Uuid>,
     pub tags: Vec<String>,
@@ -372,5 +476,107 @@ mod tests {
         assert!(is_sku("TS-RED_42.1"));
         assert!(!is_sku("a b"));
         assert!(is_currency("EUR") && !is_currency("eur"));
+    }
+
+    fn m(amount: i64, currency: &str) -> Money {
+        Money {
+            amount,
+            currency: currency.into(),
+        }
+    }
+
+    fn fields(v: &Violations) -> Vec<&str> {
+        v.0.iter().map(|i| i.field.as_str()).collect()
+    }
+
+    #[test]
+    fn prices_name_the_entry_that_breaks_a_rule() {
+        let mut v = Violations::default();
+        check_prices(
+            &mut v,
+            "variant.prices",
+            &[m(2599, "USD"), m(2199, "GBP"), m(1, "USD"), m(-5, "usd")],
+        );
+        assert_eq!(
+            fields(&v),
+            [
+                "variant.prices[2].currency",
+                "variant.prices[3].amount_minor",
+                "variant.prices[3].currency",
+            ]
+        );
+        assert!(v.0[0].message.contains("second time"), "{:?}", v.0[0]);
+
+        let mut v = Violations::default();
+        check_prices(
+            &mut v,
+            "product.variants[1].prices",
+            &[m(0, "USD"), m(1, "CHF")],
+        );
+        assert!(v.0.is_empty(), "{:?}", v.0);
+
+        // 21 distinct valid currencies: AAA, ABA, ACA, ...
+        let many: Vec<Money> = (0..=PRICES_MAX as u8)
+            .map(|i| m(100, &format!("A{}A", (b'A' + i) as char)))
+            .collect();
+        let mut v = Violations::default();
+        check_prices(&mut v, "variant.prices", &many);
+        assert_eq!(fields(&v), ["variant.prices"]);
+    }
+
+    #[test]
+    fn the_primary_currency_may_be_repeated_only_at_the_primary_price() {
+        let eur = m(2399, "EUR");
+        let mut v = Violations::default();
+        let others = other_prices(
+            &mut v,
+            "variant.prices",
+            &eur,
+            &[m(2599, "USD"), m(2399, "EUR"), m(2099, "GBP")],
+        );
+        assert!(v.0.is_empty(), "{:?}", v.0);
+        // Sorted by currency, without the primary one.
+        assert_eq!(others, [m(2099, "GBP"), m(2599, "USD")]);
+
+        let mut v = Violations::default();
+        let others = other_prices(
+            &mut v,
+            "variant.prices",
+            &eur,
+            &[m(2599, "USD"), m(1, "EUR")],
+        );
+        assert_eq!(fields(&v), ["variant.prices[1].amount_minor"]);
+        assert!(v.0[0].message.contains("2399 EUR"), "{:?}", v.0);
+        assert_eq!(others, [m(2599, "USD")]);
+    }
+
+    #[test]
+    fn weights_are_bounded() {
+        for ok in [0, 1, 250, WEIGHT_MAX_GRAMS] {
+            let mut v = Violations::default();
+            check_weight(&mut v, "variant.weight_grams", ok);
+            assert!(v.0.is_empty(), "{ok}");
+        }
+        for bad in [-1, WEIGHT_MAX_GRAMS + 1, i32::MAX, i32::MIN] {
+            let mut v = Violations::default();
+            check_weight(&mut v, "variant.weight_grams", bad);
+            assert_eq!(fields(&v), ["variant.weight_grams"], "{bad}");
+        }
+    }
+
+    #[test]
+    fn tax_categories_round_trip_through_the_database_names() {
+        for t in [
+            TaxCategory::Standard,
+            TaxCategory::Reduced,
+            TaxCategory::Zero,
+        ] {
+            assert_eq!(TaxCategory::from_db(t.as_str()), t);
+            assert_eq!(
+                serde_json::to_value(t).unwrap(),
+                serde_json::json!(t.as_str())
+            );
+        }
+        assert_eq!(TaxCategory::default(), TaxCategory::Standard);
     }
 }

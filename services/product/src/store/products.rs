@@ -7,7 +7,7 @@ use sqlx::{PgConnection, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{ProductRecord, Spec, Status};
+use crate::domain::{ProductRecord, Spec, Status, TaxCategory};
 
 /// Loads the products named by `ids` (missing ones are skipped), in the order of `ids`.
 pub async fn load_many(
@@ -18,8 +18,8 @@ pub async fn load_many(
         return Ok(Vec::new());
     }
     let rows = sqlx::query(
-        "SELECT id, slug, name, brand, description, status, version, min_price, max_price,
-                currency, created_at, updated_at
+        "SELECT id, slug, name, brand, description, status, tax_category, version, min_price,
+                max_price, currency, created_at, updated_at
            FROM products WHERE id = ANY($1)",
     )
     .bind(ids)
@@ -29,6 +29,7 @@ pub async fn load_many(
     for r in rows {
         let id: Uuid = r.try_get("id")?;
         let status: String = r.try_get("status")?;
+        let tax_category: String = r.try_get("tax_category")?;
         by_id.insert(
             id,
             ProductRecord {
@@ -38,6 +39,7 @@ pub async fn load_many(
                 brand: r.try_get("brand")?,
                 description: r.try_get("description")?,
                 status: Status::from_db(&status),
+                tax_category: TaxCategory::from_db(&tax_category),
                 version: r.try_get("version")?,
                 category_ids: Vec::new(),
                 tags: Vec::new(),
@@ -129,6 +131,7 @@ pub async fn lock(c: &mut PgConnection, id: Uuid) -> Result<Option<Status>, sqlx
 }
 
 /// Inserts the product row; `false` when the slug is taken.
+#[allow(clippy::too_many_arguments)]
 pub async fn insert(
     c: &mut PgConnection,
     id: Uuid,
@@ -137,10 +140,11 @@ pub async fn insert(
     brand: &str,
     description: &str,
     status: Status,
+    tax_category: TaxCategory,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
-        "INSERT INTO products (id, slug, name, brand, description, status)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (slug) DO NOTHING",
+        "INSERT INTO products (id, slug, name, brand, description, status, tax_category)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (slug) DO NOTHING",
     )
     .bind(id)
     .bind(slug)
@@ -148,6 +152,7 @@ pub async fn insert(
     .bind(brand)
     .bind(description)
     .bind(status.as_str())
+    .bind(tax_category.as_str())
     .execute(&mut *c)
     .await?;
     Ok(r.rows_affected() == 1)
@@ -163,6 +168,7 @@ pub async fn update_fields(
     brand: Option<&str>,
     description: Option<&str>,
     status: Option<Status>,
+    tax_category: Option<TaxCategory>,
 ) -> Result<bool, sqlx::Error> {
     if let Some(s) = slug {
         let taken: bool = sqlx::query_scalar(
@@ -179,7 +185,7 @@ pub async fn update_fields(
     sqlx::query(
         "UPDATE products SET slug = COALESCE($2, slug), name = COALESCE($3, name),
                 brand = COALESCE($4, brand), description = COALESCE($5, description),
-                status = COALESCE($6, status)
+                status = COALESCE($6, status), tax_category = COALESCE($7, tax_category)
           WHERE id = $1",
     )
     .bind(id)
@@ -188,6 +194,7 @@ pub async fn update_fields(
     .bind(brand)
     .bind(description)
     .bind(status.map(Status::as_str))
+    .bind(tax_category.map(TaxCategory::as_str))
     .execute(&mut *c)
     .await?;
     Ok(true)

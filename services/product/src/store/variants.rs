@@ -1,6 +1,7 @@
-//! product_variants: purchasable SKUs with attributes and prices.
+//! product_variants: purchasable SKUs with attributes, prices and weights; and variant_prices,
+//! a variant's price per currency (the primary one mirrored from product_variants).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -14,7 +15,7 @@ pub const ATTRIBUTES_KEY: &str = "product_variants_attributes_key";
 
 const COLUMNS: &str =
     "id, product_id, sku, attributes, price, currency, compare_at_price, image_id,
-                       in_stock, created_at, updated_at";
+                       in_stock, weight_grams, created_at, updated_at";
 
 fn decode(r: PgRow) -> Result<VariantRecord, sqlx::Error> {
     let attrs: Json<BTreeMap<String, String>> = r.try_get("attributes")?;
@@ -27,9 +28,11 @@ fn decode(r: PgRow) -> Result<VariantRecord, sqlx::Error> {
             amount: r.try_get("price")?,
             currency: r.try_get("currency")?,
         },
+        prices: Vec::new(),
         compare_at_price: r.try_get("compare_at_price")?,
         image_id: r.try_get("image_id")?,
         in_stock: r.try_get("in_stock")?,
+        weight_grams: r.try_get("weight_grams")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -43,13 +46,15 @@ pub async fn by_products(
         "SELECT {COLUMNS} FROM product_variants WHERE product_id = ANY($1)
           ORDER BY product_id, created_at, id"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    let mut list = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(products)
         .fetch_all(&mut *c)
         .await?
         .into_iter()
         .map(decode)
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    attach_prices(c, &mut list).await?;
+    Ok(list)
 }
 
 pub async fn by_skus(
@@ -57,23 +62,99 @@ pub async fn by_skus(
     skus: &[String],
 ) -> Result<Vec<VariantRecord>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM product_variants WHERE sku = ANY($1)");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    let mut list = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(skus)
         .fetch_all(&mut *c)
         .await?
         .into_iter()
         .map(decode)
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    attach_prices(c, &mut list).await?;
+    Ok(list)
 }
 
 pub async fn get(c: &mut PgConnection, id: Uuid) -> Result<Option<VariantRecord>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM product_variants WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    let Some(v) = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(&mut *c)
         .await?
         .map(decode)
-        .transpose()
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let mut list = vec![v];
+    attach_prices(c, &mut list).await?;
+    Ok(list.pop())
+}
+
+/// Fills `prices` of every variant in one query: the stored prices in other currencies plus the
+/// primary price from product_variants (the authority for its currency), ordered by currency.
+async fn attach_prices(
+    c: &mut PgConnection,
+    variants: &mut [VariantRecord],
+) -> Result<(), sqlx::Error> {
+    if variants.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = variants.iter().map(|v| v.id).collect();
+    let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
+        "SELECT variant_id, currency, amount FROM variant_prices
+          WHERE variant_id = ANY($1) ORDER BY variant_id, currency",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut by_variant: HashMap<Uuid, Vec<Money>> = HashMap::with_capacity(variants.len());
+    for (id, currency, amount) in rows {
+        by_variant
+            .entry(id)
+            .or_default()
+            .push(Money { amount, currency });
+    }
+    for v in variants {
+        let mut prices: Vec<Money> = by_variant
+            .remove(&v.id)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.currency != v.price.currency)
+            .collect();
+        prices.push(v.price.clone());
+        prices.sort_by(|a, b| a.currency.cmp(&b.currency));
+        v.prices = prices;
+    }
+    Ok(())
+}
+
+/// Replaces a variant's prices: the primary one (mirroring product_variants) and `others`, which
+/// must not repeat a currency nor hold the primary's.
+pub async fn set_prices(
+    c: &mut PgConnection,
+    id: Uuid,
+    primary: &Money,
+    others: &[Money],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM variant_prices WHERE variant_id = $1")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    let mut currencies = vec![primary.currency.as_str()];
+    let mut amounts = vec![primary.amount];
+    for p in others {
+        currencies.push(p.currency.as_str());
+        amounts.push(p.amount);
+    }
+    sqlx::query(
+        "INSERT INTO variant_prices (variant_id, currency, amount)
+         SELECT $1, t.currency, t.amount FROM unnest($2::text[], $3::bigint[]) AS t(currency, amount)",
+    )
+    .bind(id)
+    .bind(&currencies)
+    .bind(&amounts)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -86,11 +167,12 @@ pub async fn insert(
     price: &Money,
     compare_at: Option<i64>,
     image_id: Option<Uuid>,
+    weight_grams: i32,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO product_variants (id, product_id, sku, attributes, price, currency,
-                                       compare_at_price, image_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                       compare_at_price, image_id, weight_grams)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(id)
     .bind(product_id)
@@ -100,6 +182,7 @@ pub async fn insert(
     .bind(&price.currency)
     .bind(compare_at)
     .bind(image_id)
+    .bind(weight_grams)
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -108,7 +191,7 @@ pub async fn insert(
 pub async fn update(c: &mut PgConnection, v: &VariantRecord) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE product_variants SET attributes = $2, price = $3, currency = $4,
-                compare_at_price = $5, image_id = $6, updated_at = now()
+                compare_at_price = $5, image_id = $6, weight_grams = $7, updated_at = now()
           WHERE id = $1",
     )
     .bind(v.id)
@@ -117,6 +200,7 @@ pub async fn update(c: &mut PgConnection, v: &VariantRecord) -> Result<(), sqlx:
     .bind(&v.price.currency)
     .bind(v.compare_at_price)
     .bind(v.image_id)
+    .bind(v.weight_grams)
     .execute(&mut *c)
     .await?;
     Ok(())

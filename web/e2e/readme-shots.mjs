@@ -37,7 +37,13 @@ try {
   await page.getByLabel('Postal code').fill('10115');
   await page.getByLabel('City').fill('Berlin');
   await page.getByLabel('Country code').fill('DE');
+  // The summary priced for Germany: express shipping and the demo's first-order code.
+  await page.getByRole('radio', { name: /Express/ }).check();
+  await page.getByLabel('Promotion code').fill('WELCOME10');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByRole('status').filter({ hasText: /WELCOME10 applied/ }).waitFor();
   await page.getByRole('button', { name: 'Use card 4242424242424242' }).click();
+  await page.getByRole('button', { name: 'Place order' }).and(page.locator(':enabled')).waitFor();
   await page.addStyleTag({ content: '.site-header { position: static; } .summary { position: static; }' });
   await page.screenshot({ path: 'docs/checkout.png', fullPage: true });
   console.log('wrote docs/home.png and docs/checkout.png');

@@ -1,12 +1,15 @@
 // The shop in a real browser (playwright-core driving Debian's chromium): a guest browses,
-// searches with a typo, filters by a facet, adds two items, signs up (the cart comes along),
-// pays with the sandbox card and sees `paid`; a declined card shows why; the account lists
-// the orders. A screenshot of each step goes to the output folder.
+// searches with a typo, filters by a facet, adds two items, sees shipping and VAT estimated for
+// Germany, signs up (the cart comes along), picks express shipping and a promotion code, pays
+// with the sandbox card and sees `paid` with the total the checkout showed; a declined card
+// shows why; the account lists the orders. A screenshot of each step goes to the output folder.
 //
 // Usage: SHOP_URL=http://127.0.0.1:5173 E2E_OUTPUT=/tmp/shots node e2e/shop.mjs
 //   CHROMIUM  the browser (default /usr/bin/chromium; scripts/test.sh installs it)
 //   E2E_TIMEOUT_MS  bound on the whole run (default 150000)
-// The catalog must hold the products tests/tests/it/web.rs creates (see PRODUCTS there).
+// The catalog must hold the products tests/tests/it/web.rs creates (see PRODUCTS there), and the
+// shop its shipping, tax and promotion set-up (see make_checkout_rules there): Standard (4.90
+// EUR, free over 50) and Express (9.90) to DE, 19% VAT in prices, the code WELCOME10 (10% off).
 
 import { mkdirSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -36,6 +39,20 @@ async function shot(page, name) {
   await page.addStyleTag({ content: '.site-header, .summary { position: static !important; }' });
   await page.screenshot({ path: file, fullPage: true });
   log('screenshot', file);
+}
+
+/** A screenshot of one element (its box only). */
+async function shotOf(locator, name) {
+  const file = join(out, `${String(++shotNo).padStart(2, '0')}-${name}.png`);
+  await locator.screenshot({ path: file });
+  log('screenshot', file);
+}
+
+/** Minor units of a formatted amount such as "€99.88" or "−€10.00" (sign dropped). */
+function cents(text) {
+  const digits = (text ?? '').replace(/[^0-9]/g, '');
+  if (!digits) throw new Error(`no amount in ${JSON.stringify(text)}`);
+  return Number(digits);
 }
 
 /** Waits until `locator`'s text matches `re` (bounded). */
@@ -145,6 +162,12 @@ try {
     await lines.nth(1).waitFor();
     if ((await lines.count()) !== 2) throw new Error(`expected 2 cart lines, got ${await lines.count()}`);
     await textMatches(page.getByTestId('cart-subtotal'), /99\.98/);
+    // An estimate for Germany: Standard is free over 50 EUR, VAT is in the prices.
+    await page.getByLabel('Ship to (country code)').fill('DE');
+    const estimate = page.getByTestId('estimate');
+    await textMatches(estimate.locator('[data-kind="shipping"]'), /Shipping \(Standard\)\s*Free/);
+    await textMatches(estimate.locator('[data-kind="tax"]'), /incl\. VAT 19%/);
+    await textMatches(page.getByTestId('estimate-total'), /99\.98/);
     await shot(page, 'cart');
   });
 
@@ -171,17 +194,50 @@ try {
   });
 
   let paidOrderUrl = '';
-  await step('checking out with the sandbox card ends in paid', async () => {
+  await step('checking out with express shipping, a code and the sandbox card ends in paid', async () => {
     await page.getByLabel('Full name').fill('Web Shopper');
     await page.getByLabel('Address line 1').fill('12 Market Street');
     await page.getByLabel('Postal code').fill('10115');
     await page.getByLabel('City').fill('Berlin');
     await page.getByLabel('Country code').fill('DE');
+    // The address asks for an estimate: both methods, the cheapest (free Standard) chosen.
+    const methods = page.getByTestId('shipping-methods');
+    const standard = methods.getByRole('radio', { name: /Standard/ });
+    await standard.waitFor();
+    await textMatches(methods, /Standard\s*Free\s*2–4 business days/);
+    await textMatches(methods, /Express\s*€9\.90\s*1–2 business days/);
+    if (!(await standard.isChecked())) throw new Error('the cheapest method is not preselected');
+    const summary = page.getByRole('complementary', { name: 'Order summary' });
+    await textMatches(summary.locator('[data-kind="shipping"]'), /Shipping \(Standard\)\s*Free/);
+
+    await methods.getByRole('radio', { name: /Express/ }).check();
+    await textMatches(summary.locator('[data-kind="shipping"]'), /Shipping \(Express\)\s*€9\.90/);
+
+    await page.getByLabel('Promotion code').fill('welcome10');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByRole('status').filter({ hasText: /WELCOME10 applied/ }).waitFor();
+    await textMatches(summary.locator('[data-kind="discount"]'), /Discount \(WELCOME10\)\s*−€10\.00/);
+    await textMatches(summary.locator('[data-kind="tax"]'), /incl\. VAT 19%\s*€\d/);
+    // VAT is in the prices: subtotal − discount + shipping is the total.
+    const subtotal = cents(await page.getByTestId('checkout-subtotal').textContent());
+    const discount = cents(await summary.locator('[data-kind="discount"] dd').textContent());
+    const shipping = cents(await summary.locator('[data-kind="shipping"] dd').textContent());
+    const totalText = (await page.getByTestId('checkout-total').textContent())?.trim() ?? '';
+    if (subtotal !== 9998 || shipping !== 990 || cents(totalText) !== subtotal - discount + shipping) {
+      throw new Error(`the summary does not add up: ${subtotal} − ${discount} + ${shipping} ≠ ${totalText}`);
+    }
+
     await page.getByRole('button', { name: 'Use card 4242424242424242' }).click();
     await shot(page, 'checkout');
+    await shotOf(summary, 'checkout-summary');
     await page.getByRole('button', { name: 'Place order' }).click();
     await page.waitForURL(/\/orders\//, { timeout: 30_000 });
     paidOrderUrl = page.url();
+    // The order charges what the checkout showed, with the same breakdown.
+    await textMatches(page.getByTestId('order-total'), new RegExp(`^${totalText.replace(/[.$]/g, '\\$&')}$`));
+    await textMatches(page.locator('[data-testid="order"] [data-kind="discount"]'), /Discount \(WELCOME10\)/);
+    await textMatches(page.locator('[data-testid="order"] [data-kind="shipping"]'), /Shipping \(Express\)\s*€9\.90/);
+    await textMatches(page.locator('[data-testid="order"] [data-kind="tax"]'), /incl\. VAT 19%/);
     await page.locator('[data-testid="order-status"][data-status="paid"]').waitFor({ timeout: 90_000 });
     await textMatches(page.getByTestId('order-status'), /Payment received/);
     await shot(page, 'order-paid');
@@ -199,6 +255,8 @@ try {
     await page.getByRole('heading', { name: 'Checkout' }).waitFor();
     // The address saved at the first checkout is chosen; pay with a new, declined card.
     await page.getByRole('radio', { name: /12 Market Street/ }).waitFor();
+    // Its country prices shipping at once: 24.99 EUR ships with Standard for 4.90.
+    await textMatches(page.getByTestId('checkout-total'), /29\.89/);
     await page.getByRole('radio', { name: 'A new card' }).check();
     await page.getByRole('button', { name: 'Use card 4000000000000002' }).click();
     await page.getByRole('button', { name: 'Place order' }).click();

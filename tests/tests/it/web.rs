@@ -1,7 +1,8 @@
 //! The web shop in a real browser, black box: a platform started as the other black-box tests
 //! start it, with the gateway serving the built shop (`web/dist`) on a second listener, a small
-//! catalog made through the admin API, then `node web/e2e/shop.mjs` (playwright-core driving
-//! Debian's chromium) buys through the pages. Screenshots go to `<target dir>/web-e2e/`.
+//! catalog and checkout rules (shipping to Germany, VAT, a promotion code) made through the admin
+//! API, then `node web/e2e/shop.mjs` (playwright-core driving Debian's chromium) buys through the
+//! pages. Screenshots go to `<target dir>/web-e2e/`.
 //!
 //! Needs what `scripts/test.sh` prepares in its `web` step: `web/node_modules`, `web/dist`
 //! and `/usr/bin/chromium` (or `CHROMIUM`). Missing pieces fail the test, naming the step.
@@ -85,6 +86,60 @@ async fn make_catalog(admin: &Shopper) {
     }
 }
 
+/// What the checkout prices with; e2e/shop.mjs relies on these amounts: an EU zone for DE with
+/// Standard (4.90 EUR, free from 50 EUR) and Express (9.90 EUR), 19% VAT included in EUR prices,
+/// and the code WELCOME10 (10% off the order).
+async fn make_checkout_rules(admin: &Shopper) {
+    let send = |method: Method, path: &'static str, body: Value, want: StatusCode| async move {
+        let (status, answer) = admin.call(method.clone(), path, Some(body)).await;
+        assert_eq!(status, want, "{method} {path}: {answer}");
+        answer
+    };
+    let zone = send(
+        Method::POST,
+        "/api/v1/admin/shipping-zones",
+        json!({"name": "EU", "countries": ["DE"]}),
+        StatusCode::CREATED,
+    )
+    .await;
+    for (name, rate, free_over, days) in [
+        ("Standard", 490, json!(5000), json!({"min": 2, "max": 4})),
+        ("Express", 990, Value::Null, json!({"min": 1, "max": 2})),
+    ] {
+        send(
+            Method::POST,
+            "/api/v1/admin/shipping-methods",
+            json!({"zone_id": zone["id"], "name": name, "currency": "EUR",
+                   "rate": {"type": "flat", "amount": rate}, "free_over": free_over,
+                   "delivery_days": days}),
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    send(
+        Method::PUT,
+        "/api/v1/admin/tax-rates",
+        json!({"country": "DE", "category": "standard", "rate_ppm": 190000}),
+        StatusCode::OK,
+    )
+    .await;
+    send(
+        Method::PUT,
+        "/api/v1/admin/price-modes/EUR",
+        json!({"mode": "tax_inclusive"}),
+        StatusCode::OK,
+    )
+    .await;
+    send(
+        Method::POST,
+        "/api/v1/admin/promotions",
+        json!({"name": "Welcome", "code": "WELCOME10",
+               "benefit": {"type": "percent_off_order", "percent_bp": 1000}}),
+        StatusCode::CREATED,
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_guest_finds_fills_a_cart_signs_up_and_pays_in_the_browser() {
     let root = repo_root();
@@ -122,6 +177,7 @@ async fn a_guest_finds_fills_a_cart_signs_up_and_pays_in_the_browser() {
     let shop = format!("http://127.0.0.1:{web_port}");
     let admin = Shopper::admin(&p).await;
     make_catalog(&admin).await;
+    make_checkout_rules(&admin).await;
 
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)

@@ -126,9 +126,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Refund a paid, shipped or delivered order. Admin only.
+         * Refund a paid, shipped or delivered order, whole or some units of its lines. Admin only.
          * @description Answers 202 with the order in `refund_requested`: payment refunds asynchronously, then the
-         *     order becomes `refunded`.
+         *     order becomes `refunded`. One refund per order; its amount comes from the stored breakdown.
          */
         post: operations["refundOrder"];
         delete?: never;
@@ -149,6 +149,41 @@ export interface paths {
         /** Mark a paid order shipped. Admin only. */
         post: operations["shipOrder"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/price-modes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** How each currency's prices are entered. A currency without a setting is tax-exclusive. Admin only. */
+        get: operations["listPriceModes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/price-modes/{currency}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set whether a currency's prices include tax (EU) or not (US). Admin only. */
+        put: operations["setPriceMode"];
+        post?: never;
+        /** Forget a currency's setting (it becomes tax-exclusive). Admin only. */
+        delete: operations["deletePriceMode"];
         options?: never;
         head?: never;
         patch?: never;
@@ -309,6 +344,152 @@ export interface paths {
         head?: never;
         /** Changes a variant (the SKU is immutable). Admin only. */
         patch: operations["updateVariant"];
+        trace?: never;
+    };
+    "/api/v1/admin/promotions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Promotions, newest first, with their uses. Admin only. */
+        get: operations["listPromotions"];
+        put?: never;
+        /** Create a promotion: automatic (no `code`) or a coupon code, with conditions, a benefit, a time window and usage limits. Admin only. */
+        post: operations["createPromotion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/promotions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One promotion with its uses. Admin only. */
+        get: operations["getPromotion"];
+        /** Replace a promotion; its uses stay. Admin only. */
+        put: operations["replacePromotion"];
+        post?: never;
+        /** Delete a promotion. Orders keep the discount they were given. Admin only. */
+        delete: operations["deletePromotion"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/shipping-methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every shipping method, active or not. Admin only. */
+        get: operations["listAdminShippingMethods"];
+        put?: never;
+        /** Create a shipping method of a zone: a flat rate, a rate by subtotal tier or by weight tier, an optional free-shipping threshold and a delivery estimate. Admin only. */
+        post: operations["createShippingMethod"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/shipping-methods/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One shipping method. Admin only. */
+        get: operations["getShippingMethod"];
+        /** Replace a shipping method. Admin only. */
+        put: operations["replaceShippingMethod"];
+        post?: never;
+        /** Delete a shipping method (orders keep the name they were placed with). Admin only. */
+        delete: operations["deleteShippingMethod"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/shipping-zones": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every shipping zone. Admin only. */
+        get: operations["listShippingZones"];
+        put?: never;
+        /** Create a shipping zone: the countries (and optionally regions) its methods ship to. Admin only. */
+        post: operations["createShippingZone"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/shipping-zones/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One shipping zone. Admin only. */
+        get: operations["getShippingZone"];
+        /** Replace a shipping zone. Admin only. */
+        put: operations["replaceShippingZone"];
+        post?: never;
+        /** Delete a shipping zone with its methods. Admin only. */
+        delete: operations["deleteShippingZone"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/tax-rates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every tax rate, by country, region and category. Admin only. */
+        get: operations["listTaxRates"];
+        /** Set the rate of a tax category at a destination (creates or replaces it). A category without a rate at a destination is not taxed there; `zero` is always 0. Admin only. */
+        put: operations["setTaxRate"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/tax-rates/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a tax rate. Admin only. */
+        delete: operations["deleteTaxRate"];
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/auth/change-password": {
@@ -754,6 +935,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/shipping-methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The shipping methods offered to a destination, with their rates.
+         * @description `amount` is null here: a rate by subtotal or weight depends on the cart; the cart's
+         *     estimate (`GET /api/v1/cart?country=..`) prices them for it.
+         */
+        get: operations["listShippingMethods"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/me": {
         parameters: {
             query?: never;
@@ -1113,6 +1315,14 @@ export interface components {
          * @enum {string}
          */
         AdminReason: "restock" | "return" | "damage" | "loss" | "correction";
+        /** @description A promotion that gave something. */
+        Applied: {
+            /** Format: int64 */
+            amount: number;
+            code?: string | null;
+            /** Format: uuid */
+            promotion_id: string;
+        };
         /** @description The values of one variant attribute among the matching products. */
         AttributeFacetView: {
             /** @example color */
@@ -1206,6 +1416,76 @@ export interface components {
             url: string;
         };
         /**
+         * @description What a promotion gives. `percent_bp` is in basis points (10% = 1000); amounts are minor
+         *     units of the promotion's `currency`. Line benefits apply to the lines of `product_ids` or
+         *     `category_ids` (every line when both are empty).
+         */
+        BenefitInput: {
+            /** Format: int64 */
+            percent_bp: number;
+            /** @enum {string} */
+            type: "percent_off_order";
+        } | {
+            /** Format: int64 */
+            amount: number;
+            /** @enum {string} */
+            type: "amount_off_order";
+        } | {
+            category_ids?: string[];
+            /** Format: int64 */
+            percent_bp: number;
+            product_ids?: string[];
+            /** @enum {string} */
+            type: "percent_off_lines";
+        } | {
+            /** Format: int64 */
+            amount: number;
+            category_ids?: string[];
+            product_ids?: string[];
+            /** @enum {string} */
+            type: "amount_off_lines";
+        } | {
+            /** @enum {string} */
+            type: "free_shipping";
+        };
+        /** @description The priced order. */
+        Breakdown: {
+            applied: components["schemas"]["Applied"][];
+            currency: string;
+            /**
+             * Format: int64
+             * @description Σ line discounts + shipping discount.
+             */
+            discount_total: number;
+            lines: components["schemas"]["LineBreakdown"][];
+            mode: components["schemas"]["PriceMode"];
+            /**
+             * Format: int64
+             * @description The shipping price before promotions (0 without a method).
+             */
+            shipping: number;
+            /** Format: int64 */
+            shipping_discount: number;
+            /** Format: int64 */
+            shipping_tax: number;
+            /**
+             * Format: int64
+             * @description Σ gross.
+             */
+            subtotal: number;
+            /**
+             * Format: int64
+             * @description Σ line taxes + shipping tax.
+             */
+            tax_total: number;
+            taxes: components["schemas"]["TaxLine"][];
+            /**
+             * Format: int64
+             * @description `subtotal − discount_total + shipping`, plus `tax_total` when exclusive.
+             */
+            total: number;
+        };
+        /**
          * @description A cart. An absent cart reads as an empty one.
          * @example {
          *       "item_count": 2,
@@ -1235,6 +1515,8 @@ export interface components {
          *     }
          */
         Cart: {
+            estimate?: null | components["schemas"]["Estimate"];
+            estimate_problem?: null | components["schemas"]["Problem"];
             /**
              * Format: int64
              * @description Units in the cart (sum of the quantities).
@@ -1347,23 +1629,50 @@ export interface components {
          * @description A checkout: the cart's lines are read from the cart service and priced by the product
          *     service; prices and lines are never taken from the client.
          * @example {
+         *       "currency": "EUR",
          *       "payment_method_id": "0190f3c4-8f0e-7a4b-9d2e-3f1a2b3c4d5e",
+         *       "promotion_code": "TENOFF",
          *       "shipping_address": {
          *         "city": "Berlin",
          *         "country": "DE",
          *         "line1": "12 Market Street",
          *         "name": "Ada Lovelace",
          *         "postal_code": "10115"
-         *       }
+         *       },
+         *       "shipping_method_id": "0190f3c4-4444-7a4b-9d2e-3f1a2b3c4d5e"
          *     }
          */
         CheckoutRequest: {
+            /**
+             * @description ISO 4217 code to pay in; every item needs a price in it (else 422 naming the line).
+             *     Default: the currency the items are primarily priced in.
+             * @example EUR
+             */
+            currency?: string | null;
             /**
              * Format: uuid
              * @description One of the caller's saved payment methods (`GET /api/v1/payment-methods`).
              */
             payment_method_id: string;
+            /**
+             * @description A promotion code (case-insensitive). One that does not apply is 409 naming it.
+             * @example TENOFF
+             */
+            promotion_code?: string | null;
             shipping_address: components["schemas"]["ShippingAddress"];
+            /**
+             * Format: uuid
+             * @description One of the methods `GET /api/v1/shipping-methods` lists for the address; required when
+             *     any covers it.
+             */
+            shipping_method_id?: string | null;
+        };
+        /** @description The entered code as the estimate sees it. */
+        CodeStatus: {
+            applied: boolean;
+            code: string;
+            /** @description Why it does not apply, when it does not. */
+            reason?: string | null;
         };
         /**
          * @description The uploaded object to make the avatar.
@@ -1373,6 +1682,22 @@ export interface components {
          */
         CompleteAvatarRequest: {
             object_key: string;
+        };
+        /** @description When a promotion applies; every condition given must hold. */
+        Conditions: {
+            /** @description At least one line is in one of these categories. */
+            category_ids?: string[];
+            /** @description Only for these customers. */
+            customer_ids?: string[];
+            /** @description Only for a customer's first order. */
+            first_order?: boolean;
+            /**
+             * Format: int64
+             * @description The subtotal before discounts is at least this (needs the promotion's `currency`).
+             */
+            min_subtotal?: number | null;
+            /** @description At least one line is one of these products. */
+            product_ids?: string[];
         };
         /**
          * @description A category to create; the slug is derived from the name when absent.
@@ -1458,6 +1783,7 @@ export interface components {
          *       "tags": [
          *         "running"
          *       ],
+         *       "tax_category": "standard",
          *       "variants": [
          *         {
          *           "attributes": {
@@ -1468,7 +1794,14 @@ export interface components {
          *             "amount": 8999,
          *             "currency": "EUR"
          *           },
-         *           "sku": "TS-RED-42"
+         *           "prices": [
+         *             {
+         *               "amount": 9799,
+         *               "currency": "USD"
+         *             }
+         *           ],
+         *           "sku": "TS-RED-42",
+         *           "weight_grams": 280
          *         }
          *       ]
          *     }
@@ -1482,7 +1815,33 @@ export interface components {
             specifications?: components["schemas"]["SpecView"][];
             status?: null | components["schemas"]["ProductStatus"];
             tags?: string[];
+            tax_category?: null | components["schemas"]["TaxCategory"];
             variants?: components["schemas"]["VariantBody"][];
+        };
+        /** @description Business days from order to delivery. */
+        DeliveryDays: {
+            /** Format: int32 */
+            max: number;
+            /** Format: int32 */
+            min: number;
+        };
+        /**
+         * @description What the cart would cost: the full breakdown for its currency and destination, the shipping
+         *     methods offered there (priced for this cart) and the entered code's status. Without a
+         *     country there is no shipping, and tax is that of no destination (0).
+         */
+        Estimate: {
+            breakdown: components["schemas"]["Breakdown"];
+            code?: null | components["schemas"]["CodeStatus"];
+            country?: string | null;
+            currency: string;
+            region?: string | null;
+            /**
+             * Format: uuid
+             * @description The method priced in `breakdown` (the one asked for, else the cheapest).
+             */
+            shipping_method_id?: string | null;
+            shipping_methods: components["schemas"]["ShippingOption"][];
         };
         /** @description A batch of 1 to 500 tracking events. */
         EventBatch: {
@@ -1655,6 +2014,30 @@ export interface components {
         JwksView: {
             keys: components["schemas"]["JwkView"][];
         };
+        /** @description One line of the breakdown. */
+        LineBreakdown: {
+            /** Format: int64 */
+            discount: number;
+            /**
+             * Format: int64
+             * @description `unit_price × quantity`.
+             */
+            gross: number;
+            /** Format: int64 */
+            quantity: number;
+            sku: string;
+            /** Format: int64 */
+            tax: number;
+            /** Format: int64 */
+            tax_rate_ppm: number;
+            /**
+             * Format: int64
+             * @description What the shopper pays for the line: `gross − discount`, plus `tax` when exclusive.
+             */
+            total: number;
+            /** Format: int64 */
+            unit_price: number;
+        };
         /**
          * @description E-mail and password.
          * @example {
@@ -1687,6 +2070,70 @@ export interface components {
          */
         LogoutRequest: {
             refresh_token?: string | null;
+        };
+        /** @description A shipping method as stored. */
+        Method: {
+            active: boolean;
+            currency: string;
+            delivery_days?: null | components["schemas"]["DeliveryDays"];
+            /** Format: int64 */
+            free_over?: number | null;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            rate: components["schemas"]["Rate"];
+            tax_category: components["schemas"]["TaxCategory"];
+            /** Format: uuid */
+            zone_id: string;
+        };
+        /**
+         * @description Body of `POST /api/v1/admin/shipping-methods` and `PUT .../{id}`.
+         * @example {
+         *       "active": true,
+         *       "currency": "EUR",
+         *       "delivery_days": {
+         *         "max": 2,
+         *         "min": 1
+         *       },
+         *       "free_over": null,
+         *       "name": "Express",
+         *       "rate": {
+         *         "tiers": [
+         *           {
+         *             "amount": 990,
+         *             "from_grams": 0
+         *           },
+         *           {
+         *             "amount": 1490,
+         *             "from_grams": 5000
+         *           }
+         *         ],
+         *         "type": "weight_tiers"
+         *       },
+         *       "tax_category": "standard",
+         *       "zone_id": "01938f0e-0000-7000-8000-000000000002"
+         *     }
+         */
+        MethodInput: {
+            /** @description Offered at checkout (default true). */
+            active?: boolean | null;
+            /** @description The currency of the rate and of `free_over`; the method is offered for carts in it. */
+            currency: string;
+            delivery_days?: null | components["schemas"]["DeliveryDays"];
+            /**
+             * Format: int64
+             * @description From this subtotal (before discounts) on, shipping is free.
+             */
+            free_over?: number | null;
+            /** @description 1 to 100 characters. */
+            name: string;
+            rate: components["schemas"]["Rate"];
+            tax_category?: null | components["schemas"]["TaxCategory"];
+            /** Format: uuid */
+            zone_id: string;
+        };
+        MethodList: {
+            items: components["schemas"]["Method"][];
         };
         /**
          * @description An amount in minor units of an ISO 4217 currency.
@@ -1752,6 +2199,43 @@ export interface components {
         /**
          * @description An order.
          * @example {
+         *       "breakdown": {
+         *         "applied": [
+         *           {
+         *             "amount": 400,
+         *             "code": "TENOFF",
+         *             "promotion_id": "0190f3c4-5555-7a4b-9d2e-3f1a2b3c4d5e"
+         *           }
+         *         ],
+         *         "currency": "EUR",
+         *         "discount_total": 400,
+         *         "lines": [
+         *           {
+         *             "discount": 400,
+         *             "gross": 3998,
+         *             "quantity": 2,
+         *             "sku": "TSHIRT-M-RED",
+         *             "tax": 574,
+         *             "tax_rate_ppm": 190000,
+         *             "total": 3598,
+         *             "unit_price": 1999
+         *           }
+         *         ],
+         *         "mode": "tax_inclusive",
+         *         "shipping": 990,
+         *         "shipping_discount": 0,
+         *         "shipping_tax": 158,
+         *         "subtotal": 3998,
+         *         "tax_total": 732,
+         *         "taxes": [
+         *           {
+         *             "amount": 732,
+         *             "base": 4588,
+         *             "rate_ppm": 190000
+         *           }
+         *         ],
+         *         "total": 4588
+         *       },
          *       "created_at": "2026-01-31T10:15:00Z",
          *       "currency": "EUR",
          *       "id": "0190f3c4-8f0e-7a4b-9d2e-3f1a2b3c4d5e",
@@ -1772,6 +2256,7 @@ export interface components {
          *         }
          *       ],
          *       "payment_method_id": "0190f3c4-3333-7a4b-9d2e-3f1a2b3c4d5e",
+         *       "promotion_code": "TENOFF",
          *       "shipment": null,
          *       "shipping_address": {
          *         "city": "Berlin",
@@ -1782,6 +2267,14 @@ export interface components {
          *         "phone": null,
          *         "postal_code": "10115",
          *         "region": null
+         *       },
+         *       "shipping_method": {
+         *         "delivery_days": {
+         *           "max": 2,
+         *           "min": 1
+         *         },
+         *         "id": "0190f3c4-4444-7a4b-9d2e-3f1a2b3c4d5e",
+         *         "name": "Express"
          *       },
          *       "status": "pending_payment",
          *       "status_history": [
@@ -1796,7 +2289,7 @@ export interface components {
          *         "currency": "EUR"
          *       },
          *       "total": {
-         *         "amount": 3998,
+         *         "amount": 4588,
          *         "currency": "EUR"
          *       },
          *       "transaction_id": null,
@@ -1805,6 +2298,11 @@ export interface components {
          *     }
          */
         Order: {
+            /**
+             * @description The priced order: per line discount and tax, shipping, tax per rate, the promotions
+             *     that applied and the grand total, in minor units of `currency`.
+             */
+            breakdown: components["schemas"]["Breakdown"];
             created_at: string;
             /**
              * @description ISO 4217 code of every amount of the order.
@@ -1816,14 +2314,17 @@ export interface components {
             items: components["schemas"]["OrderItem"][];
             /** Format: uuid */
             payment_method_id: string;
+            /** @description The promotion code that applied (uppercase). */
+            promotion_code?: string | null;
             shipment?: null | components["schemas"]["Shipment"];
             shipping_address: components["schemas"]["ShippingAddress"];
+            shipping_method?: null | components["schemas"]["ShippingChoice"];
             status: components["schemas"]["OrderStatus"];
             /** @description Every status the order entered, oldest first. */
             status_history: components["schemas"]["StatusChange"][];
             /** @description Sum of the line totals. */
             subtotal: components["schemas"]["Money"];
-            /** @description What is charged. */
+            /** @description What is charged: the breakdown's `total`. */
             total: components["schemas"]["Money"];
             /** @description The payment's transaction, once paid. */
             transaction_id?: string | null;
@@ -1934,6 +2435,35 @@ export interface components {
             marketing_opt_in: boolean;
             /** @description Null while never saved (the values are the storefront's defaults). */
             updated_at?: string | null;
+        };
+        /**
+         * @description How a currency's prices are entered.
+         * @enum {string}
+         */
+        PriceMode: "tax_inclusive" | "tax_exclusive";
+        /**
+         * @description Body of `PUT /api/v1/admin/price-modes/{currency}`.
+         * @example {
+         *       "mode": "tax_inclusive"
+         *     }
+         */
+        PriceModeInput: {
+            mode: components["schemas"]["PriceMode"];
+        };
+        PriceModeList: {
+            items: components["schemas"]["PriceModeSetting"][];
+        };
+        /**
+         * @description How a currency's prices are entered. A currency without a setting is tax-exclusive.
+         * @example {
+         *       "currency": "EUR",
+         *       "mode": "tax_inclusive"
+         *     }
+         */
+        PriceModeSetting: {
+            /** @description Uppercase ISO 4217 code. */
+            currency: string;
+            mode: components["schemas"]["PriceMode"];
         };
         /** @description Lowest and highest variant price of the matching products (ignoring the price filter). */
         PriceRangeView: {
@@ -2079,6 +2609,7 @@ export interface components {
          *         "running",
          *         "trail"
          *       ],
+         *       "tax_category": "standard",
          *       "updated_at": "2026-01-31T10:15:00Z",
          *       "variants": []
          *     }
@@ -2098,6 +2629,8 @@ export interface components {
             specifications: components["schemas"]["SpecView"][];
             status: components["schemas"]["ProductStatus"];
             tags: string[];
+            /** @description How the product is taxed. */
+            tax_category: components["schemas"]["TaxCategory"];
             updated_at?: string | null;
             variants: components["schemas"]["VariantView"][];
         };
@@ -2142,6 +2675,107 @@ export interface components {
             updated_at?: string | null;
             /** Format: uuid */
             user_id: string;
+        };
+        /** @description A promotion as stored. */
+        Promotion: {
+            active: boolean;
+            benefit: components["schemas"]["BenefitInput"];
+            code?: string | null;
+            conditions: components["schemas"]["Conditions"];
+            currency?: string | null;
+            /** Format: date-time */
+            ends_at?: string | null;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** Format: int32 */
+            per_customer_limit?: number | null;
+            /** Format: date-time */
+            starts_at?: string | null;
+            /** Format: int32 */
+            usage_limit?: number | null;
+            /**
+             * Format: int32
+             * @description Redemptions by orders not cancelled before payment.
+             */
+            uses: number;
+        };
+        /**
+         * @description Body of `POST /api/v1/admin/promotions` and `PUT .../{id}`. Without `code` the promotion
+         *     is automatic: it applies to every cart that meets its conditions. With one, the shopper
+         *     enters the code (case-insensitive). Per order: every automatic promotion that applies plus
+         *     at most one code.
+         * @example {
+         *       "active": true,
+         *       "benefit": {
+         *         "percent_bp": 1000,
+         *         "type": "percent_off_order"
+         *       },
+         *       "code": "TENOFF",
+         *       "conditions": {
+         *         "first_order": false,
+         *         "min_subtotal": null
+         *       },
+         *       "currency": null,
+         *       "ends_at": "2027-01-01T00:00:00Z",
+         *       "name": "Ten off",
+         *       "per_customer_limit": 1,
+         *       "starts_at": "2026-01-01T00:00:00Z",
+         *       "usage_limit": 50
+         *     }
+         */
+        PromotionInput: {
+            /** @description Default true. */
+            active?: boolean | null;
+            benefit: components["schemas"]["BenefitInput"];
+            /** @description 3 to 32 letters, digits, `-` or `_`; stored uppercase and unique. */
+            code?: string | null;
+            conditions?: components["schemas"]["Conditions"];
+            /**
+             * @description The currency the promotion's amounts are in; it then applies only to carts in that
+             *     currency. Required when `conditions.min_subtotal` or an amount benefit is given.
+             */
+            currency?: string | null;
+            /** Format: date-time */
+            ends_at?: string | null;
+            /** @description 1 to 100 characters. */
+            name: string;
+            /**
+             * Format: int32
+             * @description Redemptions per customer.
+             */
+            per_customer_limit?: number | null;
+            /** Format: date-time */
+            starts_at?: string | null;
+            /**
+             * Format: int32
+             * @description Redemptions in total; never exceeded, even by concurrent checkouts. Orders cancelled
+             *     before payment give theirs back.
+             */
+            usage_limit?: number | null;
+        };
+        PromotionPage: {
+            items: components["schemas"]["Promotion"][];
+            /** @description Pass as `cursor` for the next page; null on the last. */
+            next_cursor?: string | null;
+        };
+        /**
+         * @description What a shipping method costs before promotions. Tiers are ascending and the first starts at
+         *     0; the last tier whose start the cart reaches applies.
+         */
+        Rate: {
+            /** Format: int64 */
+            amount: number;
+            /** @enum {string} */
+            type: "flat";
+        } | {
+            tiers: components["schemas"]["SubtotalTier"][];
+            /** @enum {string} */
+            type: "subtotal_tiers";
+        } | {
+            tiers: components["schemas"]["WeightTier"][];
+            /** @enum {string} */
+            type: "weight_tiers";
         };
         /**
          * @description What to recommend.
@@ -2205,6 +2839,30 @@ export interface components {
         RefreshRequest: {
             /** @example 3q2-7wQk0m8n1Yt0mZ0Jz5v3XQx9yW4u6A1b2C3d4E5 */
             refresh_token: string;
+        };
+        RefundLine: {
+            /**
+             * Format: int64
+             * @description 1 to the units ordered.
+             */
+            quantity: number;
+            sku: string;
+        };
+        /**
+         * @description Units to refund: each line's share of its total in the order's breakdown (after its
+         *     discount, with its tax). Without a body the whole order is refunded, shipping included.
+         * @example {
+         *       "lines": [
+         *         {
+         *           "quantity": 1,
+         *           "sku": "TSHIRT-M-RED"
+         *         }
+         *       ]
+         *     }
+         */
+        RefundRequest: {
+            /** @description 1 or more lines of the order, each once. */
+            lines: components["schemas"]["RefundLine"][];
         };
         /**
          * @description A new customer account.
@@ -2357,6 +3015,53 @@ export interface components {
             /** @description State, province or county; at most 100 characters. */
             region?: string | null;
         };
+        /** @description The shipping method an order was placed with, as it was then. */
+        ShippingChoice: {
+            delivery_days?: null | components["schemas"]["DeliveryDays"];
+            /** Format: uuid */
+            id: string;
+            name: string;
+        };
+        /**
+         * @description A shipping method offered for a destination (`GET /api/v1/shipping-methods`, and the cart's
+         *     estimate, where `amount` is the price for that cart).
+         * @example {
+         *       "amount": 990,
+         *       "currency": "EUR",
+         *       "delivery_days": {
+         *         "max": 2,
+         *         "min": 1
+         *       },
+         *       "free_over": null,
+         *       "id": "01938f0e-0000-7000-8000-000000000003",
+         *       "name": "Express",
+         *       "rate": {
+         *         "amount": 990,
+         *         "type": "flat"
+         *       },
+         *       "zone": "European Union"
+         *     }
+         */
+        ShippingOption: {
+            /**
+             * Format: int64
+             * @description The price for the cart in question (before promotions), when there is one.
+             */
+            amount?: number | null;
+            currency: string;
+            delivery_days?: null | components["schemas"]["DeliveryDays"];
+            /** Format: int64 */
+            free_over?: number | null;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            rate: components["schemas"]["Rate"];
+            /** @description The zone's name. */
+            zone: string;
+        };
+        ShippingOptionList: {
+            items: components["schemas"]["ShippingOption"][];
+        };
         /** @description A line that cannot be reserved in full. */
         ShortLine: {
             /**
@@ -2449,6 +3154,79 @@ export interface components {
             sku: string;
             /** @description When on_hand or reserved last changed; null for a SKU never stocked. */
             updated_at?: string | null;
+        };
+        /**
+         * @description One tier of a rate by subtotal: from this subtotal (before discounts, minor units) on, the
+         *     shipping costs `amount`.
+         */
+        SubtotalTier: {
+            /** Format: int64 */
+            amount: number;
+            /** Format: int64 */
+            from: number;
+        };
+        /**
+         * @description How a product is taxed: the checkout applies the destination's rate for the category
+         *     (`standard` for most goods, `reduced` typically for food and books, `zero` for exempt goods).
+         * @example reduced
+         * @enum {string}
+         */
+        TaxCategory: "standard" | "reduced" | "zero";
+        /** @description Tax of one rate, over lines and shipping. */
+        TaxLine: {
+            /** Format: int64 */
+            amount: number;
+            /**
+             * Format: int64
+             * @description The amounts taxed at this rate (after discounts, in the price mode).
+             */
+            base: number;
+            /** Format: int64 */
+            rate_ppm: number;
+        };
+        /**
+         * @description A tax rate as stored.
+         * @example {
+         *       "category": "standard",
+         *       "country": "DE",
+         *       "id": "01938f0e-0000-7000-8000-000000000001",
+         *       "rate_ppm": 190000,
+         *       "region": null
+         *     }
+         */
+        TaxRate: {
+            category: components["schemas"]["TaxCategory"];
+            country: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: int64 */
+            rate_ppm: number;
+            region?: string | null;
+        };
+        /**
+         * @description Body of `PUT /api/v1/admin/tax-rates`: sets the rate of a category at a destination (a
+         *     region's rate wins over its country's). Categories without a rate are not taxed.
+         * @example {
+         *       "category": "standard",
+         *       "country": "DE",
+         *       "rate_ppm": 190000,
+         *       "region": null
+         *     }
+         */
+        TaxRateInput: {
+            category: components["schemas"]["TaxCategory"];
+            /** @description ISO 3166-1 alpha-2, uppercase. */
+            country: string;
+            /**
+             * Format: int64
+             * @description The rate in parts per million: 19% is 190000, 8.875% is 88750. 0 to 1000000.
+             */
+            rate_ppm: number;
+            /** @description ISO 3166-2 code within `country` (`US-CA`); absent for the whole country. */
+            region?: string | null;
+        };
+        TaxRateList: {
+            items: components["schemas"]["TaxRate"][];
         };
         /**
          * @description OAuth 2.0 token response (RFC 6749 section 5.1).
@@ -2581,7 +3359,8 @@ export interface components {
          * @description The fields to change; absent fields stay. Renaming keeps the slug unless `slug` is given.
          * @example {
          *       "name": "Trail Running Shoe 2",
-         *       "status": "active"
+         *       "status": "active",
+         *       "tax_category": "reduced"
          *     }
          */
         UpdateProductBody: {
@@ -2593,15 +3372,25 @@ export interface components {
             specifications?: components["schemas"]["SpecView"][] | null;
             status?: null | components["schemas"]["ProductStatus"];
             tags?: string[] | null;
+            tax_category?: null | components["schemas"]["TaxCategory"];
         };
         /**
-         * @description The variant fields to change; `null` clears `compare_at_price` or `image_id`.
+         * @description The variant fields to change; `null` clears `compare_at_price` or `image_id`. `prices`
+         *     replaces the prices in other currencies (`[]` leaves only `price`); `price` alone changes the
+         *     primary price and keeps the others.
          * @example {
          *       "compare_at_price": null,
          *       "price": {
          *         "amount": 7999,
          *         "currency": "EUR"
-         *       }
+         *       },
+         *       "prices": [
+         *         {
+         *           "amount": 8699,
+         *           "currency": "USD"
+         *         }
+         *       ],
+         *       "weight_grams": 300
          *     }
          */
         UpdateVariantBody: {
@@ -2611,6 +3400,20 @@ export interface components {
             compare_at_price?: null | components["schemas"]["Money"];
             image_id?: string | null;
             price?: null | components["schemas"]["Money"];
+            /**
+             * @example [
+             *       {
+             *         "amount": 2599,
+             *         "currency": "USD"
+             *       }
+             *     ]
+             */
+            prices?: components["schemas"]["Money"][] | null;
+            /**
+             * Format: int32
+             * @example 300
+             */
+            weight_grams?: number | null;
         };
         /**
          * @description An image upload to prepare.
@@ -2664,7 +3467,14 @@ export interface components {
          *         "amount": 8999,
          *         "currency": "EUR"
          *       },
-         *       "sku": "TS-RED-42"
+         *       "prices": [
+         *         {
+         *           "amount": 9799,
+         *           "currency": "USD"
+         *         }
+         *       ],
+         *       "sku": "TS-RED-42",
+         *       "weight_grams": 280
          *     }
          */
         VariantBody: {
@@ -2673,9 +3483,27 @@ export interface components {
             };
             compare_at_price?: null | components["schemas"]["Money"];
             image_id?: string | null;
+            /** @description The primary price; all variants of a product share its currency. */
             price: components["schemas"]["Money"];
+            /**
+             * @description Prices in other currencies: at most 20, each currency once, amounts 0 or more. An entry
+             *     in `price`'s currency is accepted only when it equals `price`.
+             * @example [
+             *       {
+             *         "amount": 2599,
+             *         "currency": "USD"
+             *       }
+             *     ]
+             */
+            prices?: components["schemas"]["Money"][];
             /** @description 1 to 64 ASCII letters, digits, `-`, `_`, `.`; unique across the catalog; immutable. */
             sku: string;
+            /**
+             * Format: int32
+             * @description Grams per unit, 0 to 1000000; 0 (the default) means unknown or weightless.
+             * @example 280
+             */
+            weight_grams?: number;
         };
         /**
          * @description A purchasable variant, identified by its SKU.
@@ -2696,9 +3524,20 @@ export interface components {
          *         "amount": 8999,
          *         "currency": "EUR"
          *       },
+         *       "prices": [
+         *         {
+         *           "amount": 8999,
+         *           "currency": "EUR"
+         *         },
+         *         {
+         *           "amount": 9799,
+         *           "currency": "USD"
+         *         }
+         *       ],
          *       "product_id": "0192e4a0-7b1c-7def-8abc-0123456789aa",
          *       "sku": "TS-RED-42",
-         *       "updated_at": "2026-01-31T10:15:00Z"
+         *       "updated_at": "2026-01-31T10:15:00Z",
+         *       "weight_grams": 280
          *     }
          */
         VariantView: {
@@ -2712,9 +3551,38 @@ export interface components {
             /** @description Whether inventory had stock when the catalog last heard (may lag). */
             in_stock: boolean;
             price?: null | components["schemas"]["Money"];
+            /**
+             * @description The price in every currency the variant is sold in, `price` included, ordered by
+             *     currency. Checkout charges the entry in the shopper's currency; a variant without one
+             *     cannot be bought in that currency (no conversion).
+             * @example [
+             *       {
+             *         "amount": 8999,
+             *         "currency": "EUR"
+             *       },
+             *       {
+             *         "amount": 9799,
+             *         "currency": "USD"
+             *       }
+             *     ]
+             */
+            prices: components["schemas"]["Money"][];
             product_id: string;
             sku: string;
             updated_at?: string | null;
+            /**
+             * Format: int32
+             * @description Shipping weight of one unit in grams; 0 when unknown or weightless.
+             * @example 280
+             */
+            weight_grams: number;
+        };
+        /** @description One tier of a rate by weight: from this total weight (grams) on, the shipping costs `amount`. */
+        WeightTier: {
+            /** Format: int64 */
+            amount: number;
+            /** Format: int64 */
+            from_grams: number;
         };
         /**
          * @description A product on the wishlist.
@@ -2733,6 +3601,41 @@ export interface components {
             items: components["schemas"]["WishlistItemView"][];
             /** @description Pass as `cursor` for the next page; null on the last page. */
             next_cursor?: string | null;
+        };
+        /** @description A shipping zone as stored. */
+        Zone: {
+            countries: string[];
+            /** Format: uuid */
+            id: string;
+            name: string;
+            regions: string[];
+        };
+        /**
+         * @description Body of `POST /api/v1/admin/shipping-zones` and `PUT .../{id}`: where a zone's methods
+         *     ship to.
+         * @example {
+         *       "countries": [
+         *         "DE",
+         *         "FR",
+         *         "AT"
+         *       ],
+         *       "name": "European Union",
+         *       "regions": []
+         *     }
+         */
+        ZoneInput: {
+            /** @description ISO 3166-1 alpha-2 codes, 1 to 300. */
+            countries: string[];
+            /** @description 1 to 100 characters, unique. */
+            name: string;
+            /**
+             * @description ISO 3166-2 codes within those countries; when given, a destination in one of those
+             *     countries must be in one of these regions (e.g. the contiguous US states).
+             */
+            regions?: string[];
+        };
+        ZoneList: {
+            items: components["schemas"]["Zone"][];
         };
     };
     responses: never;
@@ -3590,7 +4493,12 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description Optional: the units to refund */
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["RefundRequest"];
+            };
+        };
         responses: {
             /** @description The refund is requested */
             202: {
@@ -3646,7 +4554,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A field is missing or breaks a rule; `errors` names it */
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A line that is not in the order or a quantity out of range; `errors` names it */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3782,6 +4708,314 @@ export interface operations {
                 };
             };
             /** @description A field breaks a rule; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPriceModes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every setting */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PriceModeList"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setPriceMode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Uppercase ISO 4217 code
+                 * @example EUR
+                 */
+                currency: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PriceModeInput"];
+            };
+        };
+        responses: {
+            /** @description The setting */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PriceModeSetting"];
+                };
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A malformed body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deletePriceMode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Uppercase ISO 4217 code
+                 * @example EUR
+                 */
+                currency: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Forgotten */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No setting for this currency */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field is missing or breaks a rule; `errors` names it */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5043,6 +6277,1915 @@ export interface operations {
             };
         };
     };
+    listPromotions: {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description 1 to 100 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of promotions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromotionPage"];
+                };
+            };
+            /** @description The query or body cannot be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `limit` out of 1..=100 or an unknown `cursor` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createPromotion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PromotionInput"];
+            };
+        };
+        responses: {
+            /** @description The promotion */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Promotion"];
+                };
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The code is taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An invalid field; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPromotion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The promotion */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Promotion"];
+                };
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such promotion */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field is missing or breaks a rule; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replacePromotion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PromotionInput"];
+            };
+        };
+        responses: {
+            /** @description The promotion */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Promotion"];
+                };
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such promotion */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The code is taken, or `usage_limit` is below the uses already made */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An invalid field; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deletePromotion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such promotion */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field is missing or breaks a rule; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAdminShippingMethods: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The methods */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MethodList"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createShippingMethod: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MethodInput"];
+            };
+        };
+        responses: {
+            /** @description The method */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Method"];
+                };
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An invalid field or an unknown `zone_id`; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getShippingMethod: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The method */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Method"];
+                };
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such method */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field is missing or breaks a rule; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replaceShippingMethod: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MethodInput"];
+            };
+        };
+        responses: {
+            /** @description The method */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Method"];
+                };
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such method */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An invalid field or an unknown `zone_id`; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteShippingMethod: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such method */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field is missing or breaks a rule; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listShippingZones: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The zones */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ZoneList"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createShippingZone: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ZoneInput"];
+            };
+        };
+        responses: {
+            /** @description The zone */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Zone"];
+                };
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The name is taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An invalid field; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getShippingZone: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The zone */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Zone"];
+                };
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such zone */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field is missing or breaks a rule; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replaceShippingZone: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ZoneInput"];
+            };
+        };
+        responses: {
+            /** @description The zone */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Zone"];
+                };
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such zone */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The name is taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An invalid field; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteShippingZone: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such zone */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field is missing or breaks a rule; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTaxRates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rates */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaxRateList"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setTaxRate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaxRateInput"];
+            };
+        };
+        responses: {
+            /** @description The rate as stored */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaxRate"];
+                };
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An invalid field; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteTaxRate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A malformed id or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such rate */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field is missing or breaks a rule; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     changePassword: {
         parameters: {
             query?: never;
@@ -5531,7 +8674,27 @@ export interface operations {
     };
     getCart: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description ISO 4217 code: line prices and the estimate in this currency.
+                 * @example EUR
+                 */
+                currency?: string;
+                /**
+                 * @description ISO 3166-1 alpha-2 code of the destination: shipping methods and tax.
+                 * @example DE
+                 */
+                country?: string;
+                /** @description The destination's state or province, where zones or rates depend on it. */
+                region?: string;
+                /** @description The method to price (default: the cheapest offered). */
+                shipping_method_id?: string;
+                /**
+                 * @description A promotion code; `estimate.code` says whether it applies and why not.
+                 * @example TENOFF
+                 */
+                promotion_code?: string;
+            };
             header?: {
                 /** @description A guest cart's token (ignored when a bearer token is sent) */
                 "X-Cart-Token"?: string | null;
@@ -5568,7 +8731,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A field is missing or breaks a rule; `errors` names it */
+            /** @description A malformed estimate parameter; `errors` names it */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5595,7 +8758,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Product or inventory is unavailable */
+            /** @description Product, inventory or (for an estimate) order is unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6247,7 +9410,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not enough stock (`lines` names each short SKU), or the key's first request is still running */
+            /** @description Not enough stock (`lines` names each short SKU), a promotion code that does not apply or ran out (`promotion_code` names it), or the key's first request is still running */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6274,7 +9437,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Empty cart, a line that cannot be sold (`errors` names it), mixed currencies, an invalid field, or the key reused with another body */
+            /** @description Empty cart, a line that cannot be sold or has no price in the currency (`errors` names it), a missing or inapplicable `shipping_method_id`, a destination the shop does not ship to, an invalid field, or the key reused with another body */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7174,6 +10337,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The catalog is busy (computed searches take turns: `product.search_concurrency` at once, a bounded queue). Retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getProduct: {
@@ -7383,6 +10557,96 @@ export interface operations {
                 };
             };
             /** @description The recommendation service did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listShippingMethods: {
+        parameters: {
+            query: {
+                /**
+                 * @description Required. ISO 3166-1 alpha-2 code of the destination.
+                 * @example DE
+                 */
+                country: string;
+                /**
+                 * @description The destination's state or province (ISO 3166-2 such as `US-CA`, or its part after the
+                 *     hyphen), for zones limited to regions.
+                 */
+                region?: string;
+                /**
+                 * @description Only methods in this currency.
+                 * @example EUR
+                 */
+                currency?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The methods that ship there */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShippingOptionList"];
+                };
+            };
+            /** @description The query or body cannot be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `country` missing or not an ISO code, or a malformed `currency` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service is busy */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The order service did not answer in time */
             504: {
                 headers: {
                     [name: string]: unknown;

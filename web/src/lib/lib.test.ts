@@ -5,6 +5,7 @@ import { activeFilterCount, apiQuery, parseFilters, toParams, toggleAttr, toggle
 import { KEYS, memoryStore, setBackingStore, store } from './storage';
 import { Tracker, type EventBatch } from './tracking';
 import { attributeOptions, choose, findVariant, initialChoice } from './variants';
+import { deliveryText, estimateQuery, formatRatePpm, isCountryCode, promotionCodeProblem, summaryRows, taxLabel, type Breakdown } from './totals';
 import { ApiError, fieldError, formError, toApiError } from '../api/problem';
 
 beforeEach(() => setBackingStore(memoryStore()));
@@ -159,5 +160,104 @@ describe('tracker', () => {
     expect(t.pending).toBe(0);
     expect(sent[2].events[0].type).toBe('cart_item_added');
     vi.useRealTimers();
+  });
+});
+
+describe('checkout totals', () => {
+  it('format tax rates in ppm as percentages without float noise', () => {
+    expect(formatRatePpm(190000)).toBe('19%');
+    expect(formatRatePpm(72500)).toBe('7.25%');
+    expect(formatRatePpm(88750)).toBe('8.875%');
+    expect(formatRatePpm(70000)).toBe('7%');
+    expect(formatRatePpm(1)).toBe('0.0001%');
+    expect(formatRatePpm(0)).toBe('0%');
+    expect(taxLabel('tax_inclusive', 190000)).toBe('incl. VAT 19%');
+    expect(taxLabel('tax_exclusive', 72500)).toBe('Tax 7.25%');
+  });
+
+  it('build the estimate query without empty values (the API refuses an empty country)', () => {
+    expect(estimateQuery({ country: ' de ', region: '', currency: 'eur', shippingMethodId: null, promotionCode: ' welcome10 ' })).toEqual({
+      country: 'DE',
+      currency: 'EUR',
+      promotion_code: 'WELCOME10',
+    });
+    expect(estimateQuery({ country: 'US', region: 'US-CA', shippingMethodId: 'm-1' })).toEqual({
+      country: 'US',
+      region: 'US-CA',
+      shipping_method_id: 'm-1',
+    });
+    expect(estimateQuery({})).toEqual({});
+  });
+
+  it('check country codes and promotion codes as the API does', () => {
+    expect(isCountryCode('DE')).toBe(true);
+    expect(isCountryCode('D')).toBe(false);
+    expect(isCountryCode('Germany')).toBe(false);
+    expect(promotionCodeProblem('welcome10')).toBeUndefined();
+    expect(promotionCodeProblem('ab')).toMatch(/3 to 32/);
+    expect(promotionCodeProblem('TEN OFF')).toMatch(/3 to 32/);
+    expect(promotionCodeProblem(' ')).toMatch(/Enter/);
+  });
+
+  it('say how long delivery takes', () => {
+    expect(deliveryText({ min: 1, max: 2 })).toBe('1–2 business days');
+    expect(deliveryText({ min: 1, max: 1 })).toBe('1 business day');
+    expect(deliveryText({ min: 3, max: 3 })).toBe('3 business days');
+    expect(deliveryText(null)).toBeUndefined();
+  });
+
+  // 99.98 EUR, VAT-inclusive, Express 9.90, 10% off with a code.
+  const inclusive: Breakdown = {
+    currency: 'EUR',
+    mode: 'tax_inclusive',
+    lines: [],
+    subtotal: 9998,
+    discount_total: 1000,
+    shipping: 990,
+    shipping_discount: 0,
+    shipping_tax: 158,
+    tax_total: 1595,
+    taxes: [{ rate_ppm: 190000, base: 9988, amount: 1595 }],
+    applied: [{ promotion_id: 'p1', code: 'WELCOME10', amount: 1000 }],
+    total: 9988,
+  };
+
+  it('lay out a breakdown: subtotal, discounts with their code, shipping, tax per rate, total', () => {
+    const rows = summaryRows(inclusive, { shippingName: 'Express' });
+    expect(rows.map((r) => [r.label, r.amount])).toEqual([
+      ['Subtotal', 9998],
+      ['Discount (WELCOME10)', -1000],
+      ['Shipping (Express)', 990],
+      ['incl. VAT 19%', 1595],
+      ['Total', 9988],
+    ]);
+    // Inclusive tax is inside the prices: the other rows add up to the total.
+    const sum = rows.filter((r) => r.kind !== 'tax' && r.kind !== 'total').reduce((a, r) => a + r.amount, 0);
+    expect(sum).toBe(inclusive.total);
+  });
+
+  it('add exclusive tax on top, call free shipping free and leave out what is not there', () => {
+    const b: Breakdown = {
+      ...inclusive,
+      currency: 'USD',
+      mode: 'tax_exclusive',
+      subtotal: 5000,
+      discount_total: 0,
+      shipping: 0,
+      shipping_tax: 0,
+      taxes: [
+        { rate_ppm: 72500, base: 5000, amount: 363 },
+        { rate_ppm: 0, base: 1000, amount: 0 },
+      ],
+      tax_total: 363,
+      applied: [{ promotion_id: 'auto', code: null, amount: 0 }],
+      total: 5363,
+    };
+    const rows = summaryRows(b, { shippingName: 'Standard', hasShipping: true });
+    expect(rows.map((r) => r.text ?? r.label)).toEqual(['Subtotal', 'Free', 'Tax 7.25%', 'Total']);
+    expect(rows.find((r) => r.kind === 'shipping')?.label).toBe('Shipping (Standard)');
+    expect(rows.filter((r) => r.kind !== 'total').reduce((a, r) => a + r.amount, 0)).toBe(b.total);
+    // No method and no shipping cost: no shipping row at all (a shop that ships nothing).
+    expect(summaryRows(b).some((r) => r.kind === 'shipping')).toBe(false);
   });
 });

@@ -1,10 +1,59 @@
-// Cart: lines with quantities, removal and availability warnings; totals as the API gives them.
+// Cart: lines with quantities, removal and availability warnings; totals as the API gives them,
+// and an estimate of shipping, discounts and tax for a country (the default address's, or one
+// the shopper types).
 
+import { useState } from 'react';
+import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router';
-import { useCart, useRemoveCartLine, useUpdateCartLine } from '../cart';
-import { FormError, Price, Spinner } from '../components/ui';
-import { formError } from '../api/problem';
+import { api, unwrap } from '../api/client';
+import { useCart, useCartEstimate, usePreferredCurrency, useRemoveCartLine, useUpdateCartLine } from '../cart';
+import { TotalsList } from '../components/Totals';
+import { Field, FormError, Price, Spinner } from '../components/ui';
+import { formError, toApiError } from '../api/problem';
 import { useSession } from '../lib/session';
+import { isCountryCode } from '../lib/totals';
+
+/** What the cart would cost delivered to a country, with the cheapest shipping method. */
+function CartEstimate() {
+  const session = useSession();
+  const addresses = useQuery({
+    queryKey: ['addresses'],
+    queryFn: () => unwrap(api.GET('/api/v1/users/me/addresses', {})),
+    enabled: !!session,
+  });
+  const list = addresses.data?.items ?? [];
+  const home = list.find((a) => a.is_default_shipping) ?? list[0];
+  // null: the default address's country (and region) until the shopper types another.
+  const [typed, setTyped] = useState<string | null>(null);
+  const country = (typed ?? home?.country_code ?? '').trim();
+  const preferred = usePreferredCurrency();
+  const est = useCartEstimate(
+    { country, region: typed === null ? home?.administrative_area : null, currency: preferred.currency },
+    preferred.ready && isCountryCode(country),
+  );
+  const estimate = isCountryCode(country) ? est.data?.estimate : undefined;
+  const problem = isCountryCode(country) ? est.data?.estimate_problem : undefined;
+  const method = estimate?.shipping_methods.find((m) => m.id === estimate.shipping_method_id);
+  return (
+    <section className="cart-estimate" aria-labelledby="estimate-h">
+      <h2 id="estimate-h">Estimated total</h2>
+      <Field
+        label="Ship to (country code)"
+        maxLength={2}
+        placeholder="DE"
+        autoComplete="country"
+        value={typed ?? home?.country_code ?? ''}
+        onChange={(e) => setTyped(e.target.value.toUpperCase())}
+        error={est.isError ? formError(est.error) : undefined}
+        hint={method ? `Cheapest shipping: ${method.name}; choose another at checkout.` : undefined}
+      />
+      {estimate ? (
+        <TotalsList breakdown={estimate.breakdown} shippingName={method?.name} hasShipping={!!method} testId="estimate" />
+      ) : null}
+      {problem ? <p className="warn-text" role="alert">{formError(toApiError(problem.status ?? 422, problem))}</p> : null}
+    </section>
+  );
+}
 
 export default function CartPage() {
   const cart = useCart();
@@ -93,6 +142,7 @@ export default function CartPage() {
                 <Price money={c.subtotal} />
               </strong>
             </p>
+            <CartEstimate />
             {blocked ? <p className="warn-text">Fix the lines marked above before checking out.</p> : null}
             {session ? (
               <Link to="/checkout" className={`button primary${blocked ? ' disabled' : ''}`} aria-disabled={blocked}>

@@ -1,16 +1,20 @@
-// Checkout: a saved or new address, a saved or new card (the sandbox cards are listed), then
-// `POST /api/v1/checkout` with an Idempotency-Key that is kept across retries and reloads
-// (lib/idempotency.ts), and on to the order page.
+// Checkout: a saved or new address, a shipping method and a promotion code priced by the cart's
+// estimate (the summary shows exactly what the API will charge), a saved or new card (the
+// sandbox cards are listed), then `POST /api/v1/checkout` with an Idempotency-Key that is kept
+// across retries and reloads (lib/idempotency.ts), and on to the order page.
 
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useId, useState, type FormEvent } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, Navigate, useNavigate } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
-import { ApiError, fieldError, formError } from '../api/problem';
-import { CART_KEY, useCart } from '../cart';
+import { ApiError, fieldError, formError, toApiError } from '../api/problem';
+import { CART_KEY, ESTIMATE_KEY, useCart, useCartEstimate, usePreferredCurrency } from '../cart';
+import { TotalsList } from '../components/Totals';
 import { Field, FormError, Price, Spinner } from '../components/ui';
 import { checkoutKey, settleCheckoutKey } from '../lib/idempotency';
+import { formatMoney } from '../lib/money';
 import { useSession } from '../lib/session';
+import { deliveryText, isCountryCode, promotionCodeProblem } from '../lib/totals';
 
 type Shipping = Schemas['ShippingAddress'];
 
@@ -73,15 +77,33 @@ function addressError(err: unknown, field: keyof AddressForm): string | undefine
   return undefined;
 }
 
-const SHOWN_FIELDS = [
+/** Fields whose problems sit next to their control whatever the address. */
+const CONTROL_FIELDS = ['shipping_method_id', 'promotion_code', 'card_number', 'exp_month', 'exp_year', 'cvc', 'holder_name'];
+
+/** Fields whose problems sit next to their control (the rest go on top of the form). The
+ *  address form's fields only while it is shown; a saved address's problems go on top. */
+export const SHOWN_FIELDS = [
   ...Object.keys(EMPTY_ADDRESS).map((k) => `shipping_address.${k}`),
   ...Object.keys(ADDRESS_FIELDS),
-  'card_number',
-  'exp_month',
-  'exp_year',
-  'cvc',
-  'holder_name',
+  ...CONTROL_FIELDS,
 ];
+
+/** `value`, once it stopped changing for `ms` (typing a country asks for one estimate). */
+function useDebounced<T>(value: T, ms: number): T {
+  const [v, setV] = useState(value);
+  const key = JSON.stringify(value);
+  useEffect(() => {
+    const t = setTimeout(() => setV(value), ms);
+    return () => clearTimeout(t);
+  }, [key, ms]);
+  return v;
+}
+
+/** A shipping method as its radio button reads: name, price for this cart, delivery days. */
+export function methodLabel(m: Schemas['ShippingOption']): { name: string; price: string; days?: string } {
+  const price = m.amount == null ? '' : m.amount === 0 ? 'Free' : formatMoney({ amount: m.amount, currency: m.currency });
+  return { name: m.name, price, days: deliveryText(m.delivery_days) };
+}
 
 export default function Checkout() {
   const session = useSession();
@@ -106,6 +128,41 @@ export default function Checkout() {
   const [card, setCard] = useState({ card_number: '', exp_month: '12', exp_year: String(new Date().getFullYear() + 3), cvc: '', holder_name: '' });
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  // The method the shopper picked (null: the estimate's cheapest), the code applied (the one
+  // sent), the code being typed, and a currency chosen over the saved preference.
+  const [methodId, setMethodId] = useState<string | null>(null);
+  const [code, setCode] = useState('');
+  const [codeInput, setCodeInput] = useState('');
+  const [codeProblem, setCodeProblem] = useState<string | undefined>();
+  const [currencyOverride, setCurrencyOverride] = useState<string | null>(null);
+  const methodsErrId = useId();
+
+  // Where the order goes, as far as pricing cares: the saved address or the form's country.
+  const saved = addressId === 'new' ? undefined : addresses.data?.items.find((a) => a.id === addressId);
+  const typed = saved
+    ? { country: saved.country_code, region: saved.administrative_area }
+    : { country: address.country.trim(), region: address.region.trim() };
+  const dest = useDebounced(typed, 300);
+  const destSettled = dest.country === typed.country && dest.region === typed.region;
+  const hasCountry = isCountryCode(dest.country);
+  const preferred = usePreferredCurrency();
+  const currency = currencyOverride ?? preferred.currency;
+  const est = useCartEstimate(
+    {
+      currency,
+      country: hasCountry ? dest.country : null,
+      region: hasCountry ? dest.region : null,
+      shippingMethodId: methodId,
+      promotionCode: code,
+    },
+    !!session && preferred.ready && (hasCountry || !!code),
+  );
+  const estimateAsked = preferred.ready && (hasCountry || !!code);
+  const estimate = estimateAsked ? est.data?.estimate ?? undefined : undefined;
+  const estimateProblem = estimateAsked && est.data?.estimate_problem ? toApiError(est.data.estimate_problem.status ?? 422, est.data.estimate_problem) : undefined;
+  // Until the summary on screen is the price of what would be sent, the order waits.
+  const pricing =
+    (!destSettled && isCountryCode(typed.country)) || (estimateAsked && (est.isFetching || est.isPlaceholderData));
 
   // Start on the default (or first) saved address and the newest saved card.
   useEffect(() => {
@@ -183,8 +240,15 @@ export default function Checkout() {
         paymentMethodId = pm.id;
         setCardId(pm.id);
       }
-      // 3. The order.
-      const body = { payment_method_id: paymentMethodId, shipping_address: shipping };
+      // 3. The order, priced as the summary shows it: the method and currency of the estimate
+      //    (undefined fields are left out of the body and of its fingerprint).
+      const body = {
+        payment_method_id: paymentMethodId,
+        shipping_address: shipping,
+        currency: currency ?? estimate?.currency ?? undefined,
+        shipping_method_id: estimate?.shipping_method_id ?? undefined,
+        promotion_code: code || undefined,
+      };
       const key = checkoutKey(body);
       let order: Schemas['Order'];
       try {
@@ -193,6 +257,9 @@ export default function Checkout() {
         // A definite refusal ends this attempt; timeouts and outages keep the key for the retry.
         if (err instanceof ApiError && err.status >= 400 && err.status < 500 && ![408, 429].includes(err.status)) {
           settleCheckoutKey();
+          // A code or promotion that no longer applies, a method that does not: show the
+          // prices as they are now.
+          if (err.status === 409 || err.status === 422) void qc.invalidateQueries({ queryKey: ESTIMATE_KEY });
         }
         throw err;
       }
@@ -209,6 +276,35 @@ export default function Checkout() {
   };
 
   const short = error instanceof ApiError && error.status === 409 ? error.problem.lines : null;
+  const shownFields = addressId === 'new' ? SHOWN_FIELDS : CONTROL_FIELDS;
+
+  const applyCode = () => {
+    const problem = promotionCodeProblem(codeInput);
+    setCodeProblem(problem);
+    if (problem) return;
+    setError(null);
+    setCode(codeInput.trim().toUpperCase());
+  };
+  const removeCode = () => {
+    setError(null);
+    setCodeProblem(undefined);
+    setCode('');
+    setCodeInput('');
+  };
+  const codeStatus = estimate?.code && estimate.code.code === code ? estimate.code : undefined;
+  const codeDiscount = codeStatus?.applied ? estimate!.breakdown.applied.find((a) => a.code === codeStatus.code) : undefined;
+  const codeError =
+    codeProblem ??
+    (codeStatus && !codeStatus.applied ? `${codeStatus.code} cannot be used: ${codeStatus.reason ?? 'it does not apply to this cart'}.` : undefined) ??
+    fieldError(error, 'promotion_code') ??
+    fieldError(est.error, 'promotion_code');
+  const methods = estimate?.shipping_methods ?? [];
+  const methodError = fieldError(error, 'shipping_method_id');
+  const names = new Map((est.data?.items ?? c.items).map((l) => [l.sku, l.name ?? l.sku]));
+  const chosenMethod = methods.find((m) => m.id === estimate?.shipping_method_id);
+  // The pick shows at once; the estimate then prices it (or its cheapest when the pick does not
+  // ship to this address).
+  const shownMethodId = methodId && methods.some((m) => m.id === methodId) ? methodId : estimate?.shipping_method_id;
   const setA = (k: keyof AddressForm) => (e: React.ChangeEvent<HTMLInputElement>) => setAddress({ ...address, [k]: e.target.value });
   const setC = (k: keyof typeof card) => (e: React.ChangeEvent<HTMLInputElement>) => setCard({ ...card, [k]: e.target.value });
 
@@ -228,7 +324,7 @@ export default function Checkout() {
       <h1>Checkout</h1>
       <form className="checkout-layout" onSubmit={submit} noValidate>
         <div>
-          <FormError message={error ? formError(error, SHOWN_FIELDS) : undefined} />
+          <FormError message={error ? formError(error, shownFields) : undefined} />
           {short && short.length ? (
             <ul className="form-error" role="alert">
               {short.map((l) => (
@@ -271,6 +367,45 @@ export default function Checkout() {
                   <input type="checkbox" checked={saveAddress} onChange={(e) => setSaveAddress(e.target.checked)} /> Save to my addresses
                 </label>
               </div>
+            ) : null}
+          </fieldset>
+
+          <fieldset className="panel" aria-describedby={methodError ? methodsErrId : undefined} data-testid="shipping-methods">
+            <legend>Shipping method</legend>
+            {!hasCountry ? (
+              <p className="muted">Enter the address to see how it can be shipped.</p>
+            ) : !estimate && (est.isPending || pricing) ? (
+              <Spinner label="Finding shipping options" />
+            ) : estimate && methods.length === 0 ? (
+              <p className="muted">There is no shipping method to choose for this address.</p>
+            ) : (
+              methods.map((m) => {
+                const l = methodLabel(m);
+                return (
+                  <label key={m.id} className="choice">
+                    <input
+                      type="radio"
+                      name="shipping-method"
+                      value={m.id}
+                      checked={shownMethodId === m.id}
+                      onChange={() => {
+                        setError(null);
+                        setMethodId(m.id);
+                      }}
+                    />
+                    <span className="method">
+                      <strong>{l.name}</strong>
+                      <span className="price">{l.price}</span>
+                      {l.days ? <span className="muted small">{l.days}</span> : null}
+                    </span>
+                  </label>
+                );
+              })
+            )}
+            {methodError ? (
+              <small id={methodsErrId} className="field-error" role="alert">
+                {methodError}
+              </small>
             ) : null}
           </fieldset>
 
@@ -335,22 +470,95 @@ export default function Checkout() {
 
         <aside className="panel summary" aria-labelledby="summary-h">
           <h2 id="summary-h">Order summary</h2>
-          <ul className="plain">
-            {c.items.map((l) => (
-              <li key={l.sku} className="summary-line">
-                <span>
-                  {l.quantity} × {l.name ?? l.sku}
-                </span>
-                <Price money={l.line_total} />
-              </li>
-            ))}
-          </ul>
-          <p className="summary-total">
-            Subtotal <strong><Price money={c.subtotal} /></strong>
-          </p>
-          <p className="small muted">The final total is priced by the shop when you place the order.</p>
-          <button type="submit" className="primary wide" disabled={busy}>
-            {busy ? 'Placing order…' : 'Place order'}
+          {estimate ? (
+            <ul className="plain">
+              {estimate.breakdown.lines.map((l) => (
+                <li key={l.sku} className="summary-line">
+                  <span>
+                    {l.quantity} × {names.get(l.sku) ?? l.sku}
+                  </span>
+                  <Price money={{ amount: l.gross, currency: estimate.breakdown.currency }} />
+                </li>
+              ))}
+            </ul>
+          ) : (
+            <ul className="plain">
+              {c.items.map((l) => (
+                <li key={l.sku} className="summary-line">
+                  <span>
+                    {l.quantity} × {l.name ?? l.sku}
+                  </span>
+                  <Price money={l.line_total} />
+                </li>
+              ))}
+            </ul>
+          )}
+
+          <div className="promo">
+            <div className="row">
+              <Field
+                label="Promotion code"
+                autoComplete="off"
+                autoCapitalize="characters"
+                spellCheck={false}
+                value={codeInput}
+                onChange={(e) => {
+                  setCodeInput(e.target.value);
+                  setCodeProblem(undefined);
+                }}
+                onKeyDown={(e) => {
+                  // Enter applies the code; it must not place the order.
+                  if (e.key === 'Enter') {
+                    e.preventDefault();
+                    applyCode();
+                  }
+                }}
+                error={codeError}
+                hint={
+                  codeStatus?.applied ? (
+                    <span className="ok" role="status">
+                      {codeStatus.code} applied
+                      {codeDiscount ? `: −${formatMoney({ amount: codeDiscount.amount, currency: estimate!.breakdown.currency })}` : ''}
+                    </span>
+                  ) : undefined
+                }
+              />
+              <button type="button" className="secondary" onClick={applyCode} disabled={!codeInput.trim() || codeInput.trim().toUpperCase() === code}>
+                Apply
+              </button>
+              {code ? (
+                <button type="button" className="link" onClick={removeCode} aria-label={`Remove code ${code}`}>
+                  Remove
+                </button>
+              ) : null}
+            </div>
+          </div>
+
+          {estimate ? (
+            <TotalsList breakdown={estimate.breakdown} shippingName={chosenMethod?.name} hasShipping={!!chosenMethod} testId="checkout" />
+          ) : (
+            <p className="summary-total">
+              Subtotal <strong><Price money={c.subtotal} /></strong>
+            </p>
+          )}
+          {estimateProblem ? (
+            <div className="form-error" role="alert">
+              <p>{formError(estimateProblem)}</p>
+              {currency && c.subtotal && c.subtotal.currency !== currency ? (
+                <button type="button" className="secondary" onClick={() => setCurrencyOverride(c.subtotal!.currency)}>
+                  Pay in {c.subtotal.currency} instead
+                </button>
+              ) : null}
+            </div>
+          ) : null}
+          {!estimate ? <p className="small muted">Shipping and tax are added once you give the address.</p> : null}
+          {est.isError && !fieldError(est.error, 'promotion_code') ? (
+            <p className="small warn-text" role="alert">
+              The total cannot be priced right now ({est.error.message}); the shop prices the order when you place it.
+            </p>
+          ) : null}
+          <button type="submit" className="primary wide" disabled={busy || pricing}>
+            {busy ? 'Placing order…' : pricing ? 'Updating the total…' : 'Place order'}
           </button>
         </aside>
       </form>

@@ -1,11 +1,14 @@
 // The order page: follows the order (polling) from `pending_payment` to `paid` or `cancelled`
-// and says why, with the status history, lines, totals and address.
+// and says why, with the status history, lines, the stored breakdown (discounts, shipping, tax
+// per rate, total: what was charged) and address.
 
 import { useQuery } from '@tanstack/react-query';
 import { Link, Navigate, useParams } from 'react-router';
 import { api, unwrap, type Schemas } from '../api/client';
+import { TotalsList } from '../components/Totals';
 import { Price, Spinner, StatusBadge, reasonText, statusText } from '../components/ui';
 import { useSession } from '../lib/session';
+import { deliveryText } from '../lib/totals';
 
 /** What the shopper should know about the order's state now. */
 export function orderMessage(o: Pick<Schemas['Order'], 'status' | 'status_history'>): string {
@@ -91,9 +94,13 @@ export default function Order() {
             </li>
           ))}
         </ul>
-        <p className="summary-total">
-          Total <strong><Price money={o.total} /></strong>
-        </p>
+        {o.breakdown ? (
+          <TotalsList breakdown={o.breakdown} shippingName={o.shipping_method?.name} hasShipping={!!o.shipping_method} testId="order" />
+        ) : (
+          <p className="summary-total">
+            Total <strong data-testid="order-total"><Price money={o.total} /></strong>
+          </p>
+        )}
       </section>
       <section aria-labelledby="ship-h">
         <h2 id="ship-h">Shipping to</h2>
@@ -106,6 +113,12 @@ export default function Order() {
           {a.postal_code} {a.city}
           {a.region ? `, ${a.region}` : ''}, {a.country}
         </address>
+        {o.shipping_method ? (
+          <p>
+            {o.shipping_method.name}
+            {o.shipping_method.delivery_days ? <span className="muted">, {deliveryText(o.shipping_method.delivery_days)}</span> : null}
+          </p>
+        ) : null}
         {o.shipment ? (
           <p>
             {o.shipment.carrier} tracking number <code>{o.shipment.tracking_number}</code>

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { renderToString } from 'react-dom/server';
 import { Field, StatusBadge } from '../components/ui';
-import { toShipping } from './Checkout';
+import { TotalsList } from '../components/Totals';
+import { SHOWN_FIELDS, methodLabel, toShipping } from './Checkout';
+import { formError, toApiError } from '../api/problem';
 import { safeNext } from './Login';
 import { orderMessage } from './Order';
 
@@ -61,6 +63,64 @@ describe('checkout', () => {
     });
   });
 });
+
+describe('checkout totals', () => {
+  const option = {
+    id: '0194c1e4-0000-7000-8000-000000000001',
+    name: 'Express',
+    zone: 'EU',
+    currency: 'EUR',
+    rate: { type: 'flat' as const, amount: 990 },
+    free_over: null,
+    delivery_days: { min: 1, max: 2 },
+    amount: 990,
+  };
+  it('label a shipping method with its price for this cart and its delivery days', () => {
+    expect(methodLabel(option)).toEqual({ name: 'Express', price: formatMoneyEUR(990), days: '1–2 business days' });
+    expect(methodLabel({ ...option, name: 'Standard', amount: 0, delivery_days: null })).toEqual({ name: 'Standard', price: 'Free', days: undefined });
+  });
+  it('show problems of the method and the code next to their controls, not on top', () => {
+    const e = toApiError(409, {
+      status: 409,
+      detail: 'The promotion code OLD cannot be used: it ended. Remove it or try another.',
+      errors: [{ field: 'promotion_code', message: 'it ended' }],
+    });
+    expect(formError(e, SHOWN_FIELDS)).toBe('The promotion code OLD cannot be used: it ended. Remove it or try another.');
+    expect(SHOWN_FIELDS).toContain('shipping_method_id');
+    expect(SHOWN_FIELDS).toContain('promotion_code');
+  });
+  it('render the summary with the total last', () => {
+    const html = renderToString(
+      <TotalsList
+        testId="t"
+        shippingName="Express"
+        breakdown={{
+          currency: 'EUR',
+          mode: 'tax_inclusive',
+          lines: [],
+          subtotal: 9998,
+          discount_total: 1000,
+          shipping: 990,
+          shipping_discount: 0,
+          shipping_tax: 158,
+          tax_total: 1595,
+          taxes: [{ rate_ppm: 190000, base: 9988, amount: 1595 }],
+          applied: [{ promotion_id: 'p1', code: 'WELCOME10', amount: 1000 }],
+          total: 9988,
+        }}
+      />,
+    );
+    expect(html).toContain('Discount (WELCOME10)');
+    expect(html).toContain('−€10.00');
+    expect(html).toContain('Shipping (Express)');
+    expect(html).toContain('incl. VAT 19%');
+    expect(html).toMatch(/data-testid="t-total"><strong class="price">[^<]*99\.88/);
+  });
+});
+
+function formatMoneyEUR(amount: number) {
+  return new Intl.NumberFormat(undefined, { style: 'currency', currency: 'EUR' }).format(amount / 100);
+}
 
 describe('form fields', () => {
   it('tie the API error to the input for assistive technology', () => {

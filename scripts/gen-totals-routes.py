@@ -204,7 +204,7 @@ for (fn,method,path,opid,doc,body,ok,okd,okb,extra,admin,params) in ops:
     if okb: lines.append(f'        (status = {ok}, description = "{okd}", body = {okb}),')
     else: lines.append(f'        (status = {ok}, description = "{okd}"),')
     resp=[]
-    if params in ("currency","id") or body: resp.append((400,"A malformed id or a body that is not JSON"))
+    if params in ("currency","id","page") or body: resp.append((400,"A malformed id, query parameter or a body that is not JSON"))
     if admin: resp += [(401,"No valid access token"),(403,"Not an admin")]
     resp += extra
     if body: resp.append((415,"The body is not `application/json`"))

@@ -109,8 +109,13 @@ pub struct LineView {
     pub available: i64,
     /// `available >= quantity`.
     pub in_stock: bool,
-    /// The SKU still names a variant of an active product.
+    /// The SKU still names a variant of an active product (priced in the requested currency,
+    /// when the query names one).
     pub purchasable: bool,
+    /// The SKU names a variant of an active product, whatever its prices: the lines an estimate
+    /// is asked for (a line without a price in the currency is then the estimate's problem).
+    #[serde(skip)]
+    pub for_sale: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -330,6 +335,7 @@ async fn view_in(
             available,
             in_stock: available >= i64::from(*quantity),
             purchasable,
+            for_sale: i.is_some_and(|i| i.purchasable),
         });
     }
     let subtotal = match totals.first() {
@@ -397,7 +403,7 @@ pub async fn get_cart(
         let lines: Vec<kit::totals::QuoteLine> = v
             .items
             .iter()
-            .filter(|l| l.purchasable)
+            .filter(|l| l.for_sale)
             .map(|l| kit::totals::QuoteLine {
                 sku: l.sku.clone(),
                 quantity: i64::from(l.quantity),
@@ -405,9 +411,11 @@ pub async fn get_cart(
             .collect();
         if !lines.is_empty() {
             let req = kit::totals::QuoteRequest { lines, ..ask };
-            match state.catalog.quote(&req, &headers).await? {
-                crate::catalog::Quote::Estimate(e) => v.estimate = Some(*e),
-                crate::catalog::Quote::Problem(p) => v.estimate_problem = Some(p),
+            // The cart still answers when order cannot price it: the problem says why.
+            match state.catalog.quote(&req, &headers).await {
+                Ok(crate::catalog::Quote::Estimate(e)) => v.estimate = Some(*e),
+                Ok(crate::catalog::Quote::Problem(p)) => v.estimate_problem = Some(p),
+                Err(p) => v.estimate_problem = serde_json::to_value(&p).ok(),
             }
         }
     }

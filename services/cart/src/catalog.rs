@@ -70,8 +70,7 @@ impl Catalog {
     }
 
     /// Adds the order client the estimate needs.
-    pub async fn with_order(mut self, order_url: &str) -> anyhow::Result<Self> {
-        let timeout = Duration::from_secs(5);
+    pub async fn with_order(mut self, order_url: &str, timeout: Duration) -> anyhow::Result<Self> {
         self.order = Some(HttpUpstream::new(order_url, timeout).await?);
         Ok(self)
     }

@@ -82,7 +82,7 @@ pub async fn build(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Server> {
         Duration::from_millis(up.timeout_ms),
     )
     .context("product and inventory clients (STOREFRONT_CART__UPSTREAMS__PRODUCT, STOREFRONT_CART__UPSTREAMS__INVENTORY)")?
-    .with_order(&up.order)
+    .with_order(&up.order, Duration::from_millis(up.timeout_ms))
     .await
     .context("order client (STOREFRONT_CART__UPSTREAMS__ORDER)")?;
     let state = api::AppState {

@@ -260,13 +260,17 @@ impl Relay {
     /// Runs until shutdown. Broker outages are retried with backoff (events wait in the table);
     /// a lost database connection is retried too.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        // Leadership: a session-level advisory lock on a dedicated connection.
-        let mut lock_conn = self
-            .pool
-            .acquire()
-            .await
-            .context("outbox relay: acquiring a connection")?
-            .detach();
+        // Leadership: a session-level advisory lock on a dedicated connection. Connections are
+        // waited for as long as it takes: a role that restarts into a backlog has every pooled
+        // connection busy with it for a while, and that must not stop the role.
+        let Some(conn) = patiently(&shutdown, "a connection for the relay lock", || {
+            self.pool.acquire()
+        })
+        .await
+        else {
+            return Ok(());
+        };
+        let mut lock_conn = conn.detach();
         loop {
             let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                 .bind(RELAY_LOCK)
@@ -281,9 +285,13 @@ impl Relay {
                 _ = tokio::time::sleep(self.opts.poll_interval) => {}
             }
         }
-        let mut listener = PgListener::connect_with(&self.pool)
-            .await
-            .context("outbox relay: LISTEN connection")?;
+        let Some(mut listener) = patiently(&shutdown, "the LISTEN connection", || {
+            PgListener::connect_with(&self.pool)
+        })
+        .await
+        else {
+            return Ok(());
+        };
         listener.listen(CHANNEL).await?;
         tracing::info!("outbox relay started");
 
@@ -325,5 +333,28 @@ impl Relay {
             .await;
         tracing::info!("outbox relay stopped");
         Ok(())
+    }
+}
+
+/// `connect()` retried with backoff (100 ms doubling to 5 s) until it succeeds; `None` when
+/// shutdown comes first.
+async fn patiently<T, F, Fut>(shutdown: &Shutdown, what: &str, mut connect: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match connect().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay: waiting for {what}");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }

@@ -433,7 +433,8 @@ async fn the_cart_the_order_the_events_and_the_charge_show_the_same_breakdown() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn three_hundred_checkouts_redeem_a_fifty_use_code_fifty_times_and_cancelling_gives_uses_back()
  {
-    // Payment runs apart and is stopped, so the orders wait for payment and can be cancelled.
+    // Payment runs apart and is stopped before the checkouts, so the orders wait for payment
+    // and can be cancelled.
     let core: Vec<&'static str> = ROLES.iter().copied().filter(|r| *r != "payment").collect();
     let mut p = Platform::start(Options {
         groups: vec![("core".into(), core), ("payment".into(), vec!["payment"])],
@@ -451,7 +452,6 @@ async fn three_hundred_checkouts_redeem_a_fifty_use_code_fifty_times_and_cancell
         ..Options::default()
     })
     .await;
-    p.kill("payment").await;
     let admin = Shopper::admin(&p).await;
     let item = sku();
     admin.product_with_stock(&item, 1000, 1_000).await;
@@ -466,6 +466,8 @@ async fn three_hundred_checkouts_redeem_a_fifty_use_code_fifty_times_and_cancell
         let pm = u.payment_method(CARD_OK).await;
         shoppers.push((u, pm));
     }
+    // Cards are saved; now payment stops.
+    p.kill("payment").await;
     let shoppers = Arc::new(shoppers);
     let checkout = |i: usize| {
         let shoppers = shoppers.clone();

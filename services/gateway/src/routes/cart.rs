@@ -147,7 +147,7 @@ pub struct UpdateCartItemRequest {
         (status = 422, description = "A malformed estimate parameter; `errors` names it", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 502, description = "The cart service is unavailable", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, description = "Product, inventory or (for an estimate) order is unavailable", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "Product or inventory is unavailable (when order cannot price an estimate, `estimate_problem` says so instead)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 504, description = "The cart service did not answer in time", body = ProblemDoc, content_type = "application/problem+json"),
     )
 )]

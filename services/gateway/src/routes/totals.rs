@@ -199,7 +199,7 @@ pub async fn list_price_modes(State(state): State<AppState>, req: Request) -> Re
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The setting", body = PriceModeSetting),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "The body is not `application/json`", body = ProblemDoc, content_type = "application/problem+json"),
@@ -224,7 +224,7 @@ pub async fn set_price_mode(State(state): State<AppState>, req: Request) -> Resp
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Forgotten"),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No setting for this currency", body = ProblemDoc, content_type = "application/problem+json"),
@@ -269,7 +269,7 @@ pub async fn list_tax_rates(State(state): State<AppState>, req: Request) -> Resp
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The rate as stored", body = TaxRate),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "The body is not `application/json`", body = ProblemDoc, content_type = "application/problem+json"),
@@ -294,7 +294,7 @@ pub async fn set_tax_rate(State(state): State<AppState>, req: Request) -> Respon
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such rate", body = ProblemDoc, content_type = "application/problem+json"),
@@ -339,7 +339,7 @@ pub async fn list_zones(State(state): State<AppState>, req: Request) -> Response
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The zone", body = Zone),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The name is taken", body = ProblemDoc, content_type = "application/problem+json"),
@@ -365,7 +365,7 @@ pub async fn create_zone(State(state): State<AppState>, req: Request) -> Respons
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The zone", body = Zone),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such zone", body = ProblemDoc, content_type = "application/problem+json"),
@@ -390,7 +390,7 @@ pub async fn get_zone(State(state): State<AppState>, req: Request) -> Response {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The zone", body = Zone),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such zone", body = ProblemDoc, content_type = "application/problem+json"),
@@ -417,7 +417,7 @@ pub async fn replace_zone(State(state): State<AppState>, req: Request) -> Respon
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such zone", body = ProblemDoc, content_type = "application/problem+json"),
@@ -462,7 +462,7 @@ pub async fn list_methods(State(state): State<AppState>, req: Request) -> Respon
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The method", body = Method),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "The body is not `application/json`", body = ProblemDoc, content_type = "application/problem+json"),
@@ -487,7 +487,7 @@ pub async fn create_method(State(state): State<AppState>, req: Request) -> Respo
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The method", body = Method),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such method", body = ProblemDoc, content_type = "application/problem+json"),
@@ -512,7 +512,7 @@ pub async fn get_method(State(state): State<AppState>, req: Request) -> Response
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The method", body = Method),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such method", body = ProblemDoc, content_type = "application/problem+json"),
@@ -538,7 +538,7 @@ pub async fn replace_method(State(state): State<AppState>, req: Request) -> Resp
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such method", body = ProblemDoc, content_type = "application/problem+json"),
@@ -562,6 +562,7 @@ pub async fn delete_method(State(state): State<AppState>, req: Request) -> Respo
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of promotions", body = PromotionPage),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "`limit` out of 1..=100 or an unknown `cursor`", body = ProblemDoc, content_type = "application/problem+json"),
@@ -585,7 +586,7 @@ pub async fn list_promotions(State(state): State<AppState>, req: Request) -> Res
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The promotion", body = Promotion),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The code is taken", body = ProblemDoc, content_type = "application/problem+json"),
@@ -611,7 +612,7 @@ pub async fn create_promotion(State(state): State<AppState>, req: Request) -> Re
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The promotion", body = Promotion),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such promotion", body = ProblemDoc, content_type = "application/problem+json"),
@@ -636,7 +637,7 @@ pub async fn get_promotion(State(state): State<AppState>, req: Request) -> Respo
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The promotion", body = Promotion),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such promotion", body = ProblemDoc, content_type = "application/problem+json"),
@@ -663,7 +664,7 @@ pub async fn replace_promotion(State(state): State<AppState>, req: Request) -> R
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "A malformed id or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, query parameter or a body that is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such promotion", body = ProblemDoc, content_type = "application/problem+json"),

@@ -316,11 +316,15 @@ pub async fn quote(
             None => true,
         },
     };
+    // One connection at a time: a request never holds one while waiting for another.
+    let used_by = |promotion: Uuid, user: Uuid| async move {
+        let mut conn = pool.acquire().await?;
+        store::customer_uses(&mut conn, promotion, user).await
+    };
     let mut live: Vec<Promotion> = Vec::new();
-    let mut conn = pool.acquire().await?;
     for p in store::automatic_promotions(pool, currency, now).await? {
         if let (Some(limit), Some(u)) = (p.per_customer_limit, ask.user_id)
-            && store::customer_uses(&mut conn, p.id, u).await? >= i64::from(limit)
+            && used_by(p.id, u).await? >= i64::from(limit)
         {
             continue;
         }
@@ -338,10 +342,7 @@ pub async fn quote(
                 Some(p) => match unavailable(&p, now, currency) {
                     Some(why) => Some(why.replacen(&format!("`{code}` "), "it ", 1)),
                     None => match (p.per_customer_limit, ask.user_id) {
-                        (Some(limit), Some(u))
-                            if store::customer_uses(&mut conn, p.id, u).await?
-                                >= i64::from(limit) =>
-                        {
+                        (Some(limit), Some(u)) if used_by(p.id, u).await? >= i64::from(limit) => {
                             Some("you have used it as often as it allows".to_owned())
                         }
                         _ => {
@@ -363,7 +364,6 @@ pub async fn quote(
             reason,
         });
     }
-    drop(conn);
     let entered = code_status.as_ref().map(|c| c.code.clone());
     let mut promotions: Vec<pricing::Promotion> = live.iter().map(|p| p.to_pricing(None)).collect();
     if let Some(p) = &coded {

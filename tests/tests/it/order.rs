@@ -817,8 +817,19 @@ async fn checkout_refuses_short_unknown_inactive_and_mixed_lines_without_using_t
     s.set_cart(&customer, &[(&b, 1), (&usd, 1)]);
     let (st, p) = s.checkout(&customer, "mixed", &body).await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["errors"][0]["field"], "currency", "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("EUR and USD"), "{p}");
+    // Naming the currency: the item priced only in USD cannot be bought in EUR.
+    let mut in_eur = body.clone();
+    in_eur["currency"] = json!("EUR");
+    let (st, p) = s.checkout(&customer, "mixed-eur", &in_eur).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["errors"][0]["field"], "items[1].sku", "{p}");
     assert!(
-        p["detail"].as_str().unwrap().contains("one currency"),
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not sold in EUR"),
         "{p}"
     );
 

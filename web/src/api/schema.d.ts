@@ -4856,7 +4856,7 @@ export interface operations {
                     "application/json": components["schemas"]["PriceModeSetting"];
                 };
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4979,7 +4979,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6300,7 +6300,7 @@ export interface operations {
                     "application/json": components["schemas"]["PromotionPage"];
                 };
             };
-            /** @description The query or body cannot be read */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6396,7 +6396,7 @@ export interface operations {
                     "application/json": components["schemas"]["Promotion"];
                 };
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6518,7 +6518,7 @@ export interface operations {
                     "application/json": components["schemas"]["Promotion"];
                 };
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6626,7 +6626,7 @@ export interface operations {
                     "application/json": components["schemas"]["Promotion"];
                 };
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6755,7 +6755,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6934,7 +6934,7 @@ export interface operations {
                     "application/json": components["schemas"]["Method"];
                 };
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7047,7 +7047,7 @@ export interface operations {
                     "application/json": components["schemas"]["Method"];
                 };
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7155,7 +7155,7 @@ export interface operations {
                     "application/json": components["schemas"]["Method"];
                 };
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7275,7 +7275,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7454,7 +7454,7 @@ export interface operations {
                     "application/json": components["schemas"]["Zone"];
                 };
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7576,7 +7576,7 @@ export interface operations {
                     "application/json": components["schemas"]["Zone"];
                 };
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7684,7 +7684,7 @@ export interface operations {
                     "application/json": components["schemas"]["Zone"];
                 };
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7813,7 +7813,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7992,7 +7992,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaxRate"];
                 };
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8103,7 +8103,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description A malformed id or a body that is not JSON */
+            /** @description A malformed id, query parameter or a body that is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8758,7 +8758,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Product, inventory or (for an estimate) order is unavailable */
+            /** @description Product or inventory is unavailable (when order cannot price an estimate, `estimate_problem` says so instead) */
             503: {
                 headers: {
                     [name: string]: unknown;

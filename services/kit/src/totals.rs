@@ -506,6 +506,22 @@ pub struct ShippingChoice {
     pub delivery_days: Option<DeliveryDays>,
 }
 
+impl ShippingOption {
+    /// `method` of `zone` as offered, priced at `amount` for a cart when there is one.
+    pub fn offer(zone: &Zone, method: &Method, amount: Option<i64>) -> Self {
+        Self {
+            id: method.id,
+            name: method.name.clone(),
+            zone: zone.name.clone(),
+            currency: method.currency.clone(),
+            rate: method.rate.clone(),
+            free_over: method.free_over,
+            delivery_days: method.delivery_days.clone(),
+            amount,
+        }
+    }
+}
+
 // ---------- promotions ----------
 
 /// When a promotion applies; every condition given must hold.

@@ -166,32 +166,12 @@ pub async fn list_shipping_options(
     }
     let currency = currency_param(&mut errors, "currency", q.currency.as_deref());
     invalid(errors)?;
-    let zones: std::collections::HashMap<Uuid, Zone> = store::zones(&st.pool)
+    let items = store::active_methods(&st.pool, currency.as_deref())
         .await?
-        .into_iter()
-        .map(|z| (z.id, z))
+        .iter()
+        .filter(|(zone, _)| zone.covers(&country, q.region.as_deref()))
+        .map(|(zone, m)| ShippingOption::offer(zone, m, None))
         .collect();
-    let mut items = Vec::new();
-    for m in store::methods(&st.pool).await? {
-        if !m.active || currency.as_deref().is_some_and(|c| c != m.currency) {
-            continue;
-        }
-        let Some(zone) = zones.get(&m.zone_id) else {
-            continue;
-        };
-        if zone.covers(&country, q.region.as_deref()) {
-            items.push(ShippingOption {
-                id: m.id,
-                name: m.name,
-                zone: zone.name.clone(),
-                currency: m.currency,
-                rate: m.rate,
-                free_over: m.free_over,
-                delivery_days: m.delivery_days,
-                amount: None,
-            });
-        }
-    }
     Ok(Json(Items { items }))
 }
 

@@ -232,22 +232,10 @@ pub async fn quote(
     // Shipping: the methods of the zones that cover the destination, in this currency.
     let mut options: Vec<(ShippingOption, Method)> = Vec::new();
     if let Some(c) = country {
-        for (zone, m) in store::active_methods(pool, currency).await? {
+        for (zone, m) in store::active_methods(pool, Some(currency)).await? {
             if zone.covers(c, ask.region.as_deref()) {
                 let amount = m.price(subtotal, grams);
-                options.push((
-                    ShippingOption {
-                        id: m.id,
-                        name: m.name.clone(),
-                        zone: zone.name.clone(),
-                        currency: m.currency.clone(),
-                        rate: m.rate.clone(),
-                        free_over: m.free_over,
-                        delivery_days: m.delivery_days.clone(),
-                        amount: Some(amount),
-                    },
-                    m,
-                ));
+                options.push((ShippingOption::offer(&zone, &m, Some(amount)), m));
             }
         }
         options.sort_by_key(|(o, _)| (o.amount, o.name.clone()));

@@ -307,16 +307,16 @@ pub async fn ships_at_all(pool: &PgPool) -> Result<bool, sqlx::Error> {
         .await
 }
 
-/// Active methods in `currency` with their zones, for matching a destination.
+/// Active methods (in `currency`, or in any) with their zones, for matching a destination.
 pub async fn active_methods(
     pool: &PgPool,
-    currency: &str,
+    currency: Option<&str>,
 ) -> Result<Vec<(Zone, Method)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT m.id, m.zone_id, m.name, m.currency, m.rate, m.free_over, m.min_days, m.max_days,
                 m.tax_category, m.active, z.name AS zone_name, z.countries, z.regions
            FROM shipping_methods m JOIN shipping_zones z ON z.id = m.zone_id
-          WHERE m.active AND m.currency = $1
+          WHERE m.active AND ($1::text IS NULL OR m.currency = $1)
           ORDER BY z.name, m.name, m.id",
     )
     .bind(currency)

@@ -24,6 +24,7 @@ WORKDIR /src
 # Every workspace member's manifest must be present for cargo to load the workspace.
 COPY Cargo.toml Cargo.lock ./
 COPY proto proto
+COPY contracts contracts
 COPY services services
 COPY migrations migrations
 COPY operator operator

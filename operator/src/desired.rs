@@ -789,7 +789,7 @@ fn service(n: &Names, role: Role, owner: &OwnerReference) -> Service {
             selector: Some(selector_labels(n, role.name())),
             ports: Some(vec![ServicePort {
                 name: Some("http".into()),
-                port: role.port(),
+                port: i32::from(role.port()),
                 target_port: Some(IntOrString::String("http".into())),
                 app_protocol: Some(
                     if role.is_grpc() {
@@ -968,7 +968,7 @@ fn deployment(
                         args: Some(vec![role.name().into()]),
                         ports: Some(vec![ContainerPort {
                             name: Some("http".into()),
-                            container_port: role.port(),
+                            container_port: i32::from(role.port()),
                             protocol: Some("TCP".into()),
                             ..Default::default()
                         }]),
@@ -1037,7 +1037,7 @@ fn ingress(sf: &Storefront, n: &Names, owner: &OwnerReference) -> Ingress {
                             service: Some(IngressServiceBackend {
                                 name: n.role(Role::Gateway),
                                 port: Some(ServiceBackendPort {
-                                    number: Some(Role::Gateway.port()),
+                                    number: Some(i32::from(Role::Gateway.port())),
                                     ..Default::default()
                                 }),
                             }),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 pub mod platform;
 pub mod shopper;
+pub mod stack;
 
 use storefront_kit::config::Common;
 
@@ -119,6 +120,11 @@ pub async fn read_topic(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
 /// Serves `key`'s JWKS on 127.0.0.1:0 (what services fetch to verify test tokens); returns its URL.
 pub async fn jwks_server(key: &storefront_kit::jwt::testing::TestKey) -> String {
     let set = storefront_kit::jwt::testing::jwks(&[key]);
+    serve_jwks(serde_json::to_value(set).expect("a JWKS serialises")).await
+}
+
+/// Serves `set` as a JWKS on 127.0.0.1:0; returns its URL.
+pub async fn serve_jwks(set: serde_json::Value) -> String {
     let app = axum::Router::new().route(
         "/.well-known/jwks.json",
         axum::routing::get(move || {

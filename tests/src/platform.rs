@@ -11,21 +11,17 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-/// Every role with its place in start order (the gateway last).
-pub const ROLES: [&str; 12] = [
-    "auth",
-    "user",
-    "product",
-    "inventory",
-    "cart",
-    "order",
-    "payment",
-    "recommendation",
-    "event",
-    "notification",
-    "recommender",
-    "gateway",
-];
+/// Every role's name in start order (the gateway last), from the platform's one role list.
+pub const ROLES: [&str; 12] = {
+    let order = storefront_kit::contracts::roles::Role::START_ORDER;
+    let mut names = [""; 12];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = order[i].name();
+        i += 1;
+    }
+    names
+};
 
 /// The `storefront` binary: `STOREFRONT_BIN`, else a debug build made once per test process.
 pub fn storefront_bin() -> PathBuf {

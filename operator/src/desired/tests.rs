@@ -284,7 +284,7 @@ fn grpc_roles_get_headless_services() {
             role.is_grpc(),
             "{role:?}"
         );
-        assert_eq!(spec.ports.as_ref().unwrap()[0].port, role.port());
+        assert_eq!(spec.ports.as_ref().unwrap()[0].port, i32::from(role.port()));
     }
 }
 

@@ -207,7 +207,7 @@ pub async fn create_admin(cfg: &Config, email: &str, password: &str) -> anyhow::
     .await
     {
         Ok(u) => u,
-        Err(e) if store::is_constraint(&e, store::users::EMAIL_KEY) => {
+        Err(e) if store::on_constraint(&e, store::users::EMAIL_KEY) => {
             // Created concurrently: promote it.
             drop(tx);
             let existing = store::users::by_email(&pool, email.as_str())

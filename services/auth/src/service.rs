@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use kit::cache::Keys;
+use kit::contracts::events::user::UserRegistered;
 use kit::jwt::{Claims, JwksVerifier, Role};
 use kit::outbox::OutboxEvent;
 use redis::aio::ConnectionManager;
@@ -12,10 +13,10 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::api::error::{Error, Result};
+use crate::api::error::{Error, Result, bad_credentials, bad_refresh, email_taken};
 use crate::domain::{Email, Password, roles_from_db};
 use crate::password::Hasher;
-use crate::store::is_constraint;
+use crate::store::on_constraint;
 use crate::store::refresh_tokens::{self, NewToken};
 use crate::store::users::{self, UserRow};
 use crate::throttle::Throttle;
@@ -24,7 +25,7 @@ use kit::work::Reservation;
 use sha2::{Digest, Sha256};
 
 /// `source` of the events auth publishes.
-pub const EVENT_SOURCE: &str = "/storefront/auth";
+pub const EVENT_SOURCE: &str = kit::contracts::events::sources::AUTH;
 /// Longest refresh token looked up (a real one is 43 characters).
 const MAX_REFRESH_LEN: usize = 256;
 
@@ -64,18 +65,15 @@ fn role_names(roles: &[Role]) -> Vec<&'static str> {
 
 /// The `user.registered` event (the user service seeds the profile from it).
 pub fn registered_event(user: &UserRow) -> OutboxEvent {
-    OutboxEvent::new(
-        kit::events::topics::USER_EVENTS,
-        EVENT_SOURCE,
-        "user.registered",
+    OutboxEvent::of(
         user.id.to_string(),
-        serde_json::json!({
-            "user_id": user.id,
-            "email": user.email,
-            "display_name": user.display_name,
-            "roles": user.roles,
-            "registered_at": user.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
-        }),
+        &UserRegistered {
+            user_id: user.id,
+            email: user.email.clone(),
+            display_name: user.display_name.clone(),
+            roles: user.roles.clone(),
+            registered_at: Some(user.created_at),
+        },
     )
 }
 
@@ -144,8 +142,8 @@ impl Auth {
         )
         .await
         .map_err(|e| {
-            if is_constraint(&e, users::EMAIL_KEY) {
-                Error::EmailTaken
+            if on_constraint(&e, users::EMAIL_KEY) {
+                email_taken()
             } else {
                 e.into()
             }
@@ -190,10 +188,10 @@ impl Auth {
             )
             .await;
         let (user, refresh) = match (created, &key) {
-            (Err(Error::EmailTaken), Some(key)) => {
+            (Err(Error::AlreadyExists(_)), Some(key)) => {
                 let Some(user) = users::by_registration(&self.pool, email.as_str(), key).await?
                 else {
-                    return Err(Error::EmailTaken);
+                    return Err(email_taken());
                 };
                 let same = self
                     .hasher
@@ -204,7 +202,7 @@ impl Auth {
                     )
                     .await?;
                 if !same {
-                    return Err(Error::EmailTaken);
+                    return Err(email_taken());
                 }
                 tracing::info!(user_id = %user.id, "sign-up retried with its key: signed in");
                 let mut tx = self.pool.begin().await?;
@@ -233,12 +231,12 @@ impl Auth {
         let user = users::by_email(&self.pool, &email).await?;
         if password.chars().count() > crate::domain::PASSWORD_MAX {
             // Never hashed (an expensive hash of a huge input is a denial-of-service lever).
-            return Err(Error::BadCredentials);
+            return Err(bad_credentials());
         }
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let password_for_rehash = password.clone();
         if !self.hasher.verify_with(&worker, password, stored).await? {
-            return Err(Error::BadCredentials);
+            return Err(bad_credentials());
         }
         let user = user.expect("verified against a real hash");
         self.throttle.login_succeeded(&email, client.ip).await;
@@ -261,28 +259,28 @@ impl Auth {
             .await
             .map_err(|l| Error::Throttled(l.0))?;
         if token.is_empty() || token.len() > MAX_REFRESH_LEN {
-            return Err(Error::BadRefresh);
+            return Err(bad_refresh());
         }
         let hash = hash_refresh(token);
         let mut tx = self.pool.begin().await?;
         let Some(row) = refresh_tokens::lock_by_hash(&mut tx, &hash).await? else {
-            return Err(Error::BadRefresh);
+            return Err(bad_refresh());
         };
         if row.revoked_at.is_some() {
-            return Err(Error::BadRefresh);
+            return Err(bad_refresh());
         }
         if row.used_at.is_some() {
             let n = refresh_tokens::revoke_family(&mut tx, row.family_id).await?;
             tx.commit().await?;
             tracing::warn!(user_id = %row.user_id, family_id = %row.family_id, revoked = n,
                 "a spent refresh token was presented again; the session is revoked");
-            return Err(Error::BadRefresh);
+            return Err(bad_refresh());
         }
         if row.expires_at <= OffsetDateTime::now_utc() {
-            return Err(Error::BadRefresh);
+            return Err(bad_refresh());
         }
         let Some(user) = users::by_id(&mut *tx, row.user_id).await? else {
-            return Err(Error::BadRefresh);
+            return Err(bad_refresh());
         };
         refresh_tokens::mark_used(&mut tx, row.id).await?;
         let next = self

@@ -79,12 +79,7 @@ pub fn router() -> Router<AppState> {
 
 // ---------- bodies ----------
 
-/// Money in minor units.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Money {
-    pub amount: i64,
-    pub currency: String,
-}
+pub use kit::contracts::Money;
 
 impl From<&Price> for Money {
     fn from(p: &Price) -> Self {
@@ -255,10 +250,6 @@ fn bad_cart_token() -> Problem {
         )])
 }
 
-fn db(e: sqlx::Error) -> Problem {
-    Problem::internal(e)
-}
-
 fn no_line(sku: &str) -> Problem {
     Problem::not_found(format!("There is no line for `{sku}` in this cart."))
 }
@@ -271,7 +262,7 @@ async fn snapshot(state: &AppState, owner: &Owner) -> Result<Snapshot, Problem> 
     match state.hot.get(owner).await {
         Ok(Some(s)) => Ok(s),
         Ok(None) => {
-            let snap = store::load(&state.pool, owner).await.map_err(db)?;
+            let snap = store::load(&state.pool, owner).await?;
             if snap.cart_id.is_some()
                 && let Err(e) = state.hot.put(owner, &snap).await
             {
@@ -281,7 +272,7 @@ async fn snapshot(state: &AppState, owner: &Owner) -> Result<Snapshot, Problem> 
         }
         Err(e) => {
             tracing::warn!(error = %e, "Redis unavailable; reading the cart from cart_db");
-            store::load(&state.pool, owner).await.map_err(db)
+            store::load(&state.pool, owner).await.map_err(Problem::from)
         }
     }
 }
@@ -512,9 +503,7 @@ pub async fn add_item(
     };
     let sku = body.sku;
     if let (Some(k), Some(owner)) = (&key, who.owner())
-        && let Some((hash, status)) = store::find_request_for_owner(&state.pool, &owner, k)
-            .await
-            .map_err(db)?
+        && let Some((hash, status)) = store::find_request_for_owner(&state.pool, &owner, k).await?
     {
         if hash != request_hash {
             return Err(key_reused());
@@ -531,18 +520,18 @@ pub async fn add_item(
         }
     };
 
-    let mut tx = state.pool.begin().await.map_err(db)?;
-    let cart = store::lock_or_create(&mut tx, &owner).await.map_err(db)?;
+    let mut tx = state.pool.begin().await?;
+    let cart = store::lock_or_create(&mut tx, &owner).await?;
     if let Some(k) = &key
-        && let Some((hash, status)) = store::find_request(&mut tx, cart.id, k).await.map_err(db)?
+        && let Some((hash, status)) = store::find_request(&mut tx, cart.id, k).await?
     {
         if hash != request_hash {
             return Err(key_reused());
         }
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         return replay(&state, &headers, &owner, status).await;
     }
-    let lines = store::lines(&mut tx, cart.id).await.map_err(db)?;
+    let lines = store::lines(&mut tx, cart.id).await?;
     let existing = lines.iter().find(|(s, _)| *s == sku).map(|(_, q)| *q);
     if existing.is_none() && lines.len() >= state.settings.max_lines {
         return Err(Problem::validation(vec![FieldError::new(
@@ -564,29 +553,23 @@ pub async fn add_item(
         return Err(short(&sku, line_q, stock));
     }
     let line_q = line_q as i32;
-    store::set_line(&mut tx, cart.id, &sku, line_q)
-        .await
-        .map_err(db)?;
-    let version = store::bump(&mut tx, cart.id).await.map_err(db)?;
-    events::enqueue_added(&mut tx, &cart, &sku, body.quantity as i32, line_q)
-        .await
-        .map_err(db)?;
+    store::set_line(&mut tx, cart.id, &sku, line_q).await?;
+    let version = store::bump(&mut tx, cart.id).await?;
+    events::enqueue_added(&mut tx, &cart, &sku, body.quantity as i32, line_q).await?;
     let status = if existing.is_some() {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
     if let Some(k) = &key {
-        store::remember_request(&mut tx, cart.id, k, &request_hash, status.as_u16() as i16)
-            .await
-            .map_err(db)?;
+        store::remember_request(&mut tx, cart.id, k, &request_hash, status.as_u16() as i16).await?;
     }
     let snap = Snapshot {
         cart_id: Some(cart.id),
         version,
-        lines: store::lines(&mut tx, cart.id).await.map_err(db)?,
+        lines: store::lines(&mut tx, cart.id).await?,
     };
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     cache(&state, &owner, &snap).await;
     let v = view(&state, &headers, &snap).await?;
     Ok(cart_response(status, v, new_token.as_ref()))
@@ -612,11 +595,11 @@ pub async fn update_item(
         return Err(no_line(&sku));
     }
     let stock = available(&state, &headers, &sku).await?;
-    let mut tx = state.pool.begin().await.map_err(db)?;
-    let Some(cart) = store::lock_existing(&mut tx, &owner).await.map_err(db)? else {
+    let mut tx = state.pool.begin().await?;
+    let Some(cart) = store::lock_existing(&mut tx, &owner).await? else {
         return Err(no_line(&sku));
     };
-    let lines = store::lines(&mut tx, cart.id).await.map_err(db)?;
+    let lines = store::lines(&mut tx, cart.id).await?;
     let Some(old) = lines.iter().find(|(s, _)| *s == sku).map(|(_, q)| *q) else {
         return Err(no_line(&sku));
     };
@@ -631,24 +614,21 @@ pub async fn update_item(
             lines,
         }
     } else {
-        store::set_line(&mut tx, cart.id, &sku, new)
-            .await
-            .map_err(db)?;
-        let version = store::bump(&mut tx, cart.id).await.map_err(db)?;
+        store::set_line(&mut tx, cart.id, &sku, new).await?;
+        let version = store::bump(&mut tx, cart.id).await?;
         if new > old {
             events::enqueue_added(&mut tx, &cart, &sku, new - old, new).await
         } else {
             events::enqueue_removed(&mut tx, &cart, &sku, old - new, new, RemovedReason::Updated)
                 .await
-        }
-        .map_err(db)?;
+        }?;
         Snapshot {
             cart_id: Some(cart.id),
             version,
-            lines: store::lines(&mut tx, cart.id).await.map_err(db)?,
+            lines: store::lines(&mut tx, cart.id).await?,
         }
     };
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     cache(&state, &owner, &snap).await;
     let v = view(&state, &headers, &snap).await?;
     Ok(cart_response(StatusCode::OK, v, None))
@@ -662,27 +642,23 @@ pub async fn remove_item(
     let Some(owner) = identify(&state, &headers).await?.owner() else {
         return Err(no_line(&sku));
     };
-    let mut tx = state.pool.begin().await.map_err(db)?;
-    let Some(cart) = store::lock_existing(&mut tx, &owner).await.map_err(db)? else {
+    let mut tx = state.pool.begin().await?;
+    let Some(cart) = store::lock_existing(&mut tx, &owner).await? else {
         return Err(no_line(&sku));
     };
-    let lines = store::lines(&mut tx, cart.id).await.map_err(db)?;
+    let lines = store::lines(&mut tx, cart.id).await?;
     let Some(old) = lines.iter().find(|(s, _)| *s == sku).map(|(_, q)| *q) else {
         return Err(no_line(&sku));
     };
-    store::delete_line(&mut tx, cart.id, &sku)
-        .await
-        .map_err(db)?;
-    let version = store::bump(&mut tx, cart.id).await.map_err(db)?;
-    events::enqueue_removed(&mut tx, &cart, &sku, old, 0, RemovedReason::Removed)
-        .await
-        .map_err(db)?;
+    store::delete_line(&mut tx, cart.id, &sku).await?;
+    let version = store::bump(&mut tx, cart.id).await?;
+    events::enqueue_removed(&mut tx, &cart, &sku, old, 0, RemovedReason::Removed).await?;
     let snap = Snapshot {
         cart_id: Some(cart.id),
         version,
-        lines: store::lines(&mut tx, cart.id).await.map_err(db)?,
+        lines: store::lines(&mut tx, cart.id).await?,
     };
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     cache(&state, &owner, &snap).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -694,22 +670,20 @@ pub async fn clear_cart(
     let Some(owner) = identify(&state, &headers).await?.owner() else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let mut tx = state.pool.begin().await.map_err(db)?;
-    let Some(cart) = store::lock_existing(&mut tx, &owner).await.map_err(db)? else {
+    let mut tx = state.pool.begin().await?;
+    let Some(cart) = store::lock_existing(&mut tx, &owner).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let lines = store::lines(&mut tx, cart.id).await.map_err(db)?;
+    let lines = store::lines(&mut tx, cart.id).await?;
     if lines.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    store::delete_lines(&mut tx, cart.id).await.map_err(db)?;
-    let version = store::bump(&mut tx, cart.id).await.map_err(db)?;
+    store::delete_lines(&mut tx, cart.id).await?;
+    let version = store::bump(&mut tx, cart.id).await?;
     for (sku, q) in &lines {
-        events::enqueue_removed(&mut tx, &cart, sku, *q, 0, RemovedReason::Cleared)
-            .await
-            .map_err(db)?;
+        events::enqueue_removed(&mut tx, &cart, sku, *q, 0, RemovedReason::Cleared).await?;
     }
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     let snap = Snapshot {
         cart_id: Some(cart.id),
         version,
@@ -747,17 +721,14 @@ pub async fn merge(State(state): State<AppState>, headers: HeaderMap) -> Result<
     let guest_hash = guest.hash();
     let max_q = state.settings.max_quantity;
 
-    let mut tx = state.pool.begin().await.map_err(db)?;
-    let (user_cart, guest_cart) = store::lock_for_merge(&mut tx, claims.sub, &guest_hash)
-        .await
-        .map_err(db)?;
+    let mut tx = state.pool.begin().await?;
+    let (user_cart, guest_cart) = store::lock_for_merge(&mut tx, claims.sub, &guest_hash).await?;
     let snap = match guest_cart {
         None => None,
         Some(guest_cart) => {
-            let guest_lines = store::lines(&mut tx, guest_cart.id).await.map_err(db)?;
+            let guest_lines = store::lines(&mut tx, guest_cart.id).await?;
             let user_lines: HashMap<String, i32> = store::lines(&mut tx, user_cart.id)
-                .await
-                .map_err(db)?
+                .await?
                 .into_iter()
                 .collect();
             let mut count = user_lines.len();
@@ -777,26 +748,20 @@ pub async fn merge(State(state): State<AppState>, headers: HeaderMap) -> Result<
                     }
                 };
                 if added > 0 {
-                    store::set_line(&mut tx, user_cart.id, sku, line)
-                        .await
-                        .map_err(db)?;
-                    events::enqueue_added(&mut tx, &user_cart, sku, added, line)
-                        .await
-                        .map_err(db)?;
+                    store::set_line(&mut tx, user_cart.id, sku, line).await?;
+                    events::enqueue_added(&mut tx, &user_cart, sku, added, line).await?;
                 }
             }
-            store::delete_cart(&mut tx, guest_cart.id)
-                .await
-                .map_err(db)?;
-            let version = store::bump(&mut tx, user_cart.id).await.map_err(db)?;
+            store::delete_cart(&mut tx, guest_cart.id).await?;
+            let version = store::bump(&mut tx, user_cart.id).await?;
             Some(Snapshot {
                 cart_id: Some(user_cart.id),
                 version,
-                lines: store::lines(&mut tx, user_cart.id).await.map_err(db)?,
+                lines: store::lines(&mut tx, user_cart.id).await?,
             })
         }
     };
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     let snap = match snap {
         Some(s) => {
             if let Err(e) = state.hot.remove(&guest_owner).await {

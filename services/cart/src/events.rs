@@ -2,70 +2,24 @@
 //! cart id, through the outbox) and what it consumes (`order.paid` on `order-events`: the
 //! purchased quantities leave the buyer's cart, once per event through the inbox).
 
-use kit::events::topics;
+use kit::contracts::events::order::OrderPaid;
 use kit::kafka::{Delivery, Outcome};
 use kit::outbox::{self, OutboxEvent};
-use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
 
 use crate::domain::Owner;
 use crate::hot::Hot;
 use crate::store::{self, CartRow};
 
-/// The `source` of every event the cart publishes.
-pub const SOURCE: &str = "/storefront/cart";
-pub const ITEM_ADDED: &str = "cart.item_added";
-pub const ITEM_REMOVED: &str = "cart.item_removed";
-pub const ORDER_PAID: &str = "order.paid";
+pub use kit::contracts::events::cart::{
+    CartItemAdded as ItemAdded, CartItemRemoved as ItemRemoved, RemovedReason,
+};
+
 /// The inbox name of the `order-events` consumer.
 pub const CONSUMER: &str = "cart";
 
-/// `data` of `cart.item_added`: `quantity` units of `sku` were added; the line now holds
-/// `line_quantity`. `user_id` is null for a guest cart.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemAdded {
-    pub cart_id: Uuid,
-    pub user_id: Option<Uuid>,
-    pub sku: String,
-    pub quantity: i32,
-    pub line_quantity: i32,
-}
-
-/// Why units left a cart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RemovedReason {
-    /// The customer removed the line.
-    Removed,
-    /// The customer lowered the quantity.
-    Updated,
-    /// The customer emptied the cart.
-    Cleared,
-    /// The units were bought (`order.paid`).
-    Purchased,
-}
-
-/// `data` of `cart.item_removed`: `quantity` units of `sku` left the cart; the line now holds
-/// `line_quantity` (0: the line is gone).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemRemoved {
-    pub cart_id: Uuid,
-    pub user_id: Option<Uuid>,
-    pub sku: String,
-    pub quantity: i32,
-    pub line_quantity: i32,
-    pub reason: RemovedReason,
-}
-
-fn event(cart: &CartRow, event_type: &str, data: serde_json::Value) -> OutboxEvent {
-    OutboxEvent::new(
-        topics::CART_EVENTS,
-        SOURCE,
-        event_type,
-        cart.id.to_string(),
-        data,
-    )
+fn event(cart: &CartRow, data: &impl kit::contracts::Event) -> OutboxEvent {
+    OutboxEvent::of(cart.id.to_string(), data)
 }
 
 pub async fn enqueue_added(
@@ -82,10 +36,7 @@ pub async fn enqueue_added(
         quantity,
         line_quantity,
     };
-    let data = serde_json::to_value(&data).expect("plain data serialises");
-    outbox::enqueue(tx, &event(cart, ITEM_ADDED, data))
-        .await
-        .map(|_| ())
+    outbox::enqueue(tx, &event(cart, &data)).await.map(|_| ())
 }
 
 pub async fn enqueue_removed(
@@ -104,24 +55,7 @@ pub async fn enqueue_removed(
         line_quantity,
         reason,
     };
-    let data = serde_json::to_value(&data).expect("plain data serialises");
-    outbox::enqueue(tx, &event(cart, ITEM_REMOVED, data))
-        .await
-        .map(|_| ())
-}
-
-/// The fields of `order.paid` the cart needs.
-#[derive(Debug, Deserialize)]
-struct OrderPaid {
-    user_id: Uuid,
-    #[serde(default)]
-    items: Vec<PaidItem>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PaidItem {
-    sku: String,
-    quantity: i64,
+    outbox::enqueue(tx, &event(cart, &data)).await.map(|_| ())
 }
 
 /// Handles one `order-events` delivery: `order.paid` takes the purchased quantities out of the
@@ -133,13 +67,11 @@ pub async fn handle_order_event(
     delivery: Delivery,
 ) -> anyhow::Result<Outcome> {
     let event = &delivery.event;
-    if event.event_type != ORDER_PAID {
-        return Ok(Outcome::Ignored);
-    }
-    let paid: OrderPaid = match event.data_as() {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(event_id = %event.id, error = %e, "order.paid without user_id and items; skipping it");
+    let paid: OrderPaid = match event.decode() {
+        None => return Ok(Outcome::Ignored),
+        Some(Ok(p)) => p,
+        Some(Err(e)) => {
+            tracing::error!(event_id = %event.id, error = %e, "order.paid that does not decode; skipping it");
             return Ok(Outcome::Ignored);
         }
     };

@@ -56,8 +56,9 @@ enum Command {
     Recommender,
     /// Run every built role in one process, each on its own port, talking over loopback.
     Up {
-        /// Only these roles (comma-separated). Default: all of them.
-        #[arg(long, value_delimiter = ',', value_enum)]
+        /// Only these roles (comma-separated: auth, user, product, inventory, cart, order, payment,
+        /// notification, recommendation, event, recommender, gateway). Default: all of them.
+        #[arg(long, value_delimiter = ',', value_parser = roles::parse)]
         roles: Vec<roles::Role>,
         /// Do not seed the demo catalog (by default `up` seeds it once, when the catalog is
         /// empty and the product role is among the roles).
@@ -76,8 +77,9 @@ enum Command {
     },
     /// Create each role's database if missing and run its migrations, then exit.
     Migrate {
-        /// Only these roles (comma-separated). Default: every role that has a database.
-        #[arg(long, value_delimiter = ',', value_enum)]
+        /// Only these roles (comma-separated names, as for `up`). Default: every role that has a
+        /// database.
+        #[arg(long, value_delimiter = ',', value_parser = roles::parse)]
         roles: Vec<roles::Role>,
     },
     /// Administration tasks.

@@ -6,110 +6,36 @@ use std::pin::Pin;
 use anyhow::Context;
 use storefront_kit::{Shutdown, Supervisor, config};
 
-/// A role of the platform. Roles appear here as their services are built.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-pub enum Role {
-    /// Identity: accounts, passwords, tokens, JWKS (gRPC, 3001).
-    Auth,
-    /// Profiles, addresses, preferences, wishlist, avatars (gRPC, 3002).
-    User,
-    /// Catalog, categories, search, images (gRPC, 3003).
-    Product,
-    /// Stock and reservations (gRPC, 3004).
-    Inventory,
-    /// Carts of users and guests (HTTP, 3005).
-    Cart,
-    /// Checkout and orders (HTTP, 3006).
-    Order,
-    /// Saved cards, charges and refunds (HTTP, 3007).
-    Payment,
-    /// E-mails about orders over SMTP (HTTP health only, 3010).
-    Notification,
-    /// Recommendations read from the rec:* keys (HTTP, 3008).
-    Recommendation,
-    /// Tracking events (HTTP, 3009).
-    Event,
-    /// Reference recommender: tracking events to rec:* keys (HTTP health only, 3011).
-    Recommender,
-    /// Public REST gateway (3000).
-    Gateway,
+/// A role of the platform: the one list in the contracts crate.
+pub use storefront_kit::contracts::roles::Role;
+
+/// Parses a role name (the `--roles` values).
+pub fn parse(name: &str) -> Result<Role, String> {
+    Role::parse(name)
 }
 
-impl Role {
-    /// Every built role, in start order (the gateway last: it fronts the others).
-    pub const ALL: &'static [Role] = &[
-        Role::Auth,
-        Role::User,
-        Role::Product,
-        Role::Inventory,
-        Role::Cart,
-        Role::Order,
-        Role::Payment,
-        Role::Notification,
-        Role::Recommendation,
-        Role::Event,
-        Role::Recommender,
-        Role::Gateway,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Auth => "auth",
-            Role::User => "user",
-            Role::Product => "product",
-            Role::Inventory => "inventory",
-            Role::Cart => "cart",
-            Role::Order => "order",
-            Role::Payment => "payment",
-            Role::Notification => "notification",
-            Role::Recommendation => "recommendation",
-            Role::Event => "event",
-            Role::Recommender => "recommender",
-            Role::Gateway => "gateway",
-        }
-    }
-
-    /// Migrations of the role's database, if it has one.
-    fn migrations(self) -> Option<&'static sqlx::migrate::Migrator> {
-        match self {
-            Role::Auth => Some(&storefront_auth::MIGRATIONS),
-            Role::User => Some(&storefront_user::MIGRATIONS),
-            Role::Product => Some(&storefront_product::MIGRATIONS),
-            Role::Inventory => Some(&storefront_inventory::store::MIGRATIONS),
-            Role::Cart => Some(&storefront_cart::MIGRATIONS),
-            Role::Order => Some(&storefront_order::MIGRATIONS),
-            Role::Payment => Some(&storefront_payment::MIGRATIONS),
-            Role::Notification => Some(&storefront_notification::MIGRATIONS),
-            Role::Event => Some(&storefront_event::MIGRATIONS),
-            Role::Recommendation | Role::Recommender => None,
-            Role::Gateway => None,
-        }
-    }
-
-    /// Whether the role publishes or consumes Kafka events (then `up` makes sure topics exist).
-    fn uses_kafka(self) -> bool {
-        matches!(
-            self,
-            Role::Event
-                | Role::Recommender
-                | Role::Auth
-                | Role::User
-                | Role::Product
-                | Role::Inventory
-                | Role::Order
-                | Role::Cart
-                | Role::Payment
-                | Role::Notification
-        )
+/// Migrations of the role's database, if it has one.
+fn migrations(role: Role) -> Option<&'static sqlx::migrate::Migrator> {
+    match role {
+        Role::Auth => Some(&storefront_auth::MIGRATIONS),
+        Role::User => Some(&storefront_user::MIGRATIONS),
+        Role::Product => Some(&storefront_product::MIGRATIONS),
+        Role::Inventory => Some(&storefront_inventory::store::MIGRATIONS),
+        Role::Cart => Some(&storefront_cart::MIGRATIONS),
+        Role::Order => Some(&storefront_order::MIGRATIONS),
+        Role::Payment => Some(&storefront_payment::MIGRATIONS),
+        Role::Notification => Some(&storefront_notification::MIGRATIONS),
+        Role::Event => Some(&storefront_event::MIGRATIONS),
+        Role::Recommendation | Role::Recommender | Role::Gateway => None,
     }
 }
 
 /// The roles asked for (in start order, each once), or all of them.
 pub fn or_all(mut roles: Vec<Role>) -> Vec<Role> {
     if roles.is_empty() {
-        return Role::ALL.to_vec();
+        return Role::START_ORDER.to_vec();
     }
-    roles.sort();
+    roles.sort_by_key(|r| r.start_rank());
     roles.dedup();
     roles
 }
@@ -317,7 +243,7 @@ pub async fn migrate(roles: &[Role]) -> anyhow::Result<()> {
     let _guard = storefront_kit::telemetry::init("storefront", &common.telemetry)?;
     let with_db: Vec<_> = roles
         .iter()
-        .filter_map(|r| r.migrations().map(|m| (*r, m)))
+        .filter_map(|r| migrations(*r).map(|m| (*r, m)))
         .collect();
     if with_db.is_empty() {
         println!("nothing to migrate: none of the selected roles has a database");

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use kit::contracts::events::types;
 use kit::events::topics;
 use kit::problem::FieldError;
 use serde_json::{Map, Value, json};
@@ -12,9 +13,10 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 /// The CloudEvents `source` of every tracking event.
-pub const SOURCE: &str = "/storefront/event";
+pub const SOURCE: &str = kit::contracts::events::sources::EVENT;
 /// CloudEvents type of the purchase tracking event made from `order.paid`.
-pub const PURCHASE_TYPE: &str = "purchase.completed";
+pub const PURCHASE_TYPE: &str =
+    <kit::contracts::events::tracking::PurchaseCompleted as kit::contracts::Event>::TYPE;
 
 /// How far in the future a client clock may be.
 const MAX_FUTURE: Duration = Duration::minutes(5);
@@ -64,12 +66,12 @@ impl Kind {
     /// The CloudEvents type it is published as.
     pub fn event_type(self) -> &'static str {
         match self {
-            Kind::ProductViewed => "product.viewed",
-            Kind::ProductClicked => "product.clicked",
-            Kind::SearchPerformed => "search.performed",
-            Kind::CartItemAdded => "cart.item_added",
-            Kind::CartItemRemoved => "cart.item_removed",
-            Kind::WishlistAdded => "wishlist.item_added",
+            Kind::ProductViewed => types::PRODUCT_VIEWED,
+            Kind::ProductClicked => types::PRODUCT_CLICKED,
+            Kind::SearchPerformed => types::SEARCH_PERFORMED,
+            Kind::CartItemAdded => types::CART_ITEM_ADDED,
+            Kind::CartItemRemoved => types::CART_ITEM_REMOVED,
+            Kind::WishlistAdded => types::WISHLIST_ITEM_ADDED,
         }
     }
 

@@ -4,30 +4,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Topic names of ARCHITECTURE.md (before the optional prefix; see [`topic`]).
-pub mod topics {
-    pub const USER_EVENTS: &str = "user-events";
-    pub const ORDER_EVENTS: &str = "order-events";
-    pub const INVENTORY_EVENTS: &str = "inventory-events";
-    pub const PAYMENT_EVENTS: &str = "payment-events";
-    pub const NOTIFICATION_EVENTS: &str = "notification-events";
-    pub const PRODUCT_EVENTS: &str = "product-events";
-    pub const PRODUCT_VIEWS: &str = "product-views";
-    pub const CART_EVENTS: &str = "cart-events";
-    pub const SEARCH_EVENTS: &str = "search-events";
-    /// Every topic of the platform.
-    pub const ALL: [&str; 9] = [
-        USER_EVENTS,
-        ORDER_EVENTS,
-        INVENTORY_EVENTS,
-        PAYMENT_EVENTS,
-        NOTIFICATION_EVENTS,
-        PRODUCT_EVENTS,
-        PRODUCT_VIEWS,
-        CART_EVENTS,
-        SEARCH_EVENTS,
-    ];
-}
+use contracts::events::Event;
+pub use contracts::events::topics;
 
 /// The configured name of a topic (`kafka.topic_prefix` + name).
 pub fn topic(settings: &crate::config::KafkaSettings, name: &str) -> String {
@@ -73,10 +51,30 @@ impl CloudEvent {
         }
     }
 
+    /// A new event carrying `data`, with its contract's type and source.
+    pub fn of<E: Event>(subject: Option<String>, data: &E) -> Self {
+        Self::new(E::SOURCE, E::TYPE, subject, payload(data))
+    }
+
+    /// Whether this is an `E`.
+    pub fn is<E: Event>(&self) -> bool {
+        self.event_type == E::TYPE
+    }
+
+    /// `None` unless this is an `E`; else its payload, or why it does not decode.
+    pub fn decode<E: Event>(&self) -> Option<Result<E, serde_json::Error>> {
+        self.is::<E>().then(|| self.data_as())
+    }
+
     /// Decodes `data` into the event's typed payload.
     pub fn data_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         T::deserialize(&self.data)
     }
+}
+
+/// The JSON of a contract payload (plain data: it always serialises).
+pub fn payload<E: Event>(data: &E) -> serde_json::Value {
+    serde_json::to_value(data).expect("contract payloads are plain data")
 }
 
 #[cfg(test)]

@@ -734,6 +734,26 @@ where
     }
 }
 
+/// Extractor for an authenticated admin: [`AuthUser`], then the `admin` role. Rejects with 401
+/// (no valid token) or 403 (not an admin), so admin routes say so in their signature instead of
+/// checking in the body.
+#[derive(Clone, Debug)]
+pub struct AdminUser(pub Claims);
+
+impl<S> FromRequestParts<S> for AdminUser
+where
+    JwksVerifier: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let AuthUser(claims) = AuthUser::from_request_parts(parts, state).await?;
+        claims.require_role(Role::Admin)?;
+        Ok(Self(claims))
+    }
+}
+
 /// Helpers for tests here and in other crates: an in-memory Ed25519 signing key with its JWK.
 pub mod testing {
     use super::*;

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod error;
 pub mod events;
 pub mod health;
 pub mod inbox;
@@ -22,4 +23,6 @@ pub mod totals;
 pub mod upstream;
 pub mod work;
 
+/// The contracts between the platform's parts (event payloads, `Money`, the breakdown).
+pub use contracts;
 pub use shutdown::{Shutdown, Supervisor};

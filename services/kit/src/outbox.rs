@@ -48,6 +48,17 @@ impl OutboxEvent {
             key,
         }
     }
+
+    /// `data` on its contract's topic, with its type and source, keyed (and subject) `key`.
+    pub fn of<E: contracts::events::Event>(key: impl Into<String>, data: &E) -> Self {
+        Self::new(
+            E::TOPIC,
+            E::SOURCE,
+            E::TYPE,
+            key,
+            crate::events::payload(data),
+        )
+    }
 }
 
 /// Writes the event into the outbox inside the caller's transaction. Returns the event id.

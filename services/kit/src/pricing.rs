@@ -23,74 +23,12 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
+pub use contracts::totals::{Applied, Breakdown, LineBreakdown, PriceMode, TaxCategory, TaxLine};
+
 /// Parts per million: 100% = `PPM`.
 pub const PPM: i64 = 1_000_000;
 /// Basis points: 100% = `BP`.
 pub const BP: i64 = 10_000;
-
-/// How a currency's prices are entered.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum PriceMode {
-    /// Prices include tax (EU shops): the shopper pays the price.
-    TaxInclusive,
-    /// Tax is added on top (US shops).
-    TaxExclusive,
-}
-
-/// A product's tax category.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum TaxCategory {
-    Standard,
-    Reduced,
-    Zero,
-}
-
-impl TaxCategory {
-    pub const ALL: [TaxCategory; 3] = [Self::Standard, Self::Reduced, Self::Zero];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Standard => "standard",
-            Self::Reduced => "reduced",
-            Self::Zero => "zero",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-}
-
-impl PriceMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TaxInclusive => "tax_inclusive",
-            Self::TaxExclusive => "tax_exclusive",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::TaxInclusive, Self::TaxExclusive]
-            .into_iter()
-            .find(|m| m.as_str() == s)
-    }
-}
 
 /// One line of a cart or order, priced in the checkout's currency.
 #[derive(Clone, Debug, PartialEq)]
@@ -186,60 +124,6 @@ pub struct Input {
     pub shopper: Shopper,
     pub shipping: Option<Shipping>,
     pub promotions: Vec<Promotion>,
-}
-
-/// One line of the breakdown.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct LineBreakdown {
-    pub sku: String,
-    pub quantity: i64,
-    pub unit_price: i64,
-    /// `unit_price × quantity`.
-    pub gross: i64,
-    pub discount: i64,
-    pub tax: i64,
-    pub tax_rate_ppm: i64,
-    /// What the shopper pays for the line: `gross − discount`, plus `tax` when exclusive.
-    pub total: i64,
-}
-
-/// Tax of one rate, over lines and shipping.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct TaxLine {
-    pub rate_ppm: i64,
-    /// The amounts taxed at this rate (after discounts, in the price mode).
-    pub base: i64,
-    pub amount: i64,
-}
-
-/// A promotion that gave something.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct Applied {
-    pub promotion_id: Uuid,
-    pub code: Option<String>,
-    pub amount: i64,
-}
-
-/// The priced order.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct Breakdown {
-    pub currency: String,
-    pub mode: PriceMode,
-    pub lines: Vec<LineBreakdown>,
-    /// Σ gross.
-    pub subtotal: i64,
-    /// Σ line discounts + shipping discount.
-    pub discount_total: i64,
-    /// The shipping price before promotions (0 without a method).
-    pub shipping: i64,
-    pub shipping_discount: i64,
-    pub shipping_tax: i64,
-    /// Σ line taxes + shipping tax.
-    pub tax_total: i64,
-    pub taxes: Vec<TaxLine>,
-    pub applied: Vec<Applied>,
-    /// `subtotal − discount_total + shipping`, plus `tax_total` when exclusive.
-    pub total: i64,
 }
 
 /// Why a price cannot be computed.

@@ -35,6 +35,14 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
@@ -87,6 +95,22 @@ impl Problem {
 
     fn with_status(status: StatusCode, detail: impl Into<String>) -> Self {
         Self::new(status).with_detail(detail)
+    }
+
+    /// Renames the fields of `errors` (a service's field path to the REST body's), keeping the
+    /// detail of a validation problem in step.
+    pub fn map_fields(mut self, rename: impl Fn(&str) -> String) -> Self {
+        if self.errors.is_empty() {
+            return self;
+        }
+        let errors = std::mem::take(&mut self.errors)
+            .into_iter()
+            .map(|e| FieldError::new(rename(&e.field), e.message))
+            .collect();
+        let renamed = Self::validation(errors);
+        self.detail = renamed.detail;
+        self.errors = renamed.errors;
+        self
     }
 
     /// 400: the request cannot be understood as sent.
@@ -245,11 +269,93 @@ impl IntoResponse for Problem {
     }
 }
 
-/// Canonical gRPC codes to HTTP (the google.rpc.Code mapping). Messages of client errors are
-/// passed on (services write them for people); server-side ones are logged and replaced.
+/// A database failure as a problem: no connection in time or none to be had is 503 with
+/// `Retry-After` (the request may simply be sent again); anything else is logged and 500.
+impl From<sqlx::Error> for Problem {
+    fn from(e: sqlx::Error) -> Self {
+        if crate::error::is_unavailable_db(&e) {
+            tracing::warn!(error = %e, "database busy or unavailable");
+            return Self::service_unavailable(
+                "The database is busy or unavailable. Try again shortly.",
+            )
+            .with_retry_after(std::time::Duration::from_secs(1));
+        }
+        Self::internal(e)
+    }
+}
+
+/// The error of an HTTP role's handler: a problem for the client, or a cause that is logged and
+/// answered without details ([`Problem`]'s `From<sqlx::Error>`: 503 with `Retry-After` when the
+/// database is saturated or down, else 500).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Problem(Box<Problem>),
+    #[error("database error")]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        Self::Problem(Box::new(p))
+    }
+}
+
+impl From<ApiError> for Problem {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Problem(p) => *p,
+            ApiError::Db(e) => Problem::from(e),
+            ApiError::Other(e) => match e.downcast::<sqlx::Error>() {
+                Ok(db) => Problem::from(db),
+                Err(e) => Problem::internal(e),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        Problem::from(self).into_response()
+    }
+}
+
+/// Canonical gRPC codes to HTTP (the google.rpc.Code mapping, with a broken precondition as
+/// 409: the resource's state, not the request, is in the way). Messages of client errors are
+/// passed on (services write them for people); server-side ones are logged and replaced. Field
+/// violations (`google.rpc.BadRequest`) become `errors` of a 422; a `RetryInfo` hint becomes
+/// `Retry-After` of a 429; 401 gets its `WWW-Authenticate` challenge.
 impl From<tonic::Status> for Problem {
     fn from(s: tonic::Status) -> Self {
         use tonic::Code;
+        match s.code() {
+            Code::InvalidArgument => {
+                let errors = crate::error::field_errors(&s);
+                if !errors.is_empty() {
+                    return Self::validation(errors);
+                }
+            }
+            Code::ResourceExhausted => {
+                if let Some(after) = crate::error::retry_delay(&s) {
+                    return Self::too_many_requests(after).with_detail(s.message().to_owned());
+                }
+            }
+            Code::Unauthenticated => {
+                let mut p = Self::new(StatusCode::UNAUTHORIZED);
+                if !s.message().is_empty() {
+                    p.detail = Some(s.message().to_owned());
+                }
+                return p.with_header(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="storefront""#),
+                );
+            }
+            _ => {}
+        }
         let status = match s.code() {
             Code::Ok | Code::Unknown | Code::Internal | Code::DataLoss => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -257,9 +363,8 @@ impl From<tonic::Status> for Problem {
             // The gateway never cancels a call its client still waits for: a cancelled call is
             // the upstream's deadline running out (tonic's client timeout), so 504, not 499.
             Code::Cancelled => StatusCode::GATEWAY_TIMEOUT,
-            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
-                StatusCode::BAD_REQUEST
-            }
+            Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,
+            Code::FailedPrecondition => StatusCode::CONFLICT,
             Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
@@ -793,7 +898,7 @@ mod tests {
         use tonic::{Code, Status};
         let cases = [
             (Code::InvalidArgument, 400),
-            (Code::FailedPrecondition, 400),
+            (Code::FailedPrecondition, 409),
             (Code::OutOfRange, 400),
             (Code::Unauthenticated, 401),
             (Code::PermissionDenied, 403),

@@ -12,6 +12,8 @@ use uuid::Uuid;
 use crate::pricing::{self, Breakdown, PriceMode, TaxCategory};
 use crate::problem::FieldError;
 
+pub use contracts::totals::{DeliveryDays, ShippingChoice};
+
 /// Largest amount in minor units an admin may enter (10^12: ten billion in a 2-decimal
 /// currency), so sums over 100 lines of 10,000 units cannot overflow.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
@@ -398,14 +400,6 @@ impl Rate {
     }
 }
 
-/// Business days from order to delivery.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeliveryDays {
-    pub min: i32,
-    pub max: i32,
-}
-
 /// Body of `POST /api/v1/admin/shipping-methods` and `PUT .../{id}`.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -496,14 +490,6 @@ pub struct ShippingOption {
     pub delivery_days: Option<DeliveryDays>,
     /// The price for the cart in question (before promotions), when there is one.
     pub amount: Option<i64>,
-}
-
-/// The shipping method an order was placed with, as it was then.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ShippingChoice {
-    pub id: Uuid,
-    pub name: String,
-    pub delivery_days: Option<DeliveryDays>,
 }
 
 impl ShippingOption {

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
+use kit::contracts::events::user::UserRegistered;
 use kit::kafka::{Delivery, Outcome};
-use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -19,15 +19,6 @@ use crate::store;
 pub const RECIPIENTS_CONSUMER: &str = "notification.recipients";
 pub const MAIL_CONSUMER: &str = "notification";
 
-/// The fields of `user.registered` notification needs.
-#[derive(Debug, Deserialize)]
-struct UserRegistered {
-    user_id: Uuid,
-    email: String,
-    #[serde(default)]
-    display_name: Option<String>,
-}
-
 /// Handles one `user-events` delivery: `user.registered` records the recipient.
 pub async fn handle_user_event(
     pool: &PgPool,
@@ -35,12 +26,10 @@ pub async fn handle_user_event(
     delivery: Delivery,
 ) -> anyhow::Result<Outcome> {
     let event = &delivery.event;
-    if event.event_type != "user.registered" {
-        return Ok(Outcome::Ignored);
-    }
-    let u: UserRegistered = match event.data_as() {
-        Ok(u) => u,
-        Err(e) => {
+    let u: UserRegistered = match event.decode() {
+        None => return Ok(Outcome::Ignored),
+        Some(Ok(u)) => u,
+        Some(Err(e)) => {
             tracing::error!(event_id = %event.id, error = %e, "user.registered without user_id and email; skipping it");
             return Ok(Outcome::Ignored);
         }

@@ -1,6 +1,9 @@
 //! The e-mails: subject, plain text and HTML for each kind, from the event's data. Values from
 //! events are escaped in HTML.
 
+use kit::contracts::Event;
+use kit::contracts::events::order::{OrderPaid, OrderRefunded, OrderShipped};
+use kit::contracts::events::payment::PaymentFailed;
 use serde_json::Value;
 
 /// Which e-mail an event calls for.
@@ -16,10 +19,10 @@ impl Kind {
     /// The e-mail an event type calls for, if any.
     pub fn for_event(event_type: &str) -> Option<Self> {
         match event_type {
-            "order.paid" => Some(Self::OrderConfirmation),
-            "payment.failed" => Some(Self::PaymentFailed),
-            "order.shipped" => Some(Self::OrderShipped),
-            "order.refunded" => Some(Self::OrderRefunded),
+            OrderPaid::TYPE => Some(Self::OrderConfirmation),
+            PaymentFailed::TYPE => Some(Self::PaymentFailed),
+            OrderShipped::TYPE => Some(Self::OrderShipped),
+            OrderRefunded::TYPE => Some(Self::OrderRefunded),
             _ => None,
         }
     }

@@ -157,10 +157,6 @@ pub struct CreateMethod {
     pub holder_name: Option<String>,
 }
 
-fn db(e: sqlx::Error) -> Problem {
-    Problem::internal(e)
-}
-
 pub async fn list_methods(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -169,9 +165,7 @@ pub async fn list_methods(
     let page = kit::page::Page::parse(q.cursor.as_deref(), q.limit, 20).map_err(|errors| {
         Problem::bad_request("The query string is invalid.").with_errors(errors)
     })?;
-    let mut rows = store::list_methods(&state.pool, claims.sub, page.after, page.limit + 1)
-        .await
-        .map_err(db)?;
+    let mut rows = store::list_methods(&state.pool, claims.sub, page.after, page.limit + 1).await?;
     let next_cursor = page.finish(&mut rows, |m| m.id);
     let list = MethodList {
         items: rows.iter().map(MethodView::from).collect(),
@@ -262,9 +256,7 @@ pub async fn create_method(
     let card = parse_card(body, now)?;
     let hash = request_hash(&card);
     if let Some(k) = &key
-        && let Some((h, m)) = store::find_method_request(&state.pool, claims.sub, k)
-            .await
-            .map_err(db)?
+        && let Some((h, m)) = store::find_method_request(&state.pool, claims.sub, k).await?
     {
         return if h == hash {
             Ok(replayed(&m))
@@ -316,15 +308,11 @@ pub async fn create_method(
         state.provider.name(),
         key.as_deref().map(|k| (k, hash.as_str())),
     )
-    .await
-    .map_err(db)?;
+    .await?;
     if !saved {
         // A concurrent request with the same key saved the card first.
         let k = key.as_deref().unwrap_or_default();
-        return match store::find_method_request(&state.pool, claims.sub, k)
-            .await
-            .map_err(db)?
-        {
+        return match store::find_method_request(&state.pool, claims.sub, k).await? {
             Some((h, m)) if h == hash => Ok(replayed(&m)),
             Some(_) => Err(key_reused()),
             None => Err(Problem::conflict(
@@ -341,10 +329,7 @@ pub async fn delete_method(
     AuthUser(claims): AuthUser,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Problem> {
-    if store::delete_method(&state.pool, id, claims.sub)
-        .await
-        .map_err(db)?
-    {
+    if store::delete_method(&state.pool, id, claims.sub).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(Problem::not_found("There is no such payment method."))

@@ -11,10 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kit::Shutdown;
-use kit::events::{CloudEvent, topics};
+use kit::events::CloudEvent;
 use kit::kafka::{Delivery, Outcome};
 use kit::outbox::{self, OutboxEvent};
-use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -23,96 +22,14 @@ use crate::crypto::TokenCipher;
 use crate::provider::{ChargeRequest, PaymentProvider, ProviderError, Receipt, RefundRequest};
 use crate::store::{self, Attempt, NewTx, TxRow};
 
-pub const SOURCE: &str = "/storefront/payment";
-pub const ORDER_CREATED: &str = "order.created";
-pub const ORDER_REFUND_REQUESTED: &str = "order.refund_requested";
-pub const PAYMENT_COMPLETED: &str = "payment.completed";
-pub const PAYMENT_FAILED: &str = "payment.failed";
-pub const PAYMENT_REFUNDED: &str = "payment.refunded";
+pub use kit::contracts::Money;
+pub use kit::contracts::events::order::{OrderCreated, OrderRefundRequested as RefundRequested};
+pub use kit::contracts::events::payment::{
+    FailureCode, PaymentCompleted, PaymentFailed, PaymentRefunded,
+};
+
 /// The inbox name of the `order-events` consumer.
 pub const CONSUMER: &str = "payment";
-
-/// Money as in every event: minor units and currency.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Money {
-    pub amount: i64,
-    pub currency: String,
-}
-
-/// The fields of `order.created` payment needs.
-#[derive(Debug, Deserialize)]
-pub struct OrderCreated {
-    pub order_id: Uuid,
-    pub user_id: Uuid,
-    pub payment_method_id: Option<Uuid>,
-    pub total: Money,
-}
-
-/// `amount` of `order.refund_requested`: money, or a bare number of minor units.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Amount {
-    Money(Money),
-    Minor(i64),
-}
-
-#[derive(Debug, Deserialize)]
-pub struct RefundRequested {
-    pub order_id: Uuid,
-    pub user_id: Uuid,
-    #[serde(default)]
-    pub amount: Option<Amount>,
-}
-
-/// `data` of `payment.completed`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PaymentCompleted {
-    pub order_id: Uuid,
-    pub user_id: Uuid,
-    pub transaction_id: Uuid,
-    pub amount: Money,
-    pub payment_method_id: Uuid,
-    pub brand: String,
-    pub last4: String,
-}
-
-/// Why a payment failed (`code` of `payment.failed`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureCode {
-    CardDeclined,
-    ProviderUnavailable,
-    PaymentMethodNotFound,
-}
-
-impl FailureCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CardDeclined => "card_declined",
-            Self::ProviderUnavailable => "provider_unavailable",
-            Self::PaymentMethodNotFound => "payment_method_not_found",
-        }
-    }
-}
-
-/// `data` of `payment.failed`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PaymentFailed {
-    pub order_id: Uuid,
-    pub user_id: Uuid,
-    pub code: FailureCode,
-    pub message: String,
-}
-
-/// `data` of `payment.refunded`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PaymentRefunded {
-    pub order_id: Uuid,
-    pub user_id: Uuid,
-    pub transaction_id: Uuid,
-    pub refund_id: Uuid,
-    pub amount: Money,
-}
 
 /// Everything the consumer needs.
 #[derive(Clone)]
@@ -126,14 +43,8 @@ pub struct Payments {
     pub shutdown: Shutdown,
 }
 
-fn outbox_event(order_id: Uuid, event_type: &str, data: &impl Serialize) -> OutboxEvent {
-    OutboxEvent::new(
-        topics::PAYMENT_EVENTS,
-        SOURCE,
-        event_type,
-        order_id.to_string(),
-        serde_json::to_value(data).expect("plain data serialises"),
-    )
+fn outbox_event(order_id: Uuid, data: &impl kit::contracts::Event) -> OutboxEvent {
+    OutboxEvent::of(order_id.to_string(), data)
 }
 
 /// The provider call a retry loop makes.
@@ -342,13 +253,13 @@ impl Payments {
                 let data = PaymentCompleted {
                     order_id: o.order_id,
                     user_id: o.user_id,
-                    transaction_id: charge.id,
+                    transaction_id: charge.id.to_string(),
                     amount: o.total.clone(),
                     payment_method_id: method.id,
                     brand: method.brand.clone(),
                     last4: method.last4.clone(),
                 };
-                let ev = outbox_event(o.order_id, PAYMENT_COMPLETED, &data);
+                let ev = outbox_event(o.order_id, &data);
                 self.settle_once(
                     event,
                     Settlement {
@@ -402,7 +313,7 @@ impl Payments {
             code,
             message: message.to_owned(),
         };
-        let ev = outbox_event(o.order_id, PAYMENT_FAILED, &data);
+        let ev = outbox_event(o.order_id, &data);
         self.settle_once(
             event,
             Settlement {
@@ -431,12 +342,12 @@ impl Payments {
                 return self.record_only(event).await;
             }
         };
-        let requested = match r.amount {
-            Some(Amount::Money(m)) => m.amount,
-            Some(Amount::Minor(a)) => a,
-            None => charge.amount,
-        };
-        let amount = requested.clamp(0, charge.amount);
+        if r.amount.currency != charge.currency {
+            tracing::error!(order_id = %r.order_id, requested = %r.amount.currency, charged = %charge.currency,
+                "refund requested in another currency than the charge; recorded as handled");
+            return self.record_only(event).await;
+        }
+        let amount = r.amount.amount.clamp(0, charge.amount);
         let refund = store::claim(
             &self.pool,
             &NewTx {
@@ -472,14 +383,11 @@ impl Payments {
         let data = PaymentRefunded {
             order_id: r.order_id,
             user_id: r.user_id,
-            transaction_id: charge.id,
-            refund_id: refund.id,
-            amount: Money {
-                amount: refund.amount,
-                currency: refund.currency.clone(),
-            },
+            transaction_id: charge.id.to_string(),
+            refund_id: refund.id.to_string(),
+            amount: Money::new(refund.amount, refund.currency.clone()),
         };
-        let ev = outbox_event(r.order_id, PAYMENT_REFUNDED, &data);
+        let ev = outbox_event(r.order_id, &data);
         self.settle_once(
             event,
             Settlement {
@@ -499,8 +407,8 @@ impl Payments {
     /// Handles one `order-events` delivery.
     pub async fn handle(&self, delivery: Delivery) -> anyhow::Result<Outcome> {
         let event = &delivery.event;
-        match event.event_type.as_str() {
-            ORDER_CREATED => match event.data_as::<OrderCreated>() {
+        if let Some(created) = event.decode::<OrderCreated>() {
+            return match created {
                 Ok(o) if o.total.amount < 0 || o.total.currency.len() != 3 => {
                     // Retrying would never help; the order's reservation expires and cancels it.
                     tracing::error!(event_id = %event.id, order_id = %o.order_id, total = ?o.total,
@@ -509,18 +417,18 @@ impl Payments {
                 }
                 Ok(o) => self.charge(event, o).await,
                 Err(e) => {
-                    tracing::error!(event_id = %event.id, error = %e, "order.created without order_id, user_id and total; skipping it");
+                    tracing::error!(event_id = %event.id, error = %e, "order.created that does not decode; skipping it");
                     Ok(Outcome::Ignored)
                 }
-            },
-            ORDER_REFUND_REQUESTED => match event.data_as::<RefundRequested>() {
-                Ok(r) => self.refund(event, r).await,
-                Err(e) => {
-                    tracing::error!(event_id = %event.id, error = %e, "order.refund_requested without order_id and user_id; skipping it");
-                    Ok(Outcome::Ignored)
-                }
-            },
-            _ => Ok(Outcome::Ignored),
+            };
+        }
+        match event.decode::<RefundRequested>() {
+            Some(Ok(r)) => self.refund(event, r).await,
+            Some(Err(e)) => {
+                tracing::error!(event_id = %event.id, error = %e, "order.refund_requested that does not decode; skipping it");
+                Ok(Outcome::Ignored)
+            }
+            None => Ok(Outcome::Ignored),
         }
     }
 }

@@ -3,9 +3,9 @@
 //! invalidates the cached product after commit. What it publishes (`product.created|updated|
 //! archived|deleted` on `product-events`) is written by [`crate::service`] through the outbox.
 
-use serde::Deserialize;
 use uuid::Uuid;
 
+use kit::contracts::events::inventory::StockChanged;
 use kit::kafka::{Delivery, Outcome};
 
 use crate::service::Catalog;
@@ -13,23 +13,13 @@ use crate::store::products;
 
 /// The inbox name of the `inventory-events` consumer.
 pub const CONSUMER: &str = "product";
-pub const STOCK_CHANGED: &str = "inventory.stock_changed";
-
-/// The part of `inventory.stock_changed` this consumer reads.
-#[derive(Debug, Deserialize)]
-struct StockChanged {
-    sku: String,
-    available: i64,
-}
 
 /// Applies one `inventory-events` delivery.
 pub async fn handle_inventory_event(catalog: &Catalog, d: Delivery) -> anyhow::Result<Outcome> {
-    if d.event.event_type != STOCK_CHANGED {
-        return Ok(Outcome::Ignored);
-    }
-    let data: StockChanged = match d.event.data_as() {
-        Ok(v) => v,
-        Err(e) => {
+    let data: StockChanged = match d.event.decode() {
+        None => return Ok(Outcome::Ignored),
+        Some(Ok(v)) => v,
+        Some(Err(e)) => {
             tracing::warn!(event_id = %d.event.id, error = %e, "skipping a malformed inventory.stock_changed");
             return Ok(Outcome::Ignored);
         }

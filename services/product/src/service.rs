@@ -15,7 +15,7 @@ use crate::domain::{
     CategoryRecord, ImageRecord, Money, ProductRecord, Spec, Status, TaxCategory, VariantRecord,
     Violations, other_prices, slugify,
 };
-use crate::error::{Error, Result, is_constraint};
+use crate::error::{Error, Result, on_constraint};
 use crate::store::categories::{self, MoveOutcome};
 use crate::store::{images, products, variants};
 
@@ -376,7 +376,7 @@ impl Catalog {
         )
         .await
         .or_else(|e| {
-            if is_constraint(&e, "products_slug_key") {
+            if on_constraint(&e, "products_slug_key") {
                 Ok(false)
             } else {
                 Err(e)
@@ -539,7 +539,7 @@ impl Catalog {
             ));
         }
         variants::update(&mut tx, &v).await.map_err(|e| {
-            if is_constraint(&e, variants::ATTRIBUTES_KEY) {
+            if on_constraint(&e, variants::ATTRIBUTES_KEY) {
                 Error::AlreadyExists(
                     "Another variant of this product has the same attributes.".into(),
                 )
@@ -841,7 +841,7 @@ impl Catalog {
                         "Nothing was uploaded under this key yet; PUT the image to the upload URL first.".into(),
                     ));
                 }
-                return Err(Error::Other(anyhow::anyhow!(
+                return Err(Error::Internal(anyhow::anyhow!(
                     "checking the upload: {}",
                     kit::s3::describe_error(&e)
                 )));
@@ -972,9 +972,9 @@ async fn insert_variant(
     )
     .await
     .map_err(|e| {
-        if is_constraint(&e, variants::SKU_KEY) {
+        if on_constraint(&e, variants::SKU_KEY) {
             Error::AlreadyExists(format!("The SKU `{}` is taken ({field}.sku).", v.sku))
-        } else if is_constraint(&e, variants::ATTRIBUTES_KEY) {
+        } else if on_constraint(&e, variants::ATTRIBUTES_KEY) {
             Error::AlreadyExists(format!(
                 "Another variant of this product has the same attributes ({field}.attributes)."
             ))

@@ -55,12 +55,7 @@ pub struct RecQuery {
     pub limit: Option<String>,
 }
 
-/// An amount in minor units.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Money {
-    pub amount: i64,
-    pub currency: String,
-}
+pub use kit::contracts::Money;
 
 /// A product card.
 #[derive(Clone, Debug, Serialize)]

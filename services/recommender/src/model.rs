@@ -7,6 +7,9 @@
 //! `cart.item_added` on `cart-events` describes the same action and is ignored.
 
 use kit::cache::Keys;
+use kit::contracts::Event;
+use kit::contracts::events::tracking::PurchaseCompleted;
+use kit::contracts::events::types;
 use kit::events::{CloudEvent, topics};
 use redis::Script;
 use serde_json::Value;
@@ -28,6 +31,8 @@ pub struct Weights {
     pub basket: f64,
 }
 
+const PURCHASE_COMPLETED: &str = <PurchaseCompleted as Event>::TYPE;
+
 /// Weights and home topic of the event types the model uses.
 pub fn weights(event_type: &str) -> Option<(Weights, &'static str)> {
     let w = |popularity, pair, basket| Weights {
@@ -36,11 +41,11 @@ pub fn weights(event_type: &str) -> Option<(Weights, &'static str)> {
         basket,
     };
     Some(match event_type {
-        "product.viewed" => (w(1.0, 1.0, 0.0), topics::PRODUCT_VIEWS),
-        "product.clicked" => (w(2.0, 1.0, 0.0), topics::PRODUCT_VIEWS),
-        "cart.item_added" => (w(3.0, 2.0, 0.0), topics::CART_EVENTS),
-        "wishlist.item_added" => (w(3.0, 2.0, 0.0), topics::USER_EVENTS),
-        "purchase.completed" => (w(10.0, 3.0, 5.0), topics::USER_EVENTS),
+        types::PRODUCT_VIEWED => (w(1.0, 1.0, 0.0), topics::PRODUCT_VIEWS),
+        types::PRODUCT_CLICKED => (w(2.0, 1.0, 0.0), topics::PRODUCT_VIEWS),
+        types::CART_ITEM_ADDED => (w(3.0, 2.0, 0.0), topics::CART_EVENTS),
+        types::WISHLIST_ITEM_ADDED => (w(3.0, 2.0, 0.0), topics::USER_EVENTS),
+        PURCHASE_COMPLETED => (w(10.0, 3.0, 5.0), topics::USER_EVENTS),
         _ => return None,
     })
 }

@@ -12,12 +12,10 @@ use crate::service::{CONSUMER, Registered, UserService};
 
 /// Applies one event: `user.registered` seeds the profile; other types are ignored.
 pub async fn handle(pool: &PgPool, event: &CloudEvent) -> anyhow::Result<Outcome> {
-    if event.event_type != "user.registered" {
-        return Ok(Outcome::Ignored);
-    }
-    let r: Registered = match event.data_as() {
-        Ok(r) => r,
-        Err(e) => {
+    let r: Registered = match event.decode() {
+        None => return Ok(Outcome::Ignored),
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
             // Retrying cannot fix a malformed payload; record nothing and move on.
             tracing::error!(event_id = %event.id, error = %e, "user.registered without a valid user_id; skipping");
             return Ok(Outcome::Ignored);

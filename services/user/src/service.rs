@@ -16,7 +16,7 @@ use crate::domain::{self, Invalid};
 use crate::store::addresses::{self, AddressRow};
 use crate::store::profiles::{self, ProfileRow};
 use crate::store::wishlist::{self, ItemRow};
-use crate::store::{avatars, is_constraint, preferences};
+use crate::store::{avatars, on_constraint, preferences};
 
 /// The logical bucket of avatars (`kit::s3::bucket_name` adds the prefix).
 pub const AVATAR_BUCKET: &str = "user-avatars";
@@ -52,14 +52,7 @@ pub struct Upload {
 }
 
 /// The data of `user.registered` (published by auth).
-#[derive(Debug, serde::Deserialize)]
-pub struct Registered {
-    pub user_id: Uuid,
-    #[serde(default)]
-    pub email: String,
-    #[serde(default)]
-    pub display_name: Option<String>,
-}
+pub use kit::contracts::events::user::UserRegistered as Registered;
 
 fn address_not_found() -> Error {
     Error::NotFound("No such address.".into())
@@ -288,7 +281,7 @@ impl UserService {
                 Invalid::new("object_key", "is not an avatar key from CreateAvatarUpload").into(),
             );
         };
-        let denied = || Error::PermissionDenied("This upload was not issued to you.".into());
+        let denied = || Error::Forbidden("This upload was not issued to you.".into());
         if owner != me {
             return Err(denied());
         }
@@ -378,8 +371,8 @@ impl UserService {
 
 /// The partial unique indexes fire only when two writes of one user race past the lock.
 fn default_conflict(e: sqlx::Error) -> Error {
-    if is_constraint(&e, addresses::ONE_DEFAULT_SHIPPING)
-        || is_constraint(&e, addresses::ONE_DEFAULT_BILLING)
+    if on_constraint(&e, addresses::ONE_DEFAULT_SHIPPING)
+        || on_constraint(&e, addresses::ONE_DEFAULT_BILLING)
     {
         Error::FailedPrecondition(
             "Another change of your default address happened at the same time. Try again.".into(),

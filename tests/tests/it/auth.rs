@@ -11,26 +11,24 @@ use sqlx::PgPool;
 use storefront_auth::config::InlineKey;
 use storefront_auth::keys::generate_pem;
 use storefront_kit::Shutdown;
-use storefront_kit::config::Common;
 use storefront_kit::jwt::{JwksVerifier, Role};
 use storefront_kit::kafka::{ConsumerOptions, Delivery, Outcome};
+use storefront_tests::stack::{Stack, read};
 use storefront_tests::{common, eventually, unique};
 use uuid::Uuid;
 
 /// One auth role and one gateway in front of it, stopped on drop.
-struct Stack {
-    common: Common,
+struct Auth {
+    stack: Stack,
     auth_cfg: storefront_auth::Config,
     auth_addr: SocketAddr,
-    base: String,
     pool: PgPool,
-    http: reqwest::Client,
-    shutdown: Shutdown,
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
+impl std::ops::Deref for Auth {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
     }
 }
 
@@ -56,44 +54,30 @@ fn auth_config() -> storefront_auth::Config {
     cfg
 }
 
-impl Stack {
+impl Auth {
     async fn start() -> Self {
         Self::start_with(auth_config()).await
     }
 
+    /// The auth role of `cfg` (its settings, its database), and a gateway trusting its keys.
     async fn start_with(cfg: storefront_auth::Config) -> Self {
-        let shutdown = Shutdown::new();
-        let server = storefront_auth::build(cfg.clone(), shutdown.clone())
+        let mut stack = Stack::new("it_auth").await;
+        let server = storefront_auth::build(cfg.clone(), stack.shutdown.clone())
             .await
             .expect("auth starts (is the dev stack up? scripts/dev-stack.sh up)");
         let auth_addr = server.local_addr();
         let pool = server.auth().pool.clone();
         tokio::spawn(server.run());
-
-        let mut gw = storefront_gateway::Config {
-            common: cfg.common.clone(),
-            ..Default::default()
-        };
-        gw.common.auth.jwks_url = format!("http://{auth_addr}/.well-known/jwks.json");
-        gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
-        gw.gateway.upstreams.auth = format!("http://{auth_addr}");
-        gw.gateway.rate_limit.burst = 10_000;
-        gw.gateway.rate_limit.per_ip_per_minute = 60_000;
-        gw.gateway.rate_limit.per_user_per_minute = 60_000;
-        gw.gateway.rate_limit.redis_timeout_ms = 1000;
-        let gateway = storefront_gateway::build(gw, shutdown.clone())
-            .await
-            .expect("gateway starts");
-        let base = format!("http://{}", gateway.local_addr());
-        tokio::spawn(gateway.run());
+        stack.common = cfg.common.clone();
+        stack.common.auth.jwks_url = format!("http://{auth_addr}/.well-known/jwks.json");
+        stack
+            .gateway(|gw| gw.gateway.upstreams.auth = format!("http://{auth_addr}"))
+            .await;
         Self {
-            common: cfg.common.clone(),
+            stack,
             auth_cfg: cfg,
             auth_addr,
-            base,
             pool,
-            http: reqwest::Client::new(),
-            shutdown,
         }
     }
 
@@ -158,20 +142,6 @@ impl Stack {
     }
 }
 
-async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
-    let status = resp.status();
-    let is_problem = resp
-        .headers()
-        .get("content-type")
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    let text = resp.text().await.unwrap();
-    let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    if status.is_client_error() || status.is_server_error() {
-        assert!(is_problem, "{status} without problem+json: {body}");
-    }
-    (status, body)
-}
-
 fn email() -> String {
     format!("{}@example.com", unique("user"))
 }
@@ -198,7 +168,7 @@ fn field_errors(body: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_login_refresh_logout_over_rest() {
-    let s = Stack::start().await;
+    let s = Auth::start().await;
     let email = email();
     let reg = s
         .register(&format!("  {}  ", email.to_uppercase()), PASSWORD)
@@ -281,7 +251,7 @@ async fn register_login_refresh_logout_over_rest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_token_reuse_revokes_the_family() {
-    let s = Stack::start().await;
+    let s = Auth::start().await;
     let email = email();
     s.register(&email, PASSWORD).await;
     let (_, login) = s.login(&email, PASSWORD).await;
@@ -351,7 +321,7 @@ async fn refresh_token_reuse_revokes_the_family() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_email_in_any_case_is_409() {
-    let s = Stack::start().await;
+    let s = Auth::start().await;
     let email = email();
     s.register(&email, PASSWORD).await;
     for variant in [email.clone(), email.to_uppercase(), format!(" {email}\t")] {
@@ -369,7 +339,7 @@ async fn duplicate_email_in_any_case_is_409() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_oversize_bodies_are_problems_naming_the_field() {
-    let s = Stack::start().await;
+    let s = Auth::start().await;
     let (status, body) = s
         .post_raw(
             "/api/v1/auth/register",
@@ -447,7 +417,7 @@ async fn malformed_and_oversize_bodies_are_problems_naming_the_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_metacharacters_are_stored_verbatim_and_usable() {
-    let s = Stack::start().await;
+    let s = Auth::start().await;
     let email = format!("o'brien+x\"--;{}@example.com", unique("sql"));
     let password = "Robert'); DROP TABLE users;--\\ %_";
     let reg = s.register(&email, password).await;
@@ -472,7 +442,7 @@ async fn sql_metacharacters_are_stored_verbatim_and_usable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_and_unknown_email_look_the_same() {
-    let s = Stack::start().await;
+    let s = Auth::start().await;
     let email = email();
     s.register(&email, PASSWORD).await;
     let (s1, wrong) = s.login(&email, "not the password").await;
@@ -512,7 +482,7 @@ async fn failed_logins_are_throttled_per_account_and_per_ip() {
     cfg.auth.throttle.login_failures_per_account = 3;
     cfg.auth.throttle.login_failures_per_ip = 6;
     cfg.auth.throttle.registrations_per_ip = 3;
-    let s = Stack::start_with(cfg).await;
+    let s = Auth::start_with(cfg).await;
     let victim = email();
     s.register(&victim, PASSWORD).await;
     for _ in 0..3 {
@@ -568,7 +538,7 @@ async fn failed_logins_are_throttled_per_account_and_per_ip() {
 async fn rotated_keys_are_served_together_and_both_verify() {
     let first = auth_config();
     let old_key = first.auth.keys.inline[0].clone();
-    let s1 = Stack::start_with(first.clone()).await;
+    let s1 = Auth::start_with(first.clone()).await;
     let email = email();
     let reg = s1.register(&email, PASSWORD).await;
     let old_token = reg["access_token"].as_str().unwrap().to_owned();
@@ -576,7 +546,7 @@ async fn rotated_keys_are_served_together_and_both_verify() {
     // Rotation: the same database, the old key kept for verification, a new key signing.
     let mut second = first.clone();
     second.auth.keys.inline = vec![old_key, key("k2")];
-    let s2 = Stack::start_with(second).await;
+    let s2 = Auth::start_with(second).await;
     let (status, jwks) = {
         let resp = s2
             .http
@@ -625,7 +595,7 @@ async fn user_registered_reaches_user_events() {
     storefront_kit::kafka::ensure_topics(&cfg.common.kafka, std::slice::from_ref(&topic), 1)
         .await
         .expect("creating topic (is the broker up?)");
-    let s = Stack::start_with(cfg).await;
+    let s = Auth::start_with(cfg).await;
     let email = email();
     let reg = s
         .post(
@@ -691,7 +661,7 @@ async fn create_admin_creates_or_promotes() {
     let id = storefront_auth::create_admin(&cfg, &admin_email, PASSWORD)
         .await
         .unwrap();
-    let s = Stack::start_with(cfg.clone()).await;
+    let s = Auth::start_with(cfg.clone()).await;
     let (status, login) = s.login(&admin_email, PASSWORD).await;
     assert_eq!(status, 200, "{login}");
     let c = s
@@ -727,7 +697,7 @@ async fn create_admin_creates_or_promotes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn change_password_and_logout_all_end_other_sessions() {
-    let s = Stack::start().await;
+    let s = Auth::start().await;
     let email = email();
     let reg = s.register(&email, PASSWORD).await;
     let (_, other) = s.login(&email, PASSWORD).await;
@@ -774,7 +744,7 @@ async fn change_password_and_logout_all_end_other_sessions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_serves_health_and_jwks_on_its_grpc_port() {
-    let s = Stack::start().await;
+    let s = Auth::start().await;
     for path in ["/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"] {
         let resp = s
             .http
@@ -797,7 +767,7 @@ async fn auth_serves_health_and_jwks_on_its_grpc_port() {
 
 /// A gRPC client of the stack's auth role.
 async fn grpc(
-    s: &Stack,
+    s: &Auth,
 ) -> storefront_proto::auth::v1::auth_service_client::AuthServiceClient<tonic::transport::Channel> {
     let channel = tonic::transport::Channel::from_shared(format!("http://{}", s.auth_addr))
         .unwrap()
@@ -817,7 +787,7 @@ fn bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_and_accounts_over_grpc_are_admin_only_and_owner_scoped() {
     use storefront_proto::auth::v1 as pb;
-    let s = Stack::start().await;
+    let s = Auth::start().await;
     let admin_email = email();
     storefront_auth::create_admin(&s.auth_cfg, &admin_email, PASSWORD)
         .await
@@ -969,7 +939,7 @@ async fn roles_and_accounts_over_grpc_are_admin_only_and_owner_scoped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raising_the_argon2_cost_rehashes_at_the_next_login() {
     let first = auth_config();
-    let s1 = Stack::start_with(first.clone()).await;
+    let s1 = Auth::start_with(first.clone()).await;
     let email = email();
     let reg = s1.register(&email, PASSWORD).await;
     let id: Uuid = reg["user"]["id"].as_str().unwrap().parse().unwrap();
@@ -985,7 +955,7 @@ async fn raising_the_argon2_cost_rehashes_at_the_next_login() {
 
     let mut stronger = first;
     stronger.auth.argon2.iterations = 3;
-    let s2 = Stack::start_with(stronger).await;
+    let s2 = Auth::start_with(stronger).await;
     let (status, _) = s2.login(&email, PASSWORD).await;
     assert_eq!(status, 200);
     assert!(hash(s2.pool.clone()).await.contains("m=19456,t=3,p=1$"));
@@ -1010,7 +980,7 @@ async fn expired_tampered_wrong_key_and_unsigned_tokens_are_refused_by_the_gatew
     let real_key = storefront_auth::keys::keys_from_pem(&pem, Some("k1"))
         .unwrap()
         .remove(0);
-    let s = Stack::start_with(cfg).await;
+    let s = Auth::start_with(cfg).await;
     let reg = s.register(&email(), PASSWORD).await;
     let good = reg["access_token"].as_str().unwrap().to_owned();
     let user: Uuid = reg["user"]["id"].as_str().unwrap().parse().unwrap();
@@ -1095,7 +1065,7 @@ async fn expired_tampered_wrong_key_and_unsigned_tokens_are_refused_by_the_gatew
 /// door (another password, or no key, is still 409).
 #[tokio::test]
 async fn a_sign_up_retried_with_its_key_answers_as_the_first_did() {
-    let s = Stack::start().await;
+    let s = Auth::start().await;
     let email = email();
     let register = |key: Option<&'static str>, password: &'static str| {
         let mut req = s
@@ -1151,7 +1121,7 @@ async fn a_login_burst_past_the_hashing_pool_is_answered_503_with_retry_after() 
     cfg.auth.argon2.workers = 1;
     cfg.auth.argon2.queue = 2;
     cfg.auth.argon2.queue_timeout_ms = 100;
-    let s = Stack::start_with(cfg).await;
+    let s = Auth::start_with(cfg).await;
     let email = email();
     let user = s.register(&email, PASSWORD).await;
     let mut tasks = Vec::new();

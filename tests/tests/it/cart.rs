@@ -6,36 +6,28 @@
 
 use std::time::Duration;
 
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::producer::FutureRecord;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use storefront_kit::Shutdown;
-use storefront_kit::config::{Common, KafkaSettings};
 use storefront_kit::events::{CloudEvent, topics};
-use storefront_kit::jwt::Role;
-use storefront_kit::jwt::testing::{TestKey, claims};
-use storefront_tests::{common, eventually, jwks_server, unique};
+use storefront_tests::stack::produce;
+use storefront_tests::stack::{Stack, find_events};
+use storefront_tests::{eventually, serve_jwks, unique};
 use uuid::Uuid;
 
 /// product + inventory + cart + gateway, stopped on drop.
 struct Shop {
-    base: String,
+    stack: Stack,
     cart_addr: std::net::SocketAddr,
-    http: reqwest::Client,
-    key: TestKey,
     admin: String,
-    common: Common,
     cart_pool: PgPool,
     redis: redis::aio::ConnectionManager,
-    shutdown: Shutdown,
 }
 
-impl Drop for Shop {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
+impl std::ops::Deref for Shop {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
     }
 }
 
@@ -52,19 +44,17 @@ impl Shop {
     }
 
     async fn start_inner(with_auth: bool) -> Self {
-        let key = TestKey::generate("cart-test-key");
-        let mut c = common();
-        let name = unique("it_cart");
-        let shutdown = Shutdown::new();
+        let mut stack = Stack::new("it_cart").await;
+        stack.common.postgres.max_connections = 10;
+        let shutdown = stack.shutdown.clone();
         let mut auth_addr = None;
-        let jwks_url = if with_auth {
+        if with_auth {
             let mut a = storefront_auth::Config {
-                common: c.clone(),
+                common: stack.common.clone(),
                 auth: storefront_auth::AuthSettings::default(),
             };
-            a.common.redis.key_prefix = format!("{name}:");
             a.auth.listen = "127.0.0.1:0".parse().unwrap();
-            a.auth.database = Some(format!("{name}_auth"));
+            a.auth.database = Some(stack.unique("auth"));
             a.auth.keys.inline = vec![storefront_auth::config::InlineKey {
                 kid: "k1".into(),
                 pem: storefront_auth::keys::generate_pem().into(),
@@ -87,32 +77,20 @@ impl Shop {
                 })
                 .await;
             let mut set =
-                serde_json::to_value(storefront_kit::jwt::testing::jwks(&[&key])).unwrap();
+                serde_json::to_value(storefront_kit::jwt::testing::jwks(&[&stack.key])).unwrap();
             let theirs = auth_jwks["keys"].as_array().cloned().unwrap_or_default();
             set["keys"].as_array_mut().unwrap().extend(theirs);
-            serve_jwks(set).await
-        } else {
-            jwks_server(&key).await
-        };
-        c.auth.jwks_url = jwks_url;
-        c.postgres.database_prefix = format!("{name}_");
-        c.postgres.max_connections = 10;
-        c.redis.key_prefix = format!("{name}:");
-        c.kafka.topic_prefix = format!("{name}.");
-        let tail = Uuid::now_v7().simple().to_string();
-        c.s3.bucket_prefix = format!("it-{}-", &tail[20..]);
-        let names: Vec<String> = [
-            topics::PRODUCT_EVENTS,
-            topics::INVENTORY_EVENTS,
-            topics::ORDER_EVENTS,
-            topics::CART_EVENTS,
-        ]
-        .iter()
-        .map(|t| storefront_kit::events::topic(&c.kafka, t))
-        .collect();
-        storefront_kit::kafka::ensure_topics(&c.kafka, &names, 1)
-            .await
-            .expect("creating topics (is the broker up? run scripts/dev-stack.sh up)");
+            stack.common.auth.jwks_url = serve_jwks(set).await;
+        }
+        stack
+            .topics(&[
+                topics::PRODUCT_EVENTS,
+                topics::INVENTORY_EVENTS,
+                topics::ORDER_EVENTS,
+                topics::CART_EVENTS,
+            ])
+            .await;
+        let c = stack.common.clone();
 
         let mut p = storefront_product::Config {
             common: c.clone(),
@@ -120,7 +98,7 @@ impl Shop {
         };
         p.product.listen = "127.0.0.1:0".parse().unwrap();
         p.product.relay_poll_interval_ms = 200;
-        p.product.consumer_group = unique("it_cart_product");
+        p.product.consumer_group = stack.unique("product");
         let product = storefront_product::build(p, shutdown.clone())
             .await
             .expect("product starts (is the dev stack up? scripts/dev-stack.sh up)");
@@ -132,7 +110,7 @@ impl Shop {
             inventory: Default::default(),
         };
         i.inventory.listen = "127.0.0.1:0".parse().unwrap();
-        i.inventory.consumer_group = unique("it_cart_inv");
+        i.inventory.consumer_group = stack.unique("inventory");
         let inventory = storefront_inventory::build(i, shutdown.clone())
             .await
             .expect("inventory starts");
@@ -146,7 +124,7 @@ impl Shop {
         k.cart.listen = "127.0.0.1:0".parse().unwrap();
         k.cart.upstreams.product = format!("http://{product_addr}");
         k.cart.upstreams.inventory = format!("http://{inventory_addr}");
-        k.cart.consumer_group = unique("it_cart_group");
+        k.cart.consumer_group = stack.unique("cart");
         k.cart.relay_poll_interval_ms = 200;
         let cart = storefront_cart::build(k, shutdown.clone())
             .await
@@ -155,52 +133,24 @@ impl Shop {
         let cart_pool = cart.pool().clone();
         tokio::spawn(cart.run());
 
-        let mut gw = storefront_gateway::Config {
-            common: c.clone(),
-            ..Default::default()
-        };
-        gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
-        gw.gateway.upstreams.product = format!("http://{product_addr}");
-        gw.gateway.upstreams.inventory = format!("http://{inventory_addr}");
-        gw.gateway.upstreams.cart = format!("http://{cart_addr}");
-        if let Some(a) = auth_addr {
-            gw.gateway.upstreams.auth = format!("http://{a}");
-        }
-        gw.gateway.rate_limit.burst = 100_000;
-        gw.gateway.rate_limit.per_ip_per_minute = 60_000;
-        gw.gateway.rate_limit.per_user_per_minute = 60_000;
-        gw.gateway.rate_limit.redis_timeout_ms = 1000;
-        let gateway = storefront_gateway::build(gw, shutdown.clone())
-            .await
-            .expect("gateway starts");
-        let base = format!("http://{}", gateway.local_addr());
-        tokio::spawn(gateway.run());
+        stack
+            .gateway(|gw| {
+                gw.gateway.upstreams.product = format!("http://{product_addr}");
+                gw.gateway.upstreams.inventory = format!("http://{inventory_addr}");
+                gw.gateway.upstreams.cart = format!("http://{cart_addr}");
+                if let Some(a) = auth_addr {
+                    gw.gateway.upstreams.auth = format!("http://{a}");
+                }
+            })
+            .await;
         let redis = storefront_kit::cache::connect(&c.redis).await.unwrap();
-        let admin = key.sign(&claims(
-            Uuid::now_v7(),
-            vec![Role::Customer, Role::Admin],
-            "storefront",
-        ));
         Self {
-            base,
+            admin: stack.admin(),
+            stack,
             cart_addr,
-            http: reqwest::Client::new(),
-            key,
-            admin,
-            common: c,
             cart_pool,
             redis,
-            shutdown,
         }
-    }
-
-    fn customer(&self) -> (Uuid, String) {
-        let id = Uuid::now_v7();
-        (
-            id,
-            self.key
-                .sign(&claims(id, vec![Role::Customer], "storefront")),
-        )
     }
 
     async fn call(
@@ -292,21 +242,6 @@ impl Shop {
     }
 }
 
-/// Serves `set` as a JWKS on 127.0.0.1:0; returns its URL.
-async fn serve_jwks(set: Value) -> String {
-    let app = axum::Router::new().route(
-        "/.well-known/jwks.json",
-        axum::routing::get(move || {
-            let set = set.clone();
-            async move { axum::Json(set) }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/.well-known/jwks.json")
-}
-
 fn sku(tag: &str) -> String {
     format!("{tag}-{}", &Uuid::now_v7().simple().to_string()[20..]).to_uppercase()
 }
@@ -334,62 +269,6 @@ fn fields(problem: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Reads `topic` from the beginning and returns the events `pick` accepts once there are
-/// `want` of them (or panics after `timeout`).
-async fn events(
-    kafka: &KafkaSettings,
-    topic: &str,
-    want: usize,
-    timeout: Duration,
-    pick: impl Fn(&CloudEvent) -> bool,
-) -> Vec<CloudEvent> {
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &kafka.brokers)
-        .set("group.id", unique("it-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut found = Vec::new();
-    while found.len() < want {
-        let msg = tokio::time::timeout_at(deadline, consumer.recv())
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "only {} of {want} events on {topic} within {timeout:?}",
-                    found.len()
-                )
-            });
-        let Ok(msg) = msg else { continue };
-        if let Some(p) = msg.payload()
-            && let Ok(ev) = serde_json::from_slice::<CloudEvent>(p)
-            && pick(&ev)
-        {
-            found.push(ev);
-        }
-    }
-    found
-}
-
-pub async fn produce(kafka: &KafkaSettings, topic: &str, event: &CloudEvent) {
-    let producer = storefront_kit::kafka::producer(kafka).unwrap();
-    let payload = serde_json::to_vec(event).unwrap();
-    let key = event
-        .subject
-        .clone()
-        .unwrap_or_else(|| event.id.to_string());
-    producer
-        .send(
-            FutureRecord::to(topic).key(&key).payload(&payload),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -605,7 +484,7 @@ async fn a_signed_in_cart_shows_prices_and_availability_and_enforces_its_bounds(
         .fetch_one(&shop.cart_pool)
         .await
         .unwrap();
-    let evs = events(
+    let evs = find_events(
         &shop.common.kafka,
         &shop.topic(topics::CART_EVENTS),
         6,

@@ -5,108 +5,81 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use storefront_kit::Shutdown;
 use storefront_kit::config::KafkaSettings;
 use storefront_kit::events::{CloudEvent, topics};
 use storefront_kit::jwt::Role;
-use storefront_kit::jwt::testing::{TestKey, claims};
-use storefront_tests::{common, eventually, jwks_server, unique};
+use storefront_tests::eventually;
+use storefront_tests::stack::Stack;
+use storefront_tests::stack::{order_paid, publish, read};
 use uuid::Uuid;
 
 /// An event role and a gateway in front of it, stopped on drop.
-struct Stack {
-    gateway: String,
+struct Events {
+    stack: Stack,
     event: SocketAddr,
-    http: reqwest::Client,
-    key: TestKey,
     kafka: KafkaSettings,
     pool: sqlx::PgPool,
-    shutdown: Shutdown,
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
+impl std::ops::Deref for Events {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
     }
 }
 
-/// The topics an event role publishes to and consumes, created with one partition each.
-pub async fn ensure_topics(kafka: &KafkaSettings) {
-    let names: Vec<String> = [
-        topics::USER_EVENTS,
-        topics::PRODUCT_VIEWS,
-        topics::CART_EVENTS,
-        topics::SEARCH_EVENTS,
-        topics::ORDER_EVENTS,
-    ]
-    .iter()
-    .map(|t| storefront_kit::events::topic(kafka, t))
-    .collect();
-    storefront_kit::kafka::ensure_topics(kafka, &names, 1)
-        .await
-        .expect("creating topics (is the broker up? run scripts/dev-stack.sh up)");
-}
+/// The topics an event role publishes to and consumes.
+const TOPICS: [&str; 5] = [
+    topics::USER_EVENTS,
+    topics::PRODUCT_VIEWS,
+    topics::CART_EVENTS,
+    topics::SEARCH_EVENTS,
+    topics::ORDER_EVENTS,
+];
 
-impl Stack {
+impl Events {
     async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
 
     async fn start_with(tweak: impl FnOnce(&mut storefront_event::Config)) -> Self {
-        let key = TestKey::generate("event-test-key");
-        let mut c = common();
-        c.auth.jwks_url = jwks_server(&key).await;
-        c.kafka.topic_prefix = format!("{}.", unique("it_event"));
+        let mut stack = Stack::new("it_event").await;
         let mut cfg = storefront_event::Config {
-            common: c.clone(),
+            common: stack.common.clone(),
             event: Default::default(),
         };
         cfg.event.listen = "127.0.0.1:0".parse().unwrap();
-        cfg.event.database = Some(unique("it_event"));
-        cfg.event.consumer_group = unique("it_event");
+        cfg.event.database = Some(stack.unique("db"));
+        cfg.event.consumer_group = stack.unique("group");
         cfg.event.relay_poll_interval_ms = 200;
         tweak(&mut cfg);
-        if cfg.common.kafka.brokers == c.kafka.brokers {
-            ensure_topics(&cfg.common.kafka).await;
+        if cfg.common.kafka.brokers == stack.common.kafka.brokers {
+            stack.topics(&TOPICS).await;
         }
-        let shutdown = Shutdown::new();
-        let server = storefront_event::build(cfg.clone(), shutdown.clone())
+        let server = storefront_event::build(cfg.clone(), stack.shutdown.clone())
             .await
             .expect("event starts (is the dev stack up? scripts/dev-stack.sh up)");
         let event = server.local_addr();
         let pool = server.pool().clone();
         tokio::spawn(server.run());
-
-        let mut gw = storefront_gateway::Config {
-            common: c.clone(),
-            ..Default::default()
-        };
-        gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
-        gw.gateway.upstreams.event = format!("http://{event}");
-        gw.gateway.rate_limit.enabled = false;
-        let gateway = storefront_gateway::build(gw, shutdown.clone())
-            .await
-            .expect("gateway starts");
-        let base = format!("http://{}", gateway.local_addr());
-        tokio::spawn(gateway.run());
+        stack
+            .gateway(|gw| {
+                gw.gateway.upstreams.event = format!("http://{event}");
+                gw.gateway.rate_limit.enabled = false;
+            })
+            .await;
         Self {
-            gateway: base,
+            stack,
             event,
-            http: reqwest::Client::new(),
-            key,
             kafka: cfg.common.kafka,
             pool,
-            shutdown,
         }
     }
 
     fn token(&self, user: Uuid) -> String {
-        self.key
-            .sign(&claims(user, vec![Role::Customer], "storefront"))
+        self.stack.token(user, vec![Role::Customer])
     }
 
     async fn post(&self, base: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
@@ -123,24 +96,6 @@ impl Stack {
         }
         read(req.send().await.unwrap()).await
     }
-
-    fn topic(&self, name: &str) -> String {
-        storefront_kit::events::topic(&self.kafka, name)
-    }
-}
-
-pub async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
-    let status = resp.status();
-    let is_problem = resp
-        .headers()
-        .get("content-type")
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    let text = resp.text().await.unwrap();
-    let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    if status.is_client_error() || status.is_server_error() {
-        assert!(is_problem, "{status} without problem+json: {body}");
-    }
-    (status, body)
 }
 
 /// Reads `topic` from the beginning until `n` messages match `pick`; returns (key, raw JSON).
@@ -150,36 +105,7 @@ async fn collect(
     n: usize,
     pick: impl Fn(&Value) -> bool,
 ) -> Vec<(Option<String>, Value)> {
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &kafka.brokers)
-        .set("group.id", unique("it-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut out = Vec::new();
-    while out.len() < n {
-        let msg = tokio::time::timeout_at(deadline, consumer.recv())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {n} messages on {topic}", out.len()));
-        let Ok(msg) = msg else { continue };
-        let Some(v) = msg
-            .payload()
-            .and_then(|p| serde_json::from_slice::<Value>(p).ok())
-        else {
-            continue;
-        };
-        if pick(&v) {
-            let key = msg
-                .key()
-                .and_then(|k| std::str::from_utf8(k).ok())
-                .map(str::to_owned);
-            out.push((key, v));
-        }
-    }
-    out
+    storefront_tests::stack::collect(kafka, topic, n, Duration::from_secs(30), pick).await
 }
 
 fn assert_envelope(v: &Value, subject: &str) {
@@ -208,12 +134,12 @@ fn assert_envelope(v: &Value, subject: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browsing_session_lands_on_the_right_topics_with_the_envelope() {
-    let s = Stack::start().await;
+    let s = Events::start().await;
     let user = Uuid::now_v7();
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
     let (code, body) = s
         .post(
-            &s.gateway,
+            &s.base,
             Some(&s.token(user)),
             json!({"session_id": "s-1", "events": [
                 {"type": "search_performed", "query": "trail shoe", "results_count": 12},
@@ -293,11 +219,11 @@ async fn a_browsing_session_lands_on_the_right_topics_with_the_envelope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_events_get_per_item_errors_and_the_valid_ones_are_recorded() {
-    let s = Stack::start().await;
+    let s = Events::start().await;
     let p = Uuid::now_v7();
     let (code, body) = s
         .post(
-            &s.gateway,
+            &s.base,
             None,
             json!({"events": [
                 {"type": "product_viewed", "product_id": p},
@@ -350,7 +276,7 @@ async fn invalid_events_get_per_item_errors_and_the_valid_ones_are_recorded() {
     // Nothing valid: 422 naming each field by index.
     let (code, body) = s
         .post(
-            &s.gateway,
+            &s.base,
             None,
             json!({"anonymous_id": anon, "events": [{"type": "search_performed"}]}),
         )
@@ -362,14 +288,14 @@ async fn invalid_events_get_per_item_errors_and_the_valid_ones_are_recorded() {
     let many: Vec<Value> = (0..501)
         .map(|_| json!({"type": "product_viewed", "product_id": p}))
         .collect();
-    let (code, body) = s.post(&s.gateway, None, json!({"events": many})).await;
+    let (code, body) = s.post(&s.base, None, json!({"events": many})).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["errors"][0]["field"], "events");
-    let (code, body) = s.post(&s.gateway, None, json!({"events": []})).await;
+    let (code, body) = s.post(&s.base, None, json!({"events": []})).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (code, body) = s
         .post(
-            &s.gateway,
+            &s.base,
             None,
             json!({"anonymous_id": "has spaces", "events": [{"type": "product_viewed", "product_id": p}]}),
         )
@@ -378,7 +304,7 @@ async fn invalid_events_get_per_item_errors_and_the_valid_ones_are_recorded() {
     assert_eq!(body["errors"][0]["field"], "anonymous_id");
     let (code, _) = s
         .post(
-            &s.gateway,
+            &s.base,
             Some("not-a-token"),
             json!({"events": [{"type": "product_viewed", "product_id": p}]}),
         )
@@ -386,7 +312,7 @@ async fn invalid_events_get_per_item_errors_and_the_valid_ones_are_recorded() {
     assert_eq!(code, StatusCode::UNAUTHORIZED);
     let resp = s
         .http
-        .post(format!("{}/api/v1/events", s.gateway))
+        .post(format!("{}/api/v1/events", s.base))
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -412,45 +338,9 @@ async fn consumed(addr: SocketAddr, outcome: &str) -> u64 {
         .sum()
 }
 
-/// Publishes `event` on `topic` (unprefixed) keyed by `key`.
-pub async fn publish(kafka: &KafkaSettings, topic: &str, key: &str, event: &CloudEvent) {
-    let producer = storefront_kit::kafka::producer(kafka).unwrap();
-    let topic = storefront_kit::events::topic(kafka, topic);
-    let payload = serde_json::to_vec(event).unwrap();
-    producer
-        .send(
-            rdkafka::producer::FutureRecord::to(&topic)
-                .key(key)
-                .payload(&payload),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
-}
-
-/// An `order.paid` as order publishes it (README, purchase journey contracts).
-pub fn order_paid(user: Uuid, lines: &[(Uuid, i64)]) -> CloudEvent {
-    let order = Uuid::now_v7();
-    let items: Vec<Value> = lines
-        .iter()
-        .map(|(p, q)| {
-            json!({"sku": format!("SKU-{}", &p.simple().to_string()[20..]), "product_id": p, "name": "Thing",
-                   "quantity": q, "unit_price": {"amount": 1999, "currency": "EUR"}})
-        })
-        .collect();
-    CloudEvent::new(
-        "/storefront/order",
-        "order.paid",
-        Some(order.to_string()),
-        json!({"order_id": order, "user_id": user, "total": {"amount": 1999, "currency": "EUR"},
-               "items": items, "transaction_id": Uuid::now_v7(), "paid_at": "2026-01-31T10:15:00Z"}),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paid_order_becomes_one_purchase_event_even_when_delivered_twice() {
-    let s = Stack::start().await;
+    let s = Events::start().await;
     let (user, product) = (Uuid::now_v7(), Uuid::now_v7());
     let paid = order_paid(user, &[(product, 3)]);
     let order_id = paid.subject.clone().unwrap();
@@ -489,7 +379,7 @@ async fn a_paid_order_becomes_one_purchase_event_even_when_delivered_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_broker_is_answered_429_with_retry_after_instead_of_queueing() {
     // Nothing listens on port 1: every message waits until it times out.
-    let s = Stack::start_with(|c| {
+    let s = Events::start_with(|c| {
         c.common.kafka.brokers = "127.0.0.1:1".into();
         c.common.kafka.message_timeout_ms = 3_000;
         c.event.max_in_flight = 4;

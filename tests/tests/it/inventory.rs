@@ -10,8 +10,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureRecord;
 use sqlx::PgPool;
 use storefront_inventory::Config;
@@ -19,10 +17,11 @@ use storefront_kit::Shutdown;
 use storefront_kit::config::KafkaSettings;
 use storefront_kit::events::{CloudEvent, topics};
 use storefront_kit::jwt::Role;
-use storefront_kit::jwt::testing::{TestKey, claims};
 use storefront_proto::inventory::v1 as pb;
 use storefront_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
-use storefront_tests::{common, eventually, jwks_server, unique};
+use storefront_tests::stack::Stack;
+use storefront_tests::stack::find_event;
+use storefront_tests::{common, eventually, unique};
 use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -31,15 +30,21 @@ type Client = InventoryServiceClient<Channel>;
 
 /// A running inventory role and what tests need around it.
 struct Inventory {
+    stack: Stack,
     addr: SocketAddr,
     pool: PgPool,
-    key: TestKey,
     jwks_url: String,
     kafka: KafkaSettings,
     database: String,
     admin: String,
-    shutdown: Shutdown,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl std::ops::Deref for Inventory {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
 }
 
 impl Inventory {
@@ -48,49 +53,38 @@ impl Inventory {
     }
 
     async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let key = TestKey::generate("inv-test-key");
-        let jwks_url = jwks_server(&key).await;
+        let stack = Stack::new("inv").await;
         let mut cfg = Config {
-            common: common(),
+            common: stack.common.clone(),
             inventory: Default::default(),
         };
-        cfg.common.postgres.database_prefix = format!("{}_", unique("inv"));
         cfg.common.postgres.max_connections = 20;
         cfg.common.postgres.acquire_timeout_secs = 60;
-        cfg.common.kafka.topic_prefix = format!("{}.", unique("inv"));
-        cfg.common.auth.jwks_url = jwks_url.clone();
         cfg.inventory.listen = "127.0.0.1:0".parse().unwrap();
         cfg.inventory.min_ttl_secs = 1;
         cfg.inventory.sweeper_interval_ms = 100;
         cfg.inventory.relay_poll_interval_ms = 200;
-        cfg.inventory.consumer_group = unique("inv-group");
+        cfg.inventory.consumer_group = stack.unique("group");
         tweak(&mut cfg);
         let kafka = cfg.common.kafka.clone();
-        let names: Vec<String> = [topics::ORDER_EVENTS, topics::INVENTORY_EVENTS]
-            .iter()
-            .map(|t| storefront_kit::events::topic(&kafka, t))
-            .collect();
-        storefront_kit::kafka::ensure_topics(&kafka, &names, 3)
-            .await
-            .expect("creating topics (is the broker up? run scripts/dev-stack.sh up)");
+        stack
+            .topics_in(&[topics::ORDER_EVENTS, topics::INVENTORY_EVENTS], 3)
+            .await;
         let database = storefront_kit::db::database_name(&cfg.common.postgres, "inventory");
-        let shutdown = Shutdown::new();
-        let server = storefront_inventory::build(cfg, shutdown.clone())
+        let server = storefront_inventory::build(cfg, stack.shutdown.clone())
             .await
             .expect("inventory starts (is PostgreSQL up? run scripts/dev-stack.sh up)");
         let addr = server.local_addr();
         let pool = server.pool().clone();
         let handle = tokio::spawn(server.run());
-        let admin = key.sign(&claims(Uuid::now_v7(), vec![Role::Admin], "storefront"));
         Self {
+            admin: stack.token(Uuid::now_v7(), vec![Role::Admin]),
+            jwks_url: stack.common.auth.jwks_url.clone(),
+            stack,
             addr,
             pool,
-            key,
-            jwks_url,
             kafka,
             database,
-            admin,
-            shutdown,
             handle,
         }
     }
@@ -101,15 +95,6 @@ impl Inventory {
             .timeout(Duration::from_secs(60))
             .connect_lazy();
         InventoryServiceClient::new(channel)
-    }
-
-    fn customer(&self) -> (Uuid, String) {
-        let id = Uuid::now_v7();
-        (
-            id,
-            self.key
-                .sign(&claims(id, vec![Role::Customer], "storefront")),
-        )
     }
 
     async fn stop(self) {
@@ -211,38 +196,6 @@ fn reserved(resp: pb::ReserveStockResponse) -> pb::Reservation {
 
 fn status(r: &pb::Reservation) -> pb::ReservationStatus {
     pb::ReservationStatus::try_from(r.status).unwrap()
-}
-
-/// Reads `topic` from the beginning until `pick` finds an event, or panics after `timeout`.
-async fn find_event(
-    kafka: &KafkaSettings,
-    topic: &str,
-    timeout: Duration,
-    pick: impl Fn(&CloudEvent) -> bool,
-) -> CloudEvent {
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &kafka.brokers)
-        .set("group.id", unique("it-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let msg = tokio::time::timeout_at(deadline, consumer.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no matching event on {topic} within {timeout:?}"));
-        let Ok(msg) = msg else { continue };
-        let Some(payload) = msg.payload() else {
-            continue;
-        };
-        if let Ok(ev) = serde_json::from_slice::<CloudEvent>(payload)
-            && pick(&ev)
-        {
-            return ev;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -815,19 +768,55 @@ async fn order_events_commit_and_release_exactly_once_even_when_delivered_twice(
         );
     }
     assert_eq!(inv.stock("EV-A").await, (10, 5));
-    let event = |t: &str, o: Uuid| {
-        CloudEvent::new(
-            "/storefront/order",
-            t,
-            Some(o.to_string()),
-            serde_json::json!({"order_id": o}),
+    use storefront_kit::contracts::Money;
+    use storefront_kit::contracts::events::order::{OrderCancelled, OrderCreated, OrderPaid};
+    let now = time::OffsetDateTime::now_utc();
+    let user_id = Uuid::now_v7();
+    let total = Money::new(0, "EUR");
+    let paid_of = |order_id: Uuid| {
+        CloudEvent::of(
+            Some(order_id.to_string()),
+            &OrderPaid {
+                order_id,
+                user_id,
+                total: total.clone(),
+                items: vec![],
+                breakdown: None,
+                shipping_method: None,
+                promotion_code: None,
+                transaction_id: None,
+                paid_at: now,
+            },
         )
     };
-    let paid_ev = event("order.paid", paid);
-    let cancelled_ev = event("order.cancelled", cancelled);
-    let other = event("order.created", Uuid::now_v7());
+    let paid_ev = paid_of(paid);
+    let cancelled_ev = CloudEvent::of(
+        Some(cancelled.to_string()),
+        &OrderCancelled {
+            order_id: cancelled,
+            user_id,
+            reason: "customer_cancelled".into(),
+            items: vec![],
+            cancelled_at: now,
+        },
+    );
+    let other_id = Uuid::now_v7();
+    let other = CloudEvent::of(
+        Some(other_id.to_string()),
+        &OrderCreated {
+            order_id: other_id,
+            user_id,
+            payment_method_id: None,
+            total: total.clone(),
+            items: vec![],
+            breakdown: None,
+            shipping_method: None,
+            promotion_code: None,
+            created_at: now,
+        },
+    );
     // Paid, but inventory never reserved for it: logged and recorded, never blocks the partition.
-    let unknown = event("order.paid", Uuid::now_v7());
+    let unknown = paid_of(Uuid::now_v7());
     let producer = storefront_kit::kafka::producer(&inv.kafka).unwrap();
     let topic = inv.topic(topics::ORDER_EVENTS);
     // Each event twice (a redelivery), plus one the consumer does not act on.

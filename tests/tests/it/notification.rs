@@ -8,50 +8,42 @@ use std::time::Duration;
 
 use serde_json::json;
 use sqlx::PgPool;
-use storefront_kit::Shutdown;
-use storefront_kit::config::Common;
 use storefront_kit::events::{CloudEvent, topics};
-use storefront_tests::{common, eventually, unique};
+use storefront_tests::{eventually, unique};
 use uuid::Uuid;
 
-use crate::cart::produce;
+use storefront_tests::stack::{Stack, produce};
 
+/// A notification role on its own database and topics, stopped on drop.
 struct Notifier {
-    common: Common,
+    stack: Stack,
     pool: PgPool,
     addr: std::net::SocketAddr,
-    shutdown: Shutdown,
 }
 
-impl Drop for Notifier {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
+impl std::ops::Deref for Notifier {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
     }
 }
 
 impl Notifier {
     async fn start(tweak: impl FnOnce(&mut storefront_notification::Config)) -> Self {
-        let mut c = common();
-        let name = unique("it_mail");
-        c.postgres.database_prefix = format!("{name}_");
-        c.kafka.topic_prefix = format!("{name}.");
-        let names: Vec<String> = [
-            topics::USER_EVENTS,
-            topics::ORDER_EVENTS,
-            topics::PAYMENT_EVENTS,
-        ]
-        .iter()
-        .map(|t| storefront_kit::events::topic(&c.kafka, t))
-        .collect();
-        storefront_kit::kafka::ensure_topics(&c.kafka, &names, 1)
-            .await
-            .expect("creating topics (is the broker up? run scripts/dev-stack.sh up)");
+        let stack = Stack::new("it_mail").await;
+        stack
+            .topics(&[
+                topics::USER_EVENTS,
+                topics::ORDER_EVENTS,
+                topics::PAYMENT_EVENTS,
+            ])
+            .await;
         let mut cfg = storefront_notification::Config {
-            common: c.clone(),
+            common: stack.common.clone(),
             notification: Default::default(),
         };
         cfg.notification.listen = "127.0.0.1:0".parse().unwrap();
-        cfg.notification.consumer_group = unique("it_mail_group");
+        cfg.notification.consumer_group = stack.unique("group");
         cfg.notification.poll_interval_ms = 100;
         cfg.notification.recipient_retry_ms = 200;
         cfg.notification.retry_initial_backoff_ms = 100;
@@ -60,23 +52,13 @@ impl Notifier {
             cfg.notification.smtp.port = port.parse().unwrap();
         }
         tweak(&mut cfg);
-        let shutdown = Shutdown::new();
-        let server = storefront_notification::build(cfg, shutdown.clone())
+        let server = storefront_notification::build(cfg, stack.shutdown.clone())
             .await
             .expect("notification starts (is the dev stack up? scripts/dev-stack.sh up)");
         let addr = server.local_addr();
         let pool = server.pool().clone();
         tokio::spawn(server.run());
-        Self {
-            common: c,
-            pool,
-            addr,
-            shutdown,
-        }
-    }
-
-    fn topic(&self, name: &str) -> String {
-        storefront_kit::events::topic(&self.common.kafka, name)
+        Self { stack, pool, addr }
     }
 
     async fn registered(&self, user: Uuid, email: &str) {

@@ -12,16 +12,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::producer::FutureRecord;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use storefront_kit::Shutdown;
 use storefront_kit::config::KafkaSettings;
 use storefront_kit::events::{CloudEvent, topics};
-use storefront_kit::jwt::Role;
-use storefront_kit::jwt::testing::{TestKey, claims};
-use storefront_tests::{common, eventually, jwks_server, unique};
+use storefront_tests::stack::Stack;
+use storefront_tests::{eventually, unique};
 use uuid::Uuid;
 
 /// Cart lines per `Authorization` header value, served by the stub cart.
@@ -37,26 +34,24 @@ struct Real {
 /// How long events may take to travel outbox -> broker -> consumer -> outbox -> ...
 const EVENTS: Duration = Duration::from_secs(60);
 
-struct Stack {
-    base: String,
+/// product + inventory + order (+ cart or its stub, + payment) + gateway, stopped on drop.
+struct Orders {
+    stack: Stack,
     /// The cart (stub or real), called directly.
     cart_base: String,
     /// The real payment service, when it runs.
     payment_base: String,
-    http: reqwest::Client,
-    key: TestKey,
     admin: String,
     carts: Carts,
     order_pool: PgPool,
     inventory_pool: PgPool,
     kafka: KafkaSettings,
-    producer: rdkafka::producer::FutureProducer,
-    shutdown: Shutdown,
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
+impl std::ops::Deref for Orders {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
     }
 }
 
@@ -93,7 +88,7 @@ async fn cart_stub(carts: Carts) -> SocketAddr {
     addr
 }
 
-impl Stack {
+impl Orders {
     async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
@@ -106,39 +101,33 @@ impl Stack {
     /// the stub; with `real.payment`, the payment service charges `order.created` (else tests
     /// produce the payment events).
     async fn start_full(real: Real, tweak: impl FnOnce(&mut storefront_order::Config)) -> Self {
-        let key = TestKey::generate("order-test-key");
-        let jwks_url = jwks_server(&key).await;
-        let mut c = common();
-        c.auth.jwks_url = jwks_url;
-        c.postgres.database_prefix = format!("{}_", unique("ord"));
+        let mut stack = Stack::new("ord").await;
         // Small pools: the server allows 100 connections for every test and role running on
         // this machine, and checkouts queue on the hot stock row anyway.
-        c.postgres.max_connections = 5;
-        c.postgres.acquire_timeout_secs = 60;
-        c.kafka.topic_prefix = format!("{}.", unique("ord"));
-        c.redis.key_prefix = format!("{}:", unique("ord"));
-        let names: Vec<String> = [
-            topics::ORDER_EVENTS,
-            topics::INVENTORY_EVENTS,
-            topics::PAYMENT_EVENTS,
-            topics::PRODUCT_EVENTS,
-        ]
-        .iter()
-        .map(|t| storefront_kit::events::topic(&c.kafka, t))
-        .collect();
-        storefront_kit::kafka::ensure_topics(&c.kafka, &names, 3)
-            .await
-            .expect("creating topics (is the broker up? run scripts/dev-stack.sh up)");
-        let shutdown = Shutdown::new();
+        stack.common.postgres.max_connections = 5;
+        stack.common.postgres.acquire_timeout_secs = 60;
+        stack
+            .topics_in(
+                &[
+                    topics::ORDER_EVENTS,
+                    topics::INVENTORY_EVENTS,
+                    topics::PAYMENT_EVENTS,
+                    topics::PRODUCT_EVENTS,
+                ],
+                3,
+            )
+            .await;
+        let c = stack.common.clone();
+        let shutdown = stack.shutdown.clone();
 
         let mut product = storefront_product::Config {
             common: c.clone(),
             product: Default::default(),
         };
         product.product.listen = "127.0.0.1:0".parse().unwrap();
-        product.product.database = Some(unique("it_ord_product"));
+        product.product.database = Some(stack.unique("product"));
         product.product.relay_poll_interval_ms = 200;
-        product.product.consumer_group = unique("ord-product");
+        product.product.consumer_group = stack.unique("product");
         let product = storefront_product::build(product, shutdown.clone())
             .await
             .expect("product starts (is the dev stack up? scripts/dev-stack.sh up)");
@@ -153,7 +142,7 @@ impl Stack {
         inventory.inventory.min_ttl_secs = 1;
         inventory.inventory.sweeper_interval_ms = 100;
         inventory.inventory.relay_poll_interval_ms = 100;
-        inventory.inventory.consumer_group = unique("ord-inventory");
+        inventory.inventory.consumer_group = stack.unique("inventory");
         let inventory = storefront_inventory::build(inventory, shutdown.clone())
             .await
             .expect("inventory starts");
@@ -170,7 +159,7 @@ impl Stack {
             cart.cart.listen = "127.0.0.1:0".parse().unwrap();
             cart.cart.upstreams.product = format!("http://{product_addr}");
             cart.cart.upstreams.inventory = format!("http://{inventory_addr}");
-            cart.cart.consumer_group = unique("ord-cart");
+            cart.cart.consumer_group = stack.unique("cart");
             cart.cart.relay_poll_interval_ms = 100;
             let cart = storefront_cart::build(cart, shutdown.clone())
                 .await
@@ -188,7 +177,7 @@ impl Stack {
                 payment: Default::default(),
             };
             payment.payment.listen = "127.0.0.1:0".parse().unwrap();
-            payment.payment.consumer_group = unique("ord-payment");
+            payment.payment.consumer_group = stack.unique("payment");
             payment.payment.relay_poll_interval_ms = 100;
             payment.payment.provider_timeout_ms = 300;
             payment.payment.retry_budget_ms = 2_000;
@@ -212,7 +201,7 @@ impl Stack {
         order.order.cart_url = format!("http://{cart_addr}");
         order.order.relay_poll_interval_ms = 100;
         order.order.upstream_timeout_ms = 90_000;
-        order.order.consumer_group = unique("ord-order");
+        order.order.consumer_group = stack.unique("order");
         tweak(&mut order);
         let order = storefront_order::build(order, shutdown.clone())
             .await
@@ -221,53 +210,33 @@ impl Stack {
         let order_pool = order.pool().clone();
         tokio::spawn(order.run());
 
-        let mut gw = storefront_gateway::Config {
-            common: c.clone(),
-            ..Default::default()
-        };
-        gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
-        gw.gateway.upstreams.product = format!("http://{product_addr}");
-        gw.gateway.upstreams.inventory = format!("http://{inventory_addr}");
-        gw.gateway.upstreams.order = format!("http://{order_addr}");
-        // Generous bounds: the concurrency tests must see every checkout's own answer even on
-        // a loaded machine.
-        gw.gateway.request_timeout_ms = 120_000;
-        gw.gateway.upstreams.timeout_ms = 120_000;
-        gw.gateway.rate_limit.burst = 100_000;
-        gw.gateway.rate_limit.per_ip_per_minute = 60_000;
-        gw.gateway.rate_limit.per_user_per_minute = 60_000;
-        gw.gateway.rate_limit.redis_timeout_ms = 1000;
-        let gateway = storefront_gateway::build(gw, shutdown.clone())
-            .await
-            .expect("gateway starts");
-        let base = format!("http://{}", gateway.local_addr());
-        tokio::spawn(gateway.run());
+        stack
+            .gateway(|gw| {
+                gw.gateway.upstreams.product = format!("http://{product_addr}");
+                gw.gateway.upstreams.inventory = format!("http://{inventory_addr}");
+                gw.gateway.upstreams.order = format!("http://{order_addr}");
+                // Generous bounds: the concurrency tests must see every checkout's own answer
+                // even on a loaded machine.
+                gw.gateway.request_timeout_ms = 120_000;
+                gw.gateway.upstreams.timeout_ms = 120_000;
+            })
+            .await;
 
-        let admin = key.sign(&claims(
-            Uuid::now_v7(),
-            vec![Role::Customer, Role::Admin],
-            "storefront",
-        ));
         Self {
-            base,
             cart_base: format!("http://{cart_addr}"),
             payment_base,
-            http: reqwest::Client::new(),
-            key,
-            admin,
+            admin: stack.admin(),
             carts,
             order_pool,
             inventory_pool,
-            producer: storefront_kit::kafka::producer(&c.kafka).unwrap(),
             kafka: c.kafka,
-            shutdown,
+            stack,
         }
     }
 
     /// A new customer's token.
     fn customer(&self) -> String {
-        self.key
-            .sign(&claims(Uuid::now_v7(), vec![Role::Customer], "storefront"))
+        self.stack.customer().1
     }
 
     fn set_cart(&self, token: &str, lines: &[(&str, i64)]) {
@@ -450,6 +419,12 @@ impl Stack {
     async fn payment_event(&self, event_type: &str, order: &Value, extra: Value) -> CloudEvent {
         let id = order["id"].as_str().unwrap();
         let mut data = json!({"order_id": id, "user_id": order["user_id"]});
+        if event_type == "payment.completed" {
+            // What payment adds besides what a test cares about.
+            data["payment_method_id"] = json!(Uuid::now_v7());
+            data["brand"] = "visa".into();
+            data["last4"] = "4242".into();
+        }
         for (k, v) in extra.as_object().unwrap() {
             data[k] = v.clone();
         }
@@ -459,16 +434,7 @@ impl Stack {
     }
 
     async fn produce(&self, event: &CloudEvent, key: &str) {
-        let topic = storefront_kit::events::topic(&self.kafka, topics::PAYMENT_EVENTS);
-        let payload = serde_json::to_vec(event).unwrap();
-        self.producer
-            .send(
-                FutureRecord::to(&topic).key(key).payload(&payload),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap();
+        storefront_tests::stack::publish(&self.kafka, topics::PAYMENT_EVENTS, key, event).await
     }
 }
 
@@ -499,7 +465,7 @@ fn eur(amount: i64) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn checkout_reaches_paid_commits_stock_and_replays_by_key() {
-    let s = Stack::start().await;
+    let s = Orders::start().await;
     let (a, b) = (sku(), sku());
     s.product("active", "EUR", &[(&a, 1999), (&b, 500)]).await;
     s.set_stock(&a, 5).await;
@@ -688,7 +654,7 @@ async fn checkout_reaches_paid_commits_stock_and_replays_by_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_declined_payment_cancels_the_order_and_returns_the_stock() {
-    let s = Stack::start().await;
+    let s = Orders::start().await;
     let a = sku();
     s.product("active", "EUR", &[(&a, 1000)]).await;
     s.set_stock(&a, 3).await;
@@ -756,7 +722,7 @@ async fn a_declined_payment_cancels_the_order_and_returns_the_stock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_expired_reservation_cancels_the_order_and_a_late_payment_is_refunded() {
-    let s = Stack::start_with(|c| c.order.reservation_ttl_secs = 1).await;
+    let s = Orders::start_with(|c| c.order.reservation_ttl_secs = 1).await;
     let a = sku();
     s.product("active", "EUR", &[(&a, 700)]).await;
     s.set_stock(&a, 2).await;
@@ -790,7 +756,7 @@ async fn an_expired_reservation_cancels_the_order_and_a_late_payment_is_refunded
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn checkout_refuses_short_unknown_inactive_and_mixed_lines_without_using_the_key() {
-    let s = Stack::start().await;
+    let s = Orders::start().await;
     let (a, b, draft, usd) = (sku(), sku(), sku(), sku());
     s.product("active", "EUR", &[(&a, 100), (&b, 200)]).await;
     s.product("draft", "EUR", &[(&draft, 100)]).await;
@@ -863,7 +829,7 @@ async fn checkout_refuses_short_unknown_inactive_and_mixed_lines_without_using_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_checkouts_for_ten_units_sell_exactly_ten() {
-    let s = Arc::new(Stack::start().await);
+    let s = Arc::new(Orders::start().await);
     let a = sku();
     s.product("active", "EUR", &[(&a, 999)]).await;
     s.set_stock(&a, 10).await;
@@ -896,7 +862,7 @@ async fn fifty_concurrent_checkouts_for_ten_units_sell_exactly_ten() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_retries_of_one_key_make_one_order() {
-    let s = Arc::new(Stack::start().await);
+    let s = Arc::new(Orders::start().await);
     let a = sku();
     s.product("active", "EUR", &[(&a, 999)]).await;
     s.set_stock(&a, 100).await;
@@ -947,7 +913,7 @@ async fn concurrent_retries_of_one_key_make_one_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn customers_see_only_their_orders_and_illegal_steps_are_refused() {
-    let s = Stack::start().await;
+    let s = Orders::start().await;
     let a = sku();
     s.product("active", "EUR", &[(&a, 100)]).await;
     s.set_stock(&a, 100).await;
@@ -1120,7 +1086,7 @@ async fn customers_see_only_their_orders_and_illegal_steps_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_payment_completing_as_the_reservation_expires_is_refunded() {
     // A reservation of 20 s with a 30 s margin: every payment is "too late".
-    let s = Stack::start_with(|c| {
+    let s = Orders::start_with(|c| {
         c.order.reservation_ttl_secs = 20;
         c.order.late_payment_margin_secs = 30;
     })
@@ -1154,7 +1120,7 @@ async fn a_payment_completing_as_the_reservation_expires_is_refunded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn checkout_reads_the_real_cart_and_payment_empties_it() {
-    let s = Stack::start_full(
+    let s = Orders::start_full(
         Real {
             cart: true,
             ..Real::default()
@@ -1213,7 +1179,7 @@ async fn checkout_reads_the_real_cart_and_payment_empties_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_real_payment_service_pays_declines_and_refunds() {
-    let s = Stack::start_full(
+    let s = Orders::start_full(
         Real {
             payment: true,
             ..Real::default()

@@ -9,117 +9,52 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use storefront_kit::Shutdown;
-use storefront_kit::config::Common;
 use storefront_kit::events::{CloudEvent, topics};
-use storefront_kit::jwt::Role;
-use storefront_kit::jwt::testing::{TestKey, claims};
-use storefront_tests::{common, eventually, jwks_server, unique};
+use storefront_tests::eventually;
+use storefront_tests::stack::Stack;
 use uuid::Uuid;
 
-use crate::cart::produce;
+use storefront_tests::stack::produce;
 
+/// A payment role and a gateway in front of it, stopped on drop.
 struct Payments {
-    base: String,
-    http: reqwest::Client,
-    key: TestKey,
-    common: Common,
+    stack: Stack,
     pool: PgPool,
-    shutdown: Shutdown,
 }
 
-impl Drop for Payments {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
+impl std::ops::Deref for Payments {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
     }
 }
 
 impl Payments {
     async fn start() -> Self {
-        let key = TestKey::generate("payment-test-key");
-        let jwks_url = jwks_server(&key).await;
-        let mut c = common();
-        let name = unique("it_pay");
-        c.auth.jwks_url = jwks_url;
-        c.postgres.database_prefix = format!("{name}_");
-        c.redis.key_prefix = format!("{name}:");
-        c.kafka.topic_prefix = format!("{name}.");
-        let names: Vec<String> = [topics::ORDER_EVENTS, topics::PAYMENT_EVENTS]
-            .iter()
-            .map(|t| storefront_kit::events::topic(&c.kafka, t))
-            .collect();
-        storefront_kit::kafka::ensure_topics(&c.kafka, &names, 1)
-            .await
-            .expect("creating topics (is the broker up? run scripts/dev-stack.sh up)");
-        let shutdown = Shutdown::new();
+        let mut stack = Stack::new("it_pay").await;
+        stack
+            .topics(&[topics::ORDER_EVENTS, topics::PAYMENT_EVENTS])
+            .await;
         let mut cfg = storefront_payment::Config {
-            common: c.clone(),
+            common: stack.common.clone(),
             payment: Default::default(),
         };
         cfg.payment.listen = "127.0.0.1:0".parse().unwrap();
-        cfg.payment.consumer_group = unique("it_pay_group");
+        cfg.payment.consumer_group = stack.unique("group");
         cfg.payment.relay_poll_interval_ms = 200;
         cfg.payment.provider_timeout_ms = 300;
         cfg.payment.retry_initial_backoff_ms = 50;
         cfg.payment.retry_budget_ms = 2_000;
-        let server = storefront_payment::build(cfg, shutdown.clone())
+        let server = storefront_payment::build(cfg, stack.shutdown.clone())
             .await
             .expect("payment starts (is the dev stack up? scripts/dev-stack.sh up)");
         let addr = server.local_addr();
         let pool = server.pool().clone();
         tokio::spawn(server.run());
-
-        let mut gw = storefront_gateway::Config {
-            common: c.clone(),
-            ..Default::default()
-        };
-        gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
-        gw.gateway.upstreams.payment = format!("http://{addr}");
-        gw.gateway.rate_limit.burst = 100_000;
-        gw.gateway.rate_limit.per_ip_per_minute = 60_000;
-        gw.gateway.rate_limit.per_user_per_minute = 60_000;
-        gw.gateway.rate_limit.redis_timeout_ms = 1000;
-        let gateway = storefront_gateway::build(gw, shutdown.clone())
-            .await
-            .expect("gateway starts");
-        let base = format!("http://{}", gateway.local_addr());
-        tokio::spawn(gateway.run());
-        Self {
-            base,
-            http: reqwest::Client::new(),
-            key,
-            common: c,
-            pool,
-            shutdown,
-        }
-    }
-
-    fn customer(&self) -> (Uuid, String) {
-        let id = Uuid::now_v7();
-        (
-            id,
-            self.key
-                .sign(&claims(id, vec![Role::Customer], "storefront")),
-        )
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut r = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        stack
+            .gateway(|gw| gw.gateway.upstreams.payment = format!("http://{addr}"))
+            .await;
+        Self { stack, pool }
     }
 
     async fn save_card(&self, token: &str, number: &str) -> Uuid {
@@ -135,10 +70,6 @@ impl Payments {
             .await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
         body["id"].as_str().unwrap().parse().unwrap()
-    }
-
-    fn topic(&self, name: &str) -> String {
-        storefront_kit::events::topic(&self.common.kafka, name)
     }
 
     async fn order_created(

@@ -8,41 +8,38 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use storefront_kit::Shutdown;
 use storefront_kit::events::{CloudEvent, topics};
 use storefront_kit::jwt::Role;
-use storefront_kit::jwt::testing::{TestKey, claims};
 use storefront_proto::product::v1 as pb;
 use storefront_proto::product::v1::product_service_client::ProductServiceClient;
-use storefront_tests::{common, eventually, jwks_server, unique};
+use storefront_tests::stack::find_event;
+use storefront_tests::stack::{Stack, read};
+use storefront_tests::{common, eventually, unique};
 use tonic::transport::Channel;
 use uuid::Uuid;
 
 /// A product role and a gateway in front of it, stopped on drop.
-struct Stack {
-    base: String,
+struct Catalog {
+    stack: Stack,
     addr: SocketAddr,
-    http: reqwest::Client,
     admin: String,
     customer: String,
     redis: redis::aio::ConnectionManager,
     key_prefix: String,
     catalog: storefront_product::Catalog,
     kafka: storefront_kit::config::KafkaSettings,
-    shutdown: Shutdown,
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
+impl std::ops::Deref for Catalog {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
     }
 }
 
-impl Stack {
+impl Catalog {
     async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
@@ -51,88 +48,42 @@ impl Stack {
     async fn start_with(
         tune: impl FnOnce(&mut storefront_product::config::ProductSettings),
     ) -> Self {
-        let key = TestKey::generate("product-test-key");
-        let jwks_url = jwks_server(&key).await;
-        let mut c = common();
-        c.auth.jwks_url = jwks_url;
-        c.redis.key_prefix = format!("{}:", unique("it_product"));
-        let tail = Uuid::now_v7().simple().to_string();
-        c.s3.bucket_prefix = format!("it-{}-", &tail[20..]);
-        c.kafka.topic_prefix = format!("{}.", unique("it_product"));
-        c.postgres.max_connections = 20;
+        let mut stack = Stack::new("it_product").await;
+        stack.common.postgres.max_connections = 20;
         let mut cfg = storefront_product::Config {
-            common: c.clone(),
+            common: stack.common.clone(),
             product: Default::default(),
         };
         cfg.product.listen = "127.0.0.1:0".parse().unwrap();
-        cfg.product.database = Some(unique("it_product"));
+        cfg.product.database = Some(stack.unique("db"));
         cfg.product.relay_poll_interval_ms = 200;
-        cfg.product.consumer_group = unique("it_product");
+        cfg.product.consumer_group = stack.unique("group");
         tune(&mut cfg.product);
-        let names: Vec<String> = [topics::PRODUCT_EVENTS, topics::INVENTORY_EVENTS]
-            .iter()
-            .map(|t| storefront_kit::events::topic(&c.kafka, t))
-            .collect();
-        storefront_kit::kafka::ensure_topics(&c.kafka, &names, 1)
-            .await
-            .expect("creating topics (is the broker up? run scripts/dev-stack.sh up)");
-        let shutdown = Shutdown::new();
-        let server = storefront_product::build(cfg, shutdown.clone())
+        stack
+            .topics(&[topics::PRODUCT_EVENTS, topics::INVENTORY_EVENTS])
+            .await;
+        let server = storefront_product::build(cfg, stack.shutdown.clone())
             .await
             .expect("product starts (is the dev stack up? scripts/dev-stack.sh up)");
         let addr = server.local_addr();
         let catalog = server.catalog().clone();
         tokio::spawn(server.run());
-
-        let mut gw = storefront_gateway::Config {
-            common: c.clone(),
-            ..Default::default()
-        };
-        gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
-        gw.gateway.upstreams.product = format!("http://{addr}");
-        gw.gateway.rate_limit.burst = 100_000;
-        gw.gateway.rate_limit.per_ip_per_minute = 60_000;
-        gw.gateway.rate_limit.per_user_per_minute = 60_000;
-        gw.gateway.rate_limit.redis_timeout_ms = 1000;
-        let gateway = storefront_gateway::build(gw, shutdown.clone())
+        stack
+            .gateway(|gw| gw.gateway.upstreams.product = format!("http://{addr}"))
+            .await;
+        let redis = storefront_kit::cache::connect(&stack.common.redis)
             .await
-            .expect("gateway starts");
-        let base = format!("http://{}", gateway.local_addr());
-        tokio::spawn(gateway.run());
-        let redis = storefront_kit::cache::connect(&c.redis).await.unwrap();
+            .unwrap();
         Self {
-            base,
+            admin: stack.admin(),
+            customer: stack.token(Uuid::now_v7(), vec![Role::Customer]),
+            key_prefix: stack.common.redis.key_prefix.clone(),
+            kafka: stack.common.kafka.clone(),
+            stack,
             addr,
-            http: reqwest::Client::new(),
-            admin: key.sign(&claims(
-                Uuid::now_v7(),
-                vec![Role::Customer, Role::Admin],
-                "storefront",
-            )),
-            customer: key.sign(&claims(Uuid::now_v7(), vec![Role::Customer], "storefront")),
             redis,
-            key_prefix: c.redis.key_prefix.clone(),
             catalog,
-            kafka: c.kafka.clone(),
-            shutdown,
         }
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        read(req.send().await.unwrap()).await
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -159,20 +110,6 @@ impl Stack {
             .connect_lazy();
         ProductServiceClient::new(channel)
     }
-}
-
-async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
-    let status = resp.status();
-    let is_problem = resp
-        .headers()
-        .get("content-type")
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    let text = resp.text().await.unwrap();
-    let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    if status.is_client_error() || status.is_server_error() {
-        assert!(is_problem, "{status} without problem+json: {body}");
-    }
-    (status, body)
 }
 
 fn eur(amount: i64) -> Value {
@@ -208,7 +145,7 @@ fn facet(body: &Value, facet: &str, value: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn admin_crud_keeps_slugs_unique_and_stable() {
-    let s = Stack::start().await;
+    let s = Catalog::start().await;
     let p = s
         .product(json!({"name": "Trail Running Shoe", "brand": "Acme", "tags": ["Running", "running", "Trail"],
                         "specifications": [{"name": "Weight", "value": "280 g"}],
@@ -413,7 +350,7 @@ async fn admin_crud_keeps_slugs_unique_and_stable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_routes_refuse_customers_and_anonymous_callers() {
-    let s = Stack::start().await;
+    let s = Catalog::start().await;
     let body = json!({"name": "Forbidden Fruit"});
     for (path, method) in [
         ("/api/v1/admin/products", Method::POST),
@@ -453,7 +390,7 @@ async fn admin_routes_refuse_customers_and_anonymous_callers() {
 /// keep answering meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flood_of_computed_searches_is_bounded_and_answered_503_with_retry_after() {
-    let s = Stack::start_with(|p| {
+    let s = Catalog::start_with(|p| {
         p.search_cache_secs = 0;
         p.search_concurrency = 1;
         p.search_queue = 0;
@@ -503,7 +440,7 @@ async fn a_flood_of_computed_searches_is_bounded_and_answered_503_with_retry_aft
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn search_ranks_by_weight_and_tolerates_typos() {
-    let s = Stack::start().await;
+    let s = Catalog::start().await;
     let active = |name: &str, brand: &str, description: &str, tags: Value| {
         json!({"name": name, "brand": brand, "description": description, "tags": tags, "status": "active",
                "variants": [variant(&sku(), 2500, json!({}))]})
@@ -572,7 +509,7 @@ async fn search_ranks_by_weight_and_tolerates_typos() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn facets_count_the_filtered_set() {
-    let s = Stack::start().await;
+    let s = Catalog::start().await;
     let mk = |name: &str, brand: &str, tags: Value, variants: Vec<Value>| json!({"name": name, "brand": brand, "tags": tags, "status": "active", "variants": variants});
     s.product(mk(
         "Red Shirt",
@@ -675,7 +612,7 @@ async fn facets_count_the_filtered_set() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pages_have_no_gaps_or_repeats_while_products_are_added() {
-    let s = Arc::new(Stack::start().await);
+    let s = Arc::new(Catalog::start().await);
     let mut original = HashSet::new();
     for i in 0..30 {
         let p = s
@@ -744,7 +681,7 @@ async fn pages_have_no_gaps_or_repeats_while_products_are_added() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reads_never_see_stale_data_after_an_update_returns() {
-    let s = Arc::new(Stack::start().await);
+    let s = Arc::new(Catalog::start().await);
     let p = s
         .product(json!({"name": "Cached 0", "status": "active", "variants": [variant(&sku(), 100, json!({}))]}))
         .await;
@@ -826,7 +763,7 @@ async fn reads_never_see_stale_data_after_an_update_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn category_moves_refuse_cycles_and_filter_subtrees() {
-    let s = Stack::start().await;
+    let s = Catalog::start().await;
     let mk = |name: &str, parent: Option<&str>| json!({"name": name, "parent_id": parent});
     let (st, a) = s
         .admin(
@@ -921,7 +858,7 @@ async fn category_moves_refuse_cycles_and_filter_subtrees() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_upload_urls_accept_the_bytes_in_the_real_store() {
-    let s = Stack::start().await;
+    let s = Catalog::start().await;
     let p = s.product(json!({"name": "Pictured"})).await;
     let id = p["id"].as_str().unwrap();
     let mut image_ids = Vec::new();
@@ -1041,7 +978,7 @@ async fn image_upload_urls_accept_the_bytes_in_the_real_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkout_prices_come_from_batch_get_variants_by_sku() {
-    let s = Stack::start().await;
+    let s = Catalog::start().await;
     let (a, b) = (sku(), sku());
     s.product(json!({"name": "Priced", "status": "active",
                      "variants": [variant(&a, 1999, json!({"size": "S"})), variant(&b, 2999, json!({"size": "L"}))]}))
@@ -1070,41 +1007,9 @@ async fn checkout_prices_come_from_batch_get_variants_by_sku() {
     );
 }
 
-/// Reads `topic` from the beginning until `pick` finds an event, or panics after `timeout`.
-async fn find_event(
-    kafka: &storefront_kit::config::KafkaSettings,
-    topic: &str,
-    timeout: Duration,
-    pick: impl Fn(&CloudEvent) -> bool,
-) -> CloudEvent {
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &kafka.brokers)
-        .set("group.id", unique("it-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let msg = tokio::time::timeout_at(deadline, consumer.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no matching event on {topic} within {timeout:?}"));
-        let Ok(msg) = msg else { continue };
-        let Some(payload) = msg.payload() else {
-            continue;
-        };
-        if let Ok(ev) = serde_json::from_slice::<CloudEvent>(payload)
-            && pick(&ev)
-        {
-            return ev;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_publish_created_updated_and_archived_events() {
-    let s = Stack::start().await;
+    let s = Catalog::start().await;
     let p = s
         .product(json!({"name": "Eventful", "status": "active", "variants": [variant(&sku(), 100, json!({}))]}))
         .await;
@@ -1135,7 +1040,7 @@ async fn writes_publish_created_updated_and_archived_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_that_fetched_before_an_update_cannot_cache_the_old_version() {
-    let s = Stack::start().await;
+    let s = Catalog::start().await;
     let p = s
         .product(json!({"name": "Racy 1", "status": "active", "variants": [variant(&sku(), 100, json!({}))]}))
         .await;
@@ -1164,7 +1069,7 @@ async fn a_reader_that_fetched_before_an_update_cannot_cache_the_old_version() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn opposite_concurrent_moves_never_make_a_cycle() {
-    let s = Arc::new(Stack::start().await);
+    let s = Arc::new(Catalog::start().await);
     for round in 0..5 {
         let mut ids = Vec::new();
         for name in ["X", "Y"] {
@@ -1215,7 +1120,7 @@ async fn opposite_concurrent_moves_never_make_a_cycle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_events_from_inventory_drive_the_in_stock_filter() {
-    let s = Stack::start().await;
+    let s = Catalog::start().await;
     let (gone, kept) = (sku(), sku());
     let a = s
         .product(json!({"name": "Sold Out Soon", "status": "active", "variants": [variant(&gone, 100, json!({}))]}))
@@ -1279,7 +1184,7 @@ async fn stock_events_from_inventory_drive_the_in_stock_filter() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn product_availability_joins_its_variants_with_inventory() {
-    let s = Stack::start().await;
+    let s = Catalog::start().await;
     // An inventory role on its own database, and a gateway in front of both services.
     let mut inv = storefront_inventory::Config {
         common: common(),
@@ -1364,7 +1269,7 @@ async fn product_availability_joins_its_variants_with_inventory() {
 /// Found by the API fuzzer: a variant naming an image that does not exist was a 500.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_variant_cannot_name_an_image_that_does_not_exist() {
-    let s = Stack::start().await;
+    let s = Catalog::start().await;
     let mut v = variant(&sku(), 8999, json!({"size": "42"}));
     v["image_id"] = json!(uuid::Uuid::now_v7());
     let (st, body) = s
@@ -1393,7 +1298,7 @@ fn only_field(status: StatusCode, body: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn prices_per_currency_tax_category_and_weight_round_trip() {
-    let s = Stack::start().await;
+    let s = Catalog::start().await;
     let sku_a = sku();
     let p = s
         .product(json!({"name": "Espresso Beans", "status": "active",

@@ -13,43 +13,32 @@ use storefront_kit::cache::Keys;
 use storefront_kit::config::{Common, KafkaSettings};
 use storefront_kit::events::{CloudEvent, topics};
 use storefront_kit::jwt::Role;
-use storefront_kit::jwt::testing::{TestKey, claims};
-use storefront_tests::{common, eventually, jwks_server, unique};
+use storefront_tests::{eventually, unique};
 use uuid::Uuid;
 
-use crate::events::{order_paid, publish, read};
+use storefront_tests::stack::{Stack, order_paid, publish, read};
 
-struct Stack {
-    base: String,
-    http: reqwest::Client,
-    key: TestKey,
+/// Product, recommendation and gateway (with `pipeline`, also event and recommender), stopped
+/// on drop.
+struct Recs {
+    stack: Stack,
     admin: String,
-    common: Common,
     keys: Keys,
     redis: redis::aio::ConnectionManager,
-    shutdown: Shutdown,
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
+impl std::ops::Deref for Recs {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
     }
 }
 
-/// Shared settings of one test: its own Redis prefix and topics.
-async fn test_common(key: &TestKey) -> Common {
-    let mut c = common();
-    c.auth.jwks_url = jwks_server(key).await;
-    c.redis.key_prefix = format!("{}:", unique("it_rec"));
-    c.kafka.topic_prefix = format!("{}.", unique("it_rec"));
-    let names: Vec<String> = topics::ALL
-        .iter()
-        .map(|t| storefront_kit::events::topic(&c.kafka, t))
-        .collect();
-    storefront_kit::kafka::ensure_topics(&c.kafka, &names, 1)
-        .await
-        .expect("creating topics (is the broker up? run scripts/dev-stack.sh up)");
-    c
+/// A stack with every topic of the platform.
+async fn test_stack() -> Stack {
+    let stack = Stack::new("it_rec").await;
+    stack.topics(&topics::ALL).await;
+    stack
 }
 
 fn recommender_config(c: &Common, group: &str) -> storefront_recommender::Config {
@@ -62,21 +51,20 @@ fn recommender_config(c: &Common, group: &str) -> storefront_recommender::Config
     cfg
 }
 
-impl Stack {
+impl Recs {
     /// Product, recommendation and gateway; with `pipeline`, also event and recommender.
     async fn start(pipeline: bool) -> Self {
-        let key = TestKey::generate("rec-test-key");
-        let c = test_common(&key).await;
-        let shutdown = Shutdown::new();
+        let mut stack = test_stack().await;
+        let c = stack.common.clone();
+        let shutdown = stack.shutdown.clone();
 
         let mut pc = storefront_product::Config {
             common: c.clone(),
             product: Default::default(),
         };
-        pc.common.s3.bucket_prefix = format!("it-{}-", &Uuid::now_v7().simple().to_string()[20..]);
         pc.product.listen = "127.0.0.1:0".parse().unwrap();
-        pc.product.database = Some(unique("it_rec_product"));
-        pc.product.consumer_group = unique("it_rec_product");
+        pc.product.database = Some(stack.unique("product"));
+        pc.product.consumer_group = stack.unique("product");
         pc.product.relay_poll_interval_ms = 200;
         let product = storefront_product::build(pc, shutdown.clone())
             .await
@@ -96,63 +84,50 @@ impl Stack {
         let rec_addr = rec.local_addr();
         tokio::spawn(rec.run());
 
-        let mut gw = storefront_gateway::Config {
-            common: c.clone(),
-            ..Default::default()
-        };
-        gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
-        gw.gateway.upstreams.product = format!("http://{product_addr}");
-        gw.gateway.upstreams.recommendation = format!("http://{rec_addr}");
-        gw.gateway.rate_limit.enabled = false;
-
+        let mut event_addr = None;
         if pipeline {
             let mut ec = storefront_event::Config {
                 common: c.clone(),
                 event: Default::default(),
             };
             ec.event.listen = "127.0.0.1:0".parse().unwrap();
-            ec.event.database = Some(unique("it_rec_event"));
-            ec.event.consumer_group = unique("it_rec_event");
+            ec.event.database = Some(stack.unique("event"));
+            ec.event.consumer_group = stack.unique("event");
             ec.event.relay_poll_interval_ms = 200;
             let event = storefront_event::build(ec, shutdown.clone())
                 .await
                 .expect("event starts");
-            gw.gateway.upstreams.event = format!("http://{}", event.local_addr());
+            event_addr = Some(event.local_addr());
             tokio::spawn(event.run());
             let r = storefront_recommender::build(
-                recommender_config(&c, &unique("it_recommender")),
+                recommender_config(&c, &stack.unique("recommender")),
                 shutdown.clone(),
             )
             .await
             .expect("recommender starts");
             tokio::spawn(r.run());
         }
-
-        let gateway = storefront_gateway::build(gw, shutdown.clone())
-            .await
-            .expect("gateway starts");
-        let base = format!("http://{}", gateway.local_addr());
-        tokio::spawn(gateway.run());
+        stack
+            .gateway(|gw| {
+                gw.gateway.upstreams.product = format!("http://{product_addr}");
+                gw.gateway.upstreams.recommendation = format!("http://{rec_addr}");
+                if let Some(a) = event_addr {
+                    gw.gateway.upstreams.event = format!("http://{a}");
+                }
+                gw.gateway.rate_limit.enabled = false;
+            })
+            .await;
         let redis = storefront_kit::cache::connect(&c.redis).await.unwrap();
         Self {
-            base,
-            http: reqwest::Client::new(),
-            admin: key.sign(&claims(
-                Uuid::now_v7(),
-                vec![Role::Customer, Role::Admin],
-                "storefront",
-            )),
-            key,
+            admin: stack.admin(),
             keys: Keys::new(&c.redis),
-            common: c,
             redis,
-            shutdown,
+            stack,
         }
     }
 
     fn token(&self, user: Uuid) -> String {
-        self.key
-            .sign(&claims(user, vec![Role::Customer], "storefront"))
+        self.stack.token(user, vec![Role::Customer])
     }
 
     /// Creates an active product with one variant; returns (id, sku).
@@ -218,7 +193,7 @@ fn sources(body: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fallbacks_work_with_an_empty_redis_and_skip_archived_sold_out_and_viewed_products() {
-    let s = Stack::start(false).await;
+    let s = Recs::start(false).await;
     let (p1, _) = s.product("First").await;
     let (p2, _) = s.product("Second").await;
     let (p3, _) = s.product("Archived").await;
@@ -312,7 +287,7 @@ async fn fallbacks_work_with_an_empty_redis_and_skip_archived_sold_out_and_viewe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_who_viewed_a_and_b_and_bought_c_shape_what_the_next_viewer_of_a_and_b_gets() {
-    let s = Stack::start(true).await;
+    let s = Recs::start(true).await;
     let (a, _) = s.product("Alpha").await;
     let (b, _) = s.product("Bravo").await;
     let (c, _) = s.product("Charlie").await;
@@ -433,8 +408,8 @@ fn tracking(kind: &str, user: Uuid, data: Value) -> CloudEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_the_recommender_does_not_count_twice() {
-    let key = TestKey::generate("rec-restart-key");
-    let c = test_common(&key).await;
+    let stack = test_stack().await;
+    let c = stack.common.clone();
     let kafka: &KafkaSettings = &c.kafka;
     let keys = Keys::new(&c.redis);
     let products: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();

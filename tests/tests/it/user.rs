@@ -10,11 +10,12 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use storefront_auth::config::InlineKey;
 use storefront_auth::keys::generate_pem;
-use storefront_kit::Shutdown;
+use storefront_kit::events::topics;
 use storefront_kit::jwt::Role;
 use storefront_proto::user::v1 as pb;
 use storefront_proto::user::v1::user_service_client::UserServiceClient;
-use storefront_tests::{common, eventually, unique};
+use storefront_tests::stack::{Stack, read};
+use storefront_tests::{eventually, unique};
 use uuid::Uuid;
 
 const PASSWORD: &str = "correct horse battery";
@@ -25,91 +26,72 @@ const NASTY: [&str; 3] = [
 ];
 
 /// auth + user + gateway, stopped on drop.
-struct Stack {
-    base: String,
+struct Users {
+    stack: Stack,
     user_addr: SocketAddr,
     user_pool: PgPool,
     /// The auth role's signing key (to forge expired tokens with the real key).
     pem: String,
-    http: reqwest::Client,
-    shutdown: Shutdown,
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
+impl std::ops::Deref for Users {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
     }
 }
 
-impl Stack {
-    /// `events`: give both roles a private `user-events` topic and run the consumer against it.
+impl Users {
+    /// Both roles get a private `user-events` topic and the consumer runs against it; tokens
+    /// are the real auth role's.
     async fn start() -> Self {
-        let mut c = common();
-        c.redis.key_prefix = format!("{}:", unique("it_user"));
-        c.kafka.topic_prefix = format!("{}-", unique("it"));
-        let topic = storefront_kit::events::topic(&c.kafka, "user-events");
-        storefront_kit::kafka::ensure_topics(&c.kafka, std::slice::from_ref(&topic), 1)
-            .await
-            .expect("creating topic (is the broker up? scripts/dev-stack.sh up)");
-        let shutdown = Shutdown::new();
+        let mut stack = Stack::new("it_user").await;
+        stack.topics(&[topics::USER_EVENTS]).await;
         let pem = generate_pem();
 
         let mut auth = storefront_auth::Config {
-            common: c.clone(),
+            common: stack.common.clone(),
             auth: storefront_auth::AuthSettings::default(),
         };
         auth.auth.listen = "127.0.0.1:0".parse().unwrap();
-        auth.auth.database = Some(unique("it_auth"));
+        auth.auth.database = Some(stack.unique("auth"));
         auth.auth.keys.inline = vec![InlineKey {
             kid: "k1".into(),
             pem: pem.clone().into(),
         }];
         auth.auth.keys.generate = false;
-        let auth = storefront_auth::build(auth, shutdown.clone())
+        let auth = storefront_auth::build(auth, stack.shutdown.clone())
             .await
             .expect("auth starts (is the dev stack up?)");
         let auth_addr = auth.local_addr();
         tokio::spawn(auth.run());
 
-        let mut common = c.clone();
-        common.auth.jwks_url = format!("http://{auth_addr}/.well-known/jwks.json");
+        stack.common.auth.jwks_url = format!("http://{auth_addr}/.well-known/jwks.json");
         let mut user = storefront_user::Config {
-            common: common.clone(),
+            common: stack.common.clone(),
             user: storefront_user::UserSettings::default(),
         };
         user.user.listen = "127.0.0.1:0".parse().unwrap();
-        user.user.database = Some(unique("it_user"));
-        user.user.consumer_group = unique("it-user");
-        let user = storefront_user::build(user, shutdown.clone())
+        user.user.database = Some(stack.unique("user"));
+        user.user.consumer_group = stack.unique("group");
+        let user = storefront_user::build(user, stack.shutdown.clone())
             .await
             .expect("user starts");
         let user_addr = user.local_addr();
         let user_pool = user.service().pool.clone();
         tokio::spawn(user.run());
 
-        let mut gw = storefront_gateway::Config {
-            common,
-            ..Default::default()
-        };
-        gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
-        gw.gateway.upstreams.auth = format!("http://{auth_addr}");
-        gw.gateway.upstreams.user = format!("http://{user_addr}");
-        gw.gateway.rate_limit.burst = 10_000;
-        gw.gateway.rate_limit.per_ip_per_minute = 60_000;
-        gw.gateway.rate_limit.per_user_per_minute = 60_000;
-        gw.gateway.rate_limit.redis_timeout_ms = 1000;
-        let gateway = storefront_gateway::build(gw, shutdown.clone())
-            .await
-            .expect("gateway starts");
-        let base = format!("http://{}", gateway.local_addr());
-        tokio::spawn(gateway.run());
+        stack
+            .gateway(|gw| {
+                gw.gateway.upstreams.auth = format!("http://{auth_addr}");
+                gw.gateway.upstreams.user = format!("http://{user_addr}");
+            })
+            .await;
         Self {
-            base,
+            stack,
             user_addr,
             user_pool,
             pem,
-            http: reqwest::Client::new(),
-            shutdown,
         }
     }
 
@@ -120,14 +102,9 @@ impl Stack {
         token: &str,
         body: Option<&Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        read(req.send().await.unwrap()).await
+        self.stack
+            .call(method, path, Some(token), body.cloned())
+            .await
     }
 
     async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -183,20 +160,6 @@ impl Stack {
     }
 }
 
-async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
-    let status = resp.status();
-    let is_problem = resp
-        .headers()
-        .get("content-type")
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    let text = resp.text().await.unwrap();
-    let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    if status.is_client_error() || status.is_server_error() {
-        assert!(is_problem, "{status} without problem+json: {body}");
-    }
-    (status, body)
-}
-
 fn fields(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
@@ -228,7 +191,7 @@ fn berlin() -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profile_is_created_from_user_registered_once() {
-    let s = Stack::start().await;
+    let s = Users::start().await;
     let (id, token) = s.register("Ada O'Neil").await;
     eventually(
         Duration::from_secs(60),
@@ -286,7 +249,7 @@ async fn profile_is_created_from_user_registered_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn addresses_crud_with_default_switching() {
-    let s = Stack::start().await;
+    let s = Users::start().await;
     let (_, t) = s.register("Ada").await;
     let (status, first) = s.post("/api/v1/users/me/addresses", &t, &berlin()).await;
     assert_eq!(status, 201, "{first}");
@@ -410,7 +373,7 @@ async fn addresses_crud_with_default_switching() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validation_errors_name_the_field() {
-    let s = Stack::start().await;
+    let s = Users::start().await;
     let (_, t) = s.register("Ada").await;
     let cases = [
         ("country_code", json!("XX")),
@@ -508,7 +471,7 @@ async fn validation_errors_name_the_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preferences_default_put_and_patch() {
-    let s = Stack::start().await;
+    let s = Users::start().await;
     let (_, t) = s.register("Ada").await;
     let (status, p) = s.get("/api/v1/users/me/preferences", &t).await;
     assert_eq!(status, 200);
@@ -547,7 +510,7 @@ async fn preferences_default_put_and_patch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_metacharacters_are_stored_and_returned_verbatim() {
-    let s = Stack::start().await;
+    let s = Users::start().await;
     let (_, t) = s.register("Ada").await;
     for nasty in NASTY {
         let (status, me) = s
@@ -598,7 +561,7 @@ async fn sql_metacharacters_are_stored_and_returned_verbatim() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_users_address_is_not_found_via_gateway_and_grpc() {
-    let s = Stack::start().await;
+    let s = Users::start().await;
     let (_, alice) = s.register("Alice").await;
     let (_, bob) = s.register("Bob").await;
     let (_, a) = s
@@ -652,7 +615,7 @@ async fn another_users_address_is_not_found_via_gateway_and_grpc() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_tokens_are_refused_by_the_user_service_directly() {
     use storefront_kit::jwt::testing::{TestKey, b64url, raw_token};
-    let s = Stack::start().await;
+    let s = Users::start().await;
     let (user, good) = s.register("Ada").await;
     let real_key = storefront_auth::keys::keys_from_pem(&s.pem, Some("k1"))
         .unwrap()
@@ -743,7 +706,7 @@ async fn bad_tokens_are_refused_by_the_user_service_directly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wishlist_is_idempotent_and_paginates() {
-    let s = Stack::start().await;
+    let s = Users::start().await;
     let (_, t) = s.register("Ada").await;
     let (_, other) = s.register("Bob").await;
     let products: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
@@ -806,7 +769,7 @@ async fn wishlist_is_idempotent_and_paginates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn avatar_round_trip_against_the_s3_store() {
-    let s = Stack::start().await;
+    let s = Users::start().await;
     let (user, t) = s.register("Ada").await;
     assert_eq!(s.get("/api/v1/users/me/avatar", &t).await.0, 404);
 
@@ -848,7 +811,7 @@ async fn avatar_round_trip_against_the_s3_store() {
             &json!({"object_key": key}),
         )
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 409, "{body}");
 
     // Another user cannot claim the upload.
     let (_, bob) = s.register("Bob").await;
@@ -931,10 +894,10 @@ async fn avatar_round_trip_against_the_s3_store() {
         )
         .await;
     let key2 = up2["object_key"].as_str().unwrap().to_owned();
-    let s3 = storefront_kit::s3::client(&common().s3);
+    let s3 = storefront_kit::s3::client(&s.common.s3);
     s3.put_object()
         .bucket(storefront_kit::s3::bucket_name(
-            &common().s3,
+            &s.common.s3,
             "user-avatars",
         ))
         .key(&key2)
@@ -950,7 +913,7 @@ async fn avatar_round_trip_against_the_s3_store() {
             &json!({"object_key": key2}),
         )
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 409, "{body}");
     // The avatar is still the first one.
     let (_, me) = s.get("/api/v1/users/me", &t).await;
     assert!(

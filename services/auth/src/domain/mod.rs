@@ -12,22 +12,8 @@ pub const PASSWORD_MAX: usize = 128;
 /// Longest display name.
 pub const DISPLAY_NAME_MAX: usize = 100;
 
-/// A rule a field broke; `field` is the request field (snake_case).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct Invalid {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl Invalid {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
-    }
-}
+/// A rule a field broke; `field` is the request field path.
+pub use kit::problem::FieldError as Invalid;
 
 /// A login e-mail: trimmed, lowercased, `local@domain` with a dotted domain, at most 254 chars.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -2,8 +2,6 @@
 //! Bodies are checked here for shape and size (422 naming the field); the service applies its
 //! rules and its field violations and retry hints become problem `errors` and `Retry-After`.
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
@@ -17,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use storefront_proto::auth::v1 as pb;
 use storefront_proto::auth::v1::auth_service_client::AuthServiceClient;
 use tonic::transport::Channel;
-use tonic_types::StatusExt;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
@@ -202,41 +199,6 @@ fn check_len(errors: &mut Vec<FieldError>, field: &str, value: &str, required: b
     }
 }
 
-/// A gRPC status from auth as a problem: field violations become `errors` (422), retry hints
-/// `Retry-After` (429), 401 gets its challenge.
-pub fn status_problem(s: tonic::Status) -> Problem {
-    match s.code() {
-        tonic::Code::InvalidArgument => {
-            let errors: Vec<FieldError> = s
-                .get_details_bad_request()
-                .map(|b| {
-                    b.field_violations
-                        .into_iter()
-                        .map(|v| FieldError::new(v.field, v.description))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if errors.is_empty() {
-                Problem::from(s)
-            } else {
-                Problem::validation(errors)
-            }
-        }
-        tonic::Code::ResourceExhausted => {
-            let after = s
-                .get_details_retry_info()
-                .and_then(|r| r.retry_delay)
-                .unwrap_or(Duration::from_secs(1));
-            Problem::too_many_requests(after).with_detail(s.message().to_owned())
-        }
-        tonic::Code::Unauthenticated => Problem::from(s).with_header(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(r#"Bearer realm="storefront""#),
-        ),
-        _ => Problem::from(s),
-    }
-}
-
 fn client_info(ip: Option<Extension<ClientIp>>, headers: &HeaderMap) -> pb::ClientInfo {
     pb::ClientInfo {
         ip: ip
@@ -331,7 +293,7 @@ pub async fn register(
     let r = client(&state)
         .register(grpc_request(msg, &headers))
         .await
-        .map_err(status_problem)?
+        .map_err(Problem::from)?
         .into_inner();
     let (Some(user), Some(tokens)) = (r.user, r.tokens) else {
         return Err(Problem::internal(
@@ -393,7 +355,7 @@ pub async fn login(
     let t = client(&state)
         .login(grpc_request(msg, &headers))
         .await
-        .map_err(status_problem)?
+        .map_err(Problem::from)?
         .into_inner();
     let tokens = TokenResponse::from(t);
     if let Some(cart_token) = headers.get("x-cart-token") {
@@ -466,7 +428,7 @@ pub async fn refresh(
     let t = client(&state)
         .refresh(grpc_request(msg, &headers))
         .await
-        .map_err(status_problem)?
+        .map_err(Problem::from)?
         .into_inner();
     Ok(no_store(StatusCode::OK, TokenResponse::from(t)))
 }
@@ -507,7 +469,7 @@ pub async fn logout(
     client(&state)
         .logout(grpc_request(msg, &headers))
         .await
-        .map_err(status_problem)?;
+        .map_err(Problem::from)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -554,7 +516,7 @@ pub async fn logout_all(
     let r = client(&state)
         .logout_all(grpc_request(pb::LogoutAllRequest {}, &headers))
         .await
-        .map_err(status_problem)?
+        .map_err(Problem::from)?
         .into_inner();
     Ok(axum::Json(LogoutAllResponse {
         revoked_sessions: r.revoked_sessions,
@@ -607,7 +569,7 @@ pub async fn change_password(
     let t = client(&state)
         .change_password(grpc_request(msg, &headers))
         .await
-        .map_err(status_problem)?
+        .map_err(Problem::from)?
         .into_inner();
     Ok(no_store(StatusCode::OK, TokenResponse::from(t)))
 }
@@ -627,7 +589,7 @@ pub async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     let r = client(&state)
         .get_jwks(grpc_request(pb::GetJwksRequest {}, &headers))
         .await
-        .map_err(status_problem)?
+        .map_err(Problem::from)?
         .into_inner();
     let max_age = r.max_age_seconds.clamp(0, 3600);
     let body = JwksView {
@@ -679,7 +641,8 @@ pub struct AuthApiDoc;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tonic_types::{ErrorDetails, FieldViolation};
+    use std::time::Duration;
+    use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
     #[test]
     fn auth_statuses_become_problems() {
@@ -691,7 +654,7 @@ mod tests {
                 "must be at least 8 characters",
             )]),
         );
-        let p = status_problem(s);
+        let p = Problem::from(s);
         assert_eq!(p.status, 422);
         assert_eq!(p.errors[0].field, "password");
 
@@ -700,19 +663,19 @@ mod tests {
             "Too many attempts. Try again in 30 s.",
             ErrorDetails::with_retry_info(Some(Duration::from_secs(30))),
         );
-        let p = status_problem(s);
+        let p = Problem::from(s);
         assert_eq!(p.status, 429);
         assert_eq!(p.headers[header::RETRY_AFTER], "30");
 
-        let p = status_problem(tonic::Status::unauthenticated("wrong"));
+        let p = Problem::from(tonic::Status::unauthenticated("wrong"));
         assert_eq!(p.status, 401);
         assert!(p.headers.contains_key(header::WWW_AUTHENTICATE));
         assert_eq!(
-            status_problem(tonic::Status::already_exists("taken")).status,
+            Problem::from(tonic::Status::already_exists("taken")).status,
             409
         );
         // Without details an invalid argument is still a 400 with the message.
-        let p = status_problem(tonic::Status::invalid_argument("`client.ip` is not an IP"));
+        let p = Problem::from(tonic::Status::invalid_argument("`client.ip` is not an IP"));
         assert_eq!(p.status, 400);
     }
 

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
-use kit::jwt::{AuthUser, Role};
+use kit::jwt::AdminUser;
 use kit::problem::extract::{Json, Path, Query};
 use kit::problem::{FieldError, Problem};
 use kit::upstream::grpc_request;
@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use storefront_proto::inventory::v1 as pb;
 use storefront_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use tonic::transport::Channel;
-use tonic_types::StatusExt;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::{rfc3339, valid};
@@ -237,33 +236,6 @@ fn check_note(errors: &mut Vec<FieldError>, note: &Option<String>) {
     }
 }
 
-/// A gRPC status from inventory as a problem: field violations become `errors` (422), a broken
-/// stock rule (FAILED_PRECONDITION) or a stale `expected_on_hand` (ABORTED) is 409.
-fn status_problem(s: tonic::Status) -> Problem {
-    match s.code() {
-        tonic::Code::InvalidArgument => {
-            let errors: Vec<FieldError> = s
-                .get_details_bad_request()
-                .map(|b| {
-                    b.field_violations
-                        .into_iter()
-                        .map(|v| FieldError::new(v.field, v.description))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if errors.is_empty() {
-                Problem::unprocessable(s.message().to_owned())
-            } else {
-                Problem::validation(errors).with_detail(s.message().to_owned())
-            }
-        }
-        tonic::Code::FailedPrecondition | tonic::Code::Aborted => {
-            Problem::conflict(s.message().to_owned())
-        }
-        _ => Problem::from(s),
-    }
-}
-
 fn availability_list(r: pb::BatchGetAvailabilityResponse) -> AvailabilityList {
     AvailabilityList {
         items: r
@@ -366,7 +338,7 @@ pub async fn get_availability(
             &headers,
         ))
         .await
-        .map_err(status_problem)?
+        .map_err(Problem::from)?
         .into_inner();
     Ok(Json(availability_list(r)))
 }
@@ -415,7 +387,7 @@ pub async fn get_product_availability(
             &headers,
         ))
         .await
-        .map_err(status_problem)?
+        .map_err(Problem::from)?
         .into_inner();
     Ok(Json(availability_list(r)))
 }
@@ -437,18 +409,17 @@ pub async fn get_product_availability(
 )]
 pub async fn get_stock(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path(sku): Path<String>,
 ) -> Result<Json<StockLevel>, Problem> {
-    claims.require_role(Role::Admin)?;
     let mut errors = Vec::new();
     check_sku(&mut errors, "sku", &sku);
     valid(errors)?;
     let r = client(&state)
         .get_stock(grpc_request(pb::GetStockRequest { sku }, &headers))
         .await
-        .map_err(status_problem)?
+        .map_err(Problem::from)?
         .into_inner();
     Ok(Json(stock_level(Some(r))))
 }
@@ -476,12 +447,11 @@ pub async fn get_stock(
 )]
 pub async fn set_stock(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path(sku): Path<String>,
     Json(body): Json<SetStockRequest>,
 ) -> Result<Json<StockChange>, Problem> {
-    claims.require_role(Role::Admin)?;
     let key = super::idempotency_key(&headers)?;
     let mut errors = Vec::new();
     check_sku(&mut errors, "sku", &sku);
@@ -509,7 +479,7 @@ pub async fn set_stock(
             &headers,
         ))
         .await
-        .map_err(status_problem)?
+        .map_err(Problem::from)?
         .into_inner();
     Ok(Json(StockChange {
         stock: stock_level(r.stock),
@@ -541,12 +511,11 @@ pub async fn set_stock(
 )]
 pub async fn adjust_stock(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path(sku): Path<String>,
     Json(body): Json<AdjustStockRequest>,
 ) -> Result<Json<StockChange>, Problem> {
-    claims.require_role(Role::Admin)?;
     let key = super::idempotency_key(&headers)?.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let mut errors = Vec::new();
     check_sku(&mut errors, "sku", &sku);
@@ -570,7 +539,7 @@ pub async fn adjust_stock(
             &headers,
         ))
         .await
-        .map_err(status_problem)?
+        .map_err(Problem::from)?
         .into_inner();
     Ok(Json(StockChange {
         stock: stock_level(r.stock),

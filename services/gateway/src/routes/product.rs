@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
-use kit::jwt::{AuthUser, Role};
+use kit::jwt::AdminUser;
 use kit::problem::extract::{Json, Path, Query};
 use kit::problem::{FieldError, Problem};
 use kit::upstream::grpc_request;
@@ -18,7 +18,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 use storefront_proto::product::v1 as pb;
 use storefront_proto::product::v1::product_service_client::ProductServiceClient;
 use tonic::transport::Channel;
-use tonic_types::StatusExt;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::rfc3339;
@@ -93,17 +92,7 @@ pub struct ProductApiDoc;
 
 // ---------- bodies ----------
 
-/// An amount in minor units of an ISO 4217 currency.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"amount": 1999, "currency": "EUR"}))]
-pub struct Money {
-    /// Minor units (cents for EUR); 0 or more.
-    #[schema(example = 1999)]
-    pub amount: i64,
-    /// Uppercase ISO 4217 code.
-    #[schema(example = "EUR")]
-    pub currency: String,
-}
+pub use kit::contracts::Money;
 
 /// Lifecycle of a product: only `active` ones are listed for customers.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -705,29 +694,10 @@ fn rest_field(f: &str) -> String {
     f.replace("amount_minor", "amount")
 }
 
-/// A gRPC status from the product service as a problem: field violations become `errors`
-/// (422); a broken precondition is 409.
+/// A gRPC status from the product service as a problem ([`Problem::from`]), its fields named
+/// as the REST bodies name them.
 fn status_problem(s: tonic::Status) -> Problem {
-    match s.code() {
-        tonic::Code::InvalidArgument => {
-            let errors: Vec<FieldError> = s
-                .get_details_bad_request()
-                .map(|b| {
-                    b.field_violations
-                        .into_iter()
-                        .map(|v| FieldError::new(rest_field(&v.field), v.description))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if errors.is_empty() {
-                Problem::unprocessable(s.message().to_owned())
-            } else {
-                Problem::validation(errors).with_detail(s.message().to_owned())
-            }
-        }
-        tonic::Code::FailedPrecondition => Problem::conflict(s.message().to_owned()),
-        _ => Problem::from(s),
-    }
+    Problem::from(s).map_fields(rest_field)
 }
 
 fn mask(paths: Vec<&str>) -> Option<prost_types::FieldMask> {
@@ -1030,11 +1000,10 @@ pub async fn list_categories(
 )]
 pub async fn admin_list_products(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<ProductList>, Problem> {
-    claims.require_role(Role::Admin)?;
     let r = client(&state)
         .list_products(grpc_request(
             pb::ListProductsRequest {
@@ -1072,11 +1041,10 @@ pub async fn admin_list_products(
 )]
 pub async fn create_product(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Json(b): Json<CreateProductBody>,
 ) -> Result<Response, Problem> {
-    claims.require_role(Role::Admin)?;
     let product = pb::Product {
         slug: b.slug.unwrap_or_default(),
         name: b.name,
@@ -1122,12 +1090,11 @@ pub async fn create_product(
 )]
 pub async fn update_product(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(b): Json<UpdateProductBody>,
 ) -> Result<Json<ProductView>, Problem> {
-    claims.require_role(Role::Admin)?;
     let mut paths = Vec::new();
     let mut p = pb::Product {
         id,
@@ -1202,11 +1169,10 @@ pub async fn update_product(
 )]
 pub async fn archive_product(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<ProductView>, Problem> {
-    claims.require_role(Role::Admin)?;
     let p = client(&state)
         .archive_product(grpc_request(pb::ArchiveProductRequest { id }, &headers))
         .await
@@ -1232,11 +1198,10 @@ pub async fn archive_product(
 )]
 pub async fn delete_product(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    claims.require_role(Role::Admin)?;
     client(&state)
         .delete_product(grpc_request(pb::DeleteProductRequest { id }, &headers))
         .await
@@ -1263,12 +1228,11 @@ pub async fn delete_product(
 )]
 pub async fn create_variant(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(b): Json<VariantBody>,
 ) -> Result<Response, Problem> {
-    claims.require_role(Role::Admin)?;
     let v = client(&state)
         .create_variant(grpc_request(
             pb::CreateVariantRequest {
@@ -1304,12 +1268,11 @@ pub async fn create_variant(
 )]
 pub async fn update_variant(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path((product_id, variant_id)): Path<(String, String)>,
     Json(b): Json<UpdateVariantBody>,
 ) -> Result<Json<VariantView>, Problem> {
-    claims.require_role(Role::Admin)?;
     ensure_child(&state, &headers, &product_id, &variant_id, Child::Variant).await?;
     let mut paths = Vec::new();
     let mut v = pb::Variant {
@@ -1377,11 +1340,10 @@ pub async fn update_variant(
 )]
 pub async fn delete_variant(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path((product_id, variant_id)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    claims.require_role(Role::Admin)?;
     ensure_child(&state, &headers, &product_id, &variant_id, Child::Variant).await?;
     client(&state)
         .delete_variant(grpc_request(
@@ -1411,12 +1373,11 @@ pub async fn delete_variant(
 )]
 pub async fn create_upload(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(b): Json<UploadUrlBody>,
 ) -> Result<Response, Problem> {
-    claims.require_role(Role::Admin)?;
     let u = client(&state)
         .create_image_upload(grpc_request(
             pb::CreateImageUploadRequest {
@@ -1455,12 +1416,11 @@ pub async fn create_upload(
 )]
 pub async fn create_image(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(b): Json<CreateImageBody>,
 ) -> Result<Response, Problem> {
-    claims.require_role(Role::Admin)?;
     let i = client(&state)
         .create_image(grpc_request(
             pb::CreateImageRequest {
@@ -1501,12 +1461,11 @@ pub async fn create_image(
 )]
 pub async fn update_image(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path((product_id, image_id)): Path<(String, String)>,
     Json(b): Json<UpdateImageBody>,
 ) -> Result<Json<ImageView>, Problem> {
-    claims.require_role(Role::Admin)?;
     ensure_child(&state, &headers, &product_id, &image_id, Child::Image).await?;
     let mut paths = Vec::new();
     let mut img = pb::Image {
@@ -1557,11 +1516,10 @@ pub async fn update_image(
 )]
 pub async fn delete_image(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path((product_id, image_id)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    claims.require_role(Role::Admin)?;
     ensure_child(&state, &headers, &product_id, &image_id, Child::Image).await?;
     client(&state)
         .delete_image(grpc_request(
@@ -1590,12 +1548,11 @@ pub async fn delete_image(
 )]
 pub async fn reorder_images(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(b): Json<ReorderImagesBody>,
 ) -> Result<Json<ImageList>, Problem> {
-    claims.require_role(Role::Admin)?;
     let r = client(&state)
         .reorder_images(grpc_request(
             pb::ReorderImagesRequest {
@@ -1630,11 +1587,10 @@ pub async fn reorder_images(
 )]
 pub async fn create_category(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Json(b): Json<CreateCategoryBody>,
 ) -> Result<Response, Problem> {
-    claims.require_role(Role::Admin)?;
     let c = client(&state)
         .create_category(grpc_request(
             pb::CreateCategoryRequest {
@@ -1673,12 +1629,11 @@ pub async fn create_category(
 )]
 pub async fn update_category(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(b): Json<UpdateCategoryBody>,
 ) -> Result<Json<CategoryView>, Problem> {
-    claims.require_role(Role::Admin)?;
     let mut paths = Vec::new();
     let mut c = pb::Category {
         id,
@@ -1734,11 +1689,10 @@ pub async fn update_category(
 )]
 pub async fn delete_category(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    claims.require_role(Role::Admin)?;
     client(&state)
         .delete_category(grpc_request(pb::DeleteCategoryRequest { id }, &headers))
         .await
@@ -1764,12 +1718,11 @@ pub async fn delete_category(
 )]
 pub async fn move_category(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(b): Json<MoveCategoryBody>,
 ) -> Result<Json<CategoryView>, Problem> {
-    claims.require_role(Role::Admin)?;
     let c = client(&state)
         .move_category(grpc_request(
             pb::MoveCategoryRequest {

@@ -66,15 +66,13 @@ fn client(state: &AppState) -> UserServiceClient<Channel> {
 /// The service names fields relative to its resource (`address.postal_code`); REST bodies are
 /// the resource itself.
 fn problem(s: tonic::Status) -> Problem {
-    let mut p = crate::routes::auth::status_problem(s);
-    for e in &mut p.errors {
-        for prefix in ["address.", "profile.", "preferences."] {
-            if let Some(rest) = e.field.strip_prefix(prefix) {
-                e.field = rest.to_owned();
-            }
-        }
-    }
-    p
+    Problem::from(s).map_fields(|f| {
+        ["address.", "profile.", "preferences."]
+            .iter()
+            .find_map(|p| f.strip_prefix(p))
+            .unwrap_or(f)
+            .to_owned()
+    })
 }
 
 fn mask(paths: Vec<&str>) -> Option<prost_types::FieldMask> {
@@ -548,6 +546,7 @@ pub async fn list_addresses(
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or breaks a rule; `errors` names it", body = ProblemDoc, content_type = "application/problem+json",
             example = json!({"type": "about:blank", "title": "Unprocessable Entity", "status": 422, "errors": [{"field": "postal_code", "message": "is not a postal code of DE (e.g. 10115)"}]})),
+        (status = 409, description = "Another change of the default address happened at the same time; try again", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 429, description = "Already 20 addresses", body = ProblemDoc, content_type = "application/problem+json"),
     ))]
 pub async fn create_address(
@@ -608,6 +607,7 @@ pub async fn get_address(
         (status = 200, description = "The changed address", body = AddressView),
         (status = 404, description = "No such address of the caller", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "A field breaks a rule; `errors` names it", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "Another change of the default address happened at the same time; try again", body = ProblemDoc, content_type = "application/problem+json"),
     ))]
 pub async fn update_address(
     State(state): State<AppState>,
@@ -879,7 +879,8 @@ pub async fn create_avatar_upload(
     request_body = CompleteAvatarRequest, security(("bearer" = [])),
     responses(
         (status = 200, description = "The profile with the new avatar", body = ProfileView),
-        (status = 400, description = "Not uploaded yet, or the object differs from the announcement", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "The body is not valid JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "Not uploaded yet, or the object differs from the announcement", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "The key was not issued to the caller", body = ProblemDoc, content_type = "application/problem+json"),
     ))]
 pub async fn complete_avatar(

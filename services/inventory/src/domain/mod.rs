@@ -7,27 +7,8 @@ pub use reservation::{Line, ReleaseReason, ReservationLines, ReservationStatus, 
 
 use std::fmt;
 
-/// One invalid field of a request, with a message a person can act on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-impl Invalid {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` {}", self.field, self.message)
-    }
-}
+/// A rule a field broke; `field` is the request field path.
+pub use kit::problem::FieldError as Invalid;
 
 /// Longest SKU (same rule as the product service).
 pub const MAX_SKU_LEN: usize = 64;

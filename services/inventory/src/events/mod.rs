@@ -2,10 +2,8 @@
 //! `inventory-events`, through the outbox) and what it consumes (`order.paid` commits and
 //! `order.cancelled` releases the order's reservation, once per event through the inbox).
 
-use kit::events::{CloudEvent, topics};
 use kit::kafka::{Delivery, Outcome};
 use kit::outbox::{self, OutboxEvent};
-use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -14,43 +12,13 @@ use crate::error::Error;
 use crate::store::StockRow;
 use crate::store::reservations::{self, Access, Reservation};
 
-/// The `source` of every event inventory publishes.
-pub const SOURCE: &str = "/storefront/inventory";
-pub const STOCK_CHANGED: &str = "inventory.stock_changed";
-pub const RESERVATION_EXPIRED: &str = "inventory.reservation_expired";
-pub const ORDER_PAID: &str = "order.paid";
-pub const ORDER_CANCELLED: &str = "order.cancelled";
+pub use kit::contracts::events::inventory::{
+    ReservationExpired, SkuQuantity as ExpiredLine, StockChanged,
+};
+use kit::contracts::events::order::{OrderCancelled, OrderPaid};
+
 /// The inbox name of the `order-events` consumer.
 pub const CONSUMER: &str = "inventory";
-
-/// `data` of `inventory.stock_changed` (keyed by SKU).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StockChanged {
-    pub sku: String,
-    pub on_hand: i64,
-    pub reserved: i64,
-    pub available: i64,
-    /// The ledger reason (`restock`, `sale`, `reserve`, `release`, `expire`, ...).
-    pub reason: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<Uuid>,
-}
-
-/// One line of `inventory.reservation_expired`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExpiredLine {
-    pub sku: String,
-    pub quantity: i64,
-}
-
-/// `data` of `inventory.reservation_expired` (keyed by order id): the order should be cancelled.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReservationExpired {
-    pub order_id: Uuid,
-    pub reservation_id: Uuid,
-    pub user_id: Uuid,
-    pub lines: Vec<ExpiredLine>,
-}
 
 pub async fn enqueue_stock_changed(
     tx: &mut PgConnection,
@@ -66,13 +34,7 @@ pub async fn enqueue_stock_changed(
         reason: reason.as_str().to_owned(),
         order_id,
     };
-    let ev = OutboxEvent::new(
-        topics::INVENTORY_EVENTS,
-        SOURCE,
-        STOCK_CHANGED,
-        stock.sku.clone(),
-        serde_json::to_value(&data).expect("plain data serialises"),
-    );
+    let ev = OutboxEvent::of(stock.sku.clone(), &data);
     outbox::enqueue(tx, &ev).await.map(|_| ())
 }
 
@@ -94,24 +56,8 @@ pub async fn enqueue_reservation_expired(
             })
             .collect(),
     };
-    let ev = OutboxEvent::new(
-        topics::INVENTORY_EVENTS,
-        SOURCE,
-        RESERVATION_EXPIRED,
-        r.order_id.to_string(),
-        serde_json::to_value(&data).expect("plain data serialises"),
-    );
+    let ev = OutboxEvent::of(r.order_id.to_string(), &data);
     outbox::enqueue(tx, &ev).await.map(|_| ())
-}
-
-/// The order an `order.*` event is about: `data.order_id`, else the subject.
-fn order_id_of(event: &CloudEvent) -> Option<Uuid> {
-    event
-        .data
-        .get("order_id")
-        .and_then(|v| v.as_str())
-        .or(event.subject.as_deref())
-        .and_then(|s| Uuid::parse_str(s).ok())
 }
 
 /// Handles one `order-events` delivery: `order.paid` commits the order's reservation,
@@ -121,15 +67,21 @@ fn order_id_of(event: &CloudEvent) -> Option<Uuid> {
 /// never succeed. Database errors are returned, so the consumer retries the same event.
 pub async fn handle_order_event(pool: &PgPool, delivery: Delivery) -> anyhow::Result<Outcome> {
     let event = &delivery.event;
-    let paid = match event.event_type.as_str() {
-        ORDER_PAID => true,
-        ORDER_CANCELLED => false,
+    let decoded = match (
+        event.decode::<OrderPaid>(),
+        event.decode::<OrderCancelled>(),
+    ) {
+        (Some(p), _) => p.map(|p| (true, p.order_id)),
+        (_, Some(c)) => c.map(|c| (false, c.order_id)),
         _ => return Ok(Outcome::Ignored),
     };
-    let Some(order_id) = order_id_of(event) else {
-        tracing::error!(event_id = %event.id, event_type = %event.event_type,
-            "order event without a valid order_id; skipping it");
-        return Ok(Outcome::Ignored);
+    let (paid, order_id) = match decoded {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(event_id = %event.id, event_type = %event.event_type, error = %e,
+                "order event that does not decode; skipping it");
+            return Ok(Outcome::Ignored);
+        }
     };
     kit::inbox::apply_once(pool, CONSUMER, event, async |tx| {
         let result = if paid {
@@ -152,25 +104,4 @@ pub async fn handle_order_event(pool: &PgPool, delivery: Delivery) -> anyhow::Re
         }
     })
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn order_id_comes_from_data_or_subject() {
-        let id = Uuid::now_v7();
-        let e = CloudEvent::new("/o", ORDER_PAID, None, serde_json::json!({"order_id": id}));
-        assert_eq!(order_id_of(&e), Some(id));
-        let e = CloudEvent::new(
-            "/o",
-            ORDER_PAID,
-            Some(id.to_string()),
-            serde_json::json!({}),
-        );
-        assert_eq!(order_id_of(&e), Some(id));
-        let e = CloudEvent::new("/o", ORDER_PAID, None, serde_json::json!({"order_id": "x"}));
-        assert_eq!(order_id_of(&e), None);
-    }
 }

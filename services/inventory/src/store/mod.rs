@@ -177,7 +177,7 @@ pub async fn apply_stock_changes(
         let stock = after
             .get(&c.sku)
             .cloned()
-            .ok_or_else(|| Error::Other(anyhow::anyhow!("stock row of `{}` vanished", c.sku)))?;
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("stock row of `{}` vanished", c.sku)))?;
         let movement = MovementRow {
             seq: 0,
             id: Uuid::now_v7(),

@@ -22,8 +22,9 @@ fn from_row(r: &PgRow) -> Result<MovementRow> {
         delta_reserved: r.try_get("delta_reserved")?,
         on_hand_after: r.try_get("on_hand_after")?,
         reserved_after: r.try_get("reserved_after")?,
-        reason: MovementReason::from_db(&reason)
-            .ok_or_else(|| Error::Other(anyhow::anyhow!("unknown movement reason `{reason}`")))?,
+        reason: MovementReason::from_db(&reason).ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("unknown movement reason `{reason}`"))
+        })?,
         note: r.try_get("note")?,
         order_id: r.try_get("order_id")?,
         actor_user_id: r.try_get("actor_user_id")?,

@@ -91,7 +91,7 @@ fn with_lines(r: &PgRow, lines: ReservationLines) -> Result<Reservation> {
         user_id: r.try_get("user_id")?,
         lines,
         status: ReservationStatus::from_db(&status)
-            .ok_or_else(|| Error::Other(anyhow::anyhow!("unknown status `{status}`")))?,
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown status `{status}`")))?,
         release_reason: release.as_deref().and_then(ReleaseReason::from_db),
         expires_at: r.try_get("expires_at")?,
         created_at: r.try_get("created_at")?,
@@ -102,7 +102,7 @@ fn with_lines(r: &PgRow, lines: ReservationLines) -> Result<Reservation> {
 fn stored_line(sku: &str, quantity: i64) -> Result<Line> {
     Ok(Line {
         sku: Sku::parse("sku", sku)
-            .map_err(|e| Error::Other(anyhow::anyhow!("stored SKU is invalid: {e}")))?,
+            .map_err(|e| Error::Internal(anyhow::anyhow!("stored SKU is invalid: {e}")))?,
         quantity,
     })
 }
@@ -249,9 +249,9 @@ async fn reserve_in(
     .rows_affected();
     if inserted == 0 {
         // A concurrent call for the same order committed first: this is a retry of it.
-        let existing = find(tx, order_id, false)
-            .await?
-            .ok_or_else(|| Error::Other(anyhow::anyhow!("reservation of {order_id} vanished")))?;
+        let existing = find(tx, order_id, false).await?.ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("reservation of {order_id} vanished"))
+        })?;
         return replay(existing, lines, access);
     }
     let line_nos: Vec<i32> = (0..lines.lines().len() as i32).collect();
@@ -287,7 +287,7 @@ async fn reserve_in(
     apply_stock_changes(tx, &changes, &ctx).await?;
     let created = find(tx, order_id, false)
         .await?
-        .ok_or_else(|| Error::Other(anyhow::anyhow!("reservation of {order_id} vanished")))?;
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("reservation of {order_id} vanished")))?;
     Ok(ReserveOutcome::Reserved(created))
 }
 
@@ -425,7 +425,7 @@ async fn finish(
     .await?;
     find(tx, r.order_id, false)
         .await?
-        .ok_or_else(|| Error::Other(anyhow::anyhow!("reservation of {} vanished", r.order_id)))
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("reservation of {} vanished", r.order_id)))
 }
 
 /// Expires up to `limit` active reservations whose time is up: gives their units back and

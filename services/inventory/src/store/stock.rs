@@ -120,7 +120,7 @@ async fn admin_change_in(tx: &mut PgConnection, req: &AdminRequest) -> Result<Ad
         .await?;
     let locked = super::lock_stock(tx, &[sku.to_owned()]).await?;
     let current = locked.get(sku).cloned().ok_or_else(|| {
-        Error::Other(anyhow::anyhow!("stock row of `{sku}` missing after insert"))
+        Error::Internal(anyhow::anyhow!("stock row of `{sku}` missing after insert"))
     })?;
     let new_on_hand = match req.change {
         AdminChange::Set { on_hand, expected } => {

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+
 use axum::routing::{get, post};
-use kit::jwt::{AuthUser, Claims, JwksVerifier, Role};
+use kit::jwt::{AdminUser, AuthUser, Claims, JwksVerifier, Role};
 use kit::problem::extract::{Json, Path, Query};
 use kit::problem::{FieldError, Problem};
 use serde::Deserialize;
@@ -41,40 +41,7 @@ impl FromRef<AppState> for JwksVerifier {
     }
 }
 
-/// The errors of a request: a problem for the client, or an internal cause that is logged and
-/// answered as 500 (503 when the database is saturated) without details.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0}")]
-    Problem(Box<Problem>),
-    #[error("database error")]
-    Db(#[from] sqlx::Error),
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
-}
-
-impl From<Problem> for ApiError {
-    fn from(p: Problem) -> Self {
-        Self::Problem(Box::new(p))
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        match self {
-            ApiError::Problem(p) => p.into_response(),
-            ApiError::Db(sqlx::Error::PoolTimedOut) => {
-                tracing::warn!("order database pool exhausted");
-                Problem::service_unavailable("The order database is busy. Try again shortly.")
-                    .into_response()
-            }
-            ApiError::Db(e) => Problem::internal(e).into_response(),
-            ApiError::Other(e) => Problem::internal(e).into_response(),
-        }
-    }
-}
-
-pub type ApiResult<T> = Result<T, ApiError>;
+pub use kit::problem::{ApiError, ApiResult};
 
 /// The routes of the API (without health routes and middleware).
 pub fn router(state: AppState) -> Router {
@@ -203,7 +170,14 @@ async fn step(
         OrderStatus::Shipped => events::shipped(&mut tx, &o).await?,
         OrderStatus::Delivered => events::delivered(&mut tx, &o).await?,
         OrderStatus::RefundRequested => {
-            events::refund_requested(&mut tx, &o, "admin_requested", refund, refund_units).await?
+            events::refund_requested(
+                &mut tx,
+                &o,
+                events::RefundReason::AdminRequested,
+                refund,
+                refund_units,
+            )
+            .await?
         }
         _ => {}
     }
@@ -242,11 +216,10 @@ pub struct ShipRequest {
 /// `POST /api/v1/admin/orders/{id}/ship` `{carrier, tracking_number}`: paid -> shipped.
 pub async fn ship_order(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    AdminUser(claims): AdminUser,
     Path(id): Path<Uuid>,
     Json(body): Json<ShipRequest>,
 ) -> ApiResult<Json<OrderView>> {
-    claims.require_role(Role::Admin).map_err(Problem::from)?;
     let mut errors = Vec::new();
     let mut field = |name: &str, v: &str| {
         let v = v.trim();
@@ -321,11 +294,10 @@ pub struct RefundLine {
 /// `refunded`. One refund per order.
 pub async fn refund_order(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    AdminUser(claims): AdminUser,
     Path(id): Path<Uuid>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<OrderView>)> {
-    claims.require_role(Role::Admin).map_err(Problem::from)?;
     let units: Vec<(String, i64)> = if body.iter().all(u8::is_ascii_whitespace) {
         Vec::new()
     } else {

@@ -8,53 +8,19 @@ use std::time::Duration;
 
 use kit::events::CloudEvent;
 use kit::kafka::{Delivery, Outcome};
-use serde::Deserialize;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::Money;
+use kit::contracts::events::inventory::ReservationExpired;
+use kit::contracts::events::payment::{PaymentCompleted, PaymentFailed, PaymentRefunded};
+
+use super::RefundReason;
 use crate::domain::{OrderStatus, Reason};
 use crate::store::orders::{self, Extra, Order};
 
 /// The inbox name of the consumer.
 pub const CONSUMER: &str = "order";
-pub const PAYMENT_COMPLETED: &str = "payment.completed";
-pub const PAYMENT_FAILED: &str = "payment.failed";
-pub const PAYMENT_REFUNDED: &str = "payment.refunded";
-pub const RESERVATION_EXPIRED: &str = "inventory.reservation_expired";
-
-/// `payment.completed` `{order_id, user_id, transaction_id, amount, payment_method_id, brand, last4}`.
-#[derive(Debug, Deserialize)]
-pub struct PaymentCompleted {
-    pub order_id: Uuid,
-    #[serde(default)]
-    pub transaction_id: Option<String>,
-    #[serde(default)]
-    pub amount: Option<Money>,
-}
-
-/// `payment.failed` `{order_id, user_id, code, message}`.
-#[derive(Debug, Deserialize)]
-pub struct PaymentFailed {
-    pub order_id: Uuid,
-    #[serde(default)]
-    pub code: Option<String>,
-}
-
-/// `payment.refunded` `{order_id, user_id, transaction_id, refund_id, amount}`.
-#[derive(Debug, Deserialize)]
-pub struct PaymentRefunded {
-    pub order_id: Uuid,
-    #[serde(default)]
-    pub amount: Option<Money>,
-}
-
-/// `inventory.reservation_expired` `{order_id, reservation_id, user_id, lines}`.
-#[derive(Debug, Deserialize)]
-pub struct ReservationExpired {
-    pub order_id: Uuid,
-}
 
 /// A consumed event this service acts on.
 #[derive(Debug)]
@@ -77,13 +43,16 @@ impl Input {
 
     /// `None` for events order does not act on; `Err` for a payload that does not decode.
     pub fn decode(event: &CloudEvent) -> Option<Result<Self, serde_json::Error>> {
-        Some(match event.event_type.as_str() {
-            PAYMENT_COMPLETED => event.data_as().map(Input::Completed),
-            PAYMENT_FAILED => event.data_as().map(Input::Failed),
-            PAYMENT_REFUNDED => event.data_as().map(Input::Refunded),
-            RESERVATION_EXPIRED => event.data_as().map(Input::Expired),
-            _ => return None,
-        })
+        if let Some(r) = event.decode() {
+            return Some(r.map(Input::Completed));
+        }
+        if let Some(r) = event.decode() {
+            return Some(r.map(Input::Failed));
+        }
+        if let Some(r) = event.decode() {
+            return Some(r.map(Input::Refunded));
+        }
+        event.decode().map(|r| r.map(Input::Expired))
     }
 }
 
@@ -129,14 +98,13 @@ async fn apply(
     match input {
         Input::Completed(p) => match order.status {
             OrderStatus::PendingPayment => {
-                if let Some(a) = &p.amount
-                    && (a.amount != order.total || a.currency != order.currency)
-                {
+                let a = &p.amount;
+                if a.amount != order.total || a.currency != order.currency {
                     tracing::error!(%order_id, charged = a.amount, currency = %a.currency,
                         total = order.total, "payment amount differs from the order total");
                 }
                 let extra = Extra {
-                    transaction_id: p.transaction_id,
+                    transaction_id: Some(p.transaction_id),
                     ..Extra::default()
                 };
                 let too_late = order
@@ -155,7 +123,8 @@ async fn apply(
                     )
                     .await?;
                     super::cancelled(tx, &o, Reason::ReservationExpired).await?;
-                    super::refund_requested(tx, &o, "order_cancelled", o.total, &[]).await?;
+                    super::refund_requested(tx, &o, RefundReason::OrderCancelled, o.total, &[])
+                        .await?;
                     return Ok(());
                 }
                 let o = change(
@@ -172,7 +141,8 @@ async fn apply(
             // goods may be gone, so the money goes back.
             OrderStatus::Cancelled => {
                 tracing::warn!(%order_id, "payment completed for a cancelled order; requesting a refund");
-                super::refund_requested(tx, &order, "order_cancelled", order.total, &[]).await?;
+                super::refund_requested(tx, &order, RefundReason::OrderCancelled, order.total, &[])
+                    .await?;
             }
             _ => return ignore(&order),
         },
@@ -180,7 +150,7 @@ async fn apply(
             if order.status != OrderStatus::PendingPayment {
                 return ignore(&order);
             }
-            tracing::info!(%order_id, code = ?p.code, "payment failed; cancelling the order");
+            tracing::info!(%order_id, code = p.code.as_str(), "payment failed; cancelling the order");
             let o = change(
                 tx,
                 &order,
@@ -206,10 +176,7 @@ async fn apply(
             super::cancelled(tx, &o, Reason::ReservationExpired).await?;
         }
         Input::Refunded(p) => {
-            let amount = p.amount.unwrap_or_else(|| Money {
-                amount: order.total,
-                currency: order.currency.clone(),
-            });
+            let amount = p.amount;
             if order.status.can_become(OrderStatus::Refunded) {
                 let o = change(
                     tx,
@@ -250,13 +217,14 @@ async fn change(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kit::contracts::Event;
 
     #[test]
     fn the_contract_payloads_decode() {
         let id = Uuid::now_v7();
         let e = CloudEvent::new(
             "/storefront/payment",
-            PAYMENT_COMPLETED,
+            PaymentCompleted::TYPE,
             Some(id.to_string()),
             serde_json::json!({"order_id": id, "user_id": Uuid::now_v7(), "transaction_id": "tx_1",
                 "amount": {"amount": 1999, "currency": "EUR"}, "payment_method_id": Uuid::now_v7(),
@@ -265,13 +233,13 @@ mod tests {
         match Input::decode(&e) {
             Some(Ok(Input::Completed(p))) => {
                 assert_eq!(p.order_id, id);
-                assert_eq!(p.transaction_id.as_deref(), Some("tx_1"));
+                assert_eq!(p.transaction_id, "tx_1");
             }
             other => panic!("{other:?}"),
         }
         let e = CloudEvent::new(
             "/storefront/inventory",
-            RESERVATION_EXPIRED,
+            ReservationExpired::TYPE,
             None,
             serde_json::json!({"order_id": id, "reservation_id": Uuid::now_v7(), "user_id": Uuid::now_v7(),
                 "lines": [{"sku": "A", "quantity": 1}]}),
@@ -281,7 +249,7 @@ mod tests {
         assert!(Input::decode(&e).is_none());
         let e = CloudEvent::new(
             "/x",
-            PAYMENT_FAILED,
+            PaymentFailed::TYPE,
             None,
             serde_json::json!({"order_id": 5}),
         );

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
-use kit::jwt::{AuthUser, Claims, Role};
+use kit::jwt::AdminUser;
 use kit::problem::extract::{Json, Path, Query};
 use kit::problem::{FieldError, Problem};
 use kit::totals::{
@@ -67,12 +67,6 @@ pub fn router() -> Router<AppState> {
                 .put(replace_promotion)
                 .delete(delete_promotion),
         )
-}
-
-fn admin(claims: &Claims) -> ApiResult<()> {
-    claims
-        .require_role(Role::Admin)
-        .map_err(|e| Problem::from(e).into())
 }
 
 fn invalid(errors: Vec<FieldError>) -> ApiResult<()> {
@@ -239,9 +233,8 @@ fn currency_path(c: &str) -> ApiResult<String> {
 
 pub async fn list_price_modes(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
 ) -> ApiResult<Json<Items<PriceModeSetting>>> {
-    admin(&claims)?;
     Ok(Json(Items {
         items: store::price_modes(&st.pool).await?,
     }))
@@ -249,11 +242,10 @@ pub async fn list_price_modes(
 
 pub async fn set_price_mode(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Path(currency): Path<String>,
     Json(body): Json<PriceModeInput>,
 ) -> ApiResult<Json<PriceModeSetting>> {
-    admin(&claims)?;
     let currency = currency_path(&currency)?;
     store::set_price_mode(&st.pool, &currency, body.mode).await?;
     Ok(Json(PriceModeSetting {
@@ -264,10 +256,9 @@ pub async fn set_price_mode(
 
 pub async fn delete_price_mode(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Path(currency): Path<String>,
 ) -> ApiResult<StatusCode> {
-    admin(&claims)?;
     let currency = currency_path(&currency)?;
     let found = store::delete_price_mode(&st.pool, &currency).await?;
     no_content(found, "price mode for", currency)
@@ -277,9 +268,8 @@ pub async fn delete_price_mode(
 
 pub async fn list_tax_rates(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
 ) -> ApiResult<Json<Items<TaxRate>>> {
-    admin(&claims)?;
     Ok(Json(Items {
         items: store::tax_rates(&st.pool).await?,
     }))
@@ -287,31 +277,25 @@ pub async fn list_tax_rates(
 
 pub async fn set_tax_rate(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Json(body): Json<TaxRateInput>,
 ) -> ApiResult<Json<TaxRate>> {
-    admin(&claims)?;
     invalid(body.validate())?;
     Ok(Json(store::set_tax_rate(&st.pool, &body).await?))
 }
 
 pub async fn delete_tax_rate(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    admin(&claims)?;
     let found = store::delete_tax_rate(&st.pool, id).await?;
     no_content(found, "tax rate", id)
 }
 
 // ---------- zones ----------
 
-pub async fn list_zones(
-    State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
-) -> ApiResult<Json<Items<Zone>>> {
-    admin(&claims)?;
+pub async fn list_zones(State(st): State<AppState>, _: AdminUser) -> ApiResult<Json<Items<Zone>>> {
     Ok(Json(Items {
         items: store::zones(&st.pool).await?,
     }))
@@ -319,20 +303,18 @@ pub async fn list_zones(
 
 pub async fn get_zone(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Zone>> {
-    admin(&claims)?;
     let z = store::get_zone(&st.pool, id).await?;
     z.map(Json).ok_or_else(|| gone("shipping zone", id))
 }
 
 pub async fn create_zone(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Json(body): Json<ZoneInput>,
 ) -> ApiResult<(StatusCode, Json<Zone>)> {
-    admin(&claims)?;
     invalid(body.validate())?;
     let z = store::put_zone(&st.pool, Uuid::now_v7(), &body, true)
         .await
@@ -343,11 +325,10 @@ pub async fn create_zone(
 
 pub async fn replace_zone(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Path(id): Path<Uuid>,
     Json(body): Json<ZoneInput>,
 ) -> ApiResult<Json<Zone>> {
-    admin(&claims)?;
     invalid(body.validate())?;
     let z = store::put_zone(&st.pool, id, &body, false)
         .await
@@ -357,10 +338,9 @@ pub async fn replace_zone(
 
 pub async fn delete_zone(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    admin(&claims)?;
     let found = store::delete_zone(&st.pool, id).await?;
     no_content(found, "shipping zone", id)
 }
@@ -369,9 +349,8 @@ pub async fn delete_zone(
 
 pub async fn list_methods(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
 ) -> ApiResult<Json<Items<Method>>> {
-    admin(&claims)?;
     Ok(Json(Items {
         items: store::methods(&st.pool).await?,
     }))
@@ -379,20 +358,18 @@ pub async fn list_methods(
 
 pub async fn get_method(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Method>> {
-    admin(&claims)?;
     let m = store::get_method(&st.pool, id).await?;
     m.map(Json).ok_or_else(|| gone("shipping method", id))
 }
 
 pub async fn create_method(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Json(body): Json<MethodInput>,
 ) -> ApiResult<(StatusCode, Json<Method>)> {
-    admin(&claims)?;
     invalid(body.validate())?;
     let m = store::put_method(&st.pool, Uuid::now_v7(), &body, true)
         .await
@@ -403,11 +380,10 @@ pub async fn create_method(
 
 pub async fn replace_method(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Path(id): Path<Uuid>,
     Json(body): Json<MethodInput>,
 ) -> ApiResult<Json<Method>> {
-    admin(&claims)?;
     invalid(body.validate())?;
     let m = store::put_method(&st.pool, id, &body, false)
         .await
@@ -417,10 +393,9 @@ pub async fn replace_method(
 
 pub async fn delete_method(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    admin(&claims)?;
     let found = store::delete_method(&st.pool, id).await?;
     no_content(found, "shipping method", id)
 }
@@ -441,10 +416,9 @@ pub struct PromotionPage {
 
 pub async fn list_promotions(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<PromotionPage>> {
-    admin(&claims)?;
     let page =
         kit::page::Page::parse(q.cursor.as_deref(), q.limit, 50).map_err(Problem::validation)?;
     let mut items = store::promotions(&st.pool, page.after, page.limit + 1).await?;
@@ -454,20 +428,18 @@ pub async fn list_promotions(
 
 pub async fn get_promotion(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Promotion>> {
-    admin(&claims)?;
     let p = store::get_promotion(&st.pool, id).await?;
     p.map(Json).ok_or_else(|| gone("promotion", id))
 }
 
 pub async fn create_promotion(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Json(body): Json<PromotionInput>,
 ) -> ApiResult<(StatusCode, Json<Promotion>)> {
-    admin(&claims)?;
     invalid(body.validate())?;
     let p = store::put_promotion(&st.pool, Uuid::now_v7(), &body, true)
         .await
@@ -478,11 +450,10 @@ pub async fn create_promotion(
 
 pub async fn replace_promotion(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Path(id): Path<Uuid>,
     Json(body): Json<PromotionInput>,
 ) -> ApiResult<Json<Promotion>> {
-    admin(&claims)?;
     invalid(body.validate())?;
     let p = store::put_promotion(&st.pool, id, &body, false)
         .await
@@ -492,10 +463,9 @@ pub async fn replace_promotion(
 
 pub async fn delete_promotion(
     State(st): State<AppState>,
-    AuthUser(claims): AuthUser,
+    _: AdminUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    admin(&claims)?;
     let found = store::delete_promotion(&st.pool, id).await?;
     no_content(found, "promotion", id)
 }

@@ -28,21 +28,7 @@ pub const PRICES_MAX: usize = 20;
 pub const WEIGHT_MAX_GRAMS: i32 = 1_000_000;
 
 /// A rule a field broke; `field` is the request field path (snake_case).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("`{field}` {message}")]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-impl Invalid {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use kit::problem::FieldError as Invalid;
 
 /// Collects violations so a request names every invalid field at once.
 #[derive(Debug, Default)]
@@ -328,12 +314,7 @@ pub fn other_prices(
     out
 }
 
-/// A price in minor units.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Money {
-    pub amount: i64,
-    pub currency: String,
-}
+pub use kit::contracts::Money;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Spec {

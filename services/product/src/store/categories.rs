@@ -160,7 +160,7 @@ pub async fn update(
     .await;
     match r {
         Ok(_) => Ok(true),
-        Err(e) if crate::error::is_constraint(&e, SLUG_KEY) => Ok(false),
+        Err(e) if crate::error::on_constraint(&e, SLUG_KEY) => Ok(false),
         Err(e) => Err(e),
     }
 }

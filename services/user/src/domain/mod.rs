@@ -28,21 +28,7 @@ pub const DEFAULT_CURRENCY: &str = "EUR";
 pub const AVATAR_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
 
 /// A rule a field broke; `field` is the request field path.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-impl Invalid {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use kit::problem::FieldError as Invalid;
 
 /// Collects the rules broken by one request.
 #[derive(Debug, Default)]

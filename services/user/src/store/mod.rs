@@ -7,7 +7,4 @@ pub mod preferences;
 pub mod profiles;
 pub mod wishlist;
 
-/// Whether `e` is a violation of the named constraint.
-pub fn is_constraint(e: &sqlx::Error, name: &str) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.constraint() == Some(name))
-}
+pub use kit::error::on_constraint;

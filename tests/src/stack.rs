@@ -1,0 +1,308 @@
+//! One way for component tests to start what they need: [`Stack`] gives a test its own names
+//! (database, Redis key, topic and bucket prefixes, consumer groups), a signing key served as a
+//! JWKS, tokens, its topics, an optional gateway in front of the roles it starts, and HTTP and
+//! Kafka helpers. Everything it started stops when it is dropped.
+
+use std::time::Duration;
+
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::FutureRecord;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use storefront_kit::Shutdown;
+use storefront_kit::config::{Common, KafkaSettings};
+use storefront_kit::events::CloudEvent;
+use storefront_kit::jwt::Role;
+use storefront_kit::jwt::testing::{TestKey, claims};
+use uuid::Uuid;
+
+use crate::{common, jwks_server, unique};
+
+/// What one test runs against.
+pub struct Stack {
+    /// The shared settings, with this test's prefixes and JWKS URL.
+    pub common: Common,
+    /// The key test tokens are signed with (its JWKS is at `common.auth.jwks_url`).
+    pub key: TestKey,
+    /// The unique stem of every name this test uses.
+    pub name: String,
+    /// The gateway's base URL once [`Stack::gateway`] started one (else empty).
+    pub base: String,
+    pub http: reqwest::Client,
+    pub shutdown: Shutdown,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+impl Stack {
+    /// Unique prefixes under `stem`: databases `<name>_`, Redis keys `<name>:`, topics
+    /// `<name>.`, buckets `it-<random>-`; a fresh signing key served as a JWKS.
+    pub async fn new(stem: &str) -> Self {
+        let key = TestKey::generate(&format!("{stem}-key"));
+        let mut c = common();
+        let name = unique(stem);
+        c.auth.jwks_url = jwks_server(&key).await;
+        c.postgres.database_prefix = format!("{name}_");
+        c.redis.key_prefix = format!("{name}:");
+        c.kafka.topic_prefix = format!("{name}.");
+        let tail = Uuid::now_v7().simple().to_string();
+        c.s3.bucket_prefix = format!("it-{}-", &tail[20..]);
+        Self {
+            common: c,
+            key,
+            name,
+            base: String::new(),
+            http: reqwest::Client::new(),
+            shutdown: Shutdown::new(),
+        }
+    }
+
+    /// A consumer group (or database) name of its own.
+    pub fn unique(&self, what: &str) -> String {
+        unique(&format!("{}_{what}", self.name))
+    }
+
+    /// The configured name of `topic` for this test.
+    pub fn topic(&self, topic: &str) -> String {
+        storefront_kit::events::topic(&self.common.kafka, topic)
+    }
+
+    /// Creates this test's copies of `topics` (unprefixed names), one partition each.
+    pub async fn topics(&self, topics: &[&str]) {
+        self.topics_in(topics, 1).await
+    }
+
+    /// Creates this test's copies of `topics` with `partitions` partitions each.
+    pub async fn topics_in(&self, topics: &[&str], partitions: i32) {
+        let names: Vec<String> = topics.iter().map(|t| self.topic(t)).collect();
+        storefront_kit::kafka::ensure_topics(&self.common.kafka, &names, partitions)
+            .await
+            .expect("creating topics (is the broker up? run scripts/dev-stack.sh up)");
+    }
+
+    /// A token of `user` with `roles`.
+    pub fn token(&self, user: Uuid, roles: Vec<Role>) -> String {
+        self.key.sign(&claims(user, roles, "storefront"))
+    }
+
+    /// A new customer and their token.
+    pub fn customer(&self) -> (Uuid, String) {
+        let id = Uuid::now_v7();
+        (id, self.token(id, vec![Role::Customer]))
+    }
+
+    /// A token of a new admin.
+    pub fn admin(&self) -> String {
+        self.token(Uuid::now_v7(), vec![Role::Customer, Role::Admin])
+    }
+
+    /// Starts a gateway with this test's settings and rate limits no test reaches; `wire` points
+    /// it at the roles the test started. Sets [`Stack::base`].
+    pub async fn gateway(&mut self, wire: impl FnOnce(&mut storefront_gateway::Config)) -> String {
+        let mut gw = storefront_gateway::Config {
+            common: self.common.clone(),
+            ..Default::default()
+        };
+        gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
+        gw.gateway.rate_limit.burst = 100_000;
+        gw.gateway.rate_limit.per_ip_per_minute = 60_000;
+        gw.gateway.rate_limit.per_user_per_minute = 60_000;
+        gw.gateway.rate_limit.redis_timeout_ms = 1000;
+        wire(&mut gw);
+        let gateway = storefront_gateway::build(gw, self.shutdown.clone())
+            .await
+            .expect("gateway starts");
+        self.base = format!("http://{}", gateway.local_addr());
+        tokio::spawn(gateway.run());
+        self.base.clone()
+    }
+
+    /// `method path` on the gateway with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    /// Publishes `event` on this test's `topic` (unprefixed) keyed by `key`.
+    pub async fn publish(&self, topic: &str, key: &str, event: &CloudEvent) {
+        publish(&self.common.kafka, topic, key, event).await
+    }
+}
+
+/// The status and JSON body of a response (`null` when it has none, the text when it is not
+/// JSON). Every error answer must be problem+json.
+pub async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let is_problem = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let text = resp.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    if status.is_client_error() || status.is_server_error() {
+        assert!(is_problem, "{status} without problem+json: {body}");
+    }
+    (status, body)
+}
+
+/// Publishes `event` on `topic` (unprefixed) keyed by `key`.
+pub async fn publish(kafka: &KafkaSettings, topic: &str, key: &str, event: &CloudEvent) {
+    let producer = storefront_kit::kafka::producer(kafka).unwrap();
+    let topic = storefront_kit::events::topic(kafka, topic);
+    let payload = serde_json::to_vec(event).unwrap();
+    producer
+        .send(
+            FutureRecord::to(&topic).key(key).payload(&payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+}
+
+/// Publishes `event` on `topic` (the configured name), keyed by its subject (else its id).
+pub async fn produce(kafka: &KafkaSettings, topic: &str, event: &CloudEvent) {
+    let producer = storefront_kit::kafka::producer(kafka).unwrap();
+    let payload = serde_json::to_vec(event).unwrap();
+    let key = event
+        .subject
+        .clone()
+        .unwrap_or_else(|| event.id.to_string());
+    producer
+        .send(
+            FutureRecord::to(topic).key(&key).payload(&payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+}
+
+/// An `order.paid` as order publishes it: `lines` of (product, quantity) at 19.99 EUR each.
+pub fn order_paid(user: Uuid, lines: &[(Uuid, i64)]) -> CloudEvent {
+    use storefront_kit::contracts::Money;
+    use storefront_kit::contracts::events::order::{OrderLine, OrderPaid};
+    let order = Uuid::now_v7();
+    let items = lines
+        .iter()
+        .map(|(p, q)| OrderLine {
+            sku: format!("SKU-{}", &p.simple().to_string()[20..]),
+            product_id: *p,
+            name: "Thing".into(),
+            quantity: *q,
+            unit_price: Money::new(1999, "EUR"),
+        })
+        .collect();
+    CloudEvent::of(
+        Some(order.to_string()),
+        &OrderPaid {
+            order_id: order,
+            user_id: user,
+            total: Money::new(1999, "EUR"),
+            items,
+            breakdown: None,
+            shipping_method: None,
+            promotion_code: None,
+            transaction_id: Some(Uuid::now_v7().to_string()),
+            paid_at: time::macros::datetime!(2026-01-31 10:15:00 UTC),
+        },
+    )
+}
+
+/// Reads `topic` (the configured name) from the beginning until `want` messages satisfy `pick`;
+/// the key and JSON of each. Panics after `timeout`.
+pub async fn collect(
+    kafka: &KafkaSettings,
+    topic: &str,
+    want: usize,
+    timeout: Duration,
+    pick: impl Fn(&Value) -> bool,
+) -> Vec<(Option<String>, Value)> {
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("group.id", unique("it-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut out = Vec::new();
+    while out.len() < want {
+        let msg = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "only {} of {want} matching messages on {topic} within {timeout:?}",
+                    out.len()
+                )
+            });
+        let Ok(msg) = msg else { continue };
+        let Some(v) = msg
+            .payload()
+            .and_then(|p| serde_json::from_slice::<Value>(p).ok())
+        else {
+            continue;
+        };
+        if pick(&v) {
+            let key = msg
+                .key()
+                .and_then(|k| std::str::from_utf8(k).ok())
+                .map(str::to_owned);
+            out.push((key, v));
+        }
+    }
+    out
+}
+
+/// The first `want` CloudEvents on `topic` that `pick` accepts (see [`collect`]).
+pub async fn find_events(
+    kafka: &KafkaSettings,
+    topic: &str,
+    want: usize,
+    timeout: Duration,
+    pick: impl Fn(&CloudEvent) -> bool,
+) -> Vec<CloudEvent> {
+    let decode = |v: &Value| serde_json::from_value::<CloudEvent>(v.clone()).ok();
+    collect(kafka, topic, want, timeout, |v| {
+        decode(v).is_some_and(|e| pick(&e))
+    })
+    .await
+    .into_iter()
+    .filter_map(|(_, v)| decode(&v))
+    .collect()
+}
+
+/// The first CloudEvent on `topic` that `pick` accepts (see [`collect`]).
+pub async fn find_event(
+    kafka: &KafkaSettings,
+    topic: &str,
+    timeout: Duration,
+    pick: impl Fn(&CloudEvent) -> bool,
+) -> CloudEvent {
+    find_events(kafka, topic, 1, timeout, pick)
+        .await
+        .pop()
+        .expect("collect returns what it was asked for")
+}

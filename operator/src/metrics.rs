@@ -63,12 +63,8 @@ impl Metrics {
         self.reconciles.inc();
     }
 
-    pub fn failed(&self, e: &crate::controller::Error) {
-        let kind = match e {
-            crate::controller::Error::Kube(_) => "kube",
-            crate::controller::Error::Finalizer(_) => "finalizer",
-            crate::controller::Error::Cleanup(_) => "cleanup",
-        };
+    /// Counts a failed reconcile by the `kind` of its error (`kube`, `finalizer`, `cleanup`).
+    pub fn failed(&self, kind: &str) {
         self.errors
             .get_or_create(&ErrorLabels { error: kind.into() })
             .inc();
@@ -135,7 +131,7 @@ mod tests {
     fn metrics_render_reconciles_errors_and_duration() {
         let m = Metrics::default();
         m.reconciled();
-        m.failed(&crate::controller::Error::Cleanup("x".into()));
+        m.failed("cleanup");
         m.observe_duration(Duration::from_millis(30));
         let text = m.render();
         assert!(

@@ -10,6 +10,7 @@
 extern crate storefront_kit as kit;
 
 pub mod api;
+pub mod checkout;
 pub mod config;
 pub mod domain;
 pub mod events;

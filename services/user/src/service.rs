@@ -4,15 +4,14 @@
 use std::time::Duration;
 
 use aws_sdk_s3::Client as S3;
+use kit::error::{Error, Result};
 use kit::jwt::JwksVerifier;
 use sqlx::PgPool;
 use storefront_proto::user::v1 as pb;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::api::error::{Error, Result};
-use crate::api::{apply_address, timestamp};
-use crate::domain::{self, Invalid};
+use crate::domain::{self, Errors, Invalid};
 use crate::store::addresses::{self, AddressRow};
 use crate::store::profiles::{self, ProfileRow};
 use crate::store::wishlist::{self, ItemRow};
@@ -380,4 +379,80 @@ fn default_conflict(e: sqlx::Error) -> Error {
     } else {
         Error::Db(e)
     }
+}
+
+/// A time as a protobuf timestamp.
+pub(crate) fn timestamp(t: OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: t.nanosecond() as i32,
+    }
+}
+
+/// Copies the masked fields of `from` onto `into`, then validates the whole result. Field names
+/// in errors are prefixed `address.`.
+pub(crate) fn apply_address(
+    into: &mut AddressRow,
+    from: &pb::Address,
+    paths: &[&str],
+) -> Result<()> {
+    for p in paths {
+        match *p {
+            "label" => into.label = from.label.clone(),
+            "recipient_name" => into.recipient_name = from.recipient_name.clone(),
+            "organization" => into.organization = from.organization.clone(),
+            "address_lines" => into.address_lines = from.address_lines.clone(),
+            "locality" => into.locality = from.locality.clone(),
+            "administrative_area" => into.administrative_area = from.administrative_area.clone(),
+            "postal_code" => into.postal_code = from.postal_code.clone(),
+            "country_code" => into.country_code = from.country_code.clone(),
+            "phone" => into.phone = from.phone.clone(),
+            "is_default_shipping" => into.is_default_shipping = from.is_default_shipping,
+            "is_default_billing" => into.is_default_billing = from.is_default_billing,
+            _ => {}
+        }
+    }
+    let mut e = Errors::default();
+    into.label = e.check(domain::text(
+        "address.label",
+        &into.label,
+        false,
+        domain::LABEL_MAX,
+    ));
+    into.recipient_name = e.check(domain::text(
+        "address.recipient_name",
+        &into.recipient_name,
+        true,
+        domain::NAME_MAX,
+    ));
+    into.organization = e.check(domain::text(
+        "address.organization",
+        &into.organization,
+        false,
+        domain::NAME_MAX,
+    ));
+    match domain::address_lines("address.address_lines", &into.address_lines) {
+        Ok(l) => into.address_lines = l,
+        Err(errs) => e.0.extend(errs),
+    }
+    into.locality = e.check(domain::text(
+        "address.locality",
+        &into.locality,
+        true,
+        domain::LOCALITY_MAX,
+    ));
+    into.administrative_area = e.check(domain::text(
+        "address.administrative_area",
+        &into.administrative_area,
+        false,
+        domain::AREA_MAX,
+    ));
+    into.country_code = e.check(domain::country("address.country_code", &into.country_code));
+    into.postal_code = e.check(domain::postal_code(
+        "address.postal_code",
+        &into.postal_code,
+        &into.country_code,
+    ));
+    into.phone = e.check(domain::phone("address.phone", &into.phone));
+    e.finish().map_err(Error::from)
 }

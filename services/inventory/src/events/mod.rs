@@ -1,64 +1,17 @@
-//! What inventory publishes (`inventory.stock_changed`, `inventory.reservation_expired` on
-//! `inventory-events`, through the outbox) and what it consumes (`order.paid` commits and
-//! `order.cancelled` releases the order's reservation, once per event through the inbox).
+//! What inventory consumes: `order.paid` commits and `order.cancelled` releases the order's
+//! reservation, once per event through the inbox. What it publishes is written by the store
+//! in the transaction of the change ([`crate::store::announce`]).
 
-use kit::kafka::{Delivery, Outcome};
-use kit::outbox::{self, OutboxEvent};
-use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
-
-use crate::domain::{MovementReason, ReleaseReason};
-use crate::error::Error;
-use crate::store::StockRow;
-use crate::store::reservations::{self, Access, Reservation};
-
-pub use kit::contracts::events::inventory::{
-    ReservationExpired, SkuQuantity as ExpiredLine, StockChanged,
-};
 use kit::contracts::events::order::{OrderCancelled, OrderPaid};
+use kit::kafka::{Delivery, Outcome};
+use sqlx::PgPool;
+
+use crate::domain::ReleaseReason;
+use crate::error::Error;
+use crate::store::reservations::{self, Access};
 
 /// The inbox name of the `order-events` consumer.
 pub const CONSUMER: &str = "inventory";
-
-pub async fn enqueue_stock_changed(
-    tx: &mut PgConnection,
-    stock: &StockRow,
-    reason: MovementReason,
-    order_id: Option<Uuid>,
-) -> Result<(), sqlx::Error> {
-    let data = StockChanged {
-        sku: stock.sku.clone(),
-        on_hand: stock.on_hand,
-        reserved: stock.reserved,
-        available: stock.available(),
-        reason: reason.as_str().to_owned(),
-        order_id,
-    };
-    let ev = OutboxEvent::of(stock.sku.clone(), &data);
-    outbox::enqueue(tx, &ev).await.map(|_| ())
-}
-
-pub async fn enqueue_reservation_expired(
-    tx: &mut PgConnection,
-    r: &Reservation,
-) -> Result<(), sqlx::Error> {
-    let data = ReservationExpired {
-        order_id: r.order_id,
-        reservation_id: r.id,
-        user_id: r.user_id,
-        lines: r
-            .lines
-            .lines()
-            .iter()
-            .map(|l| ExpiredLine {
-                sku: l.sku.to_string(),
-                quantity: l.quantity,
-            })
-            .collect(),
-    };
-    let ev = OutboxEvent::of(r.order_id.to_string(), &data);
-    outbox::enqueue(tx, &ev).await.map(|_| ())
-}
 
 /// Handles one `order-events` delivery: `order.paid` commits the order's reservation,
 /// `order.cancelled` releases it, both once per event id (inbox). An order without a

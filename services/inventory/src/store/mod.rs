@@ -2,6 +2,7 @@
 //! [`apply_stock_changes`], which writes the ledger and the `inventory.stock_changed` events in
 //! the caller's transaction, on stock rows the caller has locked in SKU order.
 
+pub mod announce;
 pub mod movements;
 pub mod reservations;
 pub mod stock;
@@ -15,7 +16,6 @@ use uuid::Uuid;
 
 use crate::domain::{Actor, MovementReason};
 use crate::error::{Error, Result};
-use crate::events;
 
 /// Migrations of inventory_db (`migrations/inventory/`).
 pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/inventory");
@@ -223,7 +223,7 @@ pub async fn apply_stock_changes(
     let seqs: HashMap<Uuid, i64> = seqs.into_iter().collect();
     for (stock, movement) in &mut out {
         movement.seq = seqs.get(&movement.id).copied().unwrap_or_default();
-        events::enqueue_stock_changed(tx, stock, ctx.reason, ctx.order_id).await?;
+        announce::stock_changed(tx, stock, ctx.reason, ctx.order_id).await?;
     }
     Ok(out)
 }

@@ -14,7 +14,6 @@ use crate::domain::{
     Actor, Line, MovementReason, ReleaseReason, ReservationLines, ReservationStatus, Sku, Ttl,
 };
 use crate::error::{Error, Result};
-use crate::events;
 
 /// A reservation with its lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -490,7 +489,7 @@ async fn expire_batch_in(tx: &mut PgConnection, limit: i64) -> Result<usize> {
             idempotency_key: None,
         };
         apply_stock_changes(tx, &give_back(r), &ctx).await?;
-        events::enqueue_reservation_expired(tx, r).await?;
+        super::announce::reservation_expired(tx, r).await?;
     }
     let ids: Vec<Uuid> = due.iter().map(|r| r.id).collect();
     sqlx::query(

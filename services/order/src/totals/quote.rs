@@ -64,7 +64,7 @@ pub async fn catalog(
             headers,
         ))
         .await
-        .map_err(|s| crate::api::checkout::describe("product", s))?
+        .map_err(|s| crate::checkout::describe("product", s))?
         .into_inner();
     let by_sku: HashMap<&str, &prod::SkuVariant> = resp
         .variants

@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::domain::{self, Errors, Invalid};
-use crate::service::{AddressChange, UserService};
+use crate::service::{AddressChange, UserService, apply_address, timestamp};
 use crate::store::addresses::AddressRow;
 use crate::store::profiles::ProfileRow;
 use crate::store::wishlist::ItemRow;
@@ -25,13 +25,6 @@ use error::{Error, Result};
 #[derive(Clone)]
 pub struct UserApi {
     pub svc: UserService,
-}
-
-pub(crate) fn timestamp(t: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.unix_timestamp(),
-        nanos: t.nanosecond() as i32,
-    }
 }
 
 /// `page_size`: 0 means 20, above 100 means 100, negative is invalid.
@@ -164,74 +157,6 @@ pub const ADDRESS_PATHS: [&str; 11] = [
     "is_default_shipping",
     "is_default_billing",
 ];
-
-/// Copies the masked fields of `from` onto `into`, then validates the whole result. Field names
-/// in errors are prefixed `address.`.
-pub(crate) fn apply_address(
-    into: &mut AddressRow,
-    from: &pb::Address,
-    paths: &[&str],
-) -> Result<()> {
-    for p in paths {
-        match *p {
-            "label" => into.label = from.label.clone(),
-            "recipient_name" => into.recipient_name = from.recipient_name.clone(),
-            "organization" => into.organization = from.organization.clone(),
-            "address_lines" => into.address_lines = from.address_lines.clone(),
-            "locality" => into.locality = from.locality.clone(),
-            "administrative_area" => into.administrative_area = from.administrative_area.clone(),
-            "postal_code" => into.postal_code = from.postal_code.clone(),
-            "country_code" => into.country_code = from.country_code.clone(),
-            "phone" => into.phone = from.phone.clone(),
-            "is_default_shipping" => into.is_default_shipping = from.is_default_shipping,
-            "is_default_billing" => into.is_default_billing = from.is_default_billing,
-            _ => {}
-        }
-    }
-    let mut e = Errors::default();
-    into.label = e.check(domain::text(
-        "address.label",
-        &into.label,
-        false,
-        domain::LABEL_MAX,
-    ));
-    into.recipient_name = e.check(domain::text(
-        "address.recipient_name",
-        &into.recipient_name,
-        true,
-        domain::NAME_MAX,
-    ));
-    into.organization = e.check(domain::text(
-        "address.organization",
-        &into.organization,
-        false,
-        domain::NAME_MAX,
-    ));
-    match domain::address_lines("address.address_lines", &into.address_lines) {
-        Ok(l) => into.address_lines = l,
-        Err(errs) => e.0.extend(errs),
-    }
-    into.locality = e.check(domain::text(
-        "address.locality",
-        &into.locality,
-        true,
-        domain::LOCALITY_MAX,
-    ));
-    into.administrative_area = e.check(domain::text(
-        "address.administrative_area",
-        &into.administrative_area,
-        false,
-        domain::AREA_MAX,
-    ));
-    into.country_code = e.check(domain::country("address.country_code", &into.country_code));
-    into.postal_code = e.check(domain::postal_code(
-        "address.postal_code",
-        &into.postal_code,
-        &into.country_code,
-    ));
-    into.phone = e.check(domain::phone("address.phone", &into.phone));
-    e.finish().map_err(Error::from)
-}
 
 #[tonic::async_trait]
 impl UserServiceApi for UserApi {

@@ -17,7 +17,6 @@ pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -73,17 +72,11 @@ pub async fn build(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Server> {
     let readiness = Readiness::new()
         .with("postgres", checks::postgres(pool.clone()))
         .with("kafka", checks::kafka(cfg.common.kafka.clone()));
-    let app = api::router(state)
-        .merge(kit::health::router(readiness, metrics.clone()))
-        .fallback(kit::problem::not_found_fallback)
-        .method_not_allowed_fallback(kit::problem::method_not_allowed_fallback)
-        .layer(DefaultBodyLimit::max(cfg.event.body_limit_bytes))
-        .layer(axum::middleware::from_fn(kit::problem::normalize_errors))
-        .layer(axum::middleware::from_fn_with_state(
-            metrics.clone(),
-            kit::metrics::track_http,
-        ))
-        .layer(kit::telemetry::http_trace_layer());
+    let app = kit::server::http_app(
+        api::router(state).layer(DefaultBodyLimit::max(cfg.event.body_limit_bytes)),
+        readiness,
+        &metrics,
+    );
     Ok(Server {
         cfg,
         listener,
@@ -132,10 +125,7 @@ impl Server {
         let relay = Relay::new(
             pool.clone(),
             &kafka,
-            RelayOptions {
-                poll_interval: Duration::from_millis(cfg.event.relay_poll_interval_ms),
-                ..RelayOptions::default()
-            },
+            RelayOptions::polling(cfg.event.relay_poll_interval_ms),
         )?;
         sup.spawn("outbox relay", relay.run(shutdown.clone()));
         let opts = ConsumerOptions::new(

@@ -116,10 +116,7 @@ impl Server {
         let relay = Relay::new(
             pool.clone(),
             &common.kafka,
-            RelayOptions {
-                poll_interval: Duration::from_millis(settings.relay_poll_interval_ms),
-                ..RelayOptions::default()
-            },
+            RelayOptions::polling(settings.relay_poll_interval_ms),
         )?;
         sup.spawn("outbox relay", relay.run(shutdown.clone()));
 

@@ -96,6 +96,16 @@ pub struct RelayOptions {
     pub publish_timeout: Duration,
 }
 
+impl RelayOptions {
+    /// The defaults, polling every `ms` milliseconds when no notification arrives.
+    pub fn polling(ms: u64) -> Self {
+        Self {
+            poll_interval: Duration::from_millis(ms),
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for RelayOptions {
     fn default() -> Self {
         Self {

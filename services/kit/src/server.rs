@@ -34,6 +34,25 @@ pub fn grpc_with_http(grpc: tonic::service::Routes, http: Router, metrics: &Metr
         .layer(crate::telemetry::http_trace_layer())
 }
 
+/// The application of an HTTP role: `api` (its state applied) with the health routes, 404 and
+/// 405 as problem+json, and the layers every HTTP role has: problem normalization (request id,
+/// problem+json for axum's own rejections), a panic answered as a 500 problem, RED metrics and
+/// tracing. A role with nothing but health routes passes `Router::new()`.
+pub fn http_app(api: Router, readiness: crate::health::Readiness, metrics: &Metrics) -> Router {
+    api.merge(crate::health::router(readiness, metrics.clone()))
+        .fallback(crate::problem::not_found_fallback)
+        .method_not_allowed_fallback(crate::problem::method_not_allowed_fallback)
+        .layer(axum::middleware::from_fn(crate::problem::normalize_errors))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            crate::problem::panic_response,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            crate::metrics::track_http,
+        ))
+        .layer(crate::telemetry::http_trace_layer())
+}
+
 /// What one listener lets its clients hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -152,6 +171,47 @@ pub async fn serve_with(
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn every_http_role_answers_problems_for_404_405_and_panics() {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let api = Router::new().route(
+            "/api/v1/boom",
+            axum::routing::post(|| async {
+                if true {
+                    panic!("a bug");
+                }
+                "unreachable"
+            }),
+        );
+        let app = http_app(api, crate::health::Readiness::new(), &Metrics::new("test"));
+        for (method, path, status) in [
+            ("POST", "/api/v1/boom", 500),
+            ("GET", "/api/v1/boom", 405),
+            ("GET", "/api/v1/nothing", 404),
+            ("GET", "/healthz", 200),
+        ] {
+            let req = http::Request::builder()
+                .method(method)
+                .uri(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(resp.status().as_u16(), status, "{method} {path}");
+            if status >= 400 {
+                assert_eq!(
+                    resp.headers()[http::header::CONTENT_TYPE],
+                    "application/problem+json",
+                    "{method} {path}"
+                );
+                let body = resp.into_body().collect().await.unwrap().to_bytes();
+                let p: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(p["status"], status, "{p}");
+                assert!(!p.to_string().contains("a bug"), "{p}");
+            }
+        }
+    }
 
     async fn start(limits: Limits) -> (SocketAddr, Shutdown, tokio::task::JoinHandle<()>) {
         let listener = bind("test", "127.0.0.1:0".parse().unwrap()).await.unwrap();

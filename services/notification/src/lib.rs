@@ -124,14 +124,7 @@ impl Server {
                 "smtp",
                 smtp_check(settings.smtp.host.clone(), settings.smtp.port),
             );
-        let app = kit::health::router::<()>(readiness, metrics.clone())
-            .fallback(kit::problem::not_found_fallback)
-            .layer(axum::middleware::from_fn(kit::problem::normalize_errors))
-            .layer(axum::middleware::from_fn_with_state(
-                metrics.clone(),
-                kit::metrics::track_http,
-            ))
-            .layer(kit::telemetry::http_trace_layer());
+        let app = kit::server::http_app(axum::Router::new(), readiness, &metrics);
 
         let mut sup = Supervisor::new(ROLE, shutdown.clone());
         tracing::info!(addr = %local_addr, "notification listening (health only)");

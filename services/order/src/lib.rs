@@ -84,16 +84,7 @@ pub async fn run(cfg: Config, shutdown: Shutdown) -> anyhow::Result<()> {
 /// The whole HTTP application: the API, the health routes, problem+json errors, RED metrics
 /// and tracing.
 pub fn app(state: api::AppState, readiness: Readiness, metrics: &Metrics) -> Router {
-    api::router(state)
-        .merge(kit::health::router(readiness, metrics.clone()))
-        .fallback(kit::problem::not_found_fallback)
-        .method_not_allowed_fallback(kit::problem::method_not_allowed_fallback)
-        .layer(axum::middleware::from_fn(kit::problem::normalize_errors))
-        .layer(axum::middleware::from_fn_with_state(
-            metrics.clone(),
-            kit::metrics::track_http,
-        ))
-        .layer(kit::telemetry::http_trace_layer())
+    kit::server::http_app(api::router(state), readiness, metrics)
 }
 
 impl Server {
@@ -142,10 +133,7 @@ impl Server {
         let relay = Relay::new(
             pool.clone(),
             &common.kafka,
-            RelayOptions {
-                poll_interval: Duration::from_millis(settings.relay_poll_interval_ms),
-                ..RelayOptions::default()
-            },
+            RelayOptions::polling(settings.relay_poll_interval_ms),
         )?;
         sup.spawn("outbox relay", relay.run(shutdown.clone()));
         sup.spawn(

@@ -95,21 +95,7 @@ pub async fn run(cfg: Config, shutdown: Shutdown) -> anyhow::Result<()> {
 
 /// The HTTP application: the API, health routes, problem+json errors, metrics and tracing.
 pub fn app(state: api::AppState, readiness: Readiness, metrics: Metrics) -> Router {
-    let health = kit::health::router(readiness, metrics.clone());
-    api::router()
-        .with_state(state)
-        .merge(health)
-        .fallback(kit::problem::not_found_fallback)
-        .method_not_allowed_fallback(kit::problem::method_not_allowed_fallback)
-        .layer(axum::middleware::from_fn(kit::problem::normalize_errors))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            kit::problem::panic_response,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            metrics,
-            kit::metrics::track_http,
-        ))
-        .layer(kit::telemetry::http_trace_layer())
+    kit::server::http_app(api::router().with_state(state), readiness, &metrics)
 }
 
 impl Server {
@@ -159,10 +145,7 @@ impl Server {
         let relay = Relay::new(
             pool.clone(),
             &common.kafka,
-            RelayOptions {
-                poll_interval: Duration::from_millis(settings.relay_poll_interval_ms),
-                ..RelayOptions::default()
-            },
+            RelayOptions::polling(settings.relay_poll_interval_ms),
         )?;
         sup.spawn("outbox relay", relay.run(shutdown.clone()));
 

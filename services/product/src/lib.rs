@@ -120,10 +120,7 @@ pub async fn build(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Server> {
     let relay = Relay::new(
         pool,
         &cfg.common.kafka,
-        RelayOptions {
-            poll_interval: Duration::from_millis(settings.relay_poll_interval_ms),
-            ..RelayOptions::default()
-        },
+        RelayOptions::polling(settings.relay_poll_interval_ms),
     )?;
     tracing::info!(addr = %local_addr, "product bound");
     Ok(Server {

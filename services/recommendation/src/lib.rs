@@ -76,16 +76,7 @@ pub async fn build(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Server> {
                 }
             }
         });
-    let app = api::router(state)
-        .merge(kit::health::router(readiness, metrics.clone()))
-        .fallback(kit::problem::not_found_fallback)
-        .method_not_allowed_fallback(kit::problem::method_not_allowed_fallback)
-        .layer(axum::middleware::from_fn(kit::problem::normalize_errors))
-        .layer(axum::middleware::from_fn_with_state(
-            metrics,
-            kit::metrics::track_http,
-        ))
-        .layer(kit::telemetry::http_trace_layer());
+    let app = kit::server::http_app(api::router(state), readiness, &metrics);
     Ok(Server {
         listener,
         local_addr,

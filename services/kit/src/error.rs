@@ -112,7 +112,9 @@ impl From<crate::jwt::AuthError> for Error {
     fn from(e: crate::jwt::AuthError) -> Self {
         match e {
             crate::jwt::AuthError::KeysUnavailable => Error::Unavailable(e.to_string()),
-            other => Error::Unauthenticated(format!("{}.", capitalise(&other.to_string()))),
+            other => {
+                Error::Unauthenticated(format!("{}.", crate::jwt::capitalise(&other.to_string())))
+            }
         }
     }
 }
@@ -120,14 +122,6 @@ impl From<crate::jwt::AuthError> for Error {
 impl From<crate::jwt::Forbidden> for Error {
     fn from(f: crate::jwt::Forbidden) -> Self {
         Error::Forbidden(f.0)
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
     }
 }
 

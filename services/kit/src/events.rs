@@ -56,14 +56,9 @@ impl CloudEvent {
         Self::new(E::SOURCE, E::TYPE, subject, payload(data))
     }
 
-    /// Whether this is an `E`.
-    pub fn is<E: Event>(&self) -> bool {
-        self.event_type == E::TYPE
-    }
-
     /// `None` unless this is an `E`; else its payload, or why it does not decode.
     pub fn decode<E: Event>(&self) -> Option<Result<E, serde_json::Error>> {
-        self.is::<E>().then(|| self.data_as())
+        (self.event_type == E::TYPE).then(|| self.data_as())
     }
 
     /// Decodes `data` into the event's typed payload.

@@ -362,10 +362,8 @@ mod tonic_status {
             tonic::Code::Unauthenticated => {
                 Problem::unauthorized(format!("The {service} service refused the access token."))
             }
+            // Their field paths are not the checkout body's: the message says what is wrong.
             tonic::Code::InvalidArgument => Problem::unprocessable(s.message().to_owned()),
-            tonic::Code::AlreadyExists | tonic::Code::FailedPrecondition => {
-                Problem::conflict(s.message().to_owned())
-            }
             _ => {
                 tracing::warn!(service, code = ?s.code(), message = s.message(), "upstream call failed");
                 Problem::from(s)

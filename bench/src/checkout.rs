@@ -264,7 +264,7 @@ pub(crate) async fn register_with_card(
 pub(crate) fn checkout_body(card: &str) -> Value {
     json!({
         "payment_method_id": card,
-        "shipping_address": {"name": "Bench", "line1": "1 Loop Street", "city": "Berlin",
-                             "postal_code": "10115", "country": "DE"}
+        "shipping_address": {"recipient_name": "Bench", "address_lines": ["1 Loop Street"],
+                             "locality": "Berlin", "postal_code": "10115", "country_code": "DE"}
     })
 }

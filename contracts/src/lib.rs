@@ -6,10 +6,20 @@
 //! This crate is data only: serde and OpenAPI schemas, no I/O. The CloudEvents envelope and the
 //! outbox that carry these payloads are in `kit`.
 
+pub mod address;
+pub mod cart;
 pub mod events;
 pub mod money;
+pub mod orders;
+pub mod page;
+pub mod payment;
+pub mod pricing;
+pub mod problem;
+pub mod recommendations;
 pub mod roles;
 pub mod totals;
+pub mod track;
 
+pub use address::Address;
 pub use events::Event;
 pub use money::Money;

@@ -5,7 +5,21 @@
 use std::future::Future;
 use std::time::Duration;
 
+/// Lets a test's fixture type (one with a `stack` field) be used as its [`stack::Stack`].
+#[macro_export]
+macro_rules! deref_stack {
+    ($t:ty) => {
+        impl std::ops::Deref for $t {
+            type Target = $crate::stack::Stack;
+            fn deref(&self) -> &$crate::stack::Stack {
+                &self.stack
+            }
+        }
+    };
+}
+
 pub mod platform;
+pub mod roles;
 pub mod shopper;
 pub mod stack;
 
@@ -22,6 +36,105 @@ pub fn unique(prefix: &str) -> String {
     let id = uuid::Uuid::now_v7().simple().to_string();
     // The tail of a v7 UUID is random; the head is the clock.
     format!("{prefix}_{}", &id[id.len() - 12..])
+}
+
+/// A fresh SKU (`SKU-<random>`).
+pub fn sku() -> String {
+    unique("SKU").replace('_', "-")
+}
+
+/// `amount` minor units of `currency`, as the API writes money.
+pub fn money(amount: i64, currency: &str) -> serde_json::Value {
+    serde_json::json!({"amount": amount, "currency": currency})
+}
+
+/// `amount` euro cents, as the API writes money.
+pub fn eur(amount: i64) -> serde_json::Value {
+    money(amount, "EUR")
+}
+
+/// `field` of each element of the array `list`, as strings.
+pub fn column(list: &serde_json::Value, field: &str) -> Vec<String> {
+    let items = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"));
+    items
+        .iter()
+        .map(|v| v[field].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The fields a problem's `errors` name, in order (none when it has no `errors`).
+pub fn fields(problem: &serde_json::Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .map(|f| f["field"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `message` with `token` as its bearer `authorization` metadata.
+pub fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+/// What a gRPC call answered, expecting success.
+pub async fn ok<T>(call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>) -> T {
+    call.await.unwrap().into_inner()
+}
+
+/// How a gRPC call failed, expecting a failure.
+pub async fn refused<T: std::fmt::Debug>(
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> tonic::Status {
+    call.await.unwrap_err()
+}
+
+/// A lazily connecting gRPC channel to a role at `addr`, each call bounded by `timeout`.
+pub fn channel(addr: std::net::SocketAddr, timeout: Duration) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .timeout(timeout)
+        .connect_lazy()
+}
+
+/// Sum of the `storefront_events_consumed_total` samples with `outcome` on a role's `/metrics`.
+pub async fn consumed(addr: std::net::SocketAddr, outcome: &str) -> u64 {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("storefront_events_consumed_total{")
+                && l.contains(&format!("outcome=\"{outcome}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A count (or any bigint) `sql` selects from `pool`.
+pub async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Waits up to `timeout` until `sql` on `pool` counts `want`.
+pub async fn wait_count(pool: &sqlx::PgPool, sql: &str, want: i64, timeout: Duration) {
+    eventually(timeout, &format!("{sql} to count {want}"), || async {
+        (count(pool, sql).await == want).then_some(())
+    })
+    .await
 }
 
 /// A fresh database with kit's tables (outbox, processed_events) plus `migrations`.

@@ -98,6 +98,26 @@ impl Shopper {
         self.call_with(method, path, body, &[]).await
     }
 
+    /// A GET.
+    pub async fn get(&self, path: &str) -> Answer {
+        self.call(Method::GET, path, None).await
+    }
+
+    /// A POST of `body` (or none).
+    pub async fn post(&self, path: &str, body: impl Into<Option<Value>>) -> Answer {
+        self.call(Method::POST, path, body.into()).await
+    }
+
+    /// A PUT of `body`.
+    pub async fn put(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    /// A DELETE.
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.call(Method::DELETE, path, None).await
+    }
+
     pub async fn call_with(
         &self,
         method: Method,
@@ -199,8 +219,8 @@ impl Shopper {
         json!({
             "payment_method_id": payment_method_id,
             "shipping_address": {
-                "name": "Test Shopper", "line1": "1 Test Street", "city": "Berlin",
-                "postal_code": "10115", "country": "DE"
+                "recipient_name": "Test Shopper", "address_lines": ["1 Test Street"],
+                "locality": "Berlin", "postal_code": "10115", "country_code": "DE"
             }
         })
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureRecord;
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use storefront_kit::Shutdown;
@@ -29,6 +30,7 @@ pub struct Stack {
     pub name: String,
     /// The gateway's base URL once [`Stack::gateway`] started one (else empty).
     pub base: String,
+    /// The HTTP client of every call (a test may replace it, e.g. to bound each request).
     pub http: reqwest::Client,
     pub shutdown: Shutdown,
 }
@@ -122,22 +124,98 @@ impl Stack {
         self.base.clone()
     }
 
-    /// `method path` on the gateway with an optional bearer token and JSON body.
+    /// A request to the gateway (`path` after its base), to add to and send.
+    pub fn req(&self, method: Method, path: impl AsRef<str>) -> Call {
+        self.req_url(method, format!("{}{}", self.base, path.as_ref()))
+    }
+
+    /// A request to any `url` (a role called directly), to add to and send.
+    pub fn req_url(&self, method: Method, url: impl AsRef<str>) -> Call {
+        Call(self.http.request(method, url.as_ref()))
+    }
+
+    /// A client of the gateway acting with `token` (`None`: anonymously).
+    pub fn client(&self, token: impl Bearer) -> Client {
+        self.client_at(&self.base, token)
+    }
+
+    /// A client of `base` (a role called directly) acting with `token`.
+    pub fn client_at(&self, base: impl AsRef<str>, token: impl Bearer) -> Client {
+        Client {
+            http: self.http.clone(),
+            base: base.as_ref().to_owned(),
+            token: token.bearer().map(str::to_owned),
+        }
+    }
+
+    /// `method path` on the gateway with a bearer token (or `None`) and a JSON body (or `None`).
     pub async fn call(
         &self,
         method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
+        path: impl AsRef<str>,
+        token: impl Bearer,
+        body: impl Into<Option<Value>>,
     ) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        read(req.send().await.unwrap()).await
+        self.req(method, path).token(token).json(body).send().await
+    }
+
+    /// An anonymous GET.
+    pub async fn get(&self, path: impl AsRef<str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None, None).await
+    }
+
+    /// A GET with `token`.
+    pub async fn get_as(&self, path: impl AsRef<str>, token: impl Bearer) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    /// A POST of `body` (or none) with `token` (or none).
+    pub async fn post(
+        &self,
+        path: impl AsRef<str>,
+        token: impl Bearer,
+        body: impl Into<Option<Value>>,
+    ) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, body).await
+    }
+
+    /// A PUT of `body` (or none) with `token` (or none).
+    pub async fn put(
+        &self,
+        path: impl AsRef<str>,
+        token: impl Bearer,
+        body: impl Into<Option<Value>>,
+    ) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, token, body).await
+    }
+
+    /// A PATCH of `body` with `token` (or none).
+    pub async fn patch(
+        &self,
+        path: impl AsRef<str>,
+        token: impl Bearer,
+        body: impl Into<Option<Value>>,
+    ) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, token, body).await
+    }
+
+    /// A POST of `raw` as `application/json`, as it is (malformed JSON, wrong types).
+    pub async fn post_raw(
+        &self,
+        path: impl AsRef<str>,
+        token: impl Bearer,
+        raw: &'static str,
+    ) -> (StatusCode, Value) {
+        let req = self.req(Method::POST, path).token(token);
+        req.header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+    }
+
+    /// A DELETE with `token` (or none).
+    pub async fn delete(&self, path: impl AsRef<str>, token: impl Bearer) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, token, None).await
     }
 
     /// Publishes `event` on this test's `topic` (unprefixed) keyed by `key`.
@@ -146,12 +224,146 @@ impl Stack {
     }
 }
 
+/// A bearer token for a call: `&str`, `&String`, or an `Option<&str>` (`None`: anonymous).
+pub trait Bearer {
+    fn bearer(&self) -> Option<&str>;
+}
+
+impl Bearer for &str {
+    fn bearer(&self) -> Option<&str> {
+        Some(*self)
+    }
+}
+
+impl Bearer for &String {
+    fn bearer(&self) -> Option<&str> {
+        Some(self.as_str())
+    }
+}
+
+impl Bearer for Option<&str> {
+    fn bearer(&self) -> Option<&str> {
+        *self
+    }
+}
+
+/// An HTTP client of one base URL (the gateway, or a role called directly) acting with one
+/// token (or anonymously): the calls of [`Stack`] without the token argument.
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: Option<String>,
+}
+
+impl Client {
+    /// A request to `path` (after the base) with this client's token, to add to and send.
+    pub fn req(&self, method: Method, path: impl AsRef<str>) -> Call {
+        let url = format!("{}{}", self.base, path.as_ref());
+        Call(self.http.request(method, url)).token(self.token.as_deref())
+    }
+
+    /// `method path` with a JSON body (or `None`).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: impl AsRef<str>,
+        body: impl Into<Option<Value>>,
+    ) -> (StatusCode, Value) {
+        self.req(method, path).json(body).send().await
+    }
+
+    /// A GET.
+    pub async fn get(&self, path: impl AsRef<str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    /// A POST of `body` (or none).
+    pub async fn post(
+        &self,
+        path: impl AsRef<str>,
+        body: impl Into<Option<Value>>,
+    ) -> (StatusCode, Value) {
+        self.call(Method::POST, path, body).await
+    }
+
+    /// A PUT of `body` (or none).
+    pub async fn put(
+        &self,
+        path: impl AsRef<str>,
+        body: impl Into<Option<Value>>,
+    ) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, body).await
+    }
+
+    /// A PATCH of `body`.
+    pub async fn patch(
+        &self,
+        path: impl AsRef<str>,
+        body: impl Into<Option<Value>>,
+    ) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, body).await
+    }
+
+    /// A DELETE.
+    pub async fn delete(&self, path: impl AsRef<str>) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, None).await
+    }
+}
+
+/// A request being built by [`Stack::req`]: add a token, headers and a body, then send it.
+pub struct Call(reqwest::RequestBuilder);
+
+impl Call {
+    /// With `token` as the bearer (nothing for `None`).
+    pub fn token(self, token: impl Bearer) -> Self {
+        match token.bearer() {
+            Some(t) => Self(self.0.bearer_auth(t)),
+            None => self,
+        }
+    }
+
+    /// With a header.
+    pub fn header(self, name: &str, value: impl AsRef<str>) -> Self {
+        Self(self.0.header(name, value.as_ref()))
+    }
+
+    /// With `raw` as the body, as it is (set the content type with [`Call::header`]).
+    pub fn body(self, raw: &'static str) -> Self {
+        Self(self.0.body(raw))
+    }
+
+    /// With `body` as JSON (nothing for `None`).
+    pub fn json(self, body: impl Into<Option<Value>>) -> Self {
+        match body.into() {
+            Some(b) => Self(self.0.json(&b)),
+            None => self,
+        }
+    }
+
+    /// Sends it: the status and body (see [`read`]).
+    pub async fn send(self) -> (StatusCode, Value) {
+        read(self.0.send().await.unwrap()).await
+    }
+
+    /// Sends it: the status, headers and body (see [`read`]).
+    pub async fn full(self) -> (StatusCode, HeaderMap, Value) {
+        read_full(self.0.send().await.unwrap()).await
+    }
+}
+
 /// The status and JSON body of a response (`null` when it has none, the text when it is not
 /// JSON). Every error answer must be problem+json.
 pub async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
+    let (status, _, body) = read_full(resp).await;
+    (status, body)
+}
+
+/// [`read`], with the headers.
+pub async fn read_full(resp: reqwest::Response) -> (StatusCode, HeaderMap, Value) {
     let status = resp.status();
-    let is_problem = resp
-        .headers()
+    let headers = resp.headers().clone();
+    let is_problem = headers
         .get("content-type")
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
     let text = resp.text().await.unwrap();
@@ -163,7 +375,7 @@ pub async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
     if status.is_client_error() || status.is_server_error() {
         assert!(is_problem, "{status} without problem+json: {body}");
     }
-    (status, body)
+    (status, headers, body)
 }
 
 /// Publishes `event` on `topic` (unprefixed) keyed by `key`.

@@ -13,6 +13,7 @@ pub mod cart;
 pub mod inventory;
 pub mod order;
 pub mod payment;
+pub mod product;
 pub mod tracking;
 pub mod user;
 
@@ -111,17 +112,17 @@ registry! {
     cart::CartItemAdded => "cart.item_added" on CART_EVENTS from CART;
     cart::CartItemRemoved => "cart.item_removed" on CART_EVENTS from CART;
     tracking::PurchaseCompleted => "purchase.completed" on USER_EVENTS from EVENT;
+    product::ProductCreated => "product.created" on PRODUCT_EVENTS from PRODUCT;
+    product::ProductUpdated => "product.updated" on PRODUCT_EVENTS from PRODUCT;
+    product::ProductArchived => "product.archived" on PRODUCT_EVENTS from PRODUCT;
+    product::ProductDeleted => "product.deleted" on PRODUCT_EVENTS from PRODUCT;
 }
 
-/// Event types whose payload is not yet a type here (issue #12 continues): the product events
-/// carry the product as the catalog stores it (`data` = the product record); client tracking
-/// events carry the fields the event service validates per type (README, "Tracking events").
-/// The client's `cart.item_added|removed` share their type and topic with the cart service's.
+/// Event types whose payload is not yet a type here: client tracking events carry the fields
+/// the event service validates per type (README, "Tracking events"). The client's
+/// `cart.item_added|removed` share their type and topic with the cart service's (consumers tell
+/// them apart by `source`).
 pub mod types {
-    pub const PRODUCT_CREATED: &str = "product.created";
-    pub const PRODUCT_UPDATED: &str = "product.updated";
-    pub const PRODUCT_ARCHIVED: &str = "product.archived";
-    pub const PRODUCT_DELETED: &str = "product.deleted";
     pub const PRODUCT_VIEWED: &str = "product.viewed";
     pub const PRODUCT_CLICKED: &str = "product.clicked";
     pub const SEARCH_PERFORMED: &str = "search.performed";
@@ -198,6 +199,55 @@ mod tests {
                 amount: 250,
             }],
             total: 3240,
+        }
+    }
+
+    fn product(at: time::OffsetDateTime) -> product::Product {
+        product::Product {
+            id: id(7),
+            slug: "blue-mug".into(),
+            name: "Blue mug".into(),
+            brand: "Acme".into(),
+            description: "A mug.".into(),
+            status: product::ProductStatus::Active,
+            tax_category: crate::totals::TaxCategory::Standard,
+            version: 1,
+            category_ids: vec![id(11)],
+            tags: vec!["kitchen".into()],
+            specifications: vec![product::Spec {
+                name: "Material".into(),
+                value: "Stoneware".into(),
+            }],
+            variants: vec![product::Variant {
+                id: id(12),
+                product_id: id(7),
+                sku: "MUG-1".into(),
+                attributes: [("color".to_owned(), "blue".to_owned())].into(),
+                price: eur(1250),
+                prices: vec![eur(1250), Money::new(1350, "USD")],
+                compare_at_price: None,
+                image_id: Some(id(13)),
+                in_stock: true,
+                weight_grams: 350,
+                created_at: at,
+                updated_at: at,
+            }],
+            images: vec![product::Image {
+                id: id(13),
+                product_id: id(7),
+                variant_id: Some(id(12)),
+                object_key: "products/7/13.jpg".into(),
+                alt_text: "A blue mug".into(),
+                position: 0,
+                content_type: "image/jpeg".into(),
+                size_bytes: 12_345,
+                created_at: at,
+            }],
+            min_price: Some(1250),
+            max_price: Some(1250),
+            currency: Some("EUR".into()),
+            created_at: at,
+            updated_at: at,
         }
     }
 
@@ -337,6 +387,16 @@ mod tests {
                 line_quantity: 0,
                 reason: cart::RemovedReason::Purchased,
             }),
+            round_trip(product::ProductCreated(product(at))),
+            round_trip(product::ProductUpdated(product::Product {
+                version: 2,
+                ..product(at)
+            })),
+            round_trip(product::ProductArchived(product::Product {
+                status: product::ProductStatus::Archived,
+                ..product(at)
+            })),
+            round_trip(product::ProductDeleted { id: id(7) }),
             round_trip(tracking::PurchaseCompleted {
                 user_id: id(1),
                 anonymous_id: None,
@@ -380,10 +440,6 @@ mod tests {
             assert_eq!(spec(s.event_type), Some(s));
         }
         for t in [
-            types::PRODUCT_CREATED,
-            types::PRODUCT_UPDATED,
-            types::PRODUCT_ARCHIVED,
-            types::PRODUCT_DELETED,
             types::PRODUCT_VIEWED,
             types::PRODUCT_CLICKED,
             types::SEARCH_PERFORMED,
@@ -450,5 +506,12 @@ mod tests {
         assert_eq!(f.code, payment::FailureCode::Other);
         // A payload of the wrong shape is refused, not half-read.
         assert!(serde_json::from_value::<payment::PaymentFailed>(json!({"order_id": 5})).is_err());
+        // A product event's data is the product itself, not wrapped.
+        let created = &examples["product.created"];
+        assert_eq!(created["id"], json!(id(7)));
+        assert_eq!(created["status"], "active");
+        assert_eq!(created["tax_category"], "standard");
+        assert_eq!(created["variants"][0]["price"]["currency"], "EUR");
+        assert_eq!(examples["product.deleted"], json!({"id": id(7)}));
     }
 }

@@ -153,11 +153,8 @@ impl Server {
     pub async fn run(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr, "auth listening");
         let mut sup = Supervisor::new("auth", self.shutdown.clone());
-        sup.spawn(
-            "server",
-            kit::server::serve(self.listener, self.app, self.shutdown.clone()),
-        );
-        sup.spawn("outbox-relay", self.relay.run(self.shutdown.clone()));
+        sup.serve(self.listener, self.app);
+        sup.spawn("outbox relay", self.relay.run(self.shutdown.clone()));
         sup.run().await
     }
 }

@@ -14,7 +14,6 @@ use axum::routing::{get, patch, post};
 use kit::jwt::{JwksVerifier, bearer_token};
 use kit::problem::extract::{Json, Path, Query};
 use kit::problem::{FieldError, Problem};
-use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -90,56 +89,22 @@ impl From<&Price> for Money {
     }
 }
 
-/// One line as shown to the customer: what the cart stores (sku, quantity) plus what product and
-/// inventory say now.
-#[derive(Clone, Debug, Serialize)]
-pub struct LineView {
-    pub sku: String,
-    pub quantity: i32,
-    pub product_id: Option<String>,
-    pub name: Option<String>,
-    pub unit_price: Option<Money>,
-    pub line_total: Option<Money>,
-    /// Units inventory can sell now.
-    pub available: i64,
-    /// `available >= quantity`.
-    pub in_stock: bool,
-    /// The SKU still names a variant of an active product (priced in the requested currency,
-    /// when the query names one).
-    pub purchasable: bool,
-    /// The SKU names a variant of an active product, whatever its prices: the lines an estimate
-    /// is asked for (a line without a price in the currency is then the estimate's problem).
-    #[serde(skip)]
-    pub for_sale: bool,
+pub use kit::contracts::cart::{
+    AddCartItemRequest as AddItem, Cart as CartView, CartLine as LineView, EstimateQuery,
+    UpdateCartItemRequest as UpdateItem,
+};
+
+/// What the query asks of the cart besides its lines.
+trait Wanted {
+    fn wanted(&self) -> bool;
+    fn request(
+        &self,
+        lines: Vec<kit::totals::QuoteLine>,
+        user_id: Option<Uuid>,
+    ) -> Result<kit::totals::QuoteRequest, Problem>;
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct CartView {
-    pub items: Vec<LineView>,
-    /// Units in the cart (sum of quantities).
-    pub item_count: i64,
-    /// Sum of the purchasable lines; null when there is none or their currencies differ.
-    pub subtotal: Option<Money>,
-    /// With `currency`, `country`, `shipping_method_id` or `promotion_code` in the query: what
-    /// the purchasable lines would cost (discounts, shipping, tax), from order.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub estimate: Option<kit::totals::Estimate>,
-    /// Why there is no estimate (e.g. a line not sold in the currency): order's problem.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub estimate_problem: Option<serde_json::Value>,
-}
-
-/// Query of `GET /api/v1/cart`: what to estimate the cart for.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct EstimateQuery {
-    pub currency: Option<String>,
-    pub country: Option<String>,
-    pub region: Option<String>,
-    pub shipping_method_id: Option<String>,
-    pub promotion_code: Option<String>,
-}
-
-impl EstimateQuery {
+impl Wanted for EstimateQuery {
     fn wanted(&self) -> bool {
         self.currency.is_some()
             || self.country.is_some()
@@ -189,17 +154,6 @@ impl EstimateQuery {
             user_id,
         })
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct AddItem {
-    pub sku: String,
-    pub quantity: i64,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct UpdateItem {
-    pub quantity: i64,
 }
 
 // ---------- who is asking ----------
@@ -279,23 +233,26 @@ async fn snapshot(state: &AppState, owner: &Owner) -> Result<Snapshot, Problem> 
 
 /// Prices, names and availability for every line, asked of product and inventory now.
 async fn view(state: &AppState, headers: &HeaderMap, snap: &Snapshot) -> Result<CartView, Problem> {
-    view_in(state, headers, snap, None).await
+    Ok(view_in(state, headers, snap, None).await?.0)
 }
 
 /// [`view`] with line prices in `currency` (a line without a price in it shows none and is not
-/// purchasable in it).
+/// purchasable in it), and per line whether it names a variant of an active product whatever
+/// its prices (the lines an estimate is asked for: a line without a price in the currency is
+/// then the estimate's problem).
 async fn view_in(
     state: &AppState,
     headers: &HeaderMap,
     snap: &Snapshot,
     currency: Option<&str>,
-) -> Result<CartView, Problem> {
+) -> Result<(CartView, Vec<bool>), Problem> {
     let skus: Vec<String> = snap.lines.iter().map(|(s, _)| s.clone()).collect();
     let (info, avail) = tokio::try_join!(
         state.catalog.lookup(&skus, headers),
         state.catalog.availability(&skus, headers)
     )?;
     let mut items = Vec::with_capacity(snap.lines.len());
+    let mut for_sale = Vec::with_capacity(snap.lines.len());
     let mut totals: Vec<Price> = Vec::new();
     for (sku, quantity) in &snap.lines {
         let i = info.get(sku);
@@ -326,8 +283,8 @@ async fn view_in(
             available,
             in_stock: available >= i64::from(*quantity),
             purchasable,
-            for_sale: i.is_some_and(|i| i.purchasable),
         });
+        for_sale.push(i.is_some_and(|i| i.purchasable));
     }
     let subtotal = match totals.first() {
         Some(first) if totals.iter().all(|t| t.currency == first.currency) => Some(Money {
@@ -339,13 +296,14 @@ async fn view_in(
         }),
         _ => None,
     };
-    Ok(CartView {
+    let view = CartView {
         item_count: snap.lines.iter().map(|(_, q)| i64::from(*q)).sum(),
         items,
         subtotal,
         estimate: None,
         estimate_problem: None,
-    })
+    };
+    Ok((view, for_sale))
 }
 
 fn cart_response(status: StatusCode, view: CartView, new_token: Option<&GuestToken>) -> Response {
@@ -389,13 +347,14 @@ pub async fn get_cart(
     // Checked before any call, so a malformed query is 422 whatever the cart holds.
     let ask = q.request(Vec::new(), user_id)?;
     let currency = ask.currency.clone();
-    let mut v = view_in(&state, &headers, &snap, currency.as_deref()).await?;
+    let (mut v, for_sale) = view_in(&state, &headers, &snap, currency.as_deref()).await?;
     if q.wanted() {
         let lines: Vec<kit::totals::QuoteLine> = v
             .items
             .iter()
-            .filter(|l| l.for_sale)
-            .map(|l| kit::totals::QuoteLine {
+            .zip(for_sale)
+            .filter(|(_, sale)| *sale)
+            .map(|(l, _)| kit::totals::QuoteLine {
                 sku: l.sku.clone(),
                 quantity: i64::from(l.quantity),
             })

@@ -19,8 +19,6 @@ use kit::events::CloudEvent;
 use kit::jwt::{AuthError, JwksVerifier};
 use kit::problem::extract::Json;
 use kit::problem::{FieldError, Problem, REQUEST_ID_HEADER};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -46,35 +44,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A batch of tracking events.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Batch {
-    pub events: Vec<Value>,
-    /// The visitor's id when not signed in (kept across requests by the client); made up and
-    /// returned when absent.
-    #[serde(default)]
-    pub anonymous_id: Option<Value>,
-    /// Default `session_id` of events that carry none.
-    #[serde(default)]
-    pub session_id: Option<Value>,
-}
-
-/// One rejected event.
-#[derive(Debug, Serialize, PartialEq)]
-pub struct Rejected {
-    pub index: usize,
-    pub errors: Vec<FieldError>,
-}
-
-/// The answer to a batch: how many were accepted and why the others were not.
-#[derive(Debug, Serialize)]
-pub struct BatchResult {
-    pub accepted: usize,
-    pub rejected: Vec<Rejected>,
-    /// The anonymous id the events were recorded under; null for signed-in callers that sent none.
-    pub anonymous_id: Option<String>,
-}
+pub use kit::contracts::track::{
+    EventBatch as Batch, EventBatchResult as BatchResult, RejectedEvent as Rejected,
+};
 
 /// The client address: `x-forwarded-for` set by the gateway, else the peer. Only its network
 /// prefix is ever kept.

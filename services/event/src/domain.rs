@@ -4,8 +4,6 @@
 
 use std::net::IpAddr;
 
-use kit::contracts::events::types;
-use kit::events::topics;
 use kit::problem::FieldError;
 use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;
@@ -30,83 +28,26 @@ const POSITION_MAX: i64 = 10_000;
 const PROPERTIES_MAX_BYTES: usize = 2048;
 const USER_AGENT_MAX: usize = 512;
 
-/// The tracking event types clients may send.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    ProductViewed,
-    ProductClicked,
-    SearchPerformed,
-    CartItemAdded,
-    CartItemRemoved,
-    WishlistAdded,
-}
+/// The tracking event types clients may send (the contract's `type`).
+pub use kit::contracts::track::TrackingEventType as Kind;
 
-impl Kind {
-    pub const ALL: [Kind; 6] = [
-        Kind::ProductViewed,
-        Kind::ProductClicked,
-        Kind::SearchPerformed,
-        Kind::CartItemAdded,
-        Kind::CartItemRemoved,
-        Kind::WishlistAdded,
-    ];
-
-    /// The `type` a client sends.
-    pub fn api_name(self) -> &'static str {
-        match self {
-            Kind::ProductViewed => "product_viewed",
-            Kind::ProductClicked => "product_clicked",
-            Kind::SearchPerformed => "search_performed",
-            Kind::CartItemAdded => "cart_item_added",
-            Kind::CartItemRemoved => "cart_item_removed",
-            Kind::WishlistAdded => "wishlist_added",
-        }
-    }
-
-    /// The CloudEvents type it is published as.
-    pub fn event_type(self) -> &'static str {
-        match self {
-            Kind::ProductViewed => types::PRODUCT_VIEWED,
-            Kind::ProductClicked => types::PRODUCT_CLICKED,
-            Kind::SearchPerformed => types::SEARCH_PERFORMED,
-            Kind::CartItemAdded => types::CART_ITEM_ADDED,
-            Kind::CartItemRemoved => types::CART_ITEM_REMOVED,
-            Kind::WishlistAdded => types::WISHLIST_ITEM_ADDED,
-        }
-    }
-
-    /// The type's own topic besides `user-events`, if it has one.
-    pub fn topic(self) -> Option<&'static str> {
-        match self {
-            Kind::ProductViewed | Kind::ProductClicked => Some(topics::PRODUCT_VIEWS),
-            Kind::SearchPerformed => Some(topics::SEARCH_EVENTS),
-            Kind::CartItemAdded | Kind::CartItemRemoved => Some(topics::CART_EVENTS),
-            Kind::WishlistAdded => None,
-        }
-    }
-
-    fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.api_name() == name)
-    }
-
-    /// Type-specific fields: (name, required, check).
-    fn fields(self) -> &'static [(&'static str, bool, Check)] {
-        use Check::*;
-        match self {
-            Kind::ProductViewed => &[("product_id", true, ProductId), ("sku", false, Sku)],
-            Kind::ProductClicked => &[
-                ("product_id", true, ProductId),
-                ("list", false, List),
-                ("position", false, Position),
-            ],
-            Kind::SearchPerformed => &[("query", true, Query), ("results_count", false, Count)],
-            Kind::CartItemAdded | Kind::CartItemRemoved => &[
-                ("product_id", true, ProductId),
-                ("sku", true, Sku),
-                ("quantity", true, Quantity),
-            ],
-            Kind::WishlistAdded => &[("product_id", true, ProductId)],
-        }
+/// Type-specific fields: (name, required, check).
+fn type_fields(kind: Kind) -> &'static [(&'static str, bool, Check)] {
+    use Check::*;
+    match kind {
+        Kind::ProductViewed => &[("product_id", true, ProductId), ("sku", false, Sku)],
+        Kind::ProductClicked => &[
+            ("product_id", true, ProductId),
+            ("list", false, List),
+            ("position", false, Position),
+        ],
+        Kind::SearchPerformed => &[("query", true, Query), ("results_count", false, Count)],
+        Kind::CartItemAdded | Kind::CartItemRemoved => &[
+            ("product_id", true, ProductId),
+            ("sku", true, Sku),
+            ("quantity", true, Quantity),
+        ],
+        Kind::WishlistAdded => &[("product_id", true, ProductId)],
     }
 }
 
@@ -227,7 +168,7 @@ pub fn parse_event(v: &Value, now: OffsetDateTime) -> Result<TrackingEvent, Vec<
     }
     let mut product_id = None;
     if let Some(kind) = kind {
-        let spec = kind.fields();
+        let spec = type_fields(kind);
         for (name, required, check) in spec {
             match obj.get(*name) {
                 None | Some(Value::Null) if *required => {

@@ -24,9 +24,8 @@ use axum::extract::DefaultBodyLimit;
 use kit::config::Validate;
 use kit::health::{Readiness, checks};
 use kit::jwt::JwksVerifier;
-use kit::kafka::{ConsumerOptions, Delivery};
+use kit::kafka::Delivery;
 use kit::metrics::Metrics;
-use kit::outbox::{Relay, RelayOptions};
 use kit::{Shutdown, Supervisor};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -118,38 +117,19 @@ impl Server {
         let kafka = cfg.common.kafka.clone();
         let mut sup = Supervisor::new(ROLE, shutdown.clone());
         tracing::info!(addr = %local_addr, "event listening");
-        sup.spawn(
-            "server",
-            kit::server::serve(listener, app, shutdown.clone()),
-        );
-        let relay = Relay::new(
-            pool.clone(),
-            &kafka,
-            RelayOptions::polling(cfg.event.relay_poll_interval_ms),
-        )?;
-        sup.spawn("outbox relay", relay.run(shutdown.clone()));
-        let opts = ConsumerOptions::new(
-            cfg.event.consumer_group.clone(),
-            vec![kit::events::topic(
-                &kafka,
-                kit::events::topics::ORDER_EVENTS,
-            )],
-        );
+        sup.serve(listener, app);
+        sup.relay(pool.clone(), &kafka, cfg.event.relay_poll_interval_ms)?;
         let consumer_pool = pool.clone();
-        let consumer_shutdown = shutdown.clone();
-        sup.spawn("order-events consumer", async move {
-            kit::kafka::run_consumer(
-                &kafka,
-                opts,
-                Some(metrics),
-                consumer_shutdown,
-                move |d: Delivery| {
-                    let pool = consumer_pool.clone();
-                    async move { purchase::handle(&pool, &d.event).await }
-                },
-            )
-            .await
-        });
+        sup.consume(
+            &kafka,
+            &cfg.event.consumer_group,
+            &[kit::events::topics::ORDER_EVENTS],
+            Some(metrics),
+            move |d: Delivery| {
+                let pool = consumer_pool.clone();
+                async move { purchase::handle(&pool, &d.event).await }
+            },
+        );
         let result = sup.run().await;
         pool.close().await;
         result

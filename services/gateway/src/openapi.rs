@@ -6,49 +6,10 @@ use std::sync::LazyLock;
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-/// RFC 9457 problem details: the body of every error response (`application/problem+json`).
-#[derive(Serialize, ToSchema)]
-#[schema(title = "Problem")]
-pub struct Problem {
-    /// A URI naming the kind of problem; `about:blank` when the status says it all.
-    #[serde(rename = "type")]
-    #[schema(example = "about:blank")]
-    pub type_uri: String,
-    /// The status' reason phrase.
-    #[schema(example = "Unprocessable Entity")]
-    pub title: String,
-    #[schema(example = 422)]
-    pub status: u16,
-    /// What went wrong and what to do about it, for people.
-    #[schema(example = "The field `email` is invalid.")]
-    pub detail: Option<String>,
-    /// The path of the request that failed.
-    #[schema(example = "/api/v1/auth/register")]
-    pub instance: Option<String>,
-    /// The invalid fields, on validation errors.
-    #[serde(default)]
-    pub errors: Vec<FieldError>,
-    /// The request id (also in the `x-request-id` header); quote it when reporting a problem.
-    pub request_id: Option<String>,
-    /// Seconds to wait, on 429.
-    pub retry_after: Option<u64>,
-    /// A machine-readable reason, on 401 (`expired`, `bad_signature`, `revoked`...).
-    pub reason: Option<String>,
-}
-
-/// One invalid field of a request.
-#[derive(Serialize, ToSchema)]
-pub struct FieldError {
-    /// Dotted path of the field (`items[0].quantity`).
-    #[schema(example = "email")]
-    pub field: String,
-    #[schema(example = "is not an e-mail address")]
-    pub message: String,
-}
+pub use kit::contracts::problem::{FieldError, Problem};
 
 /// Serves the OpenAPI 3.1 document of this API.
 #[utoipa::path(
@@ -352,6 +313,50 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A schema that closes itself (`additionalProperties: false`) cannot be a part of an
+    /// `allOf`: the whole would refuse the other parts' properties (a saved address's `id`).
+    #[test]
+    fn no_closed_schema_is_part_of_an_all_of() {
+        let v: serde_json::Value = serde_json::from_str(document()).unwrap();
+        let schemas = v["components"]["schemas"].as_object().unwrap();
+        let closed = |r: &str| {
+            let name = r.trim_start_matches("#/components/schemas/");
+            schemas[name]["additionalProperties"] == serde_json::json!(false)
+        };
+        fn walk(v: &serde_json::Value, at: &str, closed: &dyn Fn(&str) -> bool) {
+            match v {
+                serde_json::Value::Object(o) => {
+                    if let Some(parts) = o.get("allOf").and_then(|p| p.as_array()) {
+                        for p in parts {
+                            if let Some(r) = p["$ref"].as_str() {
+                                assert!(!closed(r), "{at}: allOf includes the closed {r}");
+                            }
+                            assert_ne!(p["additionalProperties"], serde_json::json!(false), "{at}");
+                        }
+                    }
+                    for (k, c) in o {
+                        walk(c, &format!("{at}/{k}"), closed);
+                    }
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|c| walk(c, at, closed)),
+                _ => {}
+            }
+        }
+        walk(&v, "", &closed);
+        // The saved address is one object with the address's properties and its own.
+        let view = &schemas["AddressView"];
+        for field in [
+            "id",
+            "label",
+            "recipient_name",
+            "address_lines",
+            "country_code",
+        ] {
+            assert!(view["properties"].get(field).is_some(), "{field}: {view}");
+        }
+        assert!(view.get("additionalProperties").is_none(), "{view}");
     }
 
     #[test]

@@ -23,9 +23,7 @@ use anyhow::Context;
 use kit::config::Validate;
 use kit::health::{Readiness, checks};
 use kit::jwt::JwksVerifier;
-use kit::kafka::ConsumerOptions;
 use kit::metrics::Metrics;
-use kit::outbox::{Relay, RelayOptions};
 use kit::{Shutdown, Supervisor};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -108,18 +106,8 @@ impl Server {
 
         let mut sup = Supervisor::new(ROLE, shutdown.clone());
         tracing::info!(addr = %local_addr, "inventory listening");
-        sup.spawn(
-            "server",
-            kit::server::serve(listener, app, shutdown.clone()),
-        );
-
-        let relay = Relay::new(
-            pool.clone(),
-            &common.kafka,
-            RelayOptions::polling(settings.relay_poll_interval_ms),
-        )?;
-        sup.spawn("outbox relay", relay.run(shutdown.clone()));
-
+        sup.serve(listener, app);
+        sup.relay(pool.clone(), &common.kafka, settings.relay_poll_interval_ms)?;
         sup.spawn(
             "reservation sweeper",
             sweeper::run(
@@ -129,23 +117,17 @@ impl Server {
                 shutdown.clone(),
             ),
         );
-
-        let kafka = common.kafka.clone();
-        let opts = ConsumerOptions::new(
-            settings.consumer_group.clone(),
-            vec![kit::events::topic(
-                &kafka,
-                kit::events::topics::ORDER_EVENTS,
-            )],
-        );
         let consumer_pool = pool.clone();
-        let consumer_shutdown = shutdown.clone();
-        sup.spawn("order-events consumer", async move {
-            kit::kafka::run_consumer(&kafka, opts, Some(metrics), consumer_shutdown, |d| {
-                events::handle_order_event(&consumer_pool, d)
-            })
-            .await
-        });
+        sup.consume(
+            &common.kafka,
+            &settings.consumer_group,
+            &[kit::events::topics::ORDER_EVENTS],
+            Some(metrics),
+            move |d| {
+                let pool = consumer_pool.clone();
+                async move { events::handle_order_event(&pool, d).await }
+            },
+        );
         let result = sup.run().await;
         pool.close().await;
         result

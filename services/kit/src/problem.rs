@@ -28,29 +28,7 @@ const INTERNAL_DETAIL: &str =
 /// Bodies of plain error responses longer than this are not copied into `detail`.
 const MAX_PLAIN_DETAIL: usize = 1024;
 
-/// One invalid field of a request: `field` is a dotted path (`items[0].quantity`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` {}", self.field, self.message)
-    }
-}
-
-impl std::error::Error for FieldError {}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use contracts::problem::FieldError;
 
 /// An RFC 9457 problem. Build one with a constructor, refine it with the `with_*` methods and
 /// return it from a handler (it implements [`IntoResponse`]).

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use kit::config::Validate;
 use kit::health::{Readiness, checks};
-use kit::kafka::ConsumerOptions;
+
 use kit::metrics::Metrics;
 use kit::{Shutdown, Supervisor};
 use sqlx::PgPool;
@@ -128,10 +128,7 @@ impl Server {
 
         let mut sup = Supervisor::new(ROLE, shutdown.clone());
         tracing::info!(addr = %local_addr, "notification listening (health only)");
-        sup.spawn(
-            "server",
-            kit::server::serve(listener, app, shutdown.clone()),
-        );
+        sup.serve(listener, app);
         let wake = Arc::new(Notify::new());
         let sender = sender::Sender {
             pool: pool.clone(),
@@ -142,49 +139,31 @@ impl Server {
         for i in 1..=settings.senders {
             sup.spawn(format!("sender {i}"), sender.clone().run(shutdown.clone()));
         }
-
-        let topic = |t: &str| kit::events::topic(&common.kafka, t);
-        let users = ConsumerOptions::new(
-            format!("{}.recipients", settings.consumer_group),
-            vec![topic(kit::events::topics::USER_EVENTS)],
+        let (p, w) = (pool.clone(), wake.clone());
+        sup.consume(
+            &common.kafka,
+            &format!("{}.recipients", settings.consumer_group),
+            &[kit::events::topics::USER_EVENTS],
+            Some(metrics.clone()),
+            move |d| {
+                let (pool, wake) = (p.clone(), w.clone());
+                async move { events::handle_user_event(&pool, &wake, d).await }
+            },
         );
-        let mail = ConsumerOptions::new(
-            settings.consumer_group.clone(),
-            vec![
-                topic(kit::events::topics::ORDER_EVENTS),
-                topic(kit::events::topics::PAYMENT_EVENTS),
+        let p = pool.clone();
+        sup.consume(
+            &common.kafka,
+            &settings.consumer_group,
+            &[
+                kit::events::topics::ORDER_EVENTS,
+                kit::events::topics::PAYMENT_EVENTS,
             ],
+            Some(metrics),
+            move |d| {
+                let (pool, wake) = (p.clone(), wake.clone());
+                async move { events::handle_mail_event(&pool, &wake, d).await }
+            },
         );
-        {
-            let (kafka, pool, wake, m, sd) = (
-                common.kafka.clone(),
-                pool.clone(),
-                wake.clone(),
-                metrics.clone(),
-                shutdown.clone(),
-            );
-            sup.spawn("user-events consumer", async move {
-                kit::kafka::run_consumer(&kafka, users, Some(m), sd, |d| {
-                    events::handle_user_event(&pool, &wake, d)
-                })
-                .await
-            });
-        }
-        {
-            let (kafka, pool, wake, m, sd) = (
-                common.kafka.clone(),
-                pool.clone(),
-                wake.clone(),
-                metrics.clone(),
-                shutdown.clone(),
-            );
-            sup.spawn("order and payment events consumer", async move {
-                kit::kafka::run_consumer(&kafka, mail, Some(m), sd, |d| {
-                    events::handle_mail_event(&pool, &wake, d)
-                })
-                .await
-            });
-        }
         let result = sup.run().await;
         pool.close().await;
         result

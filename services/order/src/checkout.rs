@@ -22,7 +22,7 @@ pub(crate) use tonic_status::describe;
 
 use crate::api::checkout::Choices;
 use crate::api::{ApiResult, AppState, OrderView};
-use crate::domain::{IdempotencyKey, OrderStatus, Reason, ShippingAddress, valid_sku};
+use crate::domain::{Address, IdempotencyKey, OrderStatus, Reason, valid_sku};
 use crate::events;
 use crate::store::idempotency;
 use crate::store::orders::{self, HistoryEntry, Order, OrderItem};
@@ -164,10 +164,14 @@ async fn reserve(
                     )
                 })
                 .collect();
-            let short: Vec<serde_json::Value> = s
+            let short: Vec<kit::contracts::orders::ShortLine> = s
                 .lines
                 .iter()
-                .map(|l| serde_json::json!({"sku": l.sku, "requested": l.requested, "available": l.available}))
+                .map(|l| kit::contracts::orders::ShortLine {
+                    sku: l.sku.clone(),
+                    requested: l.requested,
+                    available: l.available,
+                })
                 .collect();
             let names: Vec<&str> = s.lines.iter().map(|l| l.sku.as_str()).collect();
             Err(Problem::conflict(format!(
@@ -210,7 +214,7 @@ pub(crate) async fn place(
     user_id: Uuid,
     order_id: Uuid,
     payment_method_id: Uuid,
-    shipping_address: ShippingAddress,
+    shipping_address: Address,
     choices: Choices,
     key: &IdempotencyKey,
 ) -> ApiResult<Response> {
@@ -220,8 +224,8 @@ pub(crate) async fn place(
     let (currency, catalog) =
         quote::catalog(st, headers, &pairs, choices.currency.as_deref()).await?;
     let ask = quote::Ask {
-        country: Some(shipping_address.country.clone()),
-        region: shipping_address.region.clone(),
+        country: Some(shipping_address.country_code.clone()),
+        region: Some(shipping_address.administrative_area.clone()).filter(|r| !r.is_empty()),
         shipping_method_id: choices.shipping_method_id,
         code: choices.promotion_code.clone(),
         user_id: Some(user_id),

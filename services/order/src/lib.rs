@@ -27,9 +27,7 @@ use axum::Router;
 use kit::config::Validate;
 use kit::health::{Readiness, checks};
 use kit::jwt::JwksVerifier;
-use kit::kafka::ConsumerOptions;
 use kit::metrics::Metrics;
-use kit::outbox::{Relay, RelayOptions};
 use kit::{Shutdown, Supervisor};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -125,17 +123,8 @@ impl Server {
 
         let mut sup = Supervisor::new(ROLE, shutdown.clone());
         tracing::info!(addr = %local_addr, "order listening");
-        sup.spawn(
-            "server",
-            kit::server::serve(listener, app, shutdown.clone()),
-        );
-
-        let relay = Relay::new(
-            pool.clone(),
-            &common.kafka,
-            RelayOptions::polling(settings.relay_poll_interval_ms),
-        )?;
-        sup.spawn("outbox relay", relay.run(shutdown.clone()));
+        sup.serve(listener, app);
+        sup.relay(pool.clone(), &common.kafka, settings.relay_poll_interval_ms)?;
         sup.spawn(
             "idempotency key purge",
             store::idempotency::purge_loop(
@@ -144,27 +133,21 @@ impl Server {
                 shutdown.clone(),
             ),
         );
-
-        let kafka = common.kafka.clone();
-        let opts = ConsumerOptions::new(
-            settings.consumer_group.clone(),
-            [
+        let consumer_pool = pool.clone();
+        let late_margin = Duration::from_secs(settings.late_payment_margin_secs.into());
+        sup.consume(
+            &common.kafka,
+            &settings.consumer_group,
+            &[
                 kit::events::topics::PAYMENT_EVENTS,
                 kit::events::topics::INVENTORY_EVENTS,
-            ]
-            .iter()
-            .map(|t| kit::events::topic(&kafka, t))
-            .collect(),
+            ],
+            Some(metrics),
+            move |d| {
+                let pool = consumer_pool.clone();
+                async move { events::consume::handle(&pool, late_margin, d).await }
+            },
         );
-        let consumer_pool = pool.clone();
-        let consumer_shutdown = shutdown.clone();
-        let late_margin = Duration::from_secs(settings.late_payment_margin_secs.into());
-        sup.spawn("payment/inventory consumer", async move {
-            kit::kafka::run_consumer(&kafka, opts, Some(metrics), consumer_shutdown, |d| {
-                events::consume::handle(&consumer_pool, late_margin, d)
-            })
-            .await
-        });
         let result = sup.run().await;
         pool.close().await;
         result

@@ -12,7 +12,7 @@ use axum::routing::{delete, get};
 use kit::jwt::{AuthUser, JwksVerifier};
 use kit::problem::extract::{Json, Path, Query};
 use kit::problem::{FieldError, Problem};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -108,17 +108,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/payment-methods/{id}", delete(delete_method))
 }
 
-/// A saved card as shown to its owner.
-#[derive(Debug, Serialize)]
-pub struct MethodView {
-    pub id: Uuid,
-    pub brand: String,
-    pub last4: String,
-    pub exp_month: i16,
-    pub exp_year: i16,
-    pub holder_name: Option<String>,
-    pub created_at: String,
-}
+pub use kit::contracts::page::PageQuery;
+pub use kit::contracts::payment::{
+    CreatePaymentMethodRequest as CreateMethod, PaymentMethod as MethodView,
+    PaymentMethodList as MethodList,
+};
 
 impl From<&MethodRow> for MethodView {
     fn from(m: &MethodRow) -> Self {
@@ -132,29 +126,6 @@ impl From<&MethodRow> for MethodView {
             created_at: m.created_at.format(&Rfc3339).unwrap_or_default(),
         }
     }
-}
-
-#[derive(Debug, Serialize)]
-pub struct MethodList {
-    pub items: Vec<MethodView>,
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PageQuery {
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
-
-/// The card as posted. Deliberately not `Debug`: nothing may print it.
-#[derive(Deserialize)]
-pub struct CreateMethod {
-    pub card_number: String,
-    pub exp_month: i64,
-    pub exp_year: i64,
-    pub cvc: String,
-    #[serde(default)]
-    pub holder_name: Option<String>,
 }
 
 pub async fn list_methods(

@@ -30,7 +30,6 @@ use kit::health::{Readiness, checks};
 use kit::jwt::JwksVerifier;
 use kit::kafka::ConsumerOptions;
 use kit::metrics::Metrics;
-use kit::outbox::{Relay, RelayOptions};
 use kit::{Shutdown, Supervisor};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -138,32 +137,19 @@ impl Server {
 
         let mut sup = Supervisor::new(ROLE, shutdown.clone());
         tracing::info!(addr = %local_addr, "payment listening");
-        sup.spawn(
-            "server",
-            kit::server::serve(listener, app, shutdown.clone()),
-        );
-        let relay = Relay::new(
-            pool.clone(),
-            &common.kafka,
-            RelayOptions::polling(settings.relay_poll_interval_ms),
-        )?;
-        sup.spawn("outbox relay", relay.run(shutdown.clone()));
-
-        let kafka = common.kafka.clone();
+        sup.serve(listener, app);
+        sup.relay(pool.clone(), &common.kafka, settings.relay_poll_interval_ms)?;
         let mut opts = ConsumerOptions::new(
             settings.consumer_group.clone(),
             vec![kit::events::topic(
-                &kafka,
+                &common.kafka,
                 kit::events::topics::ORDER_EVENTS,
             )],
         );
         opts.max_backoff = Duration::from_secs(30);
-        let consumer_shutdown = shutdown.clone();
-        sup.spawn("order-events consumer", async move {
-            kit::kafka::run_consumer(&kafka, opts, Some(metrics), consumer_shutdown, |d| {
-                payments.handle(d)
-            })
-            .await
+        sup.consume_with(&common.kafka, opts, Some(metrics), move |d| {
+            let payments = payments.clone();
+            async move { payments.handle(d).await }
         });
         let result = sup.run().await;
         pool.close().await;

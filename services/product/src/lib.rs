@@ -182,30 +182,20 @@ impl Server {
     pub async fn run(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr, "product listening");
         let mut sup = Supervisor::new(ROLE, self.shutdown.clone());
-        sup.spawn(
-            "server",
-            kit::server::serve(self.listener, self.app, self.shutdown.clone()),
+        sup.serve(self.listener, self.app);
+        let shutdown = self.shutdown.clone();
+        sup.spawn("outbox relay", self.relay.run(shutdown));
+        let catalog = self.catalog.clone();
+        sup.consume(
+            &self.kafka,
+            &self.consumer_group,
+            &[kit::events::topics::INVENTORY_EVENTS],
+            Some(self.metrics.clone()),
+            move |d| {
+                let catalog = catalog.clone();
+                async move { events::handle_inventory_event(&catalog, d).await }
+            },
         );
-        sup.spawn("outbox relay", self.relay.run(self.shutdown.clone()));
-        let opts = kit::kafka::ConsumerOptions::new(
-            self.consumer_group.clone(),
-            vec![kit::events::topic(
-                &self.kafka,
-                kit::events::topics::INVENTORY_EVENTS,
-            )],
-        );
-        let (kafka, catalog, shutdown) = (
-            self.kafka.clone(),
-            self.catalog.clone(),
-            self.shutdown.clone(),
-        );
-        let metrics = self.metrics.clone();
-        sup.spawn("inventory-events consumer", async move {
-            kit::kafka::run_consumer(&kafka, opts, Some(metrics), shutdown, |d| {
-                events::handle_inventory_event(&catalog, d)
-            })
-            .await
-        });
         let result = sup.run().await;
         self.catalog.pool.close().await;
         result

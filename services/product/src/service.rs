@@ -9,8 +9,14 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use kit::contracts::events::product::{
+    ProductArchived, ProductCreated, ProductDeleted, ProductUpdated,
+};
+use kit::outbox::OutboxEvent;
+
 use crate::cache::ProductCache;
 use crate::config::ProductSettings;
+use crate::domain;
 use crate::domain::{
     CategoryRecord, ImageRecord, Money, ProductRecord, Spec, Status, TaxCategory, VariantRecord,
     Violations, other_prices, slugify,
@@ -19,7 +25,13 @@ use crate::error::{Error, Result, on_constraint};
 use crate::store::categories::{self, MoveOutcome};
 use crate::store::{images, products, variants};
 
-pub const SOURCE: &str = "/storefront/product";
+/// Which product event a write publishes.
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    Created,
+    Updated,
+    Archived,
+}
 pub const BUCKET: &str = "product-images";
 
 /// Everything the operations need. Cheap to clone.
@@ -119,7 +131,7 @@ impl Catalog {
 
     pub async fn get(&self, id: Uuid, admin: bool) -> Result<ProductRecord> {
         match self.read(id).await? {
-            Some(p) if p.readable_by(admin) => Ok(p),
+            Some(p) if domain::readable_by(&p, admin) => Ok(p),
             _ => Err(not_found(id)),
         }
     }
@@ -130,7 +142,7 @@ impl Catalog {
             && let Some(p) = self.read(id).await?
             && p.slug == slug
         {
-            return if p.readable_by(admin) {
+            return if domain::readable_by(&p, admin) {
                 Ok(p)
             } else {
                 Err(missing())
@@ -142,7 +154,7 @@ impl Catalog {
             .ok_or_else(missing)?;
         drop(c);
         match self.read(id).await? {
-            Some(p) if p.readable_by(admin) && p.slug == slug => Ok(p),
+            Some(p) if domain::readable_by(&p, admin) && p.slug == slug => Ok(p),
             _ => Err(missing()),
         }
     }
@@ -178,7 +190,7 @@ impl Catalog {
         let mut missing = Vec::new();
         for id in ids {
             match found.remove(&id) {
-                Some(p) if p.readable_by(admin) => out.push(p),
+                Some(p) if domain::readable_by(&p, admin) => out.push(p),
                 _ => missing.push(id),
             }
         }
@@ -214,25 +226,24 @@ impl Catalog {
 
     // ---------- product writes ----------
 
-    /// Commits `tx` after writing the outbox event for `id`, then invalidates its cache entry.
+    /// Commits `tx` after writing the outbox event of `change` for `id`, then invalidates its
+    /// cache entry.
     async fn finish(
         &self,
         mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
         id: Uuid,
-        event_type: &str,
+        change: Change,
     ) -> Result<ProductRecord> {
         let version = products::refresh(&mut tx, id).await?;
         let rec = products::load(&mut tx, id)
             .await?
             .ok_or_else(|| not_found(id))?;
-        let data = serde_json::to_value(&rec).map_err(anyhow::Error::from)?;
-        let ev = kit::outbox::OutboxEvent::new(
-            kit::events::topics::PRODUCT_EVENTS,
-            SOURCE,
-            event_type,
-            id.to_string(),
-            data,
-        );
+        let key = id.to_string();
+        let ev = match change {
+            Change::Created => OutboxEvent::of(key, &ProductCreated(rec.clone())),
+            Change::Updated => OutboxEvent::of(key, &ProductUpdated(rec.clone())),
+            Change::Archived => OutboxEvent::of(key, &ProductArchived(rec.clone())),
+        };
         kit::outbox::enqueue(&mut tx, &ev).await?;
         tx.commit().await?;
         self.invalidate(id, version).await;
@@ -338,7 +349,7 @@ impl Catalog {
         for (i, v) in p.variants.iter().enumerate() {
             insert_variant(&mut tx, id, v, &format!("product.variants[{i}]")).await?;
         }
-        self.finish(tx, id, "product.created").await
+        self.finish(tx, id, Change::Created).await
     }
 
     pub async fn update_product(&self, id: Uuid, patch: ProductPatch) -> Result<ProductRecord> {
@@ -389,9 +400,9 @@ impl Catalog {
             )));
         }
         let event = if patch.status == Some(Status::Archived) && current != Status::Archived {
-            "product.archived"
+            Change::Archived
         } else {
-            "product.updated"
+            Change::Updated
         };
         self.finish(tx, id, event).await
     }
@@ -419,7 +430,7 @@ impl Catalog {
             None,
         )
         .await?;
-        self.finish(tx, id, "product.archived").await
+        self.finish(tx, id, Change::Archived).await
     }
 
     pub async fn delete_product(&self, id: Uuid) -> Result<()> {
@@ -437,13 +448,7 @@ impl Catalog {
             .fetch_one(&mut *tx)
             .await?;
         let keys = products::delete(&mut tx, id).await?;
-        let ev = kit::outbox::OutboxEvent::new(
-            kit::events::topics::PRODUCT_EVENTS,
-            SOURCE,
-            "product.deleted",
-            id.to_string(),
-            serde_json::json!({"id": id}),
-        );
+        let ev = OutboxEvent::of(id.to_string(), &ProductDeleted { id });
         kit::outbox::enqueue(&mut tx, &ev).await?;
         tx.commit().await?;
         self.invalidate(id, version).await;
@@ -474,7 +479,7 @@ impl Catalog {
             check_image_of(&mut tx, img, product_id, "variant.image_id").await?;
         }
         let id = insert_variant(&mut tx, product_id, &v, "variant").await?;
-        self.finish(tx, product_id, "product.updated").await?;
+        self.finish(tx, product_id, Change::Updated).await?;
         let mut c = self.pool.acquire().await?;
         variants::get(&mut c, id)
             .await?
@@ -549,7 +554,7 @@ impl Catalog {
         })?;
         variants::set_prices(&mut tx, id, &v.price, &others).await?;
         let product_id = v.product_id;
-        self.finish(tx, product_id, "product.updated").await?;
+        self.finish(tx, product_id, Change::Updated).await?;
         let mut c = self.pool.acquire().await?;
         variants::get(&mut c, id).await?.ok_or_else(missing)
     }
@@ -568,7 +573,7 @@ impl Catalog {
             ));
         }
         variants::delete(&mut tx, id).await?;
-        self.finish(tx, v.product_id, "product.updated").await?;
+        self.finish(tx, v.product_id, Change::Updated).await?;
         Ok(())
     }
 
@@ -859,7 +864,7 @@ impl Catalog {
             created_at: OffsetDateTime::now_utc(),
         };
         images::insert_at(&mut tx, &img, position).await?;
-        self.finish(tx, product_id, "product.updated").await?;
+        self.finish(tx, product_id, Change::Updated).await?;
         let mut c = self.pool.acquire().await?;
         images::get(&mut c, img.id)
             .await?
@@ -886,7 +891,7 @@ impl Catalog {
             variant_id.unwrap_or(img.variant_id),
         )
         .await?;
-        self.finish(tx, img.product_id, "product.updated").await?;
+        self.finish(tx, img.product_id, Change::Updated).await?;
         let mut c = self.pool.acquire().await?;
         images::get(&mut c, id).await?.ok_or_else(missing)
     }
@@ -898,7 +903,7 @@ impl Catalog {
         products::lock(&mut tx, img.product_id).await?;
         let img = images::get(&mut tx, id).await?.ok_or_else(missing)?;
         images::delete(&mut tx, &img).await?;
-        self.finish(tx, img.product_id, "product.updated").await?;
+        self.finish(tx, img.product_id, Change::Updated).await?;
         self.delete_object(&img.object_key).await;
         Ok(())
     }
@@ -919,7 +924,7 @@ impl Catalog {
             ));
         }
         images::reorder(&mut tx, product_id, ids).await?;
-        let rec = self.finish(tx, product_id, "product.updated").await?;
+        let rec = self.finish(tx, product_id, Change::Updated).await?;
         Ok(rec.images)
     }
 

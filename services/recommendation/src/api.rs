@@ -17,7 +17,6 @@ use kit::jwt::{AuthError, JwksVerifier};
 use kit::problem::extract::Query;
 use kit::problem::{FieldError, Problem};
 use redis::aio::ConnectionManager;
-use serde::{Deserialize, Serialize};
 use storefront_proto::product::v1 as pb;
 use storefront_proto::product::v1::product_service_client::ProductServiceClient;
 use tonic::transport::Channel;
@@ -47,43 +46,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The query string (checked by hand so every bad parameter is a 422 naming it).
-#[derive(Debug, Deserialize)]
-pub struct RecQuery {
-    pub kind: Option<String>,
-    pub product_id: Option<String>,
-    pub limit: Option<String>,
-}
-
 pub use kit::contracts::Money;
-
-/// A product card.
-#[derive(Clone, Debug, Serialize)]
-pub struct Card {
-    pub id: String,
-    pub slug: String,
-    pub name: String,
-    pub brand: String,
-    /// The primary image; null when the product has none.
-    pub image_url: Option<String>,
-    /// Lowest variant price.
-    pub price: Option<Money>,
-    /// Always true: out-of-stock products are never recommended.
-    pub in_stock: bool,
-    /// The model's score; null for catalog fallbacks (newest).
-    pub score: Option<f64>,
-    /// Which source of the fallback chain produced the item.
-    pub source: &'static str,
-}
-
-/// The answer.
-#[derive(Debug, Serialize)]
-pub struct RecList {
-    pub kind: &'static str,
-    pub items: Vec<Card>,
-    /// Always null: recommendations are one page.
-    pub next_cursor: Option<String>,
-}
+/// The query string (checked by hand so every bad parameter is a 422 naming it).
+pub use kit::contracts::recommendations::RecommendationQuery as RecQuery;
+pub use kit::contracts::recommendations::{
+    RecommendationList as RecList, RecommendedProduct as Card,
+};
 
 async fn get_recommendations(
     State(st): State<AppState>,
@@ -240,7 +208,7 @@ pub async fn recommend(st: &AppState, user: Option<Uuid>, q: RecQuery) -> Result
         }
     }
     Ok(RecList {
-        kind: kind.as_str(),
+        kind,
         items,
         next_cursor: None,
     })
@@ -268,7 +236,7 @@ fn card(p: pb::Product, score: Option<f64>, source: Source) -> Option<Card> {
         }),
         in_stock: true,
         score,
-        source: source.name(),
+        source: source.source(),
     })
 }
 

@@ -5,34 +5,8 @@
 use uuid::Uuid;
 
 /// What the client asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Personalized,
-    Similar,
-    Trending,
-    Popular,
-}
-
-impl Kind {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "personalized" => Kind::Personalized,
-            "similar" => Kind::Similar,
-            "trending" => Kind::Trending,
-            "popular" => Kind::Popular,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Personalized => "personalized",
-            Kind::Similar => "similar",
-            Kind::Trending => "trending",
-            Kind::Popular => "popular",
-        }
-    }
-}
+pub use kit::contracts::recommendations::RecommendationKind as Kind;
+use kit::contracts::recommendations::RecommendationSource;
 
 /// Where candidates come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +27,18 @@ pub enum Source {
 
 impl Source {
     /// The `source` reported on each item.
+    pub fn source(self) -> RecommendationSource {
+        match self {
+            Source::Personalized(_) => RecommendationSource::Personalized,
+            Source::Similar(_) => RecommendationSource::Similar,
+            Source::RecentlyViewed(_) => RecommendationSource::RecentlyViewed,
+            Source::Trending => RecommendationSource::Trending,
+            Source::Popular => RecommendationSource::Popular,
+            Source::Newest => RecommendationSource::Newest,
+        }
+    }
+
+    /// Its name in logs and metrics.
     pub fn name(self) -> &'static str {
         match self {
             Source::Personalized(_) => "personalized",

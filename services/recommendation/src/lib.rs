@@ -99,10 +99,7 @@ impl Server {
     pub async fn run(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr, "recommendation listening");
         let mut sup = Supervisor::new(ROLE, self.shutdown.clone());
-        sup.spawn(
-            "server",
-            kit::server::serve(self.listener, self.app, self.shutdown.clone()),
-        );
+        sup.serve(self.listener, self.app);
         sup.run().await
     }
 }

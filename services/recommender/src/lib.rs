@@ -18,7 +18,7 @@ use kit::cache::Keys;
 use kit::config::Validate;
 use kit::events::topics;
 use kit::health::{Readiness, checks};
-use kit::kafka::{ConsumerOptions, Delivery, Outcome};
+use kit::kafka::{Delivery, Outcome};
 use kit::metrics::Metrics;
 use kit::{Shutdown, Supervisor};
 use redis::aio::ConnectionManager;
@@ -98,40 +98,25 @@ impl Server {
             ));
         let mut sup = Supervisor::new(ROLE, shutdown.clone());
         tracing::info!(addr = %local_addr, "recommender listening");
-        sup.spawn(
-            "server",
-            kit::server::serve(listener, app, shutdown.clone()),
-        );
-
+        sup.serve(listener, app);
         let model = Model::new(
             Keys::new(&cfg.common.redis),
             cfg.common.redis.key_prefix.clone(),
             cfg.recommender.clone(),
         );
-        let opts = ConsumerOptions::new(
-            cfg.recommender.consumer_group.clone(),
-            TOPICS
-                .iter()
-                .map(|t| kit::events::topic(&kafka, t))
-                .collect(),
+        let prefix = kafka.topic_prefix.clone();
+        sup.consume(
+            &kafka,
+            &cfg.recommender.consumer_group,
+            &TOPICS,
+            Some(metrics),
+            move |d: Delivery| {
+                let model = model.clone();
+                let mut conn = redis.clone();
+                let prefix = prefix.clone();
+                async move { handle(&model, &mut conn, &prefix, d).await }
+            },
         );
-        let consumer_shutdown = shutdown.clone();
-        sup.spawn("tracking consumer", async move {
-            let prefix = kafka.topic_prefix.clone();
-            kit::kafka::run_consumer(
-                &kafka,
-                opts,
-                Some(metrics),
-                consumer_shutdown,
-                move |d: Delivery| {
-                    let model = model.clone();
-                    let mut conn = redis.clone();
-                    let prefix = prefix.clone();
-                    async move { handle(&model, &mut conn, &prefix, d).await }
-                },
-            )
-            .await
-        });
         sup.run().await
     }
 }

@@ -114,10 +114,7 @@ impl Server {
     pub async fn run(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr, "user listening");
         let mut sup = Supervisor::new("user", self.shutdown.clone());
-        sup.spawn(
-            "server",
-            kit::server::serve(self.listener, self.app, self.shutdown.clone()),
-        );
+        sup.serve(self.listener, self.app);
         sup.spawn(
             "user-events-consumer",
             events::consume(

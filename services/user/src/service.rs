@@ -419,40 +419,28 @@ pub(crate) fn apply_address(
         false,
         domain::LABEL_MAX,
     ));
-    into.recipient_name = e.check(domain::text(
-        "address.recipient_name",
-        &into.recipient_name,
-        true,
-        domain::NAME_MAX,
-    ));
-    into.organization = e.check(domain::text(
-        "address.organization",
-        &into.organization,
-        false,
-        domain::NAME_MAX,
-    ));
-    match domain::address_lines("address.address_lines", &into.address_lines) {
-        Ok(l) => into.address_lines = l,
+    let address = kit::address::Address {
+        recipient_name: std::mem::take(&mut into.recipient_name),
+        organization: std::mem::take(&mut into.organization),
+        address_lines: std::mem::take(&mut into.address_lines),
+        locality: std::mem::take(&mut into.locality),
+        administrative_area: std::mem::take(&mut into.administrative_area),
+        postal_code: std::mem::take(&mut into.postal_code),
+        country_code: std::mem::take(&mut into.country_code),
+        phone: std::mem::take(&mut into.phone),
+    };
+    match kit::address::normalize(&address, "address") {
+        Ok(a) => {
+            into.recipient_name = a.recipient_name;
+            into.organization = a.organization;
+            into.address_lines = a.address_lines;
+            into.locality = a.locality;
+            into.administrative_area = a.administrative_area;
+            into.postal_code = a.postal_code;
+            into.country_code = a.country_code;
+            into.phone = a.phone;
+        }
         Err(errs) => e.0.extend(errs),
     }
-    into.locality = e.check(domain::text(
-        "address.locality",
-        &into.locality,
-        true,
-        domain::LOCALITY_MAX,
-    ));
-    into.administrative_area = e.check(domain::text(
-        "address.administrative_area",
-        &into.administrative_area,
-        false,
-        domain::AREA_MAX,
-    ));
-    into.country_code = e.check(domain::country("address.country_code", &into.country_code));
-    into.postal_code = e.check(domain::postal_code(
-        "address.postal_code",
-        &into.postal_code,
-        &into.country_code,
-    ));
-    into.phone = e.check(domain::phone("address.phone", &into.phone));
     e.finish().map_err(Error::from)
 }

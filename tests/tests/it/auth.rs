@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use storefront_auth::config::InlineKey;
@@ -13,8 +13,10 @@ use storefront_auth::keys::generate_pem;
 use storefront_kit::Shutdown;
 use storefront_kit::jwt::{JwksVerifier, Role};
 use storefront_kit::kafka::{ConsumerOptions, Delivery, Outcome};
-use storefront_tests::stack::{Stack, read};
-use storefront_tests::{common, eventually, unique};
+use storefront_proto::auth::v1 as pb;
+use storefront_proto::auth::v1::auth_service_client::AuthServiceClient;
+use storefront_tests::stack::Stack;
+use storefront_tests::{bearer, channel, common, eventually, fields, ok, refused, unique};
 use uuid::Uuid;
 
 /// One auth role and one gateway in front of it, stopped on drop.
@@ -25,12 +27,7 @@ struct Auth {
     pool: PgPool,
 }
 
-impl std::ops::Deref for Auth {
-    type Target = Stack;
-    fn deref(&self) -> &Stack {
-        &self.stack
-    }
-}
+storefront_tests::deref_stack!(Auth);
 
 fn key(kid: &str) -> InlineKey {
     InlineKey {
@@ -62,73 +59,41 @@ impl Auth {
     /// The auth role of `cfg` (its settings, its database), and a gateway trusting its keys.
     async fn start_with(cfg: storefront_auth::Config) -> Self {
         let mut stack = Stack::new("it_auth").await;
-        let server = storefront_auth::build(cfg.clone(), stack.shutdown.clone())
-            .await
-            .expect("auth starts (is the dev stack up? scripts/dev-stack.sh up)");
-        let auth_addr = server.local_addr();
-        let pool = server.auth().pool.clone();
-        tokio::spawn(server.run());
+        let auth = stack.auth(|c| *c = cfg.clone()).await;
         stack.common = cfg.common.clone();
-        stack.common.auth.jwks_url = format!("http://{auth_addr}/.well-known/jwks.json");
+        stack.common.auth.jwks_url = format!("{}/.well-known/jwks.json", auth.url());
         stack
-            .gateway(|gw| gw.gateway.upstreams.auth = format!("http://{auth_addr}"))
+            .gateway(|gw| gw.gateway.upstreams.auth = auth.url())
             .await;
         Self {
             stack,
             auth_cfg: cfg,
-            auth_addr,
-            pool,
+            auth_addr: auth.addr,
+            pool: auth.state,
         }
     }
 
-    async fn post(&self, path: &str, bearer: Option<&str>, body: &Value) -> (StatusCode, Value) {
-        let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
-        if let Some(t) = bearer {
-            req = req.bearer_auth(t);
-        }
-        read(req.send().await.unwrap()).await
-    }
-
-    async fn post_raw(&self, path: &str, body: &'static str) -> (StatusCode, Value) {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        read(resp).await
+    /// `POST /auth/register` of `body`.
+    async fn sign_up(&self, body: Value) -> (StatusCode, Value) {
+        self.post("/api/v1/auth/register", None, body).await
     }
 
     async fn register(&self, email: &str, password: &str) -> Value {
         let (status, body) = self
-            .post(
-                "/api/v1/auth/register",
-                None,
-                &json!({"email": email, "password": password}),
-            )
+            .sign_up(json!({"email": email, "password": password}))
             .await;
         assert_eq!(status, 201, "{body}");
         body
     }
 
     async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
-        self.post(
-            "/api/v1/auth/login",
-            None,
-            &json!({"email": email, "password": password}),
-        )
-        .await
+        let body = json!({"email": email, "password": password});
+        self.post("/api/v1/auth/login", None, body).await
     }
 
     async fn refresh(&self, token: &str) -> (StatusCode, Value) {
-        self.post(
-            "/api/v1/auth/refresh",
-            None,
-            &json!({"refresh_token": token}),
-        )
-        .await
+        let body = json!({"refresh_token": token});
+        self.post("/api/v1/auth/refresh", None, body).await
     }
 
     /// A verifier reading this auth role's JWKS directly.
@@ -153,17 +118,6 @@ fn assert_token_response(body: &Value) {
     assert_eq!(body["expires_in"], 900, "{body}");
     assert!(body["access_token"].as_str().unwrap().len() > 50, "{body}");
     assert_eq!(body["refresh_token"].as_str().unwrap().len(), 43, "{body}");
-}
-
-fn field_errors(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,7 +157,7 @@ async fn register_login_refresh_logout_over_rest() {
     // A protected route (behind `protect()`) lets the token through: the handler runs and
     // refuses the empty body.
     let (status, body) = s
-        .post("/api/v1/auth/change-password", Some(access), &json!({}))
+        .post("/api/v1/auth/change-password", access, json!({}))
         .await;
     assert_eq!(status, 422, "{body}");
 
@@ -212,8 +166,8 @@ async fn register_login_refresh_logout_over_rest() {
     let (status, body) = s
         .post(
             "/api/v1/auth/logout",
-            Some(access),
-            &json!({"refresh_token": stranger["refresh_token"]}),
+            access,
+            json!({"refresh_token": stranger["refresh_token"]}),
         )
         .await;
     assert_eq!(status, 403, "{body}");
@@ -223,15 +177,15 @@ async fn register_login_refresh_logout_over_rest() {
     let (status, body) = s
         .post(
             "/api/v1/auth/logout",
-            Some(access),
-            &json!({"refresh_token": refreshed["refresh_token"]}),
+            access,
+            json!({"refresh_token": refreshed["refresh_token"]}),
         )
         .await;
     assert_eq!(status, 204, "{body}");
 
     // The logged-out access token is refused by the gateway on a protected route...
     let (status, body) = s
-        .post("/api/v1/auth/change-password", Some(access), &json!({}))
+        .post("/api/v1/auth/change-password", access, json!({}))
         .await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["reason"], "revoked", "{body}");
@@ -245,7 +199,7 @@ async fn register_login_refresh_logout_over_rest() {
     assert_eq!(status, 200, "{body}");
 
     // Logout without anything to sign out is 401.
-    let (status, _) = s.post("/api/v1/auth/logout", None, &json!({})).await;
+    let (status, _) = s.post("/api/v1/auth/logout", None, json!({})).await;
     assert_eq!(status, 401);
 }
 
@@ -326,11 +280,7 @@ async fn duplicate_email_in_any_case_is_409() {
     s.register(&email, PASSWORD).await;
     for variant in [email.clone(), email.to_uppercase(), format!(" {email}\t")] {
         let (status, body) = s
-            .post(
-                "/api/v1/auth/register",
-                None,
-                &json!({"email": variant, "password": "another passphrase"}),
-            )
+            .sign_up(json!({"email": variant, "password": "another passphrase"}))
             .await;
         assert_eq!(status, 409, "{variant}: {body}");
         assert_eq!(body["status"], 409);
@@ -343,6 +293,7 @@ async fn malformed_and_oversize_bodies_are_problems_naming_the_field() {
     let (status, body) = s
         .post_raw(
             "/api/v1/auth/register",
+            None,
             r#"{"email": "a@example.com", "password": }"#,
         )
         .await;
@@ -351,17 +302,18 @@ async fn malformed_and_oversize_bodies_are_problems_naming_the_field() {
     let (status, body) = s
         .post_raw(
             "/api/v1/auth/register",
+            None,
             r#"{"email": 5, "password": "long enough"}"#,
         )
         .await;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(field_errors(&body), ["email"], "{body}");
+    assert_eq!(fields(&body), ["email"], "{body}");
 
     let (status, body) = s
-        .post_raw("/api/v1/auth/login", r#"{"email": "a@example.com"}"#)
+        .post_raw("/api/v1/auth/login", None, r#"{"email": "a@example.com"}"#)
         .await;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(field_errors(&body), ["password"], "{body}");
+    assert_eq!(fields(&body), ["password"], "{body}");
 
     let cases = [
         (
@@ -387,32 +339,28 @@ async fn malformed_and_oversize_bodies_are_problems_naming_the_field() {
         ),
     ];
     for (body, field) in cases {
-        let (status, problem) = s.post("/api/v1/auth/register", None, &body).await;
+        let (status, problem) = s.sign_up(body.clone()).await;
         assert_eq!(status, 422, "{body}: {problem}");
-        assert_eq!(field_errors(&problem), [field], "{problem}");
+        assert_eq!(fields(&problem), [field], "{problem}");
     }
     // Both fields wrong: both named.
     let (status, problem) = s
-        .post(
-            "/api/v1/auth/register",
-            None,
-            &json!({"email": "nope", "password": "short"}),
-        )
+        .sign_up(json!({"email": "nope", "password": "short"}))
         .await;
     assert_eq!(status, 422);
-    let mut fields = field_errors(&problem);
-    fields.sort();
-    assert_eq!(fields, ["email", "password"], "{problem}");
+    let mut named = fields(&problem);
+    named.sort();
+    assert_eq!(named, ["email", "password"], "{problem}");
 
     let (status, body) = s
         .post(
             "/api/v1/auth/refresh",
             None,
-            &json!({"refresh_token": "r".repeat(600)}),
+            json!({"refresh_token": "r".repeat(600)}),
         )
         .await;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(field_errors(&body), ["refresh_token"]);
+    assert_eq!(fields(&body), ["refresh_token"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -489,21 +437,15 @@ async fn failed_logins_are_throttled_per_account_and_per_ip() {
         let (status, _) = s.login(&victim, "guess guess guess").await;
         assert_eq!(status, 401);
     }
-    let resp = s
-        .http
-        .post(format!("{}/api/v1/auth/login", s.base))
-        .json(&json!({"email": victim, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 429, "even the right password waits");
-    let retry: u64 = resp.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let login = json!({"email": victim, "password": PASSWORD});
+    let (status, headers, body) = s
+        .req(Method::POST, "/api/v1/auth/login")
+        .json(login)
+        .full()
+        .await;
+    assert_eq!(status, 429, "even the right password waits");
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=900).contains(&retry), "{retry}");
-    let (_, body) = read(resp).await;
     assert_eq!(body["retry_after"], retry, "{body}");
 
     // Another account from the same address still works, until the ip's budget is spent.
@@ -525,11 +467,7 @@ async fn failed_logins_are_throttled_per_account_and_per_ip() {
     // Sign-ups are limited per ip too (two were spent above).
     s.register(&self::email(), PASSWORD).await;
     let (status, body) = s
-        .post(
-            "/api/v1/auth/register",
-            None,
-            &json!({"email": self::email(), "password": PASSWORD}),
-        )
+        .sign_up(json!({"email": self::email(), "password": PASSWORD}))
         .await;
     assert_eq!(status, 429, "{body}");
 }
@@ -547,17 +485,9 @@ async fn rotated_keys_are_served_together_and_both_verify() {
     let mut second = first.clone();
     second.auth.keys.inline = vec![old_key, key("k2")];
     let s2 = Auth::start_with(second).await;
-    let (status, jwks) = {
-        let resp = s2
-            .http
-            .get(format!("{}/.well-known/jwks.json", s2.base))
-            .send()
-            .await
-            .unwrap();
-        let cache = resp.headers()["cache-control"].to_str().unwrap().to_owned();
-        assert!(cache.contains("max-age=300"), "{cache}");
-        read(resp).await
-    };
+    let (status, headers, jwks) = s2.req(Method::GET, "/.well-known/jwks.json").full().await;
+    let cache = headers["cache-control"].to_str().unwrap();
+    assert!(cache.contains("max-age=300"), "{cache}");
     assert_eq!(status, 200, "{jwks}");
     let kids: Vec<&str> = jwks["keys"]
         .as_array()
@@ -581,7 +511,7 @@ async fn rotated_keys_are_served_together_and_both_verify() {
     assert_eq!(status, 200);
     // And the gateway in front of the new deployment accepts the old token.
     let (status, body) = s2
-        .post("/api/v1/auth/change-password", Some(&old_token), &json!({}))
+        .post("/api/v1/auth/change-password", &old_token, json!({}))
         .await;
     assert_eq!(status, 422, "{body}");
     drop(s1);
@@ -598,11 +528,7 @@ async fn user_registered_reaches_user_events() {
     let s = Auth::start_with(cfg).await;
     let email = email();
     let reg = s
-        .post(
-            "/api/v1/auth/register",
-            None,
-            &json!({"email": email, "password": PASSWORD, "display_name": "Ada O'Neil"}),
-        )
+        .sign_up(json!({"email": email, "password": PASSWORD, "display_name": "Ada O'Neil"}))
         .await
         .1;
     let user_id = reg["user"]["id"].as_str().unwrap().to_owned();
@@ -706,18 +632,18 @@ async fn change_password_and_logout_all_end_other_sessions() {
     let (status, body) = s
         .post(
             "/api/v1/auth/change-password",
-            Some(access),
-            &json!({"current_password": "wrong wrong wrong", "new_password": "a new passphrase"}),
+            access,
+            json!({"current_password": "wrong wrong wrong", "new_password": "a new passphrase"}),
         )
         .await;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(field_errors(&body), ["current_password"]);
+    assert_eq!(fields(&body), ["current_password"]);
 
     let (status, fresh) = s
         .post(
             "/api/v1/auth/change-password",
-            Some(access),
-            &json!({"current_password": PASSWORD, "new_password": "a new passphrase"}),
+            access,
+            json!({"current_password": PASSWORD, "new_password": "a new passphrase"}),
         )
         .await;
     assert_eq!(status, 200, "{fresh}");
@@ -732,8 +658,8 @@ async fn change_password_and_logout_all_end_other_sessions() {
     let (status, body) = s
         .post(
             "/api/v1/auth/logout-all",
-            Some(fresh["access_token"].as_str().unwrap()),
-            &json!({}),
+            fresh["access_token"].as_str().unwrap(),
+            json!({}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -745,48 +671,22 @@ async fn change_password_and_logout_all_end_other_sessions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_serves_health_and_jwks_on_its_grpc_port() {
     let s = Auth::start().await;
+    let direct = s.client_at(format!("http://{}", s.auth_addr), None);
     for path in ["/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"] {
-        let resp = s
-            .http
-            .get(format!("http://{}{path}", s.auth_addr))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(direct.get(path).await.0, 200, "{path}");
     }
-    let resp = s
-        .http
-        .get(format!("http://{}/readyz", s.auth_addr))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = resp.json().await.unwrap();
+    let (_, body) = direct.get("/readyz").await;
     assert_eq!(body["checks"]["postgres"]["status"], "up", "{body}");
     assert_eq!(body["checks"]["redis"]["status"], "up", "{body}");
 }
 
 /// A gRPC client of the stack's auth role.
-async fn grpc(
-    s: &Auth,
-) -> storefront_proto::auth::v1::auth_service_client::AuthServiceClient<tonic::transport::Channel> {
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", s.auth_addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    storefront_proto::auth::v1::auth_service_client::AuthServiceClient::new(channel)
-}
-
-fn bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    req
+fn grpc(s: &Auth) -> AuthServiceClient<tonic::transport::Channel> {
+    AuthServiceClient::new(channel(s.auth_addr, Duration::from_secs(60)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_and_accounts_over_grpc_are_admin_only_and_owner_scoped() {
-    use storefront_proto::auth::v1 as pb;
     let s = Auth::start().await;
     let admin_email = email();
     storefront_auth::create_admin(&s.auth_cfg, &admin_email, PASSWORD)
@@ -800,40 +700,28 @@ async fn roles_and_accounts_over_grpc_are_admin_only_and_owner_scoped() {
     let bob = s.register(&email(), PASSWORD).await;
     let alice_token = alice["access_token"].as_str().unwrap();
     let bob_id = bob["user"]["id"].as_str().unwrap().to_owned();
-    let mut c = grpc(&s).await;
+    let mut c = grpc(&s);
 
     // A customer reads itself, not someone else; an admin reads anyone.
-    let me = c
-        .get_user(bearer(pb::GetUserRequest::default(), alice_token))
-        .await
-        .unwrap()
-        .into_inner();
+    let me = ok(c.get_user(bearer(pb::GetUserRequest::default(), alice_token))).await;
     assert_eq!(me.id, alice["user"]["id"].as_str().unwrap());
-    let err = c
-        .get_user(bearer(
-            pb::GetUserRequest {
-                user_id: bob_id.clone(),
-            },
-            alice_token,
-        ))
-        .await
-        .unwrap_err();
+    let err = refused(c.get_user(bearer(
+        pb::GetUserRequest {
+            user_id: bob_id.clone(),
+        },
+        alice_token,
+    )))
+    .await;
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
-    let read = c
-        .get_user(bearer(
-            pb::GetUserRequest {
-                user_id: bob_id.clone(),
-            },
-            &admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let read = ok(c.get_user(bearer(
+        pb::GetUserRequest {
+            user_id: bob_id.clone(),
+        },
+        &admin,
+    )))
+    .await;
     assert_eq!(read.id, bob_id);
-    let err = c
-        .get_user(tonic::Request::new(pb::GetUserRequest::default()))
-        .await
-        .unwrap_err();
+    let err = refused(c.get_user(tonic::Request::new(pb::GetUserRequest::default()))).await;
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
 
     // Role changes need the admin role.
@@ -846,22 +734,12 @@ async fn roles_and_accounts_over_grpc_are_admin_only_and_owner_scoped() {
             token,
         )
     };
-    let err = c
-        .grant_role(grant(alice_token, pb::Role::Admin))
-        .await
-        .unwrap_err();
+    let err = refused(c.grant_role(grant(alice_token, pb::Role::Admin))).await;
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
-    let err = c
-        .grant_role(grant(&admin, pb::Role::Unspecified))
-        .await
-        .unwrap_err();
+    let err = refused(c.grant_role(grant(&admin, pb::Role::Unspecified))).await;
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     for _ in 0..2 {
-        let u = c
-            .grant_role(grant(&admin, pb::Role::Admin))
-            .await
-            .unwrap()
-            .into_inner();
+        let u = ok(c.grant_role(grant(&admin, pb::Role::Admin))).await;
         assert_eq!(
             u.roles,
             vec![pb::Role::Customer as i32, pb::Role::Admin as i32]
@@ -887,33 +765,26 @@ async fn roles_and_accounts_over_grpc_are_admin_only_and_owner_scoped() {
             &admin,
         )
     };
-    let err = c
-        .revoke_role(revoke(
-            pb::Role::Customer,
-            pb::revoke_role_request::Target::UserId(bob_id.clone()),
-        ))
-        .await
-        .unwrap_err();
+    let err = refused(c.revoke_role(revoke(
+        pb::Role::Customer,
+        pb::revoke_role_request::Target::UserId(bob_id.clone()),
+    )))
+    .await;
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
-    let u = c
-        .revoke_role(revoke(
-            pb::Role::Admin,
-            pb::revoke_role_request::Target::Email(
-                bob["user"]["email"].as_str().unwrap().to_uppercase(),
-            ),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let u = ok(c.revoke_role(revoke(
+        pb::Role::Admin,
+        pb::revoke_role_request::Target::Email(
+            bob["user"]["email"].as_str().unwrap().to_uppercase(),
+        ),
+    )))
+    .await;
     assert_eq!(u.roles, vec![pb::Role::Customer as i32]);
     // The last admin keeps the role.
-    let err = c
-        .revoke_role(revoke(
-            pb::Role::Admin,
-            pb::revoke_role_request::Target::Email(admin_email.clone()),
-        ))
-        .await
-        .unwrap_err();
+    let err = refused(c.revoke_role(revoke(
+        pb::Role::Admin,
+        pb::revoke_role_request::Target::Email(admin_email.clone()),
+    )))
+    .await;
     assert_eq!(err.code(), tonic::Code::FailedPrecondition);
 
     // CreateAdmin: admins only, taken e-mails are ALREADY_EXISTS.
@@ -921,18 +792,11 @@ async fn roles_and_accounts_over_grpc_are_admin_only_and_owner_scoped() {
         email: email(),
         password: PASSWORD.into(),
     };
-    let err = c
-        .create_admin(bearer(new_admin.clone(), alice_token))
-        .await
-        .unwrap_err();
+    let err = refused(c.create_admin(bearer(new_admin.clone(), alice_token))).await;
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
-    let u = c
-        .create_admin(bearer(new_admin.clone(), &admin))
-        .await
-        .unwrap()
-        .into_inner();
+    let u = ok(c.create_admin(bearer(new_admin.clone(), &admin))).await;
     assert!(u.roles.contains(&(pb::Role::Admin as i32)));
-    let err = c.create_admin(bearer(new_admin, &admin)).await.unwrap_err();
+    let err = refused(c.create_admin(bearer(new_admin, &admin))).await;
     assert_eq!(err.code(), tonic::Code::AlreadyExists);
 }
 
@@ -1014,7 +878,7 @@ async fn expired_tampered_wrong_key_and_unsigned_tokens_are_refused_by_the_gatew
             parts[2]
         )
     };
-    let mut c = grpc(&s).await;
+    let mut c = grpc(&s);
     for (name, token, reason) in [
         ("expired", expired, "expired"),
         ("wrong key", wrong_key, "bad_signature"),
@@ -1022,41 +886,26 @@ async fn expired_tampered_wrong_key_and_unsigned_tokens_are_refused_by_the_gatew
         ("tampered", tampered, "bad_signature"),
     ] {
         let (status, body) = s
-            .post("/api/v1/auth/change-password", Some(&token), &json!({}))
+            .post("/api/v1/auth/change-password", &token, json!({}))
             .await;
         assert_eq!(status, 401, "{name}: {body}");
         assert_eq!(body["reason"], reason, "{name}: {body}");
         // The auth service checks the token again when called directly.
-        let err = c
-            .get_user(bearer(
-                storefront_proto::auth::v1::GetUserRequest::default(),
-                &token,
-            ))
-            .await
-            .unwrap_err();
+        let err = refused(c.get_user(bearer(pb::GetUserRequest::default(), &token))).await;
         assert_eq!(err.code(), tonic::Code::Unauthenticated, "{name}");
     }
     // The genuine token passes the same route (and fails only on the empty body).
     let (status, _) = s
-        .post("/api/v1/auth/change-password", Some(&good), &json!({}))
+        .post("/api/v1/auth/change-password", &good, json!({}))
         .await;
     assert_eq!(status, 422);
-    c.get_user(bearer(
-        storefront_proto::auth::v1::GetUserRequest::default(),
-        &good,
-    ))
-    .await
-    .unwrap();
-    // Once logged out, the direct call refuses it too.
-    let (status, _) = s.post("/api/v1/auth/logout", Some(&good), &json!({})).await;
-    assert_eq!(status, 204);
-    let err = c
-        .get_user(bearer(
-            storefront_proto::auth::v1::GetUserRequest::default(),
-            &good,
-        ))
+    c.get_user(bearer(pb::GetUserRequest::default(), &good))
         .await
-        .unwrap_err();
+        .unwrap();
+    // Once logged out, the direct call refuses it too.
+    let (status, _) = s.post("/api/v1/auth/logout", &good, json!({})).await;
+    assert_eq!(status, 204);
+    let err = refused(c.get_user(bearer(pb::GetUserRequest::default(), &good))).await;
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
 }
 
@@ -1068,14 +917,12 @@ async fn a_sign_up_retried_with_its_key_answers_as_the_first_did() {
     let s = Auth::start().await;
     let email = email();
     let register = |key: Option<&'static str>, password: &'static str| {
-        let mut req = s
-            .http
-            .post(format!("{}/api/v1/auth/register", s.base))
-            .json(&json!({"email": email, "password": password}));
+        let mut req = s.req(Method::POST, "/api/v1/auth/register");
+        req = req.json(json!({"email": email, "password": password}));
         if let Some(k) = key {
             req = req.header("Idempotency-Key", k);
         }
-        async move { read(req.send().await.unwrap()).await }
+        req.send()
     };
     let (first, a) = register(Some("signup-7f3a"), PASSWORD).await;
     assert_eq!(first, 201, "{a}");
@@ -1087,7 +934,7 @@ async fn a_sign_up_retried_with_its_key_answers_as_the_first_did() {
         .post(
             "/api/v1/auth/refresh",
             None,
-            &json!({"refresh_token": b["refresh_token"]}),
+            json!({"refresh_token": b["refresh_token"]}),
         )
         .await;
     assert_eq!(refreshed, 200, "{r}");

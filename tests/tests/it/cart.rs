@@ -10,26 +10,20 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use storefront_kit::events::{CloudEvent, topics};
-use storefront_tests::stack::produce;
-use storefront_tests::stack::{Stack, find_events};
-use storefront_tests::{eventually, serve_jwks, unique};
+use storefront_tests::stack::{Bearer, Client, Stack, find_events, produce};
+use storefront_tests::{consumed, eventually, fields, serve_jwks, sku, unique, wait_count};
 use uuid::Uuid;
 
 /// product + inventory + cart + gateway, stopped on drop.
 struct Shop {
     stack: Stack,
     cart_addr: std::net::SocketAddr,
-    admin: String,
+    admin: Client,
     cart_pool: PgPool,
     redis: redis::aio::ConnectionManager,
 }
 
-impl std::ops::Deref for Shop {
-    type Target = Stack;
-    fn deref(&self) -> &Stack {
-        &self.stack
-    }
-}
+storefront_tests::deref_stack!(Shop);
 
 type Answer = (StatusCode, reqwest::header::HeaderMap, Value);
 
@@ -46,26 +40,14 @@ impl Shop {
     async fn start_inner(with_auth: bool) -> Self {
         let mut stack = Stack::new("it_cart").await;
         stack.common.postgres.max_connections = 10;
-        let shutdown = stack.shutdown.clone();
-        let mut auth_addr = None;
+        stack.http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let mut auth_url = None;
         if with_auth {
-            let mut a = storefront_auth::Config {
-                common: stack.common.clone(),
-                auth: storefront_auth::AuthSettings::default(),
-            };
-            a.auth.listen = "127.0.0.1:0".parse().unwrap();
-            a.auth.database = Some(stack.unique("auth"));
-            a.auth.keys.inline = vec![storefront_auth::config::InlineKey {
-                kid: "k1".into(),
-                pem: storefront_auth::keys::generate_pem().into(),
-            }];
-            a.auth.keys.generate = false;
-            let auth = storefront_auth::build(a, shutdown.clone())
-                .await
-                .expect("auth starts");
-            let addr = auth.local_addr();
-            auth_addr = Some(addr);
-            tokio::spawn(auth.run());
+            let addr = stack.auth(|_| {}).await.addr;
+            auth_url = Some(format!("http://{addr}"));
             let auth_jwks: Value =
                 eventually(Duration::from_secs(30), "auth's JWKS", || async move {
                     reqwest::get(format!("http://{addr}/.well-known/jwks.json"))
@@ -90,95 +72,47 @@ impl Shop {
                 topics::CART_EVENTS,
             ])
             .await;
-        let c = stack.common.clone();
-
-        let mut p = storefront_product::Config {
-            common: c.clone(),
-            product: Default::default(),
-        };
-        p.product.listen = "127.0.0.1:0".parse().unwrap();
-        p.product.relay_poll_interval_ms = 200;
-        p.product.consumer_group = stack.unique("product");
-        let product = storefront_product::build(p, shutdown.clone())
-            .await
-            .expect("product starts (is the dev stack up? scripts/dev-stack.sh up)");
-        let product_addr = product.local_addr();
-        tokio::spawn(product.run());
-
-        let mut i = storefront_inventory::Config {
-            common: c.clone(),
-            inventory: Default::default(),
-        };
-        i.inventory.listen = "127.0.0.1:0".parse().unwrap();
-        i.inventory.consumer_group = stack.unique("inventory");
-        let inventory = storefront_inventory::build(i, shutdown.clone())
-            .await
-            .expect("inventory starts");
-        let inventory_addr = inventory.local_addr();
-        tokio::spawn(inventory.run());
-
-        let mut k = storefront_cart::Config {
-            common: c.clone(),
-            cart: Default::default(),
-        };
-        k.cart.listen = "127.0.0.1:0".parse().unwrap();
-        k.cart.upstreams.product = format!("http://{product_addr}");
-        k.cart.upstreams.inventory = format!("http://{inventory_addr}");
-        k.cart.consumer_group = stack.unique("cart");
-        k.cart.relay_poll_interval_ms = 200;
-        let cart = storefront_cart::build(k, shutdown.clone())
-            .await
-            .expect("cart starts");
-        let cart_addr = cart.local_addr();
-        let cart_pool = cart.pool().clone();
-        tokio::spawn(cart.run());
-
+        let product = stack.product(|_| {}).await.url();
+        let inventory = stack.inventory(|_| {}).await.url();
+        let cart = stack
+            .cart(|c| {
+                c.cart.upstreams.product = product.clone();
+                c.cart.upstreams.inventory = inventory.clone();
+            })
+            .await;
         stack
             .gateway(|gw| {
-                gw.gateway.upstreams.product = format!("http://{product_addr}");
-                gw.gateway.upstreams.inventory = format!("http://{inventory_addr}");
-                gw.gateway.upstreams.cart = format!("http://{cart_addr}");
-                if let Some(a) = auth_addr {
-                    gw.gateway.upstreams.auth = format!("http://{a}");
+                gw.gateway.upstreams.product = product;
+                gw.gateway.upstreams.inventory = inventory;
+                gw.gateway.upstreams.cart = cart.url();
+                if let Some(a) = auth_url {
+                    gw.gateway.upstreams.auth = a;
                 }
             })
             .await;
-        let redis = storefront_kit::cache::connect(&c.redis).await.unwrap();
+        let redis = storefront_kit::cache::connect(&stack.common.redis)
+            .await
+            .unwrap();
         Self {
-            admin: stack.admin(),
+            admin: stack.client(&stack.admin()),
             stack,
-            cart_addr,
-            cart_pool,
+            cart_addr: cart.addr,
+            cart_pool: cart.state,
             redis,
         }
     }
 
-    async fn call(
+    /// `method path` with the guest cart token `guest` (and `token`, if any); headers too.
+    async fn as_guest(
         &self,
         method: Method,
         path: &str,
-        token: Option<&str>,
-        cart_token: Option<&str>,
-        body: Option<Value>,
+        token: impl Bearer,
+        guest: &str,
+        body: impl Into<Option<Value>>,
     ) -> Answer {
-        let mut r = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .timeout(Duration::from_secs(30));
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        if let Some(t) = cart_token {
-            r = r.header("x-cart-token", t);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.json().await.unwrap_or(Value::Null);
-        (status, headers, body)
+        let req = self.req(method, path).token(token);
+        req.header("x-cart-token", guest).json(body).full().await
     }
 
     /// An active product with one variant per (sku, price in cents), and stock of each.
@@ -189,33 +123,25 @@ impl Shop {
                 json!({"sku": sku, "price": {"amount": amount, "currency": "EUR"}, "attributes": {"n": sku.to_lowercase()}})
             })
             .collect();
-        let (s, _, p) = self
-            .call(
-                Method::POST,
+        let (s, p) = self
+            .admin
+            .post(
                 "/api/v1/admin/products",
-                Some(&self.admin),
-                None,
-                Some(json!({"name": name, "status": "active", "variants": vs})),
+                json!({"name": name, "status": "active", "variants": vs}),
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "create product: {p}");
         for (sku, _, on_hand) in variants {
-            let (s, _, b) = self
-                .call(
-                    Method::PUT,
-                    &format!("/api/v1/admin/inventory/{sku}"),
-                    Some(&self.admin),
-                    None,
-                    Some(json!({"on_hand": on_hand, "reason": "restock"})),
+            let (s, b) = self
+                .admin
+                .put(
+                    format!("/api/v1/admin/inventory/{sku}"),
+                    json!({"on_hand": on_hand, "reason": "restock"}),
                 )
                 .await;
             assert!(s.is_success(), "set stock: {s} {b}");
         }
         p["id"].as_str().unwrap().to_owned()
-    }
-
-    fn topic(&self, name: &str) -> String {
-        storefront_kit::events::topic(&self.common.kafka, name)
     }
 
     /// Deletes every Redis key of this test (its prefix).
@@ -242,10 +168,6 @@ impl Shop {
     }
 }
 
-fn sku(tag: &str) -> String {
-    format!("{tag}-{}", &Uuid::now_v7().simple().to_string()[20..]).to_uppercase()
-}
-
 fn lines(cart: &Value) -> Vec<(String, i64)> {
     cart["items"]
         .as_array()
@@ -260,52 +182,33 @@ fn lines(cart: &Value) -> Vec<(String, i64)> {
         .collect()
 }
 
-fn fields(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .map(|f| f["field"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_in_cart_shows_prices_and_availability_and_enforces_its_bounds() {
     let shop = Shop::start().await;
-    let (a, b, archived) = (sku("CA"), sku("CB"), sku("CX"));
+    let (a, b, archived) = (sku(), sku(), sku());
     let product_id = shop
         .product("Cart Mug", &[(&a, 1250, 10), (&b, 799, 3)])
         .await;
     let gone = shop.product("Old Mug", &[(&archived, 500, 5)]).await;
-    let (s, _, _) = shop
-        .call(
-            Method::POST,
-            &format!("/api/v1/admin/products/{gone}/archive"),
-            Some(&shop.admin),
-            None,
-            None,
-        )
+    let (s, _) = shop
+        .admin
+        .post(format!("/api/v1/admin/products/{gone}/archive"), None)
         .await;
     assert!(s.is_success(), "archive: {s}");
     let (user, token) = shop.customer();
     let t = Some(token.as_str());
 
     // An empty cart before anything was added.
-    let (s, _, cart) = shop.call(Method::GET, "/api/v1/cart", t, None, None).await;
+    let (s, cart) = shop.get_as("/api/v1/cart", t).await;
     assert_eq!(s, StatusCode::OK, "{cart}");
     assert_eq!(cart["items"], json!([]));
     assert_eq!(cart["subtotal"], Value::Null);
 
     let (s, h, cart) = shop
-        .call(
-            Method::POST,
-            "/api/v1/cart/items",
-            t,
-            None,
-            Some(json!({"sku": a, "quantity": 2})),
-        )
+        .req(Method::POST, "/api/v1/cart/items")
+        .token(t)
+        .json(json!({"sku": a, "quantity": 2}))
+        .full()
         .await;
     assert_eq!(s, StatusCode::CREATED, "{cart}");
     assert!(
@@ -329,24 +232,12 @@ async fn a_signed_in_cart_shows_prices_and_availability_and_enforces_its_bounds(
     assert_eq!(line["purchasable"], true);
 
     // The same SKU again grows the line (200), a second SKU is a new line (201).
-    let (s, _, cart) = shop
-        .call(
-            Method::POST,
-            "/api/v1/cart/items",
-            t,
-            None,
-            Some(json!({"sku": a, "quantity": 1})),
-        )
+    let (s, cart) = shop
+        .post("/api/v1/cart/items", t, json!({"sku": a, "quantity": 1}))
         .await;
     assert_eq!(s, StatusCode::OK, "{cart}");
-    let (s, _, cart2) = shop
-        .call(
-            Method::POST,
-            "/api/v1/cart/items",
-            t,
-            None,
-            Some(json!({"sku": b, "quantity": 2})),
-        )
+    let (s, cart2) = shop
+        .post("/api/v1/cart/items", t, json!({"sku": b, "quantity": 2}))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{cart2}");
     assert_eq!(lines(&cart), vec![(a.clone(), 3)]);
@@ -369,13 +260,10 @@ async fn a_signed_in_cart_shows_prices_and_availability_and_enforces_its_bounds(
         (json!({"quantity": 1}), "sku"),
     ] {
         let (s, h, p) = shop
-            .call(
-                Method::POST,
-                "/api/v1/cart/items",
-                t,
-                None,
-                Some(body.clone()),
-            )
+            .req(Method::POST, "/api/v1/cart/items")
+            .token(t)
+            .json(body.clone())
+            .full()
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body} -> {p}");
         assert!(
@@ -388,91 +276,49 @@ async fn a_signed_in_cart_shows_prices_and_availability_and_enforces_its_bounds(
         assert!(fields(&p).contains(&field.to_owned()), "{body} -> {p}");
     }
     // More than inventory has: 409 with what is available.
-    let (s, _, p) = shop
-        .call(
-            Method::POST,
-            "/api/v1/cart/items",
-            t,
-            None,
-            Some(json!({"sku": b, "quantity": 2})),
-        )
+    let (s, p) = shop
+        .post("/api/v1/cart/items", t, json!({"sku": b, "quantity": 2}))
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{p}");
     assert_eq!(p["available"], 3, "{p}");
     // A line never exceeds 99 units, however it is reached.
-    let (s, _, p) = shop
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/cart/items/{a}"),
+    let (s, p) = shop
+        .patch(
+            format!("/api/v1/cart/items/{a}"),
             t,
-            None,
-            Some(json!({"quantity": 100})),
+            json!({"quantity": 100}),
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     assert_eq!(fields(&p), ["quantity"]);
 
     // Update and remove.
-    let (s, _, cart) = shop
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/cart/items/{a}"),
-            t,
-            None,
-            Some(json!({"quantity": 1})),
-        )
+    let (s, cart) = shop
+        .patch(format!("/api/v1/cart/items/{a}"), t, json!({"quantity": 1}))
         .await;
     assert_eq!(s, StatusCode::OK, "{cart}");
     assert_eq!(lines(&cart)[0], (a.clone(), 1));
-    let (s, _, _) = shop
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/cart/items/{b}"),
-            t,
-            None,
-            None,
-        )
-        .await;
+    let (s, _) = shop.delete(format!("/api/v1/cart/items/{b}"), t).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _, p) = shop
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/cart/items/{b}"),
-            t,
-            None,
-            None,
-        )
-        .await;
+    let (s, p) = shop.delete(format!("/api/v1/cart/items/{b}"), t).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{p}");
-    let (s, _, p) = shop
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/cart/items/{b}"),
-            t,
-            None,
-            Some(json!({"quantity": 1})),
-        )
+    let (s, p) = shop
+        .patch(format!("/api/v1/cart/items/{b}"), t, json!({"quantity": 1}))
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{p}");
 
     // Another customer sees their own (empty) cart; a forged token is refused.
     let (_, other) = shop.customer();
-    let (s, _, cart) = shop
-        .call(Method::GET, "/api/v1/cart", Some(&other), None, None)
-        .await;
+    let (s, cart) = shop.get_as("/api/v1/cart", &other).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(cart["items"], json!([]));
-    let (s, _, _) = shop
-        .call(Method::GET, "/api/v1/cart", Some("not-a-jwt"), None, None)
-        .await;
+    let (s, _) = shop.get_as("/api/v1/cart", "not-a-jwt").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
     // Clear; the user's Redis copy follows cart_db.
-    let (s, _, _) = shop
-        .call(Method::DELETE, "/api/v1/cart", t, None, None)
-        .await;
+    let (s, _) = shop.delete("/api/v1/cart", t).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (_, _, cart) = shop.call(Method::GET, "/api/v1/cart", t, None, None).await;
+    let (_, cart) = shop.get_as("/api/v1/cart", t).await;
     assert_eq!(cart["items"], json!([]));
     let hot = shop.redis_cart(user).await;
     assert_eq!(hot.len(), 1, "only the version field is left: {hot:?}");
@@ -519,20 +365,14 @@ async fn a_signed_in_cart_shows_prices_and_availability_and_enforces_its_bounds(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cart_survives_a_redis_flush_and_is_rebuilt_from_cart_db() {
     let shop = Shop::start().await;
-    let (a, b) = (sku("RA"), sku("RB"));
+    let (a, b) = (sku(), sku());
     shop.product("Flush Mug", &[(&a, 1000, 20), (&b, 2000, 20)])
         .await;
     let (user, token) = shop.customer();
     let t = Some(token.as_str());
     for (s, q) in [(&a, 2), (&b, 5)] {
-        let (st, _, body) = shop
-            .call(
-                Method::POST,
-                "/api/v1/cart/items",
-                t,
-                None,
-                Some(json!({"sku": s, "quantity": q})),
-            )
+        let (st, body) = shop
+            .post("/api/v1/cart/items", t, json!({"sku": s, "quantity": q}))
             .await;
         assert_eq!(st, StatusCode::CREATED, "{body}");
     }
@@ -541,7 +381,7 @@ async fn the_cart_survives_a_redis_flush_and_is_rebuilt_from_cart_db() {
     assert!(shop.flush_redis().await >= 1);
     assert!(shop.redis_cart(user).await.is_empty());
 
-    let (s, _, cart) = shop.call(Method::GET, "/api/v1/cart", t, None, None).await;
+    let (s, cart) = shop.get_as("/api/v1/cart", t).await;
     assert_eq!(s, StatusCode::OK, "{cart}");
     let mut want = vec![(a.clone(), 2), (b.clone(), 5)];
     want.sort();
@@ -563,14 +403,8 @@ async fn the_cart_survives_a_redis_flush_and_is_rebuilt_from_cart_db() {
         .query_async(&mut c)
         .await
         .unwrap();
-    let (s, _, cart) = shop
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/cart/items/{a}"),
-            t,
-            None,
-            Some(json!({"quantity": 3})),
-        )
+    let (s, cart) = shop
+        .patch(format!("/api/v1/cart/items/{a}"), t, json!({"quantity": 3}))
         .await;
     assert_eq!(s, StatusCode::OK, "{cart}");
     let hot = shop.redis_cart(user).await;
@@ -580,41 +414,35 @@ async fn the_cart_survives_a_redis_flush_and_is_rebuilt_from_cart_db() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_cart_has_its_own_token_and_merges_into_the_users_cart() {
     let shop = Shop::start().await;
-    let (a, b) = (sku("GA"), sku("GB"));
+    let (a, b) = (sku(), sku());
     shop.product("Guest Mug", &[(&a, 300, 200), (&b, 400, 200)])
         .await;
 
     // No token at all: an empty cart, and the first add creates a guest cart.
-    let (s, _, cart) = shop
-        .call(Method::GET, "/api/v1/cart", None, None, None)
-        .await;
+    let (s, cart) = shop.get("/api/v1/cart").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(cart["items"], json!([]));
     let (s, h, cart) = shop
-        .call(
-            Method::POST,
-            "/api/v1/cart/items",
-            None,
-            None,
-            Some(json!({"sku": a, "quantity": 60})),
-        )
+        .req(Method::POST, "/api/v1/cart/items")
+        .json(json!({"sku": a, "quantity": 60}))
+        .full()
         .await;
     assert_eq!(s, StatusCode::CREATED, "{cart}");
     let guest = h["x-cart-token"].to_str().unwrap().to_owned();
     assert_eq!(guest.len(), 43);
     let (s, h, _) = shop
-        .call(
+        .as_guest(
             Method::POST,
             "/api/v1/cart/items",
             None,
-            Some(&guest),
-            Some(json!({"sku": b, "quantity": 1})),
+            &guest,
+            json!({"sku": b, "quantity": 1}),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED);
     assert!(h.get("x-cart-token").is_none(), "the token is issued once");
     let (_, _, cart) = shop
-        .call(Method::GET, "/api/v1/cart", None, Some(&guest), None)
+        .as_guest(Method::GET, "/api/v1/cart", None, &guest, None)
         .await;
     let mut want = vec![(a.clone(), 60), (b.clone(), 1)];
     want.sort();
@@ -627,42 +455,32 @@ async fn a_guest_cart_has_its_own_token_and_merges_into_the_users_cart() {
         .unwrap();
     assert_eq!(stored, 0);
     let (s, _, p) = shop
-        .call(Method::GET, "/api/v1/cart", None, Some("forged"), None)
+        .as_guest(Method::GET, "/api/v1/cart", None, "forged", None)
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{p}");
 
     // The user already holds 50 of `a`: merged lines add up, capped at 99.
     let (user, token) = shop.customer();
-    let (s, _, _) = shop
-        .call(
-            Method::POST,
+    let (s, _) = shop
+        .post(
             "/api/v1/cart/items",
-            Some(&token),
-            None,
-            Some(json!({"sku": a, "quantity": 50})),
+            &token,
+            json!({"sku": a, "quantity": 50}),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED);
-    let (s, _, p) = shop
-        .call(Method::POST, "/api/v1/cart/merge", Some(&token), None, None)
-        .await;
+    let (s, p) = shop.post("/api/v1/cart/merge", &token, None).await;
     assert_eq!(
         s,
         StatusCode::BAD_REQUEST,
         "merge needs the guest token: {p}"
     );
     let (s, _, p) = shop
-        .call(Method::POST, "/api/v1/cart/merge", None, Some(&guest), None)
+        .as_guest(Method::POST, "/api/v1/cart/merge", None, &guest, None)
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "merge needs a user: {p}");
     let (s, _, cart) = shop
-        .call(
-            Method::POST,
-            "/api/v1/cart/merge",
-            Some(&token),
-            Some(&guest),
-            None,
-        )
+        .as_guest(Method::POST, "/api/v1/cart/merge", &token, &guest, None)
         .await;
     assert_eq!(s, StatusCode::OK, "{cart}");
     let mut want = vec![(a.clone(), 99), (b.clone(), 1)];
@@ -670,17 +488,11 @@ async fn a_guest_cart_has_its_own_token_and_merges_into_the_users_cart() {
     assert_eq!(lines(&cart), want);
     // The guest cart is gone; merging again changes nothing.
     let (_, _, gcart) = shop
-        .call(Method::GET, "/api/v1/cart", None, Some(&guest), None)
+        .as_guest(Method::GET, "/api/v1/cart", None, &guest, None)
         .await;
     assert_eq!(gcart["items"], json!([]));
     let (s, _, again) = shop
-        .call(
-            Method::POST,
-            "/api/v1/cart/merge",
-            Some(&token),
-            Some(&guest),
-            None,
-        )
+        .as_guest(Method::POST, "/api/v1/cart/merge", &token, &guest, None)
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(lines(&again), want);
@@ -696,20 +508,14 @@ async fn a_guest_cart_has_its_own_token_and_merges_into_the_users_cart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_paid_removes_the_purchased_quantities_once_even_when_redelivered() {
     let shop = Shop::start().await;
-    let (a, b, c) = (sku("PA"), sku("PB"), sku("PC"));
+    let (a, b, c) = (sku(), sku(), sku());
     shop.product("Paid Mug", &[(&a, 100, 50), (&b, 100, 50), (&c, 100, 50)])
         .await;
     let (user, token) = shop.customer();
     let t = Some(token.as_str());
     for (s, q) in [(&a, 2), (&b, 5), (&c, 1)] {
-        let (st, _, body) = shop
-            .call(
-                Method::POST,
-                "/api/v1/cart/items",
-                t,
-                None,
-                Some(json!({"sku": s, "quantity": q})),
-            )
+        let (st, body) = shop
+            .post("/api/v1/cart/items", t, json!({"sku": s, "quantity": q}))
             .await;
         assert_eq!(st, StatusCode::CREATED, "{body}");
     }
@@ -737,45 +543,20 @@ async fn order_paid_removes_the_purchased_quantities_once_even_when_redelivered(
     for ev in [&paid, &other, &paid] {
         produce(&shop.common.kafka, &topic, ev).await;
     }
-    let pool = shop.cart_pool.clone();
-    let id = paid.id;
-    eventually(Duration::from_secs(60), "order.paid applied", || {
-        let pool = pool.clone();
-        async move {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM processed_events WHERE consumer = 'cart' AND event_id = $1",
-            )
-            .bind(id)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            (n == 1).then_some(())
-        }
-    })
-    .await;
+    let applied = format!(
+        "SELECT count(*) FROM processed_events WHERE consumer = 'cart' AND event_id = '{}'",
+        paid.id
+    );
+    wait_count(&shop.cart_pool, &applied, 1, Duration::from_secs(60)).await;
     // The redelivery is consumed too (after the first): wait for the duplicate to be seen.
     let addr = shop.cart_addr;
     eventually(
         Duration::from_secs(60),
         "the redelivery recognised",
-        || async move {
-            let text = reqwest::get(format!("http://{addr}/metrics"))
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
-            text.lines()
-                .any(|l| {
-                    l.starts_with("storefront_events_consumed_total{")
-                        && l.contains("outcome=\"duplicate\"")
-                        && l.ends_with(" 1")
-                })
-                .then_some(())
-        },
+        || async move { (consumed(addr, "duplicate").await == 1).then_some(()) },
     )
     .await;
-    let (s, _, cart) = shop.call(Method::GET, "/api/v1/cart", t, None, None).await;
+    let (s, cart) = shop.get_as("/api/v1/cart", t).await;
     assert_eq!(s, StatusCode::OK);
     let mut want = vec![(b.clone(), 2), (c.clone(), 1)];
     want.sort();
@@ -803,122 +584,86 @@ async fn order_paid_removes_the_purchased_quantities_once_even_when_redelivered(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logging_in_with_a_guest_cart_token_merges_the_guest_cart() {
     let shop = Shop::start_with_auth().await;
-    let a = sku("LA");
+    let a = sku();
     shop.product("Login Mug", &[(&a, 900, 20)]).await;
     let (s, h, _) = shop
-        .call(
-            Method::POST,
-            "/api/v1/cart/items",
-            None,
-            None,
-            Some(json!({"sku": a, "quantity": 4})),
-        )
+        .req(Method::POST, "/api/v1/cart/items")
+        .json(json!({"sku": a, "quantity": 4}))
+        .full()
         .await;
     assert_eq!(s, StatusCode::CREATED);
     let guest = h["x-cart-token"].to_str().unwrap().to_owned();
     let email = format!("{}@example.com", unique("login").to_lowercase());
     let creds =
         json!({"email": email, "password": "correct horse battery staple", "display_name": "Lin"});
-    let (s, _, body) = shop
-        .call(
-            Method::POST,
-            "/api/v1/auth/register",
-            None,
-            None,
-            Some(creds.clone()),
-        )
+    let (s, body) = shop
+        .post("/api/v1/auth/register", None, creds.clone())
         .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     let login = json!({"email": email, "password": "correct horse battery staple"});
     let (s, _, tokens) = shop
-        .call(
+        .as_guest(
             Method::POST,
             "/api/v1/auth/login",
             None,
-            Some(&guest),
-            Some(login.clone()),
+            &guest,
+            login.clone(),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap().to_owned();
-    let (s, _, cart) = shop
-        .call(Method::GET, "/api/v1/cart", Some(&access), None, None)
-        .await;
+    let (s, cart) = shop.get_as("/api/v1/cart", &access).await;
     assert_eq!(s, StatusCode::OK, "{cart}");
     assert_eq!(lines(&cart), vec![(a.clone(), 4)]);
     let (_, _, gcart) = shop
-        .call(Method::GET, "/api/v1/cart", None, Some(&guest), None)
+        .as_guest(Method::GET, "/api/v1/cart", None, &guest, None)
         .await;
     assert_eq!(gcart["items"], json!([]), "the guest cart was merged away");
     // A token that names no cart, or a cart service error, never fails the login.
     let stale = "A".repeat(43);
     let (s, _, tokens) = shop
-        .call(
+        .as_guest(
             Method::POST,
             "/api/v1/auth/login",
             None,
-            Some(&stale),
-            Some(login.clone()),
+            &stale,
+            login.clone(),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{tokens}");
     let (s, _, tokens) = shop
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some("garbage"),
-            Some(login),
-        )
+        .as_guest(Method::POST, "/api/v1/auth/login", None, "garbage", login)
         .await;
     assert_eq!(s, StatusCode::OK, "{tokens}");
     // After logout the access token no longer opens the cart (cart checks the deny list).
-    let (s, _, _) = shop
-        .call(
-            Method::POST,
-            "/api/v1/auth/logout",
-            Some(&access),
-            None,
-            None,
-        )
-        .await;
+    let (s, _) = shop.post("/api/v1/auth/logout", &access, None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _, p) = shop
-        .call(Method::GET, "/api/v1/cart", Some(&access), None, None)
-        .await;
+    let (s, p) = shop.get_as("/api/v1/cart", &access).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{p}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_idempotency_key_adds_once() {
     let shop = Shop::start().await;
-    let a = sku("IA");
+    let a = sku();
     shop.product("Idem Mug", &[(&a, 100, 50)]).await;
     let (_, token) = shop.customer();
     let add = |key: &'static str, q: i64| {
-        shop.http
-            .post(format!("{}/api/v1/cart/items", shop.base))
-            .bearer_auth(&token)
-            .header("idempotency-key", key)
-            .json(&json!({"sku": a, "quantity": q}))
-            .send()
+        let req = shop.req(Method::POST, "/api/v1/cart/items").token(&token);
+        req.header("idempotency-key", key)
+            .json(json!({"sku": a, "quantity": q}))
+            .full()
     };
-    let first = add("add-1", 3).await.unwrap();
-    assert_eq!(first.status(), StatusCode::CREATED);
-    assert!(first.headers().get("idempotent-replayed").is_none());
-    let again = add("add-1", 3).await.unwrap();
-    assert_eq!(
-        again.status(),
-        StatusCode::CREATED,
-        "the first answer's status"
-    );
-    assert_eq!(again.headers()["idempotent-replayed"], "true");
-    let cart: Value = again.json().await.unwrap();
+    let (status, headers, _) = add("add-1", 3).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(headers.get("idempotent-replayed").is_none());
+    let (status, headers, cart) = add("add-1", 3).await;
+    assert_eq!(status, StatusCode::CREATED, "the first answer's status");
+    assert_eq!(headers["idempotent-replayed"], "true");
     assert_eq!(lines(&cart), vec![(a.clone(), 3)], "not added twice");
-    let other = add("add-1", 4).await.unwrap();
-    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let next = add("add-2", 4).await.unwrap();
-    assert_eq!(next.status(), StatusCode::OK);
-    let cart: Value = next.json().await.unwrap();
+    let (status, _, _) = add("add-1", 4).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _, cart) = add("add-2", 4).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(lines(&cart), vec![(a.clone(), 7)]);
 }

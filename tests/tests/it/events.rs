@@ -5,30 +5,23 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use storefront_kit::config::KafkaSettings;
 use storefront_kit::events::{CloudEvent, topics};
 use storefront_kit::jwt::Role;
-use storefront_tests::eventually;
-use storefront_tests::stack::Stack;
-use storefront_tests::stack::{order_paid, publish, read};
+use storefront_tests::stack::{Stack, order_paid, publish};
+use storefront_tests::{consumed, eventually};
 use uuid::Uuid;
 
 /// An event role and a gateway in front of it, stopped on drop.
 struct Events {
     stack: Stack,
     event: SocketAddr,
-    kafka: KafkaSettings,
     pool: sqlx::PgPool,
 }
 
-impl std::ops::Deref for Events {
-    type Target = Stack;
-    fn deref(&self) -> &Stack {
-        &self.stack
-    }
-}
+storefront_tests::deref_stack!(Events);
 
 /// The topics an event role publishes to and consumes.
 const TOPICS: [&str; 5] = [
@@ -46,35 +39,19 @@ impl Events {
 
     async fn start_with(tweak: impl FnOnce(&mut storefront_event::Config)) -> Self {
         let mut stack = Stack::new("it_event").await;
-        let mut cfg = storefront_event::Config {
-            common: stack.common.clone(),
-            event: Default::default(),
-        };
-        cfg.event.listen = "127.0.0.1:0".parse().unwrap();
-        cfg.event.database = Some(stack.unique("db"));
-        cfg.event.consumer_group = stack.unique("group");
-        cfg.event.relay_poll_interval_ms = 200;
-        tweak(&mut cfg);
-        if cfg.common.kafka.brokers == stack.common.kafka.brokers {
-            stack.topics(&TOPICS).await;
-        }
-        let server = storefront_event::build(cfg.clone(), stack.shutdown.clone())
-            .await
-            .expect("event starts (is the dev stack up? scripts/dev-stack.sh up)");
-        let event = server.local_addr();
-        let pool = server.pool().clone();
-        tokio::spawn(server.run());
+        stack.topics(&TOPICS).await;
+        let event = stack.event(tweak).await;
+        let url = event.url();
         stack
             .gateway(|gw| {
-                gw.gateway.upstreams.event = format!("http://{event}");
+                gw.gateway.upstreams.event = url;
                 gw.gateway.rate_limit.enabled = false;
             })
             .await;
         Self {
             stack,
-            event,
-            kafka: cfg.common.kafka,
-            pool,
+            event: event.addr,
+            pool: event.state,
         }
     }
 
@@ -82,21 +59,15 @@ impl Events {
         self.stack.token(user, vec![Role::Customer])
     }
 
-    async fn post(&self, base: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .post(format!("{base}/api/v1/events"))
-            .header(
-                "user-agent",
-                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-            )
-            .json(&body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        read(req.send().await.unwrap()).await
+    /// POSTs a batch to `base` (the gateway, or the role itself) as a desktop Firefox.
+    async fn track(&self, base: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let req = self.req_url(Method::POST, format!("{base}/api/v1/events"));
+        let req = req.token(token).header("user-agent", FIREFOX);
+        req.json(body).send().await
     }
 }
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
 /// Reads `topic` from the beginning until `n` messages match `pick`; returns (key, raw JSON).
 async fn collect(
@@ -138,7 +109,7 @@ async fn a_browsing_session_lands_on_the_right_topics_with_the_envelope() {
     let user = Uuid::now_v7();
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
     let (code, body) = s
-        .post(
+        .track(
             &s.base,
             Some(&s.token(user)),
             json!({"session_id": "s-1", "events": [
@@ -160,7 +131,7 @@ async fn a_browsing_session_lands_on_the_right_topics_with_the_envelope() {
 
     let subject = user.to_string();
     let mine = |v: &Value| v["subject"] == subject.as_str();
-    let all = collect(&s.kafka, &s.topic(topics::USER_EVENTS), 5, mine).await;
+    let all = collect(&s.common.kafka, &s.topic(topics::USER_EVENTS), 5, mine).await;
     let types: Vec<&str> = all
         .iter()
         .map(|(_, v)| v["type"].as_str().unwrap())
@@ -199,7 +170,7 @@ async fn a_browsing_session_lands_on_the_right_topics_with_the_envelope() {
         (topics::SEARCH_EVENTS, 1, 0),
         (topics::CART_EVENTS, 1, 3),
     ] {
-        let got = collect(&s.kafka, &s.topic(topic), n, mine).await;
+        let got = collect(&s.common.kafka, &s.topic(topic), n, mine).await;
         assert_eq!(got[0].1["id"], all[index].1["id"], "{topic}");
         assert_envelope(&got[0].1, &subject);
     }
@@ -222,7 +193,7 @@ async fn invalid_events_get_per_item_errors_and_the_valid_ones_are_recorded() {
     let s = Events::start().await;
     let p = Uuid::now_v7();
     let (code, body) = s
-        .post(
+        .track(
             &s.base,
             None,
             json!({"events": [
@@ -265,7 +236,7 @@ async fn invalid_events_get_per_item_errors_and_the_valid_ones_are_recorded() {
     );
     // An anonymous caller gets an anonymous id to send again; the event is keyed by it.
     let anon = body["anonymous_id"].as_str().unwrap().to_owned();
-    let got = collect(&s.kafka, &s.topic(topics::PRODUCT_VIEWS), 1, |v| {
+    let got = collect(&s.common.kafka, &s.topic(topics::PRODUCT_VIEWS), 1, |v| {
         v["subject"] == anon.as_str()
     })
     .await;
@@ -275,7 +246,7 @@ async fn invalid_events_get_per_item_errors_and_the_valid_ones_are_recorded() {
 
     // Nothing valid: 422 naming each field by index.
     let (code, body) = s
-        .post(
+        .track(
             &s.base,
             None,
             json!({"anonymous_id": anon, "events": [{"type": "search_performed"}]}),
@@ -288,13 +259,13 @@ async fn invalid_events_get_per_item_errors_and_the_valid_ones_are_recorded() {
     let many: Vec<Value> = (0..501)
         .map(|_| json!({"type": "product_viewed", "product_id": p}))
         .collect();
-    let (code, body) = s.post(&s.base, None, json!({"events": many})).await;
+    let (code, body) = s.track(&s.base, None, json!({"events": many})).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["errors"][0]["field"], "events");
-    let (code, body) = s.post(&s.base, None, json!({"events": []})).await;
+    let (code, body) = s.track(&s.base, None, json!({"events": []})).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (code, body) = s
-        .post(
+        .track(
             &s.base,
             None,
             json!({"anonymous_id": "has spaces", "events": [{"type": "product_viewed", "product_id": p}]}),
@@ -303,39 +274,15 @@ async fn invalid_events_get_per_item_errors_and_the_valid_ones_are_recorded() {
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["errors"][0]["field"], "anonymous_id");
     let (code, _) = s
-        .post(
+        .track(
             &s.base,
             Some("not-a-token"),
             json!({"events": [{"type": "product_viewed", "product_id": p}]}),
         )
         .await;
     assert_eq!(code, StatusCode::UNAUTHORIZED);
-    let resp = s
-        .http
-        .post(format!("{}/api/v1/events", s.base))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read(resp).await.0, StatusCode::BAD_REQUEST);
-}
-
-/// Sum of `storefront_events_consumed_total` samples with `outcome` on a role's `/metrics`.
-async fn consumed(addr: SocketAddr, outcome: &str) -> u64 {
-    let text = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| {
-            l.starts_with("storefront_events_consumed_total{")
-                && l.contains(&format!("outcome=\"{outcome}\""))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+    let (code, _) = s.post_raw("/api/v1/events", None, "{not json").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,10 +291,10 @@ async fn a_paid_order_becomes_one_purchase_event_even_when_delivered_twice() {
     let (user, product) = (Uuid::now_v7(), Uuid::now_v7());
     let paid = order_paid(user, &[(product, 3)]);
     let order_id = paid.subject.clone().unwrap();
-    publish(&s.kafka, topics::ORDER_EVENTS, &order_id, &paid).await;
-    publish(&s.kafka, topics::ORDER_EVENTS, &order_id, &paid).await;
+    publish(&s.common.kafka, topics::ORDER_EVENTS, &order_id, &paid).await;
+    publish(&s.common.kafka, topics::ORDER_EVENTS, &order_id, &paid).await;
     let subject = user.to_string();
-    let got = collect(&s.kafka, &s.topic(topics::USER_EVENTS), 1, |v| {
+    let got = collect(&s.common.kafka, &s.topic(topics::USER_EVENTS), 1, |v| {
         v["subject"] == subject.as_str()
     })
     .await;
@@ -391,18 +338,12 @@ async fn a_slow_broker_is_answered_429_with_retry_after_instead_of_queueing() {
     // Two events are four messages: the whole budget. Both requests race for it; the one that
     // takes it waits for the broker, the other finds it taken. No ordering is assumed.
     let send = || async {
-        let resp = s
-            .http
-            .post(format!("{base}/api/v1/events"))
-            .json(&json!({"events": [view, view]}))
-            .send()
-            .await
-            .unwrap();
-        let retry = resp
-            .headers()
+        let req = s.req_url(Method::POST, format!("{base}/api/v1/events"));
+        let (code, headers, body) = req.json(json!({"events": [view, view]})).full().await;
+        let retry = headers
             .get("retry-after")
             .map(|v| v.to_str().unwrap().to_owned());
-        (read(resp).await, retry)
+        ((code, body), retry)
     };
     let (a, b) = tokio::join!(send(), send());
     let (((c1, b1), _), ((c2, b2), retry)) = if a.0.0 == StatusCode::TOO_MANY_REQUESTS {
@@ -417,6 +358,6 @@ async fn a_slow_broker_is_answered_429_with_retry_after_instead_of_queueing() {
     // nothing half-kept in memory.
     assert_eq!(c1, StatusCode::SERVICE_UNAVAILABLE, "{b1}");
     // With the budget back, the next batch is tried again (and times out the same way).
-    let (code, _) = s.post(&base, None, json!({"events": [view]})).await;
+    let (code, _) = s.track(&base, None, json!({"events": [view]})).await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
 }

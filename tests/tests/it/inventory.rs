@@ -7,21 +7,21 @@
 //! served from 127.0.0.1:0 whose key signs the test's tokens.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use rdkafka::producer::FutureRecord;
-use sqlx::PgPool;
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde_json::json;
 use storefront_inventory::Config;
-use storefront_kit::Shutdown;
-use storefront_kit::config::KafkaSettings;
 use storefront_kit::events::{CloudEvent, topics};
 use storefront_kit::jwt::Role;
 use storefront_proto::inventory::v1 as pb;
 use storefront_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
-use storefront_tests::stack::Stack;
-use storefront_tests::stack::find_event;
-use storefront_tests::{common, eventually, unique};
+use storefront_tests::roles::Started;
+use storefront_tests::stack::{Stack, find_event, produce};
+use storefront_tests::{
+    bearer, channel, common, consumed, count, eventually, ok, refused, wait_count,
+};
 use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -31,21 +31,12 @@ type Client = InventoryServiceClient<Channel>;
 /// A running inventory role and what tests need around it.
 struct Inventory {
     stack: Stack,
-    addr: SocketAddr,
-    pool: PgPool,
-    jwks_url: String,
-    kafka: KafkaSettings,
+    role: Started,
     database: String,
     admin: String,
-    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-impl std::ops::Deref for Inventory {
-    type Target = Stack;
-    fn deref(&self) -> &Stack {
-        &self.stack
-    }
-}
+storefront_tests::deref_stack!(Inventory);
 
 impl Inventory {
     async fn start() -> Self {
@@ -53,53 +44,38 @@ impl Inventory {
     }
 
     async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let stack = Stack::new("inv").await;
-        let mut cfg = Config {
-            common: stack.common.clone(),
-            inventory: Default::default(),
-        };
-        cfg.common.postgres.max_connections = 20;
-        cfg.common.postgres.acquire_timeout_secs = 60;
-        cfg.inventory.listen = "127.0.0.1:0".parse().unwrap();
-        cfg.inventory.min_ttl_secs = 1;
-        cfg.inventory.sweeper_interval_ms = 100;
-        cfg.inventory.relay_poll_interval_ms = 200;
-        cfg.inventory.consumer_group = stack.unique("group");
-        tweak(&mut cfg);
-        let kafka = cfg.common.kafka.clone();
+        let mut stack = Stack::new("inv").await;
+        stack.common.postgres.max_connections = 20;
+        stack.common.postgres.acquire_timeout_secs = 60;
         stack
             .topics_in(&[topics::ORDER_EVENTS, topics::INVENTORY_EVENTS], 3)
             .await;
-        let database = storefront_kit::db::database_name(&cfg.common.postgres, "inventory");
-        let server = storefront_inventory::build(cfg, stack.shutdown.clone())
-            .await
-            .expect("inventory starts (is PostgreSQL up? run scripts/dev-stack.sh up)");
-        let addr = server.local_addr();
-        let pool = server.pool().clone();
-        let handle = tokio::spawn(server.run());
+        let database = storefront_kit::db::database_name(&stack.common.postgres, "inventory");
+        let role = stack
+            .inventory(|c| {
+                c.inventory.min_ttl_secs = 1;
+                c.inventory.sweeper_interval_ms = 100;
+                tweak(c);
+            })
+            .await;
         Self {
             admin: stack.token(Uuid::now_v7(), vec![Role::Admin]),
-            jwks_url: stack.common.auth.jwks_url.clone(),
             stack,
-            addr,
-            pool,
-            kafka,
+            role,
             database,
-            handle,
         }
     }
 
-    fn client(&self) -> Client {
-        let channel = Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .timeout(Duration::from_secs(60))
-            .connect_lazy();
-        InventoryServiceClient::new(channel)
+    fn grpc(&self) -> Client {
+        InventoryServiceClient::new(channel(self.role.addr, Duration::from_secs(60)))
+    }
+
+    fn pool(&self) -> &sqlx::PgPool {
+        &self.role.state
     }
 
     async fn stop(self) {
-        self.shutdown.trigger();
-        self.handle.await.unwrap().expect("inventory stops cleanly");
+        self.role.stop().await.expect("inventory stops cleanly");
     }
 
     /// Stops the role, then reads how many deadlocks PostgreSQL detected in its database (the
@@ -125,17 +101,14 @@ impl Inventory {
     async fn stock(&self, sku: &str) -> (i64, i64) {
         sqlx::query_as("SELECT on_hand, reserved FROM stock WHERE sku = $1")
             .bind(sku)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await
             .unwrap()
             .unwrap_or((0, 0))
     }
 
     async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_one(&self.pool)
-            .await
-            .unwrap()
+        count(self.pool(), sql).await
     }
 
     /// Rows of the whole ledger, reservation rows included.
@@ -144,8 +117,8 @@ impl Inventory {
     }
 
     async fn set_stock(&self, sku: &str, on_hand: i64) {
-        self.client()
-            .set_stock(req(
+        self.grpc()
+            .set_stock(bearer(
                 pb::SetStockRequest {
                     sku: sku.into(),
                     on_hand,
@@ -157,17 +130,6 @@ impl Inventory {
             .await
             .unwrap();
     }
-
-    fn topic(&self, name: &str) -> String {
-        storefront_kit::events::topic(&self.kafka, name)
-    }
-}
-
-fn req<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    r
 }
 
 fn lines(l: &[(&str, i64)]) -> Vec<pb::ReservationLine> {
@@ -184,6 +146,39 @@ fn reserve_req(order_id: Uuid, l: &[(&str, i64)], ttl_seconds: i32) -> pb::Reser
         order_id: order_id.to_string(),
         lines: lines(l),
         ttl_seconds,
+    }
+}
+
+/// Reserves `l` for `order` as `token`, expecting a reservation.
+async fn reserve(
+    c: &mut Client,
+    token: &str,
+    order: Uuid,
+    l: &[(&str, i64)],
+    ttl_seconds: i32,
+) -> pb::Reservation {
+    let resp = c.reserve_stock(bearer(reserve_req(order, l, ttl_seconds), token));
+    reserved(resp.await.unwrap().into_inner())
+}
+
+fn commit(order: Uuid) -> pb::CommitReservationRequest {
+    pb::CommitReservationRequest {
+        order_id: order.to_string(),
+    }
+}
+
+fn release(order: Uuid, reason: pb::ReleaseReason) -> pb::ReleaseReservationRequest {
+    pb::ReleaseReservationRequest {
+        order_id: order.to_string(),
+        reason: reason as i32,
+    }
+}
+
+fn by_order(order: Uuid) -> pb::GetReservationRequest {
+    pb::GetReservationRequest {
+        lookup: Some(pb::get_reservation_request::Lookup::OrderId(
+            order.to_string(),
+        )),
     }
 }
 
@@ -205,24 +200,27 @@ async fn two_hundred_concurrent_reservations_for_fifty_units_reserve_exactly_fif
     let (_, token) = inv.customer();
     let tasks: Vec<_> = (0..200)
         .map(|_| {
-            let mut client = inv.client();
+            let mut client = inv.grpc();
             let token = token.clone();
             tokio::spawn(async move {
                 client
-                    .reserve_stock(req(reserve_req(Uuid::now_v7(), &[("HOT-1", 1)], 0), &token))
+                    .reserve_stock(bearer(
+                        reserve_req(Uuid::now_v7(), &[("HOT-1", 1)], 0),
+                        &token,
+                    ))
                     .await
                     .map(tonic::Response::into_inner)
             })
         })
         .collect();
-    let (mut ok, mut short) = (0, 0);
+    let (mut held, mut short) = (0, 0);
     for t in tasks {
         match t.await.unwrap() {
             Ok(pb::ReserveStockResponse {
                 outcome: Some(pb::reserve_stock_response::Outcome::Reserved(r)),
             }) => {
                 assert_eq!(status(&r), pb::ReservationStatus::Active);
-                ok += 1;
+                held += 1;
             }
             Ok(pb::ReserveStockResponse {
                 outcome: Some(pb::reserve_stock_response::Outcome::Shortage(s)),
@@ -235,16 +233,14 @@ async fn two_hundred_concurrent_reservations_for_fifty_units_reserve_exactly_fif
             other => panic!("a caller saw an error: {other:?}"),
         }
     }
-    assert_eq!((ok, short), (50, 150));
+    assert_eq!((held, short), (50, 150));
     assert_eq!(inv.stock("HOT-1").await, (50, 50));
-    let avail = inv
-        .client()
+    let avail = ok(inv
+        .grpc()
         .batch_get_availability(pb::BatchGetAvailabilityRequest {
             skus: vec!["HOT-1".into()],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+        }))
+    .await;
     assert_eq!(avail.availabilities[0].available, 0);
     assert_eq!(
         inv.count("SELECT count(*) FROM reservations WHERE status = 'active'")
@@ -299,11 +295,11 @@ async fn multi_line_reservations_over_five_skus_never_oversell_or_deadlock() {
         .iter()
         .cloned()
         .map(|(order, l)| {
-            let mut client = inv.client();
+            let mut client = inv.grpc();
             let token = token.clone();
             tokio::spawn(async move {
                 let r = client
-                    .reserve_stock(req(reserve_req(order, &l, 0), &token))
+                    .reserve_stock(bearer(reserve_req(order, &l, 0), &token))
                     .await;
                 (order, l, r.map(tonic::Response::into_inner))
             })
@@ -345,27 +341,16 @@ async fn multi_line_reservations_over_five_skus_never_oversell_or_deadlock() {
         .iter()
         .enumerate()
         .map(|(i, order)| {
-            let mut client = inv.client();
+            let mut client = inv.grpc();
             let token = token.clone();
-            let order = order.to_string();
+            let order = *order;
             tokio::spawn(async move {
                 if i % 2 == 0 {
-                    client
-                        .commit_reservation(req(
-                            pb::CommitReservationRequest { order_id: order },
-                            &token,
-                        ))
-                        .await
+                    let r = client.commit_reservation(bearer(commit(order), &token));
+                    r.await
                 } else {
-                    client
-                        .release_reservation(req(
-                            pb::ReleaseReservationRequest {
-                                order_id: order,
-                                reason: pb::ReleaseReason::OrderCancelled as i32,
-                            },
-                            &token,
-                        ))
-                        .await
+                    let cancelled = release(order, pb::ReleaseReason::OrderCancelled);
+                    client.release_reservation(bearer(cancelled, &token)).await
                 }
             })
         })
@@ -399,7 +384,7 @@ async fn replayed_reserve_commit_and_release_are_no_ops() {
     let inv = Inventory::start().await;
     inv.set_stock("RP-A", 10).await;
     inv.set_stock("RP-B", 5).await;
-    let mut c = inv.client();
+    let mut c = inv.grpc();
     let (_, token) = inv.customer();
     let snapshot = async || {
         (
@@ -412,26 +397,17 @@ async fn replayed_reserve_commit_and_release_are_no_ops() {
 
     // Reserve, then replay with the lines in another order: same reservation, nothing changes.
     let o1 = Uuid::now_v7();
-    let r1 = reserved(
-        c.reserve_stock(req(reserve_req(o1, &[("RP-A", 3), ("RP-B", 2)], 0), &token))
-            .await
-            .unwrap()
-            .into_inner(),
-    );
+    let r1 = reserve(&mut c, &token, o1, &[("RP-A", 3), ("RP-B", 2)], 0).await;
     let after_reserve = snapshot().await;
     assert_eq!(after_reserve.0, (10, 3));
-    let again = reserved(
-        c.reserve_stock(req(reserve_req(o1, &[("RP-B", 2), ("RP-A", 3)], 0), &token))
-            .await
-            .unwrap()
-            .into_inner(),
-    );
+    let again = reserve(&mut c, &token, o1, &[("RP-B", 2), ("RP-A", 3)], 0).await;
     assert_eq!(again.id, r1.id);
     assert_eq!(snapshot().await, after_reserve);
-    let err = c
-        .reserve_stock(req(reserve_req(o1, &[("RP-A", 4), ("RP-B", 2)], 0), &token))
-        .await
-        .unwrap_err();
+    let err = refused(c.reserve_stock(bearer(
+        reserve_req(o1, &[("RP-A", 4), ("RP-B", 2)], 0),
+        &token,
+    )))
+    .await;
     assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
     assert!(err.message().contains("different lines"), "{err:?}");
 
@@ -440,17 +416,9 @@ async fn replayed_reserve_commit_and_release_are_no_ops() {
     let o_conc = Uuid::now_v7();
     let tasks: Vec<_> = (0..20)
         .map(|_| {
-            let mut c = inv.client();
+            let mut c = inv.grpc();
             let token = token.clone();
-            tokio::spawn(async move {
-                reserved(
-                    c.reserve_stock(req(reserve_req(o_conc, &[("RP-B", 3)], 0), &token))
-                        .await
-                        .unwrap()
-                        .into_inner(),
-                )
-                .id
-            })
+            tokio::spawn(async move { reserve(&mut c, &token, o_conc, &[("RP-B", 3)], 0).await.id })
         })
         .collect();
     let mut ids = Vec::new();
@@ -460,77 +428,43 @@ async fn replayed_reserve_commit_and_release_are_no_ops() {
     ids.dedup();
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert_eq!(inv.stock("RP-B").await, (5, 5));
-    c.release_reservation(req(
-        pb::ReleaseReservationRequest {
-            order_id: o_conc.to_string(),
-            reason: pb::ReleaseReason::Manual as i32,
-        },
-        &token,
-    ))
-    .await
-    .unwrap();
+    let manual = release(o_conc, pb::ReleaseReason::Manual);
+    c.release_reservation(bearer(manual, &token)).await.unwrap();
     assert_eq!(inv.stock("RP-B").await, (5, 2));
 
     // Commit, then replay the commit: nothing changes.
-    let commit = |o: Uuid| pb::CommitReservationRequest {
-        order_id: o.to_string(),
-    };
-    let done = c
-        .commit_reservation(req(commit(o1), &token))
-        .await
-        .unwrap()
-        .into_inner();
+    let done = ok(c.commit_reservation(bearer(commit(o1), &token))).await;
     assert_eq!(status(&done), pb::ReservationStatus::Committed);
     let after_commit = snapshot().await;
     assert_eq!(after_commit.0, (7, 0));
     assert_eq!(after_commit.1, (3, 0));
-    let done2 = c
-        .commit_reservation(req(commit(o1), &token))
-        .await
-        .unwrap()
-        .into_inner();
+    let done2 = ok(c.commit_reservation(bearer(commit(o1), &token))).await;
     assert_eq!(done2.id, done.id);
     assert_eq!(status(&done2), pb::ReservationStatus::Committed);
     assert_eq!(snapshot().await, after_commit);
     // A committed reservation cannot be released, and a replayed reserve returns it as it is.
-    let release = |o: Uuid, reason: pb::ReleaseReason| pb::ReleaseReservationRequest {
-        order_id: o.to_string(),
-        reason: reason as i32,
-    };
-    let err = c
-        .release_reservation(req(release(o1, pb::ReleaseReason::OrderCancelled), &token))
-        .await
-        .unwrap_err();
+    let err = refused(c.release_reservation(bearer(
+        release(o1, pb::ReleaseReason::OrderCancelled),
+        &token,
+    )))
+    .await;
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
-    let replay = reserved(
-        c.reserve_stock(req(reserve_req(o1, &[("RP-A", 3), ("RP-B", 2)], 0), &token))
-            .await
-            .unwrap()
-            .into_inner(),
-    );
+    let replay = reserve(&mut c, &token, o1, &[("RP-A", 3), ("RP-B", 2)], 0).await;
     assert_eq!(status(&replay), pb::ReservationStatus::Committed);
     assert_eq!(snapshot().await, after_commit);
 
     // Release twice: the second is a no-op; a released reservation cannot be committed.
     let o2 = Uuid::now_v7();
-    reserved(
-        c.reserve_stock(req(reserve_req(o2, &[("RP-A", 1)], 0), &token))
-            .await
-            .unwrap()
-            .into_inner(),
-    );
+    reserve(&mut c, &token, o2, &[("RP-A", 1)], 0).await;
     for bad in [pb::ReleaseReason::Unspecified, pb::ReleaseReason::Expired] {
-        let err = c
-            .release_reservation(req(release(o2, bad), &token))
-            .await
-            .unwrap_err();
+        let err = refused(c.release_reservation(bearer(release(o2, bad), &token))).await;
         assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     }
-    let rel = c
-        .release_reservation(req(release(o2, pb::ReleaseReason::CheckoutAborted), &token))
-        .await
-        .unwrap()
-        .into_inner();
+    let rel = ok(c.release_reservation(bearer(
+        release(o2, pb::ReleaseReason::CheckoutAborted),
+        &token,
+    )))
+    .await;
     assert_eq!(status(&rel), pb::ReservationStatus::Released);
     assert_eq!(
         rel.release_reason,
@@ -538,37 +472,28 @@ async fn replayed_reserve_commit_and_release_are_no_ops() {
     );
     let after_release = snapshot().await;
     assert_eq!(after_release.0, (7, 0));
-    let rel2 = c
-        .release_reservation(req(release(o2, pb::ReleaseReason::OrderCancelled), &token))
-        .await
-        .unwrap()
-        .into_inner();
+    let rel2 = ok(c.release_reservation(bearer(
+        release(o2, pb::ReleaseReason::OrderCancelled),
+        &token,
+    )))
+    .await;
     assert_eq!(
         rel2.release_reason,
         pb::ReleaseReason::CheckoutAborted as i32
     );
     assert_eq!(snapshot().await, after_release);
-    let err = c
-        .commit_reservation(req(commit(o2), &token))
-        .await
-        .unwrap_err();
+    let err = refused(c.commit_reservation(bearer(commit(o2), &token))).await;
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
-    let err = c
-        .commit_reservation(req(commit(Uuid::now_v7()), &token))
-        .await
-        .unwrap_err();
+    let err = refused(c.commit_reservation(bearer(commit(Uuid::now_v7()), &token))).await;
     assert_eq!(err.code(), Code::NotFound, "{err:?}");
 
     // A shortage names every short line (never-stocked SKUs too) and holds nothing.
     let o3 = Uuid::now_v7();
-    let resp = c
-        .reserve_stock(req(
-            reserve_req(o3, &[("RP-A", 100), ("RP-B", 1), ("RP-NEW", 2)], 0),
-            &token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let resp = ok(c.reserve_stock(bearer(
+        reserve_req(o3, &[("RP-A", 100), ("RP-B", 1), ("RP-NEW", 2)], 0),
+        &token,
+    )))
+    .await;
     let Some(pb::reserve_stock_response::Outcome::Shortage(s)) = resp.outcome else {
         panic!("expected a shortage: {resp:?}");
     };
@@ -580,12 +505,7 @@ async fn replayed_reserve_commit_and_release_are_no_ops() {
     assert_eq!(short, [("RP-A", 100, 7), ("RP-NEW", 2, 0)]);
     assert_eq!(snapshot().await, after_release);
     // Nothing was stored, so the order can be reserved afresh.
-    reserved(
-        c.reserve_stock(req(reserve_req(o3, &[("RP-A", 7)], 0), &token))
-            .await
-            .unwrap()
-            .into_inner(),
-    );
+    reserve(&mut c, &token, o3, &[("RP-A", 7)], 0).await;
     assert_eq!(inv.stock("RP-A").await, (7, 7));
 
     // Invalid requests name the field.
@@ -602,7 +522,7 @@ async fn replayed_reserve_commit_and_release_are_no_ops() {
         },
     ];
     for r in bad {
-        let err = c.reserve_stock(req(r.clone(), &token)).await.unwrap_err();
+        let err = refused(c.reserve_stock(bearer(r.clone(), &token))).await;
         assert_eq!(err.code(), Code::InvalidArgument, "{r:?}: {err:?}");
     }
     inv.stop().await;
@@ -614,96 +534,41 @@ async fn the_sweeper_expires_reservations_and_publishes_reservation_expired() {
     let inv = Inventory::start_with(|c| c.inventory.sweeper_batch_size = 2).await;
     inv.set_stock("SW-A", 5).await;
     inv.set_stock("SW-B", 1).await;
-    let mut c = inv.client();
+    let mut c = inv.grpc();
     let (user, token) = inv.customer();
     let order = Uuid::now_v7();
-    let r = reserved(
-        c.reserve_stock(req(reserve_req(order, &[("SW-A", 2)], 1), &token))
-            .await
-            .unwrap()
-            .into_inner(),
-    );
+    let r = reserve(&mut c, &token, order, &[("SW-A", 2)], 1).await;
     assert_eq!(status(&r), pb::ReservationStatus::Active);
     for _ in 0..3 {
-        reserved(
-            c.reserve_stock(req(reserve_req(Uuid::now_v7(), &[("SW-A", 1)], 1), &token))
-                .await
-                .unwrap()
-                .into_inner(),
-        );
+        reserve(&mut c, &token, Uuid::now_v7(), &[("SW-A", 1)], 1).await;
     }
     // One with the default TTL (15 minutes) that must stay.
     let keeper = Uuid::now_v7();
-    reserved(
-        c.reserve_stock(req(reserve_req(keeper, &[("SW-B", 1)], 0), &token))
-            .await
-            .unwrap()
-            .into_inner(),
-    );
+    reserve(&mut c, &token, keeper, &[("SW-B", 1)], 0).await;
     assert_eq!(inv.stock("SW-A").await, (5, 5));
-    let pool = inv.pool.clone();
-    eventually(
-        Duration::from_secs(30),
-        "the reservations to expire",
-        || {
-            let pool = pool.clone();
-            async move {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM reservations WHERE status = 'expired'",
-                )
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-                (n == 4).then_some(())
-            }
-        },
-    )
-    .await;
+    let expired = "SELECT count(*) FROM reservations WHERE status = 'expired'";
+    wait_count(inv.pool(), expired, 4, Duration::from_secs(30)).await;
     let kept: String = sqlx::query_scalar("SELECT status FROM reservations WHERE order_id = $1")
         .bind(keeper)
-        .fetch_one(&inv.pool)
+        .fetch_one(inv.pool())
         .await
         .unwrap();
     assert_eq!(kept, "active");
     assert_eq!(inv.stock("SW-B").await, (1, 1));
     assert_eq!(inv.stock("SW-A").await, (5, 0));
-    let got = c
-        .get_reservation(req(
-            pb::GetReservationRequest {
-                lookup: Some(pb::get_reservation_request::Lookup::OrderId(
-                    order.to_string(),
-                )),
-            },
-            &token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let got = ok(c.get_reservation(bearer(by_order(order), &token))).await;
     assert_eq!(status(&got), pb::ReservationStatus::Expired);
     assert_eq!(got.release_reason, pb::ReleaseReason::Expired as i32);
     // An expired reservation is never renewed or sold.
-    let replay = reserved(
-        c.reserve_stock(req(reserve_req(order, &[("SW-A", 2)], 1), &token))
-            .await
-            .unwrap()
-            .into_inner(),
-    );
+    let replay = reserve(&mut c, &token, order, &[("SW-A", 2)], 1).await;
     assert_eq!(status(&replay), pb::ReservationStatus::Expired);
-    let err = c
-        .commit_reservation(req(
-            pb::CommitReservationRequest {
-                order_id: order.to_string(),
-            },
-            &token,
-        ))
-        .await
-        .unwrap_err();
+    let err = refused(c.commit_reservation(bearer(commit(order), &token))).await;
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(inv.stock("SW-A").await, (5, 0));
 
     // The event left through the outbox and is on the topic, keyed by the order.
     let ev = find_event(
-        &inv.kafka,
+        &inv.common.kafka,
         &inv.topic(topics::INVENTORY_EVENTS),
         Duration::from_secs(60),
         |e| {
@@ -714,10 +579,7 @@ async fn the_sweeper_expires_reservations_and_publishes_reservation_expired() {
     .await;
     assert_eq!(ev.subject.as_deref(), Some(order.to_string().as_str()));
     assert_eq!(ev.data["user_id"], user.to_string());
-    assert_eq!(
-        ev.data["lines"],
-        serde_json::json!([{"sku": "SW-A", "quantity": 2}])
-    );
+    assert_eq!(ev.data["lines"], json!([{"sku": "SW-A", "quantity": 2}]));
     assert_eq!(
         inv.count("SELECT count(*) FROM outbox WHERE event_type = 'inventory.reservation_expired'")
             .await,
@@ -735,37 +597,15 @@ async fn the_sweeper_expires_reservations_and_publishes_reservation_expired() {
     inv.stop().await;
 }
 
-/// Sum of `storefront_events_consumed_total` samples on `/metrics` with `outcome`.
-async fn consumed(addr: SocketAddr, outcome: &str) -> u64 {
-    let text = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| {
-            l.starts_with("storefront_events_consumed_total{")
-                && l.contains(&format!("outcome=\"{outcome}\""))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_events_commit_and_release_exactly_once_even_when_delivered_twice() {
     let inv = Inventory::start().await;
     inv.set_stock("EV-A", 10).await;
-    let mut c = inv.client();
+    let mut c = inv.grpc();
     let (_, token) = inv.customer();
     let (paid, cancelled) = (Uuid::now_v7(), Uuid::now_v7());
     for (o, q) in [(paid, 2), (cancelled, 3)] {
-        reserved(
-            c.reserve_stock(req(reserve_req(o, &[("EV-A", q)], 0), &token))
-                .await
-                .unwrap()
-                .into_inner(),
-        );
+        reserve(&mut c, &token, o, &[("EV-A", q)], 0).await;
     }
     assert_eq!(inv.stock("EV-A").await, (10, 5));
     use storefront_kit::contracts::Money;
@@ -817,7 +657,6 @@ async fn order_events_commit_and_release_exactly_once_even_when_delivered_twice(
     );
     // Paid, but inventory never reserved for it: logged and recorded, never blocks the partition.
     let unknown = paid_of(Uuid::now_v7());
-    let producer = storefront_kit::kafka::producer(&inv.kafka).unwrap();
     let topic = inv.topic(topics::ORDER_EVENTS);
     // Each event twice (a redelivery), plus one the consumer does not act on.
     for ev in [
@@ -828,18 +667,9 @@ async fn order_events_commit_and_release_exactly_once_even_when_delivered_twice(
         &cancelled_ev,
         &other,
     ] {
-        let payload = serde_json::to_vec(ev).unwrap();
-        let key = ev.subject.clone().unwrap();
-        producer
-            .send(
-                FutureRecord::to(&topic).key(&key).payload(&payload),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap();
+        produce(&inv.common.kafka, &topic, ev).await;
     }
-    let addr = inv.addr;
+    let addr = inv.role.addr;
     eventually(
         Duration::from_secs(90),
         "every event handled and both redeliveries recognised",
@@ -854,7 +684,7 @@ async fn order_events_commit_and_release_exactly_once_even_when_delivered_twice(
     assert_eq!(inv.stock("EV-A").await, (8, 0));
     let statuses: Vec<(Uuid, String)> =
         sqlx::query_as("SELECT order_id, status FROM reservations ORDER BY order_id")
-            .fetch_all(&inv.pool)
+            .fetch_all(inv.pool())
             .await
             .unwrap();
     let statuses: HashMap<Uuid, String> = statuses.into_iter().collect();
@@ -872,7 +702,7 @@ async fn order_events_commit_and_release_exactly_once_even_when_delivered_twice(
     );
     let inbox: i64 =
         sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE consumer = 'inventory'")
-            .fetch_one(&inv.pool)
+            .fetch_one(inv.pool())
             .await
             .unwrap();
     assert_eq!(inbox, 3);
@@ -883,15 +713,18 @@ async fn order_events_commit_and_release_exactly_once_even_when_delivered_twice(
 async fn admin_rpcs_need_the_admin_role_and_reservations_their_owner() {
     let inv = Inventory::start().await;
     inv.set_stock("AU-A", 4).await;
-    let mut c = inv.client();
+    let mut c = inv.grpc();
     let (_, customer) = inv.customer();
     let (_, stranger) = inv.customer();
 
     let denied = [
-        c.get_stock(req(pb::GetStockRequest { sku: "AU-A".into() }, &customer))
-            .await
-            .map(|_| ()),
-        c.set_stock(req(
+        c.get_stock(bearer(
+            pb::GetStockRequest { sku: "AU-A".into() },
+            &customer,
+        ))
+        .await
+        .map(|_| ()),
+        c.set_stock(bearer(
             pb::SetStockRequest {
                 sku: "AU-A".into(),
                 on_hand: 100,
@@ -901,7 +734,7 @@ async fn admin_rpcs_need_the_admin_role_and_reservations_their_owner() {
         ))
         .await
         .map(|_| ()),
-        c.adjust_stock(req(
+        c.adjust_stock(bearer(
             pb::AdjustStockRequest {
                 sku: "AU-A".into(),
                 delta: 100,
@@ -913,7 +746,7 @@ async fn admin_rpcs_need_the_admin_role_and_reservations_their_owner() {
         ))
         .await
         .map(|_| ()),
-        c.list_movements(req(pb::ListMovementsRequest::default(), &customer))
+        c.list_movements(bearer(pb::ListMovementsRequest::default(), &customer))
             .await
             .map(|_| ()),
     ];
@@ -922,97 +755,58 @@ async fn admin_rpcs_need_the_admin_role_and_reservations_their_owner() {
     }
     assert_eq!(inv.stock("AU-A").await, (4, 0));
     // No token at all: 401-like for everything but the public availability read.
-    let err = c
-        .get_stock(pb::GetStockRequest { sku: "AU-A".into() })
-        .await
-        .unwrap_err();
+    let err = refused(c.get_stock(pb::GetStockRequest { sku: "AU-A".into() })).await;
     assert_eq!(err.code(), Code::Unauthenticated);
-    let err = c
-        .reserve_stock(reserve_req(Uuid::now_v7(), &[("AU-A", 1)], 0))
-        .await
-        .unwrap_err();
+    let err = refused(c.reserve_stock(reserve_req(Uuid::now_v7(), &[("AU-A", 1)], 0))).await;
     assert_eq!(err.code(), Code::Unauthenticated);
-    let a = c
-        .batch_get_availability(pb::BatchGetAvailabilityRequest {
-            skus: vec!["AU-A".into(), "AU-NONE".into(), "AU-A".into()],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let a = ok(c.batch_get_availability(pb::BatchGetAvailabilityRequest {
+        skus: vec!["AU-A".into(), "AU-NONE".into(), "AU-A".into()],
+    }))
+    .await;
     let a: Vec<(String, i64)> = a
         .availabilities
         .into_iter()
         .map(|x| (x.sku, x.available))
         .collect();
     assert_eq!(a, [("AU-A".to_string(), 4), ("AU-NONE".to_string(), 0)]);
-    let err = c
-        .batch_get_availability(pb::BatchGetAvailabilityRequest {
-            skus: vec!["no spaces".into()],
-        })
-        .await
-        .unwrap_err();
+    let err = refused(c.batch_get_availability(pb::BatchGetAvailabilityRequest {
+        skus: vec!["no spaces".into()],
+    }))
+    .await;
     assert_eq!(err.code(), Code::InvalidArgument);
 
     // Someone else's reservation does not exist for a stranger; its owner and admins see it.
     let order = Uuid::now_v7();
-    reserved(
-        c.reserve_stock(req(reserve_req(order, &[("AU-A", 1)], 0), &customer))
-            .await
-            .unwrap()
-            .into_inner(),
-    );
-    let by_order = || pb::GetReservationRequest {
-        lookup: Some(pb::get_reservation_request::Lookup::OrderId(
-            order.to_string(),
-        )),
-    };
-    let err = c
-        .get_reservation(req(by_order(), &stranger))
-        .await
-        .unwrap_err();
+    reserve(&mut c, &customer, order, &[("AU-A", 1)], 0).await;
+    let err = refused(c.get_reservation(bearer(by_order(order), &stranger))).await;
     assert_eq!(err.code(), Code::NotFound);
-    let err = c
-        .commit_reservation(req(
-            pb::CommitReservationRequest {
-                order_id: order.to_string(),
-            },
-            &stranger,
-        ))
-        .await
-        .unwrap_err();
+    let err = refused(c.commit_reservation(bearer(commit(order), &stranger))).await;
     assert_eq!(err.code(), Code::NotFound);
-    let err = c
-        .reserve_stock(req(reserve_req(order, &[("AU-A", 1)], 0), &stranger))
-        .await
-        .unwrap_err();
+    let err =
+        refused(c.reserve_stock(bearer(reserve_req(order, &[("AU-A", 1)], 0), &stranger))).await;
     assert_eq!(err.code(), Code::AlreadyExists);
-    c.get_reservation(req(by_order(), &customer)).await.unwrap();
-    let r = c
-        .get_reservation(req(by_order(), &inv.admin))
+    c.get_reservation(bearer(by_order(order), &customer))
         .await
-        .unwrap()
-        .into_inner();
-    let by_id = c
-        .get_reservation(req(
-            pb::GetReservationRequest {
-                lookup: Some(pb::get_reservation_request::Lookup::ReservationId(
-                    r.id.clone(),
-                )),
-            },
-            &customer,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
+    let r = ok(c.get_reservation(bearer(by_order(order), &inv.admin))).await;
+    let by_id = ok(c.get_reservation(bearer(
+        pb::GetReservationRequest {
+            lookup: Some(pb::get_reservation_request::Lookup::ReservationId(
+                r.id.clone(),
+            )),
+        },
+        &customer,
+    )))
+    .await;
     assert_eq!(by_id.order_id, order.to_string());
     assert_eq!(inv.stock("AU-A").await, (4, 1));
 
     // Health routes share the gRPC port.
-    let health = reqwest::get(format!("http://{}/healthz", inv.addr))
+    let health = reqwest::get(format!("http://{}/healthz", inv.role.addr))
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
-    let ready: serde_json::Value = reqwest::get(format!("http://{}/readyz", inv.addr))
+    let ready: serde_json::Value = reqwest::get(format!("http://{}/readyz", inv.role.addr))
         .await
         .unwrap()
         .json()
@@ -1026,7 +820,7 @@ async fn admin_rpcs_need_the_admin_role_and_reservations_their_owner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_stock_changes_are_idempotent_guarded_and_published() {
     let inv = Inventory::start().await;
-    let mut c = inv.client();
+    let mut c = inv.grpc();
     let admin = inv.admin.clone();
     let set = |on_hand: i64, expected: Option<i64>| pb::SetStockRequest {
         sku: "AD-A".into(),
@@ -1035,26 +829,15 @@ async fn admin_stock_changes_are_idempotent_guarded_and_published() {
         note: "stock count".into(),
         ..Default::default()
     };
-    let first = c
-        .set_stock(req(set(10, None), &admin))
-        .await
-        .unwrap()
-        .into_inner();
+    let first = ok(c.set_stock(bearer(set(10, None), &admin))).await;
     let m = first.movement.expect("a movement");
     assert_eq!((m.delta, m.on_hand_after), (10, 10));
     assert_eq!(m.reason, pb::MovementReason::Correction as i32);
     assert_eq!(first.stock.unwrap().available, 10);
     // Setting the count it already has records nothing.
-    let same = c
-        .set_stock(req(set(10, None), &admin))
-        .await
-        .unwrap()
-        .into_inner();
+    let same = ok(c.set_stock(bearer(set(10, None), &admin))).await;
     assert!(same.movement.is_none());
-    let err = c
-        .set_stock(req(set(12, Some(9)), &admin))
-        .await
-        .unwrap_err();
+    let err = refused(c.set_stock(bearer(set(12, Some(9)), &admin))).await;
     assert_eq!(err.code(), Code::Aborted, "{err:?}");
 
     let adjust = |delta: i64, key: &str| pb::AdjustStockRequest {
@@ -1064,18 +847,10 @@ async fn admin_stock_changes_are_idempotent_guarded_and_published() {
         note: String::new(),
         idempotency_key: key.into(),
     };
-    let a1 = c
-        .adjust_stock(req(adjust(5, "delivery-1"), &admin))
-        .await
-        .unwrap()
-        .into_inner();
+    let a1 = ok(c.adjust_stock(bearer(adjust(5, "delivery-1"), &admin))).await;
     assert_eq!(a1.stock.as_ref().unwrap().on_hand, 15);
     let rows = inv.ledger_rows().await;
-    let a1_again = c
-        .adjust_stock(req(adjust(5, "delivery-1"), &admin))
-        .await
-        .unwrap()
-        .into_inner();
+    let a1_again = ok(c.adjust_stock(bearer(adjust(5, "delivery-1"), &admin))).await;
     assert_eq!(a1_again.movement.unwrap().id, a1.movement.unwrap().id);
     assert_eq!(a1_again.stock.unwrap().on_hand, 15);
     assert_eq!(inv.ledger_rows().await, rows);
@@ -1093,106 +868,70 @@ async fn admin_stock_changes_are_idempotent_guarded_and_published() {
             ..adjust(1, "none")
         },
     ] {
-        let err = c.adjust_stock(req(bad.clone(), &admin)).await.unwrap_err();
+        let err = refused(c.adjust_stock(bearer(bad.clone(), &admin))).await;
         assert_eq!(err.code(), Code::InvalidArgument, "{bad:?}: {err:?}");
     }
 
     // Units held by reservations cannot be counted or adjusted away.
     let (_, customer) = inv.customer();
-    reserved(
-        c.reserve_stock(req(
-            reserve_req(Uuid::now_v7(), &[("AD-A", 12)], 0),
-            &customer,
-        ))
-        .await
-        .unwrap()
-        .into_inner(),
-    );
-    let err = c.set_stock(req(set(11, None), &admin)).await.unwrap_err();
+    reserve(&mut c, &customer, Uuid::now_v7(), &[("AD-A", 12)], 0).await;
+    let err = refused(c.set_stock(bearer(set(11, None), &admin))).await;
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert!(err.message().contains("12 units are held"), "{err:?}");
-    let err = c
-        .adjust_stock(req(adjust(-4, "shrink"), &admin))
-        .await
-        .unwrap_err();
+    let err = refused(c.adjust_stock(bearer(adjust(-4, "shrink"), &admin))).await;
     assert_eq!(err.code(), Code::FailedPrecondition);
-    let err = c
-        .adjust_stock(req(adjust(-100, "too-much"), &admin))
-        .await
-        .unwrap_err();
+    let err = refused(c.adjust_stock(bearer(adjust(-100, "too-much"), &admin))).await;
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(inv.stock("AD-A").await, (15, 12));
-    let dmg = c
-        .adjust_stock(req(
-            pb::AdjustStockRequest {
-                reason: pb::MovementReason::Damage as i32,
-                ..adjust(-3, "broken-3")
-            },
-            &admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let dmg = ok(c.adjust_stock(bearer(
+        pb::AdjustStockRequest {
+            reason: pb::MovementReason::Damage as i32,
+            ..adjust(-3, "broken-3")
+        },
+        &admin,
+    )))
+    .await;
     assert_eq!(dmg.stock.unwrap().available, 0);
 
     // The ledger lists on_hand movements newest first, page by page.
-    let page1 = c
-        .list_movements(req(
-            pb::ListMovementsRequest {
-                sku: "AD-A".into(),
-                page_size: 2,
-                ..Default::default()
-            },
-            &admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let page1 = ok(c.list_movements(bearer(
+        pb::ListMovementsRequest {
+            sku: "AD-A".into(),
+            page_size: 2,
+            ..Default::default()
+        },
+        &admin,
+    )))
+    .await;
     let deltas: Vec<i64> = page1.movements.iter().map(|m| m.delta).collect();
     assert_eq!(deltas, [-3, 5]);
     assert!(!page1.next_page_token.is_empty());
-    let page2 = c
-        .list_movements(req(
-            pb::ListMovementsRequest {
-                sku: "AD-A".into(),
-                page_size: 2,
-                page_token: page1.next_page_token.clone(),
-                ..Default::default()
-            },
-            &admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let page2 = ok(c.list_movements(bearer(
+        pb::ListMovementsRequest {
+            sku: "AD-A".into(),
+            page_size: 2,
+            page_token: page1.next_page_token.clone(),
+            ..Default::default()
+        },
+        &admin,
+    )))
+    .await;
     let deltas: Vec<i64> = page2.movements.iter().map(|m| m.delta).collect();
     assert_eq!(deltas, [10]);
     assert!(page2.next_page_token.is_empty());
-    let err = c
-        .list_movements(req(
-            pb::ListMovementsRequest {
-                page_token: page1.next_page_token,
-                ..Default::default()
-            },
-            &admin,
-        ))
-        .await
-        .unwrap_err();
+    let err = refused(c.list_movements(bearer(
+        pb::ListMovementsRequest {
+            page_token: page1.next_page_token,
+            ..Default::default()
+        },
+        &admin,
+    )))
+    .await;
     assert_eq!(err.code(), Code::InvalidArgument);
 
     // Every change (set, adjust, reserve, damage) published `inventory.stock_changed`.
-    let pool = inv.pool.clone();
-    eventually(Duration::from_secs(60), "the outbox to drain", || {
-        let pool = pool.clone();
-        async move {
-            let n: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-            (n == 0).then_some(())
-        }
-    })
-    .await;
+    let unpublished = "SELECT count(*) FROM outbox WHERE published_at IS NULL";
+    wait_count(inv.pool(), unpublished, 0, Duration::from_secs(60)).await;
     assert_eq!(
         inv.count(
             "SELECT count(*) FROM outbox WHERE event_type = 'inventory.stock_changed' AND event_key = 'AD-A'"
@@ -1201,7 +940,7 @@ async fn admin_stock_changes_are_idempotent_guarded_and_published() {
         4
     );
     let ev = find_event(
-        &inv.kafka,
+        &inv.common.kafka,
         &inv.topic(topics::INVENTORY_EVENTS),
         Duration::from_secs(60),
         |e| e.event_type == "inventory.stock_changed" && e.data["reason"] == "damage",
@@ -1209,123 +948,67 @@ async fn admin_stock_changes_are_idempotent_guarded_and_published() {
     .await;
     assert_eq!(
         ev.data,
-        serde_json::json!({"sku": "AD-A", "on_hand": 12, "reserved": 12, "available": 0, "reason": "damage"})
+        json!({"sku": "AD-A", "on_hand": 12, "reserved": 12, "available": 0, "reason": "damage"})
     );
     inv.stop().await;
 }
 
-/// A gateway on 127.0.0.1:0 in front of `inv`, verifying tokens with the same JWKS.
-async fn gateway_for(inv: &Inventory) -> (String, Shutdown) {
-    let mut cfg = storefront_gateway::Config {
-        common: common(),
-        gateway: Default::default(),
-    };
-    cfg.common.auth.jwks_url = inv.jwks_url.clone();
-    cfg.common.redis.key_prefix = format!("{}:", unique("inv-gw"));
-    cfg.gateway.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.gateway.upstreams.inventory = format!("http://{}", inv.addr);
-    cfg.gateway.rate_limit.burst = 10_000;
-    cfg.gateway.rate_limit.redis_timeout_ms = 1000;
-    let shutdown = Shutdown::new();
-    let gw = storefront_gateway::build(cfg, shutdown.clone())
-        .await
-        .expect("gateway starts");
-    let base = format!("http://{}", gw.local_addr());
-    tokio::spawn(gw.run());
-    (base, shutdown)
-}
-
-async fn call(
-    method: reqwest::Method,
-    url: &str,
-    token: Option<&str>,
-    body: Option<serde_json::Value>,
-    key: Option<&str>,
-) -> (u16, String, serde_json::Value) {
-    let mut r = reqwest::Client::new().request(method, url);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    if let Some(k) = key {
-        r = r.header("idempotency-key", k);
-    }
-    let resp = r.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let ctype = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body = resp.json().await.unwrap_or(serde_json::Value::Null);
-    (status, ctype, body)
+/// The exact content type of an answer.
+fn ctype(h: &HeaderMap) -> &str {
+    h.get("content-type")
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_serves_availability_publicly_and_stock_to_admins_only() {
-    use reqwest::Method;
-    let inv = Inventory::start().await;
+    let mut inv = Inventory::start().await;
     inv.set_stock("GW-A", 10).await;
-    let (base, gw_stop) = gateway_for(&inv).await;
+    let url = inv.role.url();
+    inv.stack
+        .gateway(|gw| gw.gateway.upstreams.inventory = url)
+        .await;
     let (_, customer) = inv.customer();
-    let admin = inv.admin.clone();
-    let stock_url = format!("{base}/api/v1/admin/inventory/GW-A");
+    let admin = inv.stack.client(&inv.admin);
+    let stock = "/api/v1/admin/inventory/GW-A";
 
-    let (s, _, b) = call(
-        Method::GET,
-        &format!("{base}/api/v1/inventory/availability?skus=GW-A,GW-NONE,GW-A"),
-        None,
-        None,
-        None,
-    )
-    .await;
+    let (s, b) = inv
+        .get("/api/v1/inventory/availability?skus=GW-A,GW-NONE,GW-A")
+        .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(
         b,
-        serde_json::json!({"items": [{"sku": "GW-A", "available": 10}, {"sku": "GW-NONE", "available": 0}], "next_cursor": null})
+        json!({"items": [{"sku": "GW-A", "available": 10}, {"sku": "GW-NONE", "available": 0}], "next_cursor": null})
     );
-    let (s, ctype, b) = call(
-        Method::GET,
-        &format!("{base}/api/v1/inventory/availability?skus=ok,not%20ok"),
-        None,
-        None,
-        None,
-    )
-    .await;
+    let (s, h, b) = inv
+        .req(
+            Method::GET,
+            "/api/v1/inventory/availability?skus=ok,not%20ok",
+        )
+        .full()
+        .await;
     assert_eq!(
-        (s, ctype.as_str()),
+        (s.as_u16(), ctype(&h)),
         (422, "application/problem+json"),
         "{b}"
     );
     assert_eq!(b["errors"][0]["field"], "skus[1]");
 
     // Admin routes: 401 without a token, 403 problem for a customer, 200 for an admin.
-    let (s, _, _) = call(Method::GET, &stock_url, None, None, None).await;
-    assert_eq!(s, 401);
-    let (s, ctype, b) = call(Method::GET, &stock_url, Some(&customer), None, None).await;
+    assert_eq!(inv.get(stock).await.0, 401);
+    let (s, h, b) = inv.req(Method::GET, stock).token(&customer).full().await;
     assert_eq!(
-        (s, ctype.as_str()),
+        (s.as_u16(), ctype(&h)),
         (403, "application/problem+json"),
         "{b}"
     );
     assert_eq!(b["status"], 403);
-    let put = serde_json::json!({"on_hand": 99, "reason": "restock"});
-    let (s, _, _) = call(Method::PUT, &stock_url, Some(&customer), Some(put), None).await;
-    assert_eq!(s, 403);
-    let patch = serde_json::json!({"delta": 5, "reason": "restock"});
-    let (s, _, _) = call(
-        Method::PATCH,
-        &stock_url,
-        Some(&customer),
-        Some(patch),
-        None,
-    )
-    .await;
-    assert_eq!(s, 403);
+    let put = json!({"on_hand": 99, "reason": "restock"});
+    assert_eq!(inv.put(stock, &customer, put).await.0, 403);
+    let patch = json!({"delta": 5, "reason": "restock"});
+    assert_eq!(inv.patch(stock, &customer, patch).await.0, 403);
     assert_eq!(inv.stock("GW-A").await, (10, 0));
-    let (s, _, b) = call(Method::GET, &stock_url, Some(&admin), None, None).await;
+    let (s, b) = admin.get(stock).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(
         (b["on_hand"].clone(), b["available"].clone()),
@@ -1334,99 +1017,57 @@ async fn the_gateway_serves_availability_publicly_and_stock_to_admins_only() {
     assert!(b["updated_at"].as_str().unwrap().ends_with('Z'), "{b}");
 
     // Set and adjust; a repeated Idempotency-Key returns the first answer.
-    let (s, _, b) = call(
-        Method::PUT,
-        &stock_url,
-        Some(&admin),
-        Some(serde_json::json!({"on_hand": 20, "reason": "correction", "note": "count"})),
-        None,
-    )
-    .await;
+    let body = json!({"on_hand": 20, "reason": "correction", "note": "count"});
+    let (s, b) = admin.put(stock, body).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["stock"]["on_hand"], 20);
     assert_eq!(b["movement"]["delta"], 10);
     assert_eq!(b["movement"]["reason"], "correction");
-    let adjust = serde_json::json!({"delta": -2, "reason": "damage", "note": "dropped"});
-    let (s, _, first) = call(
-        Method::PATCH,
-        &stock_url,
-        Some(&admin),
-        Some(adjust.clone()),
-        Some("gw-k1"),
-    )
-    .await;
+    let adjust = json!({"delta": -2, "reason": "damage", "note": "dropped"});
+    let keyed = |body: serde_json::Value| {
+        let req = admin.req(Method::PATCH, stock);
+        req.header("idempotency-key", "gw-k1").json(body).send()
+    };
+    let (s, first) = keyed(adjust.clone()).await;
     assert_eq!(s, 200, "{first}");
     assert_eq!(first["stock"]["on_hand"], 18);
-    let (s, _, again) = call(
-        Method::PATCH,
-        &stock_url,
-        Some(&admin),
-        Some(adjust),
-        Some("gw-k1"),
-    )
-    .await;
+    let (s, again) = keyed(adjust).await;
     assert_eq!(s, 200, "{again}");
     assert_eq!(again["movement"]["id"], first["movement"]["id"]);
     assert_eq!(inv.stock("GW-A").await, (18, 0));
-    let (s, _, b) = call(
-        Method::PATCH,
-        &stock_url,
-        Some(&admin),
-        Some(serde_json::json!({"delta": -3, "reason": "damage"})),
-        Some("gw-k1"),
-    )
-    .await;
+    let (s, b) = keyed(json!({"delta": -3, "reason": "damage"})).await;
     assert_eq!(s, 422, "{b}");
     assert_eq!(b["errors"][0]["field"], "idempotency_key");
 
     // Bad bodies are 422 naming the field; a count below the reserved units is 409.
     for (body, field) in [
+        (json!({"on_hand": 5, "reason": "sale"}), "reason"),
+        (json!({"on_hand": -1, "reason": "restock"}), "on_hand"),
         (
-            serde_json::json!({"on_hand": 5, "reason": "sale"}),
-            "reason",
-        ),
-        (
-            serde_json::json!({"on_hand": -1, "reason": "restock"}),
-            "on_hand",
-        ),
-        (
-            serde_json::json!({"on_hand": 1, "reason": "restock", "extra": 1}),
+            json!({"on_hand": 1, "reason": "restock", "extra": 1}),
             "extra",
         ),
     ] {
-        let (s, _, b) = call(Method::PUT, &stock_url, Some(&admin), Some(body), None).await;
+        let (s, b) = admin.put(stock, body).await;
         assert_eq!(s, 422, "{b}");
         // (kit names an unknown field `extra.extra` today; the prefix is what matters here.)
         let named = b["errors"][0]["field"].as_str().unwrap();
         assert!(named.starts_with(field), "{b}");
     }
-    let (s, _, b) = call(
-        Method::PATCH,
-        &format!("{base}/api/v1/admin/inventory/bad%20sku"),
-        Some(&admin),
-        Some(serde_json::json!({"delta": 1, "reason": "restock"})),
-        None,
-    )
-    .await;
+    let restock = json!({"delta": 1, "reason": "restock"});
+    let (s, b) = admin
+        .patch("/api/v1/admin/inventory/bad%20sku", restock)
+        .await;
     assert_eq!(s, 422, "{b}");
     let (_, token) = inv.customer();
-    reserved(
-        inv.client()
-            .reserve_stock(req(reserve_req(Uuid::now_v7(), &[("GW-A", 15)], 0), &token))
-            .await
-            .unwrap()
-            .into_inner(),
-    );
-    let (s, ctype, b) = call(
-        Method::PUT,
-        &stock_url,
-        Some(&admin),
-        Some(serde_json::json!({"on_hand": 10, "reason": "correction"})),
-        None,
-    )
-    .await;
+    reserve(&mut inv.grpc(), &token, Uuid::now_v7(), &[("GW-A", 15)], 0).await;
+    let (s, h, b) = admin
+        .req(Method::PUT, stock)
+        .json(json!({"on_hand": 10, "reason": "correction"}))
+        .full()
+        .await;
     assert_eq!(
-        (s, ctype.as_str()),
+        (s.as_u16(), ctype(&h)),
         (409, "application/problem+json"),
         "{b}"
     );
@@ -1437,18 +1078,10 @@ async fn the_gateway_serves_availability_publicly_and_stock_to_admins_only() {
     assert_eq!(inv.stock("GW-A").await, (18, 15));
 
     // The routes are in the OpenAPI document.
-    let (s, _, doc) = call(
-        Method::GET,
-        &format!("{base}/api/v1/openapi.json"),
-        None,
-        None,
-        None,
-    )
-    .await;
+    let (s, doc) = inv.get("/api/v1/openapi.json").await;
     assert_eq!(s, 200);
     let item = &doc["paths"]["/api/v1/admin/inventory/{sku}"];
     assert!(item["get"].is_object() && item["put"].is_object() && item["patch"].is_object());
     assert!(doc["paths"]["/api/v1/inventory/availability"]["get"].is_object());
-    gw_stop.trigger();
     inv.stop().await;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use sqlx::PgPool;
 use storefront_kit::events::{CloudEvent, topics};
-use storefront_tests::{eventually, unique};
+use storefront_tests::{consumed, eventually, unique, wait_count};
 use uuid::Uuid;
 
 use storefront_tests::stack::{Stack, produce};
@@ -21,12 +21,7 @@ struct Notifier {
     addr: std::net::SocketAddr,
 }
 
-impl std::ops::Deref for Notifier {
-    type Target = Stack;
-    fn deref(&self) -> &Stack {
-        &self.stack
-    }
-}
+storefront_tests::deref_stack!(Notifier);
 
 impl Notifier {
     async fn start(tweak: impl FnOnce(&mut storefront_notification::Config)) -> Self {
@@ -38,27 +33,23 @@ impl Notifier {
                 topics::PAYMENT_EVENTS,
             ])
             .await;
-        let mut cfg = storefront_notification::Config {
-            common: stack.common.clone(),
-            notification: Default::default(),
-        };
-        cfg.notification.listen = "127.0.0.1:0".parse().unwrap();
-        cfg.notification.consumer_group = stack.unique("group");
-        cfg.notification.poll_interval_ms = 100;
-        cfg.notification.recipient_retry_ms = 200;
-        cfg.notification.retry_initial_backoff_ms = 100;
-        cfg.notification.retry_max_backoff_ms = 500;
-        if let Ok(port) = std::env::var("STOREFRONT_SMTP_PORT") {
-            cfg.notification.smtp.port = port.parse().unwrap();
+        let role = stack
+            .notification(|c| {
+                c.notification.poll_interval_ms = 100;
+                c.notification.recipient_retry_ms = 200;
+                c.notification.retry_initial_backoff_ms = 100;
+                c.notification.retry_max_backoff_ms = 500;
+                if let Ok(port) = std::env::var("STOREFRONT_SMTP_PORT") {
+                    c.notification.smtp.port = port.parse().unwrap();
+                }
+                tweak(c);
+            })
+            .await;
+        Self {
+            pool: role.state,
+            addr: role.addr,
+            stack,
         }
-        tweak(&mut cfg);
-        let server = storefront_notification::build(cfg, stack.shutdown.clone())
-            .await
-            .expect("notification starts (is the dev stack up? scripts/dev-stack.sh up)");
-        let addr = server.local_addr();
-        let pool = server.pool().clone();
-        tokio::spawn(server.run());
-        Self { stack, pool, addr }
     }
 
     async fn registered(&self, user: Uuid, email: &str) {
@@ -191,40 +182,13 @@ async fn each_event_sends_one_email_with_a_message_id_from_the_event() {
 
     let got = mails_eventually(&to, 4).await;
     // Every delivery handled (the duplicates too) before counting.
-    let pool = n.pool.clone();
-    eventually(Duration::from_secs(60), "all four recorded sent", || {
-        let pool = pool.clone();
-        async move {
-            let sent: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM notifications WHERE status = 'sent'")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-            (sent == 4).then_some(())
-        }
-    })
-    .await;
+    let sent = "SELECT count(*) FROM notifications WHERE status = 'sent'";
+    wait_count(&n.pool, sent, 4, Duration::from_secs(60)).await;
     let addr = n.addr;
     eventually(
         Duration::from_secs(60),
         "the redeliveries recognised",
-        || async move {
-            let text = reqwest::get(format!("http://{addr}/metrics"))
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
-            let dups: u64 = text
-                .lines()
-                .filter(|l| {
-                    l.starts_with("storefront_events_consumed_total{")
-                        && l.contains("outcome=\"duplicate\"")
-                })
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-                .sum();
-            (dups == 4).then_some(())
-        },
+        || async move { (consumed(addr, "duplicate").await == 4).then_some(()) },
     )
     .await;
     let got = if got.len() == 4 { got } else { mails(&to) };

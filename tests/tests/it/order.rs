@@ -15,10 +15,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use storefront_kit::config::KafkaSettings;
 use storefront_kit::events::{CloudEvent, topics};
-use storefront_tests::stack::Stack;
-use storefront_tests::{eventually, unique};
+use storefront_tests::stack::{Client, Stack};
+use storefront_tests::{column, eur, eventually, sku, unique, wait_count};
 use uuid::Uuid;
 
 /// Cart lines per `Authorization` header value, served by the stub cart.
@@ -29,7 +28,11 @@ type Carts = Arc<Mutex<HashMap<String, Vec<(String, i64)>>>>;
 struct Real {
     cart: bool,
     payment: bool,
+    /// The user service (saved addresses) behind the gateway.
+    user: bool,
 }
+
+type Answer = (StatusCode, reqwest::header::HeaderMap, Value);
 
 /// How long events may take to travel outbox -> broker -> consumer -> outbox -> ...
 const EVENTS: Duration = Duration::from_secs(60);
@@ -41,19 +44,13 @@ struct Orders {
     cart_base: String,
     /// The real payment service, when it runs.
     payment_base: String,
-    admin: String,
+    admin: Client,
     carts: Carts,
     order_pool: PgPool,
     inventory_pool: PgPool,
-    kafka: KafkaSettings,
 }
 
-impl std::ops::Deref for Orders {
-    type Target = Stack;
-    fn deref(&self) -> &Stack {
-        &self.stack
-    }
-}
+storefront_tests::deref_stack!(Orders);
 
 /// A stub of the cart service: `GET /api/v1/cart` answers the lines stored for the caller's
 /// `Authorization` header (401 without one), in the shape cart answers.
@@ -117,104 +114,60 @@ impl Orders {
                 3,
             )
             .await;
-        let c = stack.common.clone();
-        let shutdown = stack.shutdown.clone();
-
-        let mut product = storefront_product::Config {
-            common: c.clone(),
-            product: Default::default(),
-        };
-        product.product.listen = "127.0.0.1:0".parse().unwrap();
-        product.product.database = Some(stack.unique("product"));
-        product.product.relay_poll_interval_ms = 200;
-        product.product.consumer_group = stack.unique("product");
-        let product = storefront_product::build(product, shutdown.clone())
-            .await
-            .expect("product starts (is the dev stack up? scripts/dev-stack.sh up)");
-        let product_addr = product.local_addr();
-        tokio::spawn(product.run());
-
-        let mut inventory = storefront_inventory::Config {
-            common: c.clone(),
-            inventory: Default::default(),
-        };
-        inventory.inventory.listen = "127.0.0.1:0".parse().unwrap();
-        inventory.inventory.min_ttl_secs = 1;
-        inventory.inventory.sweeper_interval_ms = 100;
-        inventory.inventory.relay_poll_interval_ms = 100;
-        inventory.inventory.consumer_group = stack.unique("inventory");
-        let inventory = storefront_inventory::build(inventory, shutdown.clone())
-            .await
-            .expect("inventory starts");
-        let inventory_addr = inventory.local_addr();
-        let inventory_pool = inventory.pool().clone();
-        tokio::spawn(inventory.run());
+        let product = stack.product(|_| {}).await.url();
+        let inventory = stack
+            .inventory(|c| {
+                c.inventory.min_ttl_secs = 1;
+                c.inventory.sweeper_interval_ms = 100;
+                c.inventory.relay_poll_interval_ms = 100;
+            })
+            .await;
+        let inventory_url = inventory.url();
 
         let carts: Carts = Arc::default();
-        let cart_addr = if real.cart {
-            let mut cart = storefront_cart::Config {
-                common: c.clone(),
-                cart: Default::default(),
-            };
-            cart.cart.listen = "127.0.0.1:0".parse().unwrap();
-            cart.cart.upstreams.product = format!("http://{product_addr}");
-            cart.cart.upstreams.inventory = format!("http://{inventory_addr}");
-            cart.cart.consumer_group = stack.unique("cart");
-            cart.cart.relay_poll_interval_ms = 100;
-            let cart = storefront_cart::build(cart, shutdown.clone())
-                .await
-                .expect("cart starts");
-            let addr = cart.local_addr();
-            tokio::spawn(cart.run());
-            addr
+        let cart_base = if real.cart {
+            let cart = stack.cart(|c| {
+                c.cart.upstreams.product = product.clone();
+                c.cart.upstreams.inventory = inventory_url.clone();
+                c.cart.relay_poll_interval_ms = 100;
+            });
+            cart.await.url()
         } else {
-            cart_stub(carts.clone()).await
+            format!("http://{}", cart_stub(carts.clone()).await)
         };
 
         let payment_base = if real.payment {
-            let mut payment = storefront_payment::Config {
-                common: c.clone(),
-                payment: Default::default(),
-            };
-            payment.payment.listen = "127.0.0.1:0".parse().unwrap();
-            payment.payment.consumer_group = stack.unique("payment");
-            payment.payment.relay_poll_interval_ms = 100;
-            payment.payment.provider_timeout_ms = 300;
-            payment.payment.retry_budget_ms = 2_000;
-            let payment = storefront_payment::build(payment, shutdown.clone())
-                .await
-                .expect("payment starts");
-            let base = format!("http://{}", payment.local_addr());
-            tokio::spawn(payment.run());
-            base
+            let payment = stack.payment(|c| c.payment.relay_poll_interval_ms = 100);
+            payment.await.url()
         } else {
             String::new()
         };
 
-        let mut order = storefront_order::Config {
-            common: c.clone(),
-            order: Default::default(),
+        let user = if real.user {
+            Some(stack.user(|_| {}).await.url())
+        } else {
+            None
         };
-        order.order.listen = "127.0.0.1:0".parse().unwrap();
-        order.order.product_url = format!("http://{product_addr}");
-        order.order.inventory_url = format!("http://{inventory_addr}");
-        order.order.cart_url = format!("http://{cart_addr}");
-        order.order.relay_poll_interval_ms = 100;
-        order.order.upstream_timeout_ms = 90_000;
-        order.order.consumer_group = stack.unique("order");
-        tweak(&mut order);
-        let order = storefront_order::build(order, shutdown.clone())
-            .await
-            .expect("order starts");
-        let order_addr = order.local_addr();
-        let order_pool = order.pool().clone();
-        tokio::spawn(order.run());
+
+        let order = stack
+            .order(|c| {
+                c.order.product_url = product.clone();
+                c.order.inventory_url = inventory_url.clone();
+                c.order.cart_url = cart_base.clone();
+                c.order.relay_poll_interval_ms = 100;
+                c.order.upstream_timeout_ms = 90_000;
+                tweak(c);
+            })
+            .await;
 
         stack
             .gateway(|gw| {
-                gw.gateway.upstreams.product = format!("http://{product_addr}");
-                gw.gateway.upstreams.inventory = format!("http://{inventory_addr}");
-                gw.gateway.upstreams.order = format!("http://{order_addr}");
+                gw.gateway.upstreams.product = product;
+                gw.gateway.upstreams.inventory = inventory_url;
+                gw.gateway.upstreams.order = order.url();
+                if let Some(user) = user {
+                    gw.gateway.upstreams.user = user;
+                }
                 // Generous bounds: the concurrency tests must see every checkout's own answer
                 // even on a loaded machine.
                 gw.gateway.request_timeout_ms = 120_000;
@@ -223,13 +176,12 @@ impl Orders {
             .await;
 
         Self {
-            cart_base: format!("http://{cart_addr}"),
+            cart_base,
             payment_base,
-            admin: stack.admin(),
+            admin: stack.client(&stack.admin()),
             carts,
-            order_pool,
-            inventory_pool,
-            kafka: c.kafka,
+            order_pool: order.state,
+            inventory_pool: inventory.state,
             stack,
         }
     }
@@ -246,65 +198,22 @@ impl Orders {
         );
     }
 
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        key: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(k) = key {
-            req = req.header("idempotency-key", k);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap();
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        if status.is_client_error() || status.is_server_error() {
-            let ct = headers
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            assert!(
-                ct.starts_with("application/problem+json"),
-                "{status} without problem+json: {body}"
-            );
-        }
-        (status, headers, body)
-    }
-
     async fn checkout(&self, token: &str, key: &str, body: &Value) -> (StatusCode, Value) {
-        let (s, _, b) = self
-            .call(
-                Method::POST,
-                "/api/v1/checkout",
-                Some(token),
-                Some(key),
-                Some(body.clone()),
-            )
-            .await;
+        let (s, _, b) = self.checkout_full(token, key, body).await;
         (s, b)
     }
 
+    /// `POST /checkout` of `body` with `key` as the Idempotency-Key; the headers too.
+    async fn checkout_full(&self, token: &str, key: &str, body: &Value) -> Answer {
+        let req = self.req(Method::POST, "/api/v1/checkout").token(token);
+        req.header("idempotency-key", key)
+            .json(body.clone())
+            .full()
+            .await
+    }
+
     async fn order(&self, token: &str, id: &str) -> Value {
-        let (s, _, b) = self
-            .call(
-                Method::GET,
-                &format!("/api/v1/orders/{id}"),
-                Some(token),
-                None,
-                None,
-            )
-            .await;
+        let (s, b) = self.get_as(format!("/api/v1/orders/{id}"), token).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         b
     }
@@ -327,27 +236,17 @@ impl Orders {
             .iter()
             .map(|(sku, amount)| json!({"sku": sku, "price": {"amount": amount, "currency": currency}, "attributes": {"n": sku}}))
             .collect();
-        let (s, _, b) = self
-            .call(
-                Method::POST,
-                "/api/v1/admin/products",
-                Some(&self.admin),
-                None,
-                Some(json!({"name": format!("Product {}", unique("p")), "status": status, "variants": variants})),
-            )
-            .await;
+        let (s, b) = self.admin.post("/api/v1/admin/products", json!({"name": format!("Product {}", unique("p")), "status": status, "variants": variants})).await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
         b
     }
 
     async fn set_stock(&self, sku: &str, on_hand: i64) {
-        let (s, _, b) = self
-            .call(
-                Method::PUT,
-                &format!("/api/v1/admin/inventory/{sku}"),
-                Some(&self.admin),
-                None,
-                Some(json!({"on_hand": on_hand, "reason": "restock"})),
+        let (s, b) = self
+            .admin
+            .put(
+                format!("/api/v1/admin/inventory/{sku}"),
+                json!({"on_hand": on_hand, "reason": "restock"}),
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{b}");
@@ -355,17 +254,14 @@ impl Orders {
 
     /// Saves a sandbox card with the real payment service; returns its id.
     async fn save_card(&self, token: &str, number: &str) -> String {
-        let resp = self
-            .http
-            .post(format!("{}/api/v1/payment-methods", self.payment_base))
-            .bearer_auth(token)
+        let card = json!({"card_number": number, "exp_month": 12, "exp_year": 2035, "cvc": "123"});
+        let payment = self.client_at(&self.payment_base, token);
+        let req = payment.req(Method::POST, "/api/v1/payment-methods");
+        let (st, body) = req
             .header("idempotency-key", unique("card"))
-            .json(&json!({"card_number": number, "exp_month": 12, "exp_year": 2035, "cvc": "123"}))
+            .json(card)
             .send()
-            .await
-            .unwrap();
-        let st = resp.status();
-        let body: Value = resp.json().await.unwrap();
+            .await;
         assert_eq!(st, StatusCode::CREATED, "{body}");
         body["id"].as_str().unwrap().to_owned()
     }
@@ -429,38 +325,22 @@ impl Orders {
             data[k] = v.clone();
         }
         let event = CloudEvent::new("/storefront/payment", event_type, Some(id.into()), data);
-        self.produce(&event, id).await;
+        self.publish(topics::PAYMENT_EVENTS, id, &event).await;
         event
     }
-
-    async fn produce(&self, event: &CloudEvent, key: &str) {
-        storefront_tests::stack::publish(&self.kafka, topics::PAYMENT_EVENTS, key, event).await
-    }
-}
-
-fn sku() -> String {
-    unique("SKU").replace('_', "-")
 }
 
 fn checkout_body() -> Value {
     json!({
         "payment_method_id": Uuid::now_v7(),
-        "shipping_address": {"name": "Ada Lovelace", "line1": "12 Market Street", "city": "Berlin",
-                             "postal_code": "10115", "country": "de", "phone": "+49 30 1234567"}
+        "shipping_address": {"recipient_name": "Ada Lovelace", "address_lines": ["12 Market Street"],
+                             "locality": "Berlin", "postal_code": "10115", "country_code": "de",
+                             "phone": "+49301234567"}
     })
 }
 
 fn statuses(order: &Value) -> Vec<String> {
-    order["status_history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["status"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn eur(amount: i64) -> Value {
-    json!({"amount": amount, "currency": "EUR"})
+    column(&order["status_history"], "status")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -475,15 +355,7 @@ async fn checkout_reaches_paid_commits_stock_and_replays_by_key() {
     let body = checkout_body();
 
     // The key is required.
-    let (st, _, p) = s
-        .call(
-            Method::POST,
-            "/api/v1/checkout",
-            Some(&customer),
-            None,
-            Some(body.clone()),
-        )
-        .await;
+    let (st, p) = s.post("/api/v1/checkout", &customer, body.clone()).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{p}");
     // Prices never come from the client.
     let mut priced = body.clone();
@@ -492,15 +364,7 @@ async fn checkout_reaches_paid_commits_stock_and_replays_by_key() {
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
 
     let key = unique("key");
-    let (st, headers, order) = s
-        .call(
-            Method::POST,
-            "/api/v1/checkout",
-            Some(&customer),
-            Some(&key),
-            Some(body.clone()),
-        )
-        .await;
+    let (st, headers, order) = s.checkout_full(&customer, &key, &body).await;
     assert_eq!(st, StatusCode::CREATED, "{order}");
     let id = order["id"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -515,7 +379,7 @@ async fn checkout_reaches_paid_commits_stock_and_replays_by_key() {
     assert_eq!(order["items"][0]["unit_price"], eur(1999));
     assert_eq!(order["items"][0]["line_total"], eur(3998));
     assert_eq!(order["items"][1]["quantity"], 1);
-    assert_eq!(order["shipping_address"]["country"], "DE");
+    assert_eq!(order["shipping_address"]["country_code"], "DE");
     assert_eq!(statuses(&order), ["pending_payment"]);
     assert_eq!(s.stock(&a).await, (5, 2));
     assert_eq!(s.stock(&b).await, (5, 1));
@@ -523,15 +387,7 @@ async fn checkout_reaches_paid_commits_stock_and_replays_by_key() {
     assert_eq!(s.order(&customer, &id).await, order);
 
     // Same key, same body: the first answer again, nothing new.
-    let (st, headers, replayed) = s
-        .call(
-            Method::POST,
-            "/api/v1/checkout",
-            Some(&customer),
-            Some(&key),
-            Some(body.clone()),
-        )
-        .await;
+    let (st, headers, replayed) = s.checkout_full(&customer, &key, &body).await;
     assert_eq!(st, StatusCode::CREATED);
     assert_eq!(headers["idempotent-replayed"], "true");
     assert_eq!(replayed, order);
@@ -549,7 +405,7 @@ async fn checkout_reaches_paid_commits_stock_and_replays_by_key() {
             json!({"transaction_id": "txn_1", "amount": eur(4498), "payment_method_id": body["payment_method_id"], "brand": "visa", "last4": "4242"}),
         )
         .await;
-    s.produce(&completed, &id).await;
+    s.publish(topics::PAYMENT_EVENTS, &id, &completed).await;
     let paid = s.wait_status(&customer, &id, "paid").await;
     assert_eq!(paid["transaction_id"], "txn_1");
     s.wait_stock(&a, (3, 0)).await;
@@ -557,48 +413,18 @@ async fn checkout_reaches_paid_commits_stock_and_replays_by_key() {
 
     // Only admins ship; then refund is choreographed through payment.
     let ship = json!({"carrier": "DHL", "tracking_number": "0034"});
-    let (st, _, p) = s
-        .call(
-            Method::POST,
-            &format!("/api/v1/admin/orders/{id}/ship"),
-            Some(&customer),
-            None,
-            Some(ship.clone()),
-        )
-        .await;
+    let ship_path = format!("/api/v1/admin/orders/{id}/ship");
+    let refund_path = format!("/api/v1/admin/orders/{id}/refund");
+    let (st, p) = s.post(&ship_path, &customer, ship.clone()).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{p}");
-    let (st, _, shipped) = s
-        .call(
-            Method::POST,
-            &format!("/api/v1/admin/orders/{id}/ship"),
-            Some(&s.admin),
-            None,
-            Some(ship.clone()),
-        )
-        .await;
+    let (st, shipped) = s.admin.post(&ship_path, ship.clone()).await;
     assert_eq!(st, StatusCode::OK, "{shipped}");
     assert_eq!(shipped["status"], "shipped");
     assert_eq!(shipped["shipment"], ship);
-    let (st, _, refund) = s
-        .call(
-            Method::POST,
-            &format!("/api/v1/admin/orders/{id}/refund"),
-            Some(&s.admin),
-            None,
-            None,
-        )
-        .await;
+    let (st, refund) = s.admin.post(&refund_path, None).await;
     assert_eq!(st, StatusCode::ACCEPTED, "{refund}");
     assert_eq!(refund["status"], "refund_requested");
-    let (st, _, p) = s
-        .call(
-            Method::POST,
-            &format!("/api/v1/admin/orders/{id}/refund"),
-            Some(&s.admin),
-            None,
-            None,
-        )
-        .await;
+    let (st, p) = s.admin.post(&refund_path, None).await;
     assert_eq!(st, StatusCode::CONFLICT, "{p}");
     assert_eq!(p["current_status"], "refund_requested");
     s.payment_event(
@@ -628,17 +454,9 @@ async fn checkout_reaches_paid_commits_stock_and_replays_by_key() {
             "order.refunded"
         ]
     );
-    eventually(EVENTS, "every order event to be published", || async {
-        let pending: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM outbox WHERE event_key = $1 AND published_at IS NULL",
-        )
-        .bind(&id)
-        .fetch_one(&s.order_pool)
-        .await
-        .unwrap();
-        (pending == 0).then_some(())
-    })
-    .await;
+    let unpublished =
+        format!("SELECT count(*) FROM outbox WHERE event_key = '{id}' AND published_at IS NULL");
+    wait_count(&s.order_pool, &unpublished, 0, EVENTS).await;
     let created: Value = sqlx::query_scalar(
         "SELECT data FROM outbox WHERE event_key = $1 AND event_type = 'order.created'",
     )
@@ -693,28 +511,16 @@ async fn a_declined_payment_cancels_the_order_and_returns_the_stock() {
             json!({"code": "card_declined", "message": "declined"}),
         )
         .await;
-    eventually(EVENTS, "the stray event to be recorded", || async {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM processed_events WHERE consumer = 'order' AND event_id = $1",
-        )
-        .bind(stray.id)
-        .fetch_one(&s.order_pool)
-        .await
-        .unwrap();
-        (n == 1).then_some(())
-    })
-    .await;
+    let stray = format!(
+        "SELECT count(*) FROM processed_events WHERE consumer = 'order' AND event_id = '{}'",
+        stray.id
+    );
+    wait_count(&s.order_pool, &stray, 1, EVENTS).await;
     assert_eq!(s.orders_of_all().await, 1);
 
     // The customer can no longer cancel it.
-    let (st, _, p) = s
-        .call(
-            Method::POST,
-            &format!("/api/v1/orders/{id}/cancel"),
-            Some(&customer),
-            None,
-            None,
-        )
+    let (st, p) = s
+        .post(format!("/api/v1/orders/{id}/cancel"), &customer, None)
         .await;
     assert_eq!(st, StatusCode::CONFLICT, "{p}");
     assert_eq!(p["current_status"], "cancelled");
@@ -800,10 +606,13 @@ async fn checkout_refuses_short_unknown_inactive_and_mixed_lines_without_using_t
     );
 
     let mut bad = body.clone();
-    bad["shipping_address"]["country"] = json!("XX");
+    bad["shipping_address"]["country_code"] = json!("XX");
     let (st, p) = s.checkout(&customer, "bad-country", &bad).await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-    assert_eq!(p["errors"][0]["field"], "shipping_address.country", "{p}");
+    assert_eq!(
+        p["errors"][0]["field"], "shipping_address.country_code",
+        "{p}"
+    );
 
     // Short stock: 409 naming the short line with what is available; nothing reserved.
     s.set_cart(&customer, &[(&a, 3), (&b, 1)]);
@@ -934,58 +743,24 @@ async fn customers_see_only_their_orders_and_illegal_steps_are_refused() {
         (Method::GET, format!("/api/v1/orders/{id}")),
         (Method::POST, format!("/api/v1/orders/{id}/cancel")),
     ] {
-        let (st, _, p) = s.call(method, &path, Some(&bob), None, None).await;
+        let (st, p) = s.call(method, &path, &bob, None).await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{path}: {p}");
     }
-    let (st, _, _) = s
-        .call(
-            Method::GET,
-            &format!("/api/v1/orders/{id}"),
-            Some(&s.admin),
-            None,
-            None,
-        )
-        .await;
+    let (st, _) = s.admin.get(format!("/api/v1/orders/{id}")).await;
     assert_eq!(st, StatusCode::OK);
-    let (st, _, p) = s
-        .call(Method::GET, "/api/v1/orders", None, None, None)
-        .await;
+    let (st, p) = s.get("/api/v1/orders").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "{p}");
-    let (st, _, p) = s
-        .call(
-            Method::GET,
-            "/api/v1/orders/not-a-uuid",
-            Some(&alice),
-            None,
-            None,
-        )
-        .await;
+    let (st, p) = s.get_as("/api/v1/orders/not-a-uuid", &alice).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{p}");
 
     // Lists: own orders only, newest first, in pages.
-    let (st, _, list) = s
-        .call(Method::GET, "/api/v1/orders", Some(&bob), None, None)
-        .await;
+    let (st, list) = s.get_as("/api/v1/orders", &bob).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(list, json!({"items": [], "next_cursor": null}));
-    let (_, _, page1) = s
-        .call(
-            Method::GET,
-            "/api/v1/orders?limit=2",
-            Some(&alice),
-            None,
-            None,
-        )
-        .await;
+    let (_, page1) = s.get_as("/api/v1/orders?limit=2", &alice).await;
     let cursor = page1["next_cursor"].as_str().unwrap().to_owned();
-    let (_, _, page2) = s
-        .call(
-            Method::GET,
-            &format!("/api/v1/orders?limit=2&cursor={cursor}"),
-            Some(&alice),
-            None,
-            None,
-        )
+    let (_, page2) = s
+        .get_as(format!("/api/v1/orders?limit=2&cursor={cursor}"), &alice)
         .await;
     let seen: Vec<&str> = page1["items"]
         .as_array()
@@ -996,45 +771,21 @@ async fn customers_see_only_their_orders_and_illegal_steps_are_refused() {
         .collect();
     assert_eq!(seen, [ids[2].as_str(), ids[1].as_str(), ids[0].as_str()]);
     assert_eq!(page2["next_cursor"], Value::Null);
-    let (st, _, p) = s
-        .call(
-            Method::GET,
-            "/api/v1/orders?limit=0",
-            Some(&alice),
-            None,
-            None,
-        )
-        .await;
+    let (st, p) = s.get_as("/api/v1/orders?limit=0", &alice).await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
 
     // Steps the status machine refuses are 409 naming the current status.
     let admin_step = |step: &str| format!("/api/v1/admin/orders/{id}/{step}");
     for step in ["deliver", "refund"] {
-        let (st, _, p) = s
-            .call(Method::POST, &admin_step(step), Some(&s.admin), None, None)
-            .await;
+        let (st, p) = s.admin.post(&admin_step(step), None).await;
         assert_eq!(st, StatusCode::CONFLICT, "{step}: {p}");
         assert_eq!(p["current_status"], "pending_payment");
     }
     let ship = json!({"carrier": "UPS", "tracking_number": "1Z"});
-    let (st, _, p) = s
-        .call(
-            Method::POST,
-            &admin_step("ship"),
-            Some(&s.admin),
-            None,
-            Some(ship.clone()),
-        )
-        .await;
+    let (st, p) = s.admin.post(&admin_step("ship"), ship.clone()).await;
     assert_eq!(st, StatusCode::CONFLICT, "{p}");
-    let (st, _, cancelled) = s
-        .call(
-            Method::POST,
-            &format!("/api/v1/orders/{id}/cancel"),
-            Some(&alice),
-            None,
-            None,
-        )
+    let (st, cancelled) = s
+        .post(format!("/api/v1/orders/{id}/cancel"), &alice, None)
         .await;
     assert_eq!(st, StatusCode::OK, "{cancelled}");
     assert_eq!(statuses(&cancelled), ["pending_payment", "cancelled"]);
@@ -1042,34 +793,18 @@ async fn customers_see_only_their_orders_and_illegal_steps_are_refused() {
         cancelled["status_history"][1]["reason"],
         "customer_cancelled"
     );
-    let (st, _, p) = s
-        .call(
-            Method::POST,
-            &format!("/api/v1/orders/{id}/cancel"),
-            Some(&alice),
-            None,
-            None,
-        )
+    let (st, p) = s
+        .post(format!("/api/v1/orders/{id}/cancel"), &alice, None)
         .await;
     assert_eq!(st, StatusCode::CONFLICT, "{p}");
     assert_eq!(p["current_status"], "cancelled");
-    let (st, _, p) = s
-        .call(
-            Method::POST,
-            &admin_step("ship"),
-            Some(&s.admin),
-            None,
-            Some(ship),
-        )
-        .await;
+    let (st, p) = s.admin.post(&admin_step("ship"), ship).await;
     assert_eq!(st, StatusCode::CONFLICT, "{p}");
     // Cancelling released the units of that order only (2 other orders hold one each).
     s.wait_stock(&a, (100, 2)).await;
 
     // The routes are in the OpenAPI document.
-    let (st, _, doc) = s
-        .call(Method::GET, "/api/v1/openapi.json", None, None, None)
-        .await;
+    let (st, doc) = s.get("/api/v1/openapi.json").await;
     assert_eq!(st, StatusCode::OK);
     for path in [
         "/api/v1/checkout",
@@ -1133,27 +868,10 @@ async fn checkout_reads_the_real_cart_and_payment_empties_it() {
     s.set_stock(&a, 10).await;
     s.set_stock(&b, 10).await;
     let customer = s.customer();
-    let cart = |method: Method, path: &str, body: Option<Value>| {
-        let mut r = s
-            .http
-            .request(method, format!("{}{path}", s.cart_base))
-            .bearer_auth(&customer);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        async move {
-            let resp = r.send().await.unwrap();
-            let st = resp.status();
-            (st, resp.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    };
+    let cart = s.client_at(&s.cart_base, &customer);
     for (sku, quantity) in [(&a, 2), (&b, 3)] {
-        let (st, body) = cart(
-            Method::POST,
-            "/api/v1/cart/items",
-            Some(json!({"sku": sku, "quantity": quantity})),
-        )
-        .await;
+        let line = json!({"sku": sku, "quantity": quantity});
+        let (st, body) = cart.post("/api/v1/cart/items", line).await;
         assert!(st.is_success(), "{st}: {body}");
     }
     let (st, order) = s.checkout(&customer, "real-cart", &checkout_body()).await;
@@ -1170,7 +888,7 @@ async fn checkout_reads_the_real_cart_and_payment_empties_it() {
     s.wait_stock(&a, (8, 0)).await;
     s.wait_stock(&b, (7, 0)).await;
     eventually(EVENTS, "the cart to be emptied by order.paid", || async {
-        let (st, body) = cart(Method::GET, "/api/v1/cart", None).await;
+        let (st, body) = cart.get("/api/v1/cart").await;
         assert_eq!(st, StatusCode::OK, "{body}");
         (body["items"].as_array().is_some_and(Vec::is_empty)).then_some(())
     })
@@ -1204,15 +922,164 @@ async fn the_real_payment_service_pays_declines_and_refunds() {
     assert_eq!(o["status_history"][1]["reason"], "payment_failed");
     s.wait_stock(&a, (3, 0)).await;
 
-    let (st, _, o) = s
-        .call(
-            Method::POST,
-            &format!("/api/v1/admin/orders/{paid}/refund"),
-            Some(&s.admin),
-            None,
-            None,
-        )
+    let (st, o) = s
+        .admin
+        .post(format!("/api/v1/admin/orders/{paid}/refund"), None)
         .await;
     assert_eq!(st, StatusCode::ACCEPTED, "{o}");
     s.wait_status(&good, &paid, "refunded").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkout_ships_to_a_saved_address_named_by_its_id() {
+    let s = Orders::start_full(
+        Real {
+            user: true,
+            ..Real::default()
+        },
+        |_| {},
+    )
+    .await;
+    let a = sku();
+    s.product("active", "EUR", &[(&a, 1999)]).await;
+    s.set_stock(&a, 5).await;
+    let customer = s.customer();
+    s.set_cart(&customer, &[(&a, 1)]);
+    let (st, saved) = s
+        .post(
+            "/api/v1/users/me/addresses",
+            &customer,
+            json!({"label": "Home", "recipient_name": "Ada Lovelace", "organization": "Analytical Engines",
+                   "address_lines": ["Unter den Linden 1", "Hinterhaus"], "locality": "Berlin",
+                   "postal_code": "10117", "country_code": "de", "phone": "+4930123456"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_owned();
+    let by_id = json!({"payment_method_id": Uuid::now_v7(), "shipping_address_id": id});
+
+    // Not the caller's address (another customer's, or none at all): 422 naming the field.
+    let stranger = s.customer();
+    s.set_cart(&stranger, &[(&a, 1)]);
+    let (st, p) = s.checkout(&stranger, "theirs", &by_id).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["errors"][0]["field"], "shipping_address_id", "{p}");
+    let mut both = by_id.clone();
+    both["shipping_address"] = checkout_body()["shipping_address"].clone();
+    let (st, p) = s.checkout(&customer, "both", &both).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["errors"][0]["field"], "shipping_address_id", "{p}");
+    let (st, p) = s
+        .checkout(
+            &customer,
+            "none",
+            &json!({"payment_method_id": Uuid::now_v7()}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["errors"][0]["field"], "shipping_address", "{p}");
+
+    // The order keeps the saved address in the one address shape.
+    let key = unique("key");
+    let (st, order) = s.checkout(&customer, &key, &by_id).await;
+    assert_eq!(st, StatusCode::CREATED, "{order}");
+    let shipped_to = &order["shipping_address"];
+    for field in [
+        "recipient_name",
+        "organization",
+        "address_lines",
+        "locality",
+        "administrative_area",
+        "postal_code",
+        "country_code",
+        "phone",
+    ] {
+        assert_eq!(shipped_to[field], saved[field], "{field}: {order}");
+    }
+    assert_eq!(shipped_to["country_code"], "DE");
+
+    // The saved address changes; a retry with the same key and id is still the same request
+    // and answers the first order, which keeps the address it was placed with.
+    let (st, moved) = s
+        .patch(
+            &format!(
+                "/api/v1/users/me/addresses/{}",
+                by_id["shipping_address_id"].as_str().unwrap()
+            ),
+            &customer,
+            json!({"locality": "Hamburg", "postal_code": "20095"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{moved}");
+    let (st, again) = s.checkout(&customer, &key, &by_id).await;
+    assert_eq!(st, StatusCode::CREATED, "{again}");
+    assert_eq!(again["id"], order["id"]);
+    assert_eq!(again["shipping_address"]["locality"], "Berlin");
+    let stored = s.order(&customer, order["id"].as_str().unwrap()).await;
+    assert_eq!(stored["shipping_address"]["locality"], "Berlin");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_placed_before_keep_their_address_in_the_one_shape() {
+    use sqlx::migrate::Migrator;
+    let common = storefront_tests::common();
+    let all = &storefront_order::MIGRATIONS;
+    let before: Vec<_> = all
+        .iter()
+        .filter(|m| m.version < 20261206000001)
+        .cloned()
+        .collect();
+    let (_, pool) = storefront_tests::fresh_database(&common, &Migrator::with_migrations(before))
+        .await
+        .unwrap();
+    let (two_lines, one_line) = (Uuid::now_v7(), Uuid::now_v7());
+    for (id, address) in [
+        (
+            two_lines,
+            json!({"name": "Ada", "line1": "1 Main St", "line2": "Flat 2", "city": "Springfield",
+                   "region": "CA", "postal_code": "94103", "country": "US", "phone": "+1 415 555 0100"}),
+        ),
+        (
+            one_line,
+            json!({"name": "Bo", "line1": "Unter den Linden 1", "line2": null, "city": "Berlin",
+                   "region": null, "postal_code": "10117", "country": "DE", "phone": null}),
+        ),
+    ] {
+        sqlx::query(
+            "INSERT INTO orders (id, user_id, status, currency, subtotal, total, payment_method_id, shipping_address)
+             VALUES ($1, $2, 'paid', 'EUR', 100, 100, $3, $4)",
+        )
+        .bind(id)
+        .bind(Uuid::now_v7())
+        .bind(Uuid::now_v7())
+        .bind(address)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    storefront_kit::db::migrate(&pool, all).await.unwrap();
+    let read = |id: Uuid| {
+        let pool = pool.clone();
+        async move {
+            let v: Value = sqlx::query_scalar("SELECT shipping_address FROM orders WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            serde_json::from_value::<storefront_kit::address::Address>(v.clone())
+                .unwrap_or_else(|e| panic!("{v} is not an address: {e}"))
+        }
+    };
+    let a = read(two_lines).await;
+    assert_eq!(a.recipient_name, "Ada");
+    assert_eq!(a.address_lines, ["1 Main St", "Flat 2"]);
+    assert_eq!(a.locality, "Springfield");
+    assert_eq!(a.administrative_area, "CA");
+    assert_eq!(a.postal_code, "94103");
+    assert_eq!(a.country_code, "US");
+    assert_eq!(a.phone, "+1 415 555 0100");
+    let b = read(one_line).await;
+    assert_eq!(b.address_lines, ["Unter den Linden 1"]);
+    assert_eq!((b.administrative_area.as_str(), b.phone.as_str()), ("", ""));
+    assert_eq!(b.organization, "");
 }

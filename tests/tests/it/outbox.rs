@@ -11,7 +11,7 @@ use storefront_kit::config::KafkaSettings;
 use storefront_kit::kafka::{ConsumerOptions, Delivery, Outcome};
 use storefront_kit::outbox::{self, OutboxEvent, Relay, RelayOptions};
 use storefront_kit::{Shutdown, inbox};
-use storefront_tests::{common, eventually, fresh_database, unique};
+use storefront_tests::{common, count, eventually, fresh_database, unique};
 use uuid::Uuid;
 
 async fn enqueue_many(pool: &PgPool, topic: &str, n: usize, keys: usize) -> Vec<Uuid> {
@@ -35,10 +35,11 @@ async fn enqueue_many(pool: &PgPool, topic: &str, n: usize, keys: usize) -> Vec<
 }
 
 async fn published(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
-        .fetch_one(pool)
-        .await
-        .unwrap()
+    count(
+        pool,
+        "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL",
+    )
+    .await
 }
 
 /// A consumer whose effect is one row per application in `effects`.
@@ -127,10 +128,7 @@ async fn relay_killed_mid_batch_delivers_at_least_once_and_inbox_applies_exactly
     eventually(
         Duration::from_secs(60),
         "the first relay to publish",
-        || {
-            let pool = pool.clone();
-            async move { (published(&pool).await >= 150).then_some(()) }
-        },
+        || async { (published(&pool).await >= 150).then_some(()) },
     )
     .await;
     handle.abort();
@@ -148,10 +146,7 @@ async fn relay_killed_mid_batch_delivers_at_least_once_and_inbox_applies_exactly
     eventually(
         Duration::from_secs(90),
         "every event to be published",
-        || {
-            let pool = pool.clone();
-            async move { (published(&pool).await == N as i64).then_some(()) }
-        },
+        || async { (published(&pool).await == N as i64).then_some(()) },
     )
     .await;
 
@@ -175,10 +170,7 @@ async fn relay_killed_mid_batch_delivers_at_least_once_and_inbox_applies_exactly
     eventually(
         Duration::from_secs(120),
         "every message to be consumed",
-        || {
-            let d = deliveries.clone();
-            async move { (d.load(Ordering::SeqCst) as i64 >= total_messages).then_some(()) }
-        },
+        || async { (deliveries.load(Ordering::SeqCst) as i64 >= total_messages).then_some(()) },
     )
     .await;
 
@@ -232,24 +224,16 @@ async fn relay_is_woken_by_notify_and_keeps_per_key_order() {
     let handle = tokio::spawn(relay.run(shutdown.clone()));
     // Let the relay reach its LISTEN before the events are written.
     tokio::task::yield_now().await;
-    eventually(Duration::from_secs(20), "the relay to listen", || {
-        let pool = pool.clone();
-        async move {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            (n > 0).then_some(())
-        }
+    let listening = "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND query LIKE 'LISTEN%'";
+    eventually(Duration::from_secs(20), "the relay to listen", || async {
+        (count(&pool, listening).await > 0).then_some(())
     })
     .await;
     const N: usize = 300;
     enqueue_many(&pool, &topic, N, 5).await;
-    eventually(Duration::from_secs(30), "notified publication", || {
-        let pool = pool.clone();
-        async move { (published(&pool).await == N as i64).then_some(()) }
+    eventually(Duration::from_secs(30), "notified publication", || async {
+        (published(&pool).await == N as i64).then_some(())
     })
     .await;
 
@@ -264,9 +248,8 @@ async fn relay_is_woken_by_notify_and_keeps_per_key_order() {
         dups,
         stop.clone(),
     );
-    eventually(Duration::from_secs(60), "consumption", || {
-        let d = deliveries.clone();
-        async move { (d.load(Ordering::SeqCst) >= N).then_some(()) }
+    eventually(Duration::from_secs(60), "consumption", || async {
+        (deliveries.load(Ordering::SeqCst) >= N).then_some(())
     })
     .await;
     // Within one key, effects were applied in the order the events were written.

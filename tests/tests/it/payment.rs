@@ -10,11 +10,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use storefront_kit::events::{CloudEvent, topics};
-use storefront_tests::eventually;
-use storefront_tests::stack::Stack;
+use storefront_tests::stack::{Stack, produce};
+use storefront_tests::{eur, eventually, wait_count};
 use uuid::Uuid;
-
-use storefront_tests::stack::produce;
 
 /// A payment role and a gateway in front of it, stopped on drop.
 struct Payments {
@@ -22,12 +20,7 @@ struct Payments {
     pool: PgPool,
 }
 
-impl std::ops::Deref for Payments {
-    type Target = Stack;
-    fn deref(&self) -> &Stack {
-        &self.stack
-    }
-}
+storefront_tests::deref_stack!(Payments);
 
 impl Payments {
     async fn start() -> Self {
@@ -35,37 +28,23 @@ impl Payments {
         stack
             .topics(&[topics::ORDER_EVENTS, topics::PAYMENT_EVENTS])
             .await;
-        let mut cfg = storefront_payment::Config {
-            common: stack.common.clone(),
-            payment: Default::default(),
-        };
-        cfg.payment.listen = "127.0.0.1:0".parse().unwrap();
-        cfg.payment.consumer_group = stack.unique("group");
-        cfg.payment.relay_poll_interval_ms = 200;
-        cfg.payment.provider_timeout_ms = 300;
-        cfg.payment.retry_initial_backoff_ms = 50;
-        cfg.payment.retry_budget_ms = 2_000;
-        let server = storefront_payment::build(cfg, stack.shutdown.clone())
-            .await
-            .expect("payment starts (is the dev stack up? scripts/dev-stack.sh up)");
-        let addr = server.local_addr();
-        let pool = server.pool().clone();
-        tokio::spawn(server.run());
-        stack
-            .gateway(|gw| gw.gateway.upstreams.payment = format!("http://{addr}"))
+        let payment = stack
+            .payment(|c| c.payment.retry_initial_backoff_ms = 50)
             .await;
-        Self { stack, pool }
+        let url = payment.url();
+        stack.gateway(|gw| gw.gateway.upstreams.payment = url).await;
+        Self {
+            stack,
+            pool: payment.state,
+        }
     }
 
     async fn save_card(&self, token: &str, number: &str) -> Uuid {
         let (s, body) = self
-            .call(
-                Method::POST,
+            .post(
                 "/api/v1/payment-methods",
-                Some(token),
-                Some(
-                    json!({"card_number": number, "exp_month": 12, "exp_year": 2035, "cvc": "123"}),
-                ),
+                token,
+                json!({"card_number": number, "exp_month": 12, "exp_year": 2035, "cvc": "123"}),
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
@@ -135,14 +114,11 @@ async fn cards_are_kept_only_as_an_encrypted_token_and_each_user_sees_their_own(
     let p = Payments::start().await;
     let (user, token) = p.customer();
     let (s, body) = p
-        .call(
-            Method::POST,
+        .post(
             "/api/v1/payment-methods",
-            Some(&token),
-            Some(
-                json!({"card_number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2035,
+            &token,
+            json!({"card_number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2035,
                         "cvc": "123", "holder_name": "Ada Lovelace"}),
-            ),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
@@ -200,12 +176,7 @@ async fn cards_are_kept_only_as_an_encrypted_token_and_each_user_sees_their_own(
         ),
     ] {
         let (s, problem) = p
-            .call(
-                Method::POST,
-                "/api/v1/payment-methods",
-                Some(&token),
-                Some(body.clone()),
-            )
+            .post("/api/v1/payment-methods", &token, body.clone())
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body} -> {problem}");
         let fields: Vec<&str> = problem["errors"]
@@ -223,48 +194,30 @@ async fn cards_are_kept_only_as_an_encrypted_token_and_each_user_sees_their_own(
 
     // Listing: own cards only; others get 404 on delete.
     p.save_card(&token, "5555555555554444").await;
-    let (s, list) = p
-        .call(
-            Method::GET,
-            "/api/v1/payment-methods?limit=1",
-            Some(&token),
-            None,
-        )
-        .await;
+    let (s, list) = p.get_as("/api/v1/payment-methods?limit=1", &token).await;
     assert_eq!(s, StatusCode::OK, "{list}");
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(list["items"][0]["brand"], "mastercard");
     let cursor = list["next_cursor"].as_str().unwrap().to_owned();
     let (_, page2) = p
-        .call(
-            Method::GET,
-            &format!("/api/v1/payment-methods?limit=1&cursor={cursor}"),
-            Some(&token),
-            None,
+        .get_as(
+            format!("/api/v1/payment-methods?limit=1&cursor={cursor}"),
+            &token,
         )
         .await;
     assert_eq!(page2["items"][0]["id"], id.to_string());
     assert_eq!(page2["next_cursor"], Value::Null);
     let (_, stranger) = p.customer();
-    let (_, theirs) = p
-        .call(
-            Method::GET,
-            "/api/v1/payment-methods",
-            Some(&stranger),
-            None,
-        )
-        .await;
+    let (_, theirs) = p.get_as("/api/v1/payment-methods", &stranger).await;
     assert_eq!(theirs["items"], json!([]));
     let path = format!("/api/v1/payment-methods/{id}");
-    let (s, _) = p.call(Method::DELETE, &path, Some(&stranger), None).await;
+    let (s, _) = p.delete(&path, &stranger).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = p
-        .call(Method::GET, "/api/v1/payment-methods", None, None)
-        .await;
+    let (s, _) = p.get("/api/v1/payment-methods").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let (s, _) = p.call(Method::DELETE, &path, Some(&token), None).await;
+    let (s, _) = p.delete(&path, &token).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = p.call(Method::DELETE, &path, Some(&token), None).await;
+    let (s, _) = p.delete(&path, &token).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM payment_methods WHERE user_id = $1")
         .bind(user)
@@ -290,25 +243,13 @@ async fn an_order_is_charged_once_even_when_redelivered_or_after_a_crash_mid_cha
     let d = &a[0].1;
     assert_eq!(d["order_id"], order.to_string());
     assert_eq!(d["user_id"], user.to_string());
-    assert_eq!(d["amount"], json!({"amount": 4599, "currency": "EUR"}));
+    assert_eq!(d["amount"], eur(4599));
     assert_eq!(d["payment_method_id"], card.to_string());
     assert_eq!(d["brand"], "visa");
     assert_eq!(d["last4"], "4242");
     // Wait until all three deliveries were handled, then count.
-    let pool = p.pool.clone();
-    eventually(Duration::from_secs(60), "both event ids recorded", || {
-        let pool = pool.clone();
-        async move {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM processed_events WHERE consumer = 'payment'",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            (n == 2).then_some(())
-        }
-    })
-    .await;
+    let recorded = "SELECT count(*) FROM processed_events WHERE consumer = 'payment'";
+    wait_count(&p.pool, recorded, 2, Duration::from_secs(60)).await;
     assert_eq!(p.announced(order).await.len(), 1);
     assert_eq!(
         p.count("SELECT count(*) FROM transactions WHERE order_id = $1 AND kind = 'charge' AND status = 'succeeded'", order).await,
@@ -459,24 +400,13 @@ async fn a_refund_request_refunds_the_charge_once() {
     let a = p.settled(order, 2).await;
     assert_eq!(a[1].0, "payment.refunded");
     assert_eq!(a[1].1["transaction_id"], charge);
-    assert_eq!(a[1].1["amount"], json!({"amount": 2500, "currency": "EUR"}));
+    assert_eq!(a[1].1["amount"], eur(2500));
     let refund_id: Uuid = a[1].1["refund_id"].as_str().unwrap().parse().unwrap();
-    let pool = p.pool.clone();
-    let never_id = never.id;
-    eventually(Duration::from_secs(60), "all refund deliveries handled", || {
-        let pool = pool.clone();
-        async move {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM processed_events WHERE consumer = 'payment' AND event_id = $1",
-            )
-            .bind(never_id)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            (n == 1).then_some(())
-        }
-    })
-    .await;
+    let handled = format!(
+        "SELECT count(*) FROM processed_events WHERE consumer = 'payment' AND event_id = '{}'",
+        never.id
+    );
+    wait_count(&p.pool, &handled, 1, Duration::from_secs(60)).await;
     assert_eq!(
         p.announced(order).await.len(),
         2,
@@ -503,23 +433,18 @@ async fn a_repeated_idempotency_key_saves_the_card_once() {
     let p = Payments::start().await;
     let (user, token) = p.customer();
     let save = |key: &'static str, exp_year: i64| {
-        p.http
-            .post(format!("{}/api/v1/payment-methods", p.base))
-            .bearer_auth(&token)
-            .header("idempotency-key", key)
-            .json(&json!({"card_number": "4242424242424242", "exp_month": 12, "exp_year": exp_year, "cvc": "123"}))
-            .send()
+        let card = json!({"card_number": "4242424242424242", "exp_month": 12, "exp_year": exp_year, "cvc": "123"});
+        let req = p.req(Method::POST, "/api/v1/payment-methods").token(&token);
+        req.header("idempotency-key", key).json(card).full()
     };
-    let first = save("card-1", 2035).await.unwrap();
-    assert_eq!(first.status(), StatusCode::CREATED);
-    let first: Value = first.json().await.unwrap();
-    let again = save("card-1", 2035).await.unwrap();
-    assert_eq!(again.status(), StatusCode::CREATED);
-    assert_eq!(again.headers()["idempotent-replayed"], "true");
-    let again: Value = again.json().await.unwrap();
+    let (status, _, first) = save("card-1", 2035).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, headers, again) = save("card-1", 2035).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(headers["idempotent-replayed"], "true");
     assert_eq!(again["id"], first["id"]);
-    let other = save("card-1", 2036).await.unwrap();
-    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _, _) = save("card-1", 2036).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM payment_methods WHERE user_id = $1")
         .bind(user)
         .fetch_one(&p.pool)

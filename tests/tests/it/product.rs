@@ -10,34 +10,31 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use sqlx::PgPool;
 use storefront_kit::events::{CloudEvent, topics};
 use storefront_kit::jwt::Role;
+use storefront_product::config::ProductSettings;
 use storefront_proto::product::v1 as pb;
 use storefront_proto::product::v1::product_service_client::ProductServiceClient;
-use storefront_tests::stack::find_event;
-use storefront_tests::stack::{Stack, read};
-use storefront_tests::{common, eventually, unique};
+use storefront_tests::roles::Started;
+use storefront_tests::stack::{Client, Stack, find_event};
+use storefront_tests::{channel, column, eur, eventually, money, ok, refused, sku};
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-/// A product role and a gateway in front of it, stopped on drop.
+/// A product role (and optionally an inventory role) and a gateway in front, stopped on drop.
 struct Catalog {
     stack: Stack,
     addr: SocketAddr,
-    admin: String,
+    admin: Client,
     customer: String,
     redis: redis::aio::ConnectionManager,
-    key_prefix: String,
     catalog: storefront_product::Catalog,
-    kafka: storefront_kit::config::KafkaSettings,
+    /// The inventory role's pool, when one runs.
+    inventory: Option<PgPool>,
 }
 
-impl std::ops::Deref for Catalog {
-    type Target = Stack;
-    fn deref(&self) -> &Stack {
-        &self.stack
-    }
-}
+storefront_tests::deref_stack!(Catalog);
 
 impl Catalog {
     async fn start() -> Self {
@@ -45,92 +42,67 @@ impl Catalog {
     }
 
     /// A stack whose product settings `tune` changed first.
-    async fn start_with(
-        tune: impl FnOnce(&mut storefront_product::config::ProductSettings),
-    ) -> Self {
+    async fn start_with(tune: impl FnOnce(&mut ProductSettings)) -> Self {
+        Self::start_full(tune, false).await
+    }
+
+    /// With `inventory`, an inventory role too (its own database), behind the same gateway.
+    async fn start_full(tune: impl FnOnce(&mut ProductSettings), inventory: bool) -> Self {
         let mut stack = Stack::new("it_product").await;
         stack.common.postgres.max_connections = 20;
-        let mut cfg = storefront_product::Config {
-            common: stack.common.clone(),
-            product: Default::default(),
-        };
-        cfg.product.listen = "127.0.0.1:0".parse().unwrap();
-        cfg.product.database = Some(stack.unique("db"));
-        cfg.product.relay_poll_interval_ms = 200;
-        cfg.product.consumer_group = stack.unique("group");
-        tune(&mut cfg.product);
         stack
-            .topics(&[topics::PRODUCT_EVENTS, topics::INVENTORY_EVENTS])
+            .topics(&[
+                topics::PRODUCT_EVENTS,
+                topics::INVENTORY_EVENTS,
+                topics::ORDER_EVENTS,
+            ])
             .await;
-        let server = storefront_product::build(cfg, stack.shutdown.clone())
-            .await
-            .expect("product starts (is the dev stack up? scripts/dev-stack.sh up)");
-        let addr = server.local_addr();
-        let catalog = server.catalog().clone();
-        tokio::spawn(server.run());
+        let product = stack.product(|c| tune(&mut c.product)).await;
+        let inventory = match inventory {
+            true => Some(stack.inventory(|_| {}).await),
+            false => None,
+        };
+        let inventory_url = inventory.as_ref().map(Started::url);
         stack
-            .gateway(|gw| gw.gateway.upstreams.product = format!("http://{addr}"))
+            .gateway(|gw| {
+                gw.gateway.upstreams.product = product.url();
+                if let Some(url) = inventory_url {
+                    gw.gateway.upstreams.inventory = url;
+                }
+            })
             .await;
         let redis = storefront_kit::cache::connect(&stack.common.redis)
             .await
             .unwrap();
         Self {
-            admin: stack.admin(),
+            admin: stack.client(&stack.admin()),
             customer: stack.token(Uuid::now_v7(), vec![Role::Customer]),
-            key_prefix: stack.common.redis.key_prefix.clone(),
-            kafka: stack.common.kafka.clone(),
             stack,
-            addr,
+            addr: product.addr,
             redis,
-            catalog,
+            catalog: product.state,
+            inventory: inventory.map(|i| i.state),
         }
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None, None).await
-    }
-
-    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.call(method, path, Some(&self.admin), body).await
     }
 
     /// Creates an active product with one variant per (sku, price, attributes).
     async fn product(&self, body: Value) -> Value {
-        let (s, b) = self
-            .admin(Method::POST, "/api/v1/admin/products", Some(body))
-            .await;
+        let (s, b) = self.admin.post("/api/v1/admin/products", body).await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
         b
     }
 
     fn grpc(&self) -> ProductServiceClient<Channel> {
-        let channel = Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .timeout(Duration::from_secs(30))
-            .connect_lazy();
-        ProductServiceClient::new(channel)
+        ProductServiceClient::new(channel(self.addr, Duration::from_secs(30)))
     }
-}
-
-fn eur(amount: i64) -> Value {
-    json!({"amount": amount, "currency": "EUR"})
 }
 
 fn variant(sku: &str, amount: i64, attrs: Value) -> Value {
     json!({"sku": sku, "price": eur(amount), "attributes": attrs})
 }
 
-fn sku() -> String {
-    unique("SKU").replace('_', "-")
-}
-
 fn names(list: &Value) -> Vec<String> {
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap().to_owned())
-        .collect()
+    column(&list["items"], "name")
 }
 
 fn facet(body: &Value, facet: &str, value: &str) -> i64 {
@@ -146,6 +118,7 @@ fn facet(body: &Value, facet: &str, value: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn admin_crud_keeps_slugs_unique_and_stable() {
     let s = Catalog::start().await;
+    let admin = &s.admin;
     let p = s
         .product(json!({"name": "Trail Running Shoe", "brand": "Acme", "tags": ["Running", "running", "Trail"],
                         "specifications": [{"name": "Weight", "value": "280 g"}],
@@ -160,38 +133,33 @@ async fn admin_crud_keeps_slugs_unique_and_stable() {
     // Drafts are invisible to customers, visible to admins.
     let (st, _) = s.get(&format!("/api/v1/products/{id}")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, _) = s
-        .admin(Method::GET, &format!("/api/v1/products/{id}"), None)
-        .await;
+    let (st, _) = admin.get(format!("/api/v1/products/{id}")).await;
     assert_eq!(st, StatusCode::OK);
 
     // Same name: a distinct slug; an explicit slug that is taken: 409.
     let p2 = s.product(json!({"name": "Trail Running Shoe"})).await;
     assert_eq!(p2["slug"], "trail-running-shoe-2");
-    let (st, body) = s
-        .admin(
-            Method::POST,
+    let (st, body) = admin
+        .post(
             "/api/v1/admin/products",
-            Some(json!({"name": "Other", "slug": "trail-running-shoe"})),
+            json!({"name": "Other", "slug": "trail-running-shoe"}),
         )
         .await;
     assert_eq!(st, StatusCode::CONFLICT, "{body}");
-    let (st, body) = s
-        .admin(
-            Method::POST,
+    let (st, body) = admin
+        .post(
             "/api/v1/admin/products",
-            Some(json!({"name": "Bad", "slug": "Not A Slug"})),
+            json!({"name": "Bad", "slug": "Not A Slug"}),
         )
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["errors"][0]["field"], "slug");
 
     // Renaming keeps the slug; activating makes it public under the old slug.
-    let (st, body) = s
-        .admin(
-            Method::PATCH,
-            &format!("/api/v1/admin/products/{id}"),
-            Some(json!({"name": "Trail Running Shoe Pro", "status": "active"})),
+    let (st, body) = admin
+        .patch(
+            format!("/api/v1/admin/products/{id}"),
+            json!({"name": "Trail Running Shoe Pro", "status": "active"}),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{body}");
@@ -200,11 +168,10 @@ async fn admin_crud_keeps_slugs_unique_and_stable() {
     assert_eq!(st, StatusCode::OK, "{body}");
     assert_eq!(body["name"], "Trail Running Shoe Pro");
     // An explicit slug change moves it; the old slug no longer resolves.
-    let (st, body) = s
-        .admin(
-            Method::PATCH,
-            &format!("/api/v1/admin/products/{id}"),
-            Some(json!({"slug": "trail-pro"})),
+    let (st, body) = admin
+        .patch(
+            format!("/api/v1/admin/products/{id}"),
+            json!({"slug": "trail-pro"}),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{body}");
@@ -214,11 +181,10 @@ async fn admin_crud_keeps_slugs_unique_and_stable() {
         StatusCode::NOT_FOUND
     );
     let other = p2["id"].as_str().unwrap();
-    let (st, _) = s
-        .admin(
-            Method::PATCH,
-            &format!("/api/v1/admin/products/{other}"),
-            Some(json!({"slug": "trail-pro"})),
+    let (st, _) = admin
+        .patch(
+            format!("/api/v1/admin/products/{other}"),
+            json!({"slug": "trail-pro"}),
         )
         .await;
     assert_eq!(st, StatusCode::CONFLICT);
@@ -227,12 +193,8 @@ async fn admin_crud_keeps_slugs_unique_and_stable() {
     let mut listed = Vec::new();
     let mut cursor = String::new();
     loop {
-        let (st, page) = s
-            .admin(
-                Method::GET,
-                &format!("/api/v1/admin/products?limit=1{cursor}"),
-                None,
-            )
+        let (st, page) = admin
+            .get(format!("/api/v1/admin/products?limit=1{cursor}"))
             .await;
         assert_eq!(st, StatusCode::OK, "{page}");
         listed.extend(
@@ -248,51 +210,37 @@ async fn admin_crud_keeps_slugs_unique_and_stable() {
         }
     }
     assert_eq!(listed, [p2["id"].clone(), p["id"].clone()]);
-    let (st, _) = s
-        .call(
-            Method::GET,
-            "/api/v1/admin/products",
-            Some(&s.customer),
-            None,
-        )
-        .await;
+    let (st, _) = s.get_as("/api/v1/admin/products", &s.customer).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 
     // Variants: duplicate SKU 409, bad compare-at 422, update and delete.
     let taken = p["variants"][0]["sku"].as_str().unwrap();
-    let (st, _) = s
-        .admin(
-            Method::POST,
-            &format!("/api/v1/admin/products/{other}/variants"),
-            Some(variant(taken, 100, json!({}))),
+    let (st, _) = admin
+        .post(
+            format!("/api/v1/admin/products/{other}/variants"),
+            variant(taken, 100, json!({})),
         )
         .await;
     assert_eq!(st, StatusCode::CONFLICT);
-    let (st, body) = s
-        .admin(Method::POST, &format!("/api/v1/admin/products/{id}/variants"),
-               Some(json!({"sku": sku(), "price": eur(5000), "compare_at_price": eur(4000), "attributes": {"size": "43"}})))
+    let (st, body) = admin.post(format!("/api/v1/admin/products/{id}/variants"), json!({"sku": sku(), "price": eur(5000), "compare_at_price": eur(4000), "attributes": {"size": "43"}}))
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let (st, v) = s
-        .admin(Method::POST, &format!("/api/v1/admin/products/{id}/variants"),
-               Some(json!({"sku": sku(), "price": eur(9500), "compare_at_price": eur(12000), "attributes": {"size": "43"}})))
+    let (st, v) = admin.post(format!("/api/v1/admin/products/{id}/variants"), json!({"sku": sku(), "price": eur(9500), "compare_at_price": eur(12000), "attributes": {"size": "43"}}))
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let vid = v["id"].as_str().unwrap();
     // A variant is addressed under its own product only.
-    let (st, _) = s
-        .admin(
-            Method::PATCH,
-            &format!("/api/v1/admin/products/{other}/variants/{vid}"),
-            Some(json!({"price": eur(1)})),
+    let (st, _) = admin
+        .patch(
+            format!("/api/v1/admin/products/{other}/variants/{vid}"),
+            json!({"price": eur(1)}),
         )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, v) = s
-        .admin(
-            Method::PATCH,
-            &format!("/api/v1/admin/products/{id}/variants/{vid}"),
-            Some(json!({"price": eur(7999), "compare_at_price": null})),
+    let (st, v) = admin
+        .patch(
+            format!("/api/v1/admin/products/{id}/variants/{vid}"),
+            json!({"price": eur(7999), "compare_at_price": null}),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
@@ -301,30 +249,16 @@ async fn admin_crud_keeps_slugs_unique_and_stable() {
     let (_, body) = s.get(&format!("/api/v1/products/{id}")).await;
     assert_eq!(body["min_price"], eur(7999));
     assert_eq!(body["max_price"], eur(8999));
-    let (st, _) = s
-        .admin(
-            Method::DELETE,
-            &format!("/api/v1/admin/products/{id}/variants/{vid}"),
-            None,
-        )
+    let (st, _) = admin
+        .delete(format!("/api/v1/admin/products/{id}/variants/{vid}"))
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
 
     // Active products must be archived before deletion; archived ones stay readable.
-    let (st, _) = s
-        .admin(
-            Method::DELETE,
-            &format!("/api/v1/admin/products/{id}"),
-            None,
-        )
-        .await;
+    let (st, _) = admin.delete(format!("/api/v1/admin/products/{id}")).await;
     assert_eq!(st, StatusCode::CONFLICT);
-    let (st, body) = s
-        .admin(
-            Method::POST,
-            &format!("/api/v1/admin/products/{id}/archive"),
-            None,
-        )
+    let (st, body) = admin
+        .post(format!("/api/v1/admin/products/{id}/archive"), None)
         .await;
     assert_eq!(st, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "archived");
@@ -332,18 +266,10 @@ async fn admin_crud_keeps_slugs_unique_and_stable() {
         s.get(&format!("/api/v1/products/{id}")).await.0,
         StatusCode::OK
     );
-    let (st, _) = s
-        .admin(
-            Method::DELETE,
-            &format!("/api/v1/admin/products/{id}"),
-            None,
-        )
-        .await;
+    let (st, _) = admin.delete(format!("/api/v1/admin/products/{id}")).await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     assert_eq!(
-        s.admin(Method::GET, &format!("/api/v1/products/{id}"), None)
-            .await
-            .0,
+        admin.get(format!("/api/v1/products/{id}")).await.0,
         StatusCode::NOT_FOUND
     );
 }
@@ -357,11 +283,11 @@ async fn admin_routes_refuse_customers_and_anonymous_callers() {
         ("/api/v1/admin/categories", Method::POST),
     ] {
         let (st, p) = s
-            .call(method.clone(), path, Some(&s.customer), Some(body.clone()))
+            .call(method.clone(), path, &s.customer, body.clone())
             .await;
         assert_eq!(st, StatusCode::FORBIDDEN, "{path}: {p}");
         assert_eq!(p["status"], 403);
-        let (st, _) = s.call(method, path, None, Some(body.clone())).await;
+        let (st, _) = s.call(method, path, None, body.clone()).await;
         assert_eq!(st, StatusCode::UNAUTHORIZED, "{path}");
     }
     // The service enforces the role itself too (callers inside the cluster skip the gateway).
@@ -375,13 +301,9 @@ async fn admin_routes_refuse_customers_and_anonymous_callers() {
         "authorization",
         format!("Bearer {}", s.customer).parse().unwrap(),
     );
-    let err = s.grpc().create_product(req).await.unwrap_err();
+    let err = refused(s.grpc().create_product(req)).await;
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
-    let err = s
-        .grpc()
-        .create_product(pb::CreateProductRequest::default())
-        .await
-        .unwrap_err();
+    let err = refused(s.grpc().create_product(pb::CreateProductRequest::default())).await;
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
 }
 
@@ -498,9 +420,7 @@ async fn search_ranks_by_weight_and_tolerates_typos() {
     let (_, body) = s.get("/api/v1/products?q=zzzqqqxx").await;
     assert!(names(&body).is_empty(), "{body}");
     // Admins also find drafts.
-    let (_, body) = s
-        .admin(Method::GET, "/api/v1/products?q=lantern", None)
-        .await;
+    let (_, body) = s.admin.get("/api/v1/products?q=lantern").await;
     assert!(
         names(&body).contains(&"Secret Lantern Prototype".to_owned()),
         "{body}"
@@ -594,9 +514,9 @@ async fn facets_count_the_filtered_set() {
     let (_, again) = s.get("/api/v1/products").await;
     assert_eq!(again["total"], 3);
     let (st, archived) = s
-        .admin(
-            Method::POST,
-            &format!(
+        .admin
+        .post(
+            format!(
                 "/api/v1/admin/products/{}/archive",
                 jeans["id"].as_str().unwrap()
             ),
@@ -693,7 +613,7 @@ async fn reads_never_see_stale_data_after_an_update_returns() {
         "Cached 0"
     );
     let mut conn = s.redis.clone();
-    let key = format!("{}cache:product:{id}", s.key_prefix);
+    let key = format!("{}cache:product:{id}", s.common.redis.key_prefix);
     let cached: Option<String> = redis::cmd("GET")
         .arg(&key)
         .query_async(&mut conn)
@@ -722,10 +642,10 @@ async fn reads_never_see_stale_data_after_an_update_returns() {
     for i in 1..=15 {
         let name = format!("Cached {i}");
         let (st, body) = s
-            .admin(
-                Method::PATCH,
-                &format!("/api/v1/admin/products/{id}"),
-                Some(json!({"name": name})),
+            .admin
+            .patch(
+                format!("/api/v1/admin/products/{id}"),
+                json!({"name": name}),
             )
             .await;
         assert_eq!(st, StatusCode::OK, "{body}");
@@ -764,30 +684,19 @@ async fn reads_never_see_stale_data_after_an_update_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn category_moves_refuse_cycles_and_filter_subtrees() {
     let s = Catalog::start().await;
+    let admin = &s.admin;
     let mk = |name: &str, parent: Option<&str>| json!({"name": name, "parent_id": parent});
-    let (st, a) = s
-        .admin(
-            Method::POST,
-            "/api/v1/admin/categories",
-            Some(mk("Apparel", None)),
-        )
+    let (st, a) = admin
+        .post("/api/v1/admin/categories", mk("Apparel", None))
         .await;
     assert_eq!(st, StatusCode::CREATED, "{a}");
     let a_id = a["id"].as_str().unwrap().to_owned();
-    let (_, b) = s
-        .admin(
-            Method::POST,
-            "/api/v1/admin/categories",
-            Some(mk("Shoes", Some(&a_id))),
-        )
+    let (_, b) = admin
+        .post("/api/v1/admin/categories", mk("Shoes", Some(&a_id)))
         .await;
     let b_id = b["id"].as_str().unwrap().to_owned();
-    let (_, c) = s
-        .admin(
-            Method::POST,
-            "/api/v1/admin/categories",
-            Some(mk("Trail Shoes", Some(&b_id))),
-        )
+    let (_, c) = admin
+        .post("/api/v1/admin/categories", mk("Trail Shoes", Some(&b_id)))
         .await;
     let c_id = c["id"].as_str().unwrap().to_owned();
     assert_eq!(c["depth"], 2);
@@ -795,11 +704,10 @@ async fn category_moves_refuse_cycles_and_filter_subtrees() {
 
     // Under itself or a descendant: refused.
     for target in [&a_id, &c_id] {
-        let (st, body) = s
-            .admin(
-                Method::POST,
-                &format!("/api/v1/admin/categories/{a_id}/move"),
-                Some(json!({"parent_id": target})),
+        let (st, body) = admin
+            .post(
+                format!("/api/v1/admin/categories/{a_id}/move"),
+                json!({"parent_id": target}),
             )
             .await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -807,13 +715,7 @@ async fn category_moves_refuse_cycles_and_filter_subtrees() {
     }
     // Depth-first listing.
     let (_, list) = s.get("/api/v1/categories").await;
-    let order: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(order, ["Apparel", "Shoes", "Trail Shoes"]);
+    assert_eq!(names(&list), ["Apparel", "Shoes", "Trail Shoes"]);
 
     // Products in a descendant are found through the ancestor.
     s.product(
@@ -826,11 +728,10 @@ async fn category_moves_refuse_cycles_and_filter_subtrees() {
     assert_eq!(facet(&body, "categories", &c_id), 1);
 
     // Moving the leaf to the root is fine; the old ancestor no longer contains it.
-    let (st, moved) = s
-        .admin(
-            Method::POST,
-            &format!("/api/v1/admin/categories/{c_id}/move"),
-            Some(json!({"parent_id": null})),
+    let (st, moved) = admin
+        .post(
+            format!("/api/v1/admin/categories/{c_id}/move"),
+            json!({"parent_id": null}),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{moved}");
@@ -838,20 +739,12 @@ async fn category_moves_refuse_cycles_and_filter_subtrees() {
     let (_, body) = s.get(&format!("/api/v1/products?category={a_id}")).await;
     assert!(names(&body).is_empty());
     // A category with children cannot be deleted.
-    let (st, _) = s
-        .admin(
-            Method::DELETE,
-            &format!("/api/v1/admin/categories/{a_id}"),
-            None,
-        )
+    let (st, _) = admin
+        .delete(format!("/api/v1/admin/categories/{a_id}"))
         .await;
     assert_eq!(st, StatusCode::CONFLICT);
-    let (st, _) = s
-        .admin(
-            Method::DELETE,
-            &format!("/api/v1/admin/categories/{b_id}"),
-            None,
-        )
+    let (st, _) = admin
+        .delete(format!("/api/v1/admin/categories/{b_id}"))
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
 }
@@ -859,8 +752,14 @@ async fn category_moves_refuse_cycles_and_filter_subtrees() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_upload_urls_accept_the_bytes_in_the_real_store() {
     let s = Catalog::start().await;
+    let admin = &s.admin;
     let p = s.product(json!({"name": "Pictured"})).await;
     let id = p["id"].as_str().unwrap();
+    let images = format!("/api/v1/admin/products/{id}/images");
+    let upload_url = |content_type: &str, size: usize| {
+        let body = json!({"content_type": content_type, "size_bytes": size});
+        admin.post(format!("{images}/upload-url"), body)
+    };
     let mut image_ids = Vec::new();
     for (i, bytes) in [
         b"\x89PNG first image".to_vec(),
@@ -869,41 +768,19 @@ async fn image_upload_urls_accept_the_bytes_in_the_real_store() {
     .into_iter()
     .enumerate()
     {
-        let (st, up) = s
-            .admin(
-                Method::POST,
-                &format!("/api/v1/admin/products/{id}/images/upload-url"),
-                Some(json!({"content_type": "image/png", "size_bytes": bytes.len()})),
-            )
-            .await;
+        let (st, up) = upload_url("image/png", bytes.len()).await;
         assert_eq!(st, StatusCode::CREATED, "{up}");
         // Registering before the upload: nothing is there yet.
         if i == 0 {
-            let (st, body) = s
-                .admin(
-                    Method::POST,
-                    &format!("/api/v1/admin/products/{id}/images"),
-                    Some(json!({"object_key": up["object_key"]})),
-                )
-                .await;
+            let key = json!({"object_key": up["object_key"]});
+            let (st, body) = admin.post(&images, key).await;
             assert_eq!(st, StatusCode::CONFLICT, "{body}");
-            let (st, up2) = s
-                .admin(
-                    Method::POST,
-                    &format!("/api/v1/admin/products/{id}/images/upload-url"),
-                    Some(json!({"content_type": "image/png", "size_bytes": bytes.len()})),
-                )
-                .await;
+            let (st, up2) = upload_url("image/png", bytes.len()).await;
             assert_eq!(st, StatusCode::CREATED);
             assert_ne!(up2["object_key"], up["object_key"]);
         }
         let (st, up) = if i == 0 {
-            s.admin(
-                Method::POST,
-                &format!("/api/v1/admin/products/{id}/images/upload-url"),
-                Some(json!({"content_type": "image/png", "size_bytes": bytes.len()})),
-            )
-            .await
+            upload_url("image/png", bytes.len()).await
         } else {
             (st, up)
         };
@@ -922,13 +799,8 @@ async fn image_upload_urls_accept_the_bytes_in_the_real_store() {
             resp.status(),
             resp.text().await.unwrap()
         );
-        let (st, img) = s
-            .admin(
-                Method::POST,
-                &format!("/api/v1/admin/products/{id}/images"),
-                Some(json!({"object_key": up["object_key"], "alt_text": format!("view {i}")})),
-            )
-            .await;
+        let image = json!({"object_key": up["object_key"], "alt_text": format!("view {i}")});
+        let (st, img) = admin.post(&images, image).await;
         assert_eq!(st, StatusCode::CREATED, "{img}");
         assert_eq!(img["position"], i);
         // The URL serves the bytes.
@@ -943,35 +815,20 @@ async fn image_upload_urls_accept_the_bytes_in_the_real_store() {
         image_ids.push(img["id"].as_str().unwrap().to_owned());
     }
     // Content type and size are limited.
-    let (st, _) = s
-        .admin(
-            Method::POST,
-            &format!("/api/v1/admin/products/{id}/images/upload-url"),
-            Some(json!({"content_type": "text/html", "size_bytes": 10})),
-        )
-        .await;
+    let (st, _) = upload_url("text/html", 10).await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
-    let (st, _) = s
-        .admin(
-            Method::POST,
-            &format!("/api/v1/admin/products/{id}/images/upload-url"),
-            Some(json!({"content_type": "image/png", "size_bytes": 20 * 1024 * 1024})),
-        )
-        .await;
+    let (st, _) = upload_url("image/png", 20 * 1024 * 1024).await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
     // Reordering puts the second image first.
     image_ids.reverse();
-    let (st, body) = s
-        .admin(
-            Method::PUT,
-            &format!("/api/v1/admin/products/{id}/images/order"),
-            Some(json!({"image_ids": image_ids})),
+    let (st, body) = admin
+        .put(
+            format!("/api/v1/admin/products/{id}/images/order"),
+            json!({"image_ids": image_ids}),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{body}");
-    let (_, p) = s
-        .admin(Method::GET, &format!("/api/v1/products/{id}"), None)
-        .await;
+    let (_, p) = admin.get(format!("/api/v1/products/{id}")).await;
     assert_eq!(p["images"][0]["id"], image_ids[0].as_str());
     assert_eq!(p["images"][0]["alt_text"], "view 1");
 }
@@ -983,14 +840,12 @@ async fn checkout_prices_come_from_batch_get_variants_by_sku() {
     s.product(json!({"name": "Priced", "status": "active",
                      "variants": [variant(&a, 1999, json!({"size": "S"})), variant(&b, 2999, json!({"size": "L"}))]}))
         .await;
-    let r = s
+    let r = ok(s
         .grpc()
         .batch_get_variants_by_sku(pb::BatchGetVariantsBySkuRequest {
             skus: vec![b.clone(), "NOPE-1".into(), a.clone(), b.clone()],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+        }))
+    .await;
     let got: Vec<(String, i64)> = r
         .variants
         .iter()
@@ -1010,26 +865,23 @@ async fn checkout_prices_come_from_batch_get_variants_by_sku() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_publish_created_updated_and_archived_events() {
     let s = Catalog::start().await;
+    let admin = &s.admin;
     let p = s
         .product(json!({"name": "Eventful", "status": "active", "variants": [variant(&sku(), 100, json!({}))]}))
         .await;
     let id = p["id"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/admin/products/{id}");
     assert_eq!(
-        s.admin(Method::PATCH, &path, Some(json!({"name": "Eventful 2"})))
-            .await
-            .0,
+        admin.patch(&path, json!({"name": "Eventful 2"})).await.0,
         StatusCode::OK
     );
     assert_eq!(
-        s.admin(Method::POST, &format!("{path}/archive"), None)
-            .await
-            .0,
+        admin.post(format!("{path}/archive"), None).await.0,
         StatusCode::OK
     );
-    let topic = storefront_kit::events::topic(&s.kafka, topics::PRODUCT_EVENTS);
+    let topic = s.topic(topics::PRODUCT_EVENTS);
     for ty in ["product.created", "product.updated", "product.archived"] {
-        let ev = find_event(&s.kafka, &topic, Duration::from_secs(30), |e| {
+        let ev = find_event(&s.common.kafka, &topic, Duration::from_secs(30), |e| {
             e.event_type == ty && e.subject.as_deref() == Some(id.as_str())
         })
         .await;
@@ -1050,10 +902,10 @@ async fn a_reader_that_fetched_before_an_update_cannot_cache_the_old_version() {
     assert_eq!(stale.name, "Racy 1");
     // ...an update commits and returns...
     let (st, _) = s
-        .admin(
-            Method::PATCH,
-            &format!("/api/v1/admin/products/{id}"),
-            Some(json!({"name": "Racy 2"})),
+        .admin
+        .patch(
+            format!("/api/v1/admin/products/{id}"),
+            json!({"name": "Racy 2"}),
         )
         .await;
     assert_eq!(st, StatusCode::OK);
@@ -1074,10 +926,10 @@ async fn opposite_concurrent_moves_never_make_a_cycle() {
         let mut ids = Vec::new();
         for name in ["X", "Y"] {
             let (st, c) = s
-                .admin(
-                    Method::POST,
+                .admin
+                .post(
                     "/api/v1/admin/categories",
-                    Some(json!({"name": format!("{name} {round}")})),
+                    json!({"name": format!("{name} {round}")}),
                 )
                 .await;
             assert_eq!(st, StatusCode::CREATED, "{c}");
@@ -1090,13 +942,13 @@ async fn opposite_concurrent_moves_never_make_a_cycle() {
         .map(|(a, b)| {
             let s = s.clone();
             tokio::spawn(async move {
-                s.admin(
-                    Method::POST,
-                    &format!("/api/v1/admin/categories/{a}/move"),
-                    Some(json!({"parent_id": b})),
-                )
-                .await
-                .0
+                s.admin
+                    .post(
+                        format!("/api/v1/admin/categories/{a}/move"),
+                        json!({"parent_id": b}),
+                    )
+                    .await
+                    .0
             })
         });
         let mut codes = Vec::new();
@@ -1134,31 +986,16 @@ async fn stock_events_from_inventory_drive_the_in_stock_filter() {
         true
     );
 
-    let producer = storefront_kit::kafka::producer(&s.kafka).unwrap();
-    let topic = storefront_kit::events::topic(&s.kafka, topics::INVENTORY_EVENTS);
-    let send = |available: i64| {
-        let ev = CloudEvent::new(
+    let stock_changed = |available: i64| {
+        CloudEvent::new(
             "/storefront/inventory",
             "inventory.stock_changed",
             Some(gone.clone()),
             json!({"sku": gone, "on_hand": available, "reserved": 0, "available": available, "reason": "correction"}),
-        );
-        let payload = serde_json::to_vec(&ev).unwrap();
-        let (producer, topic, key) = (producer.clone(), topic.clone(), gone.clone());
-        async move {
-            producer
-                .send(
-                    rdkafka::producer::FutureRecord::to(&topic)
-                        .key(&key)
-                        .payload(&payload),
-                    Duration::from_secs(10),
-                )
-                .await
-                .map_err(|(e, _)| e)
-                .unwrap();
-        }
+        )
     };
-    send(0).await;
+    s.publish(topics::INVENTORY_EVENTS, &gone, &stock_changed(0))
+        .await;
     eventually(
         Duration::from_secs(30),
         "the variant to be out of stock",
@@ -1170,7 +1007,8 @@ async fn stock_events_from_inventory_drive_the_in_stock_filter() {
     .await;
     let (_, body) = s.get("/api/v1/products?in_stock=true").await;
     assert_eq!(names(&body), ["Always There"]);
-    send(3).await;
+    s.publish(topics::INVENTORY_EVENTS, &gone, &stock_changed(3))
+        .await;
     eventually(
         Duration::from_secs(30),
         "the variant to be back in stock",
@@ -1184,43 +1022,8 @@ async fn stock_events_from_inventory_drive_the_in_stock_filter() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn product_availability_joins_its_variants_with_inventory() {
-    let s = Catalog::start().await;
-    // An inventory role on its own database, and a gateway in front of both services.
-    let mut inv = storefront_inventory::Config {
-        common: common(),
-        inventory: Default::default(),
-    };
-    inv.common.postgres.database_prefix = format!("{}_", unique("it_avail"));
-    inv.common.kafka.topic_prefix = format!("{}.", unique("it_avail"));
-    inv.inventory.listen = "127.0.0.1:0".parse().unwrap();
-    inv.inventory.consumer_group = unique("it_avail");
-    let names: Vec<String> = [topics::ORDER_EVENTS, topics::INVENTORY_EVENTS]
-        .iter()
-        .map(|t| storefront_kit::events::topic(&inv.common.kafka, t))
-        .collect();
-    storefront_kit::kafka::ensure_topics(&inv.common.kafka, &names, 1)
-        .await
-        .unwrap();
-    let inventory = storefront_inventory::build(inv, s.shutdown.clone())
-        .await
-        .expect("inventory starts");
-    let inv_addr = inventory.local_addr();
-    let pool = inventory.pool().clone();
-    tokio::spawn(inventory.run());
-    let mut gw = storefront_gateway::Config {
-        common: common(),
-        ..Default::default()
-    };
-    gw.common.redis.key_prefix = format!("{}:", unique("it_avail"));
-    gw.gateway.listen = "127.0.0.1:0".parse().unwrap();
-    gw.gateway.upstreams.product = format!("http://{}", s.addr);
-    gw.gateway.upstreams.inventory = format!("http://{inv_addr}");
-    let gateway = storefront_gateway::build(gw, s.shutdown.clone())
-        .await
-        .unwrap();
-    let base = format!("http://{}", gateway.local_addr());
-    tokio::spawn(gateway.run());
-
+    // An inventory role on its own database, and the gateway in front of both services.
+    let s = Catalog::start_full(|_| {}, true).await;
     let (a, b) = (sku(), sku());
     let p = s
         .product(json!({"name": "Availability Mug", "status": "active",
@@ -1230,14 +1033,11 @@ async fn product_availability_joins_its_variants_with_inventory() {
     let slug = p["slug"].as_str().unwrap().to_owned();
     sqlx::query("INSERT INTO stock (sku, on_hand, reserved) VALUES ($1, 7, 2)")
         .bind(&a)
-        .execute(&pool)
+        .execute(s.inventory.as_ref().unwrap())
         .await
         .unwrap();
 
-    let resp = reqwest::get(format!("{base}/api/v1/products/{slug}/availability"))
-        .await
-        .unwrap();
-    let (st, body) = read(resp).await;
+    let (st, body) = s.get(format!("/api/v1/products/{slug}/availability")).await;
     assert_eq!(st, StatusCode::OK, "{body}");
     let got: HashMap<String, i64> = body["items"]
         .as_array()
@@ -1257,12 +1057,7 @@ async fn product_availability_joins_its_variants_with_inventory() {
         "a never-stocked SKU has none: {body}"
     );
 
-    let resp = reqwest::get(format!(
-        "{base}/api/v1/products/no-such-product/availability"
-    ))
-    .await
-    .unwrap();
-    let (st, body) = read(resp).await;
+    let (st, body) = s.get("/api/v1/products/no-such-product/availability").await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
 }
 
@@ -1273,19 +1068,15 @@ async fn a_new_variant_cannot_name_an_image_that_does_not_exist() {
     let mut v = variant(&sku(), 8999, json!({"size": "42"}));
     v["image_id"] = json!(uuid::Uuid::now_v7());
     let (st, body) = s
-        .admin(
-            Method::POST,
+        .admin
+        .post(
             "/api/v1/admin/products",
-            Some(json!({"name": "Trail Running Shoe", "status": "active", "variants": [v]})),
+            json!({"name": "Trail Running Shoe", "status": "active", "variants": [v]}),
         )
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let field = body["errors"][0]["field"].as_str().unwrap_or_default();
     assert!(field.contains("image_id"), "{body}");
-}
-
-fn money(amount: i64, currency: &str) -> Value {
-    json!({"amount": amount, "currency": currency})
 }
 
 /// The one field a 422 names, after asserting there is exactly one.
@@ -1299,6 +1090,7 @@ fn only_field(status: StatusCode, body: &Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn prices_per_currency_tax_category_and_weight_round_trip() {
     let s = Catalog::start().await;
+    let admin = &s.admin;
     let sku_a = sku();
     let p = s
         .product(json!({"name": "Espresso Beans", "status": "active",
@@ -1342,14 +1134,11 @@ async fn prices_per_currency_tax_category_and_weight_round_trip() {
     // A second variant through its own route: the primary currency may be repeated at the
     // primary price, so a variant read back can be sent back unchanged.
     let sku_b = sku();
-    let (st, vb) = s
-        .admin(
-            Method::POST,
-            &format!("/api/v1/admin/products/{id}/variants"),
-            Some(
-                json!({"sku": sku_b, "attributes": {"size": "250 g"}, "price": eur(799),
+    let (st, vb) = admin
+        .post(
+            format!("/api/v1/admin/products/{id}/variants"),
+            json!({"sku": sku_b, "attributes": {"size": "250 g"}, "price": eur(799),
                         "prices": [money(899, "USD"), eur(799)], "weight_grams": 270}),
-            ),
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{vb}");
@@ -1357,14 +1146,12 @@ async fn prices_per_currency_tax_category_and_weight_round_trip() {
     assert_eq!(vb["weight_grams"], 270);
 
     // Checkout's source (gRPC): every price, the weight and the product's tax category.
-    let r = s
+    let r = ok(s
         .grpc()
         .batch_get_variants_by_sku(pb::BatchGetVariantsBySkuRequest {
             skus: vec![sku_a.clone()],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+        }))
+    .await;
     let line = &r.variants[0];
     let v = line.variant.as_ref().unwrap();
     let prices: Vec<(String, i64)> = v
@@ -1403,35 +1190,21 @@ async fn prices_per_currency_tax_category_and_weight_round_trip() {
         (json!({"weight_grams": 1_000_001}), "weight_grams"),
         (json!({"weight_grams": -5}), "weight_grams"),
     ] {
-        let (st, b) = s
-            .admin(Method::PATCH, &variant_path, Some(body.clone()))
-            .await;
+        let (st, b) = admin.patch(&variant_path, body.clone()).await;
         assert_eq!(only_field(st, &b), field, "{body}: {b}");
     }
-    let (st, b) = s
-        .admin(
-            Method::PATCH,
-            &variant_path,
-            Some(json!({"prices": (0..21).map(|i| money(100, &format!("X{}X", (b'A' + i) as char))).collect::<Vec<_>>()})),
-        )
+    let (st, b) = admin.patch(&variant_path, json!({"prices": (0..21).map(|i| money(100, &format!("X{}X", (b'A' + i) as char))).collect::<Vec<_>>()}))
         .await;
     assert_eq!(only_field(st, &b), "prices", "{b}");
-    let (st, b) = s
-        .admin(
-            Method::PATCH,
-            &product_path,
-            Some(json!({"tax_category": "luxury"})),
-        )
+    let (st, b) = admin
+        .patch(&product_path, json!({"tax_category": "luxury"}))
         .await;
     assert_eq!(only_field(st, &b), "tax_category", "{b}");
-    let (st, b) = s
-        .admin(
-            Method::POST,
+    let (st, b) = admin
+        .post(
             "/api/v1/admin/products",
-            Some(
-                json!({"name": "Bad prices", "variants": [{"sku": sku(), "price": eur(100),
+            json!({"name": "Bad prices", "variants": [{"sku": sku(), "price": eur(100),
                         "prices": [money(100, "Usd")], "weight_grams": 2_000_000}]}),
-            ),
         )
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
@@ -1455,22 +1228,17 @@ async fn prices_per_currency_tax_category_and_weight_round_trip() {
 
     // Updates: `prices` replaces the other currencies, `weight_grams` and `tax_category` change,
     // and the very next read shows them (the cached copy was invalidated).
-    let (st, upd) = s
-        .admin(
-            Method::PATCH,
+    let (st, upd) = admin
+        .patch(
             &variant_path,
-            Some(json!({"prices": [money(2699, "USD"), money(2099, "GBP")], "weight_grams": 1100})),
+            json!({"prices": [money(2699, "USD"), money(2099, "GBP")], "weight_grams": 1100}),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{upd}");
     let expected = json!([eur(2399), money(2099, "GBP"), money(2699, "USD")]);
     assert_eq!(upd["prices"], expected);
-    let (st, upd) = s
-        .admin(
-            Method::PATCH,
-            &product_path,
-            Some(json!({"tax_category": "reduced"})),
-        )
+    let (st, upd) = admin
+        .patch(&product_path, json!({"tax_category": "reduced"}))
         .await;
     assert_eq!(st, StatusCode::OK, "{upd}");
     assert_eq!(upd["tax_category"], "reduced");
@@ -1480,12 +1248,8 @@ async fn prices_per_currency_tax_category_and_weight_round_trip() {
     assert_eq!(got["variants"][0]["weight_grams"], 1100);
 
     // `price` alone moves the primary price and keeps the others.
-    let (st, upd) = s
-        .admin(
-            Method::PATCH,
-            &variant_path,
-            Some(json!({"price": eur(2499)})),
-        )
+    let (st, upd) = admin
+        .patch(&variant_path, json!({"price": eur(2499)}))
         .await;
     assert_eq!(st, StatusCode::OK, "{upd}");
     let expected = json!([eur(2499), money(2099, "GBP"), money(2699, "USD")]);
@@ -1506,16 +1270,10 @@ async fn prices_per_currency_tax_category_and_weight_round_trip() {
     assert_eq!(primary, 2499);
 
     // An empty list leaves only the primary price; the zero category round-trips too.
-    let (_, upd) = s
-        .admin(Method::PATCH, &variant_path, Some(json!({"prices": []})))
-        .await;
+    let (_, upd) = admin.patch(&variant_path, json!({"prices": []})).await;
     assert_eq!(upd["prices"], json!([eur(2499)]));
-    let (_, upd) = s
-        .admin(
-            Method::PATCH,
-            &product_path,
-            Some(json!({"tax_category": "zero"})),
-        )
+    let (_, upd) = admin
+        .patch(&product_path, json!({"tax_category": "zero"}))
         .await;
     assert_eq!(upd["tax_category"], "zero");
     let (_, got) = s.get(&format!("/api/v1/products/{id}")).await;

@@ -8,31 +8,24 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use storefront_kit::Shutdown;
 use storefront_kit::cache::Keys;
-use storefront_kit::config::{Common, KafkaSettings};
+use storefront_kit::config::KafkaSettings;
 use storefront_kit::events::{CloudEvent, topics};
 use storefront_kit::jwt::Role;
-use storefront_tests::{eventually, unique};
+use storefront_tests::stack::{Client, Stack, order_paid, publish};
+use storefront_tests::{column, eur, eventually, sku};
 use uuid::Uuid;
-
-use storefront_tests::stack::{Stack, order_paid, publish, read};
 
 /// Product, recommendation and gateway (with `pipeline`, also event and recommender), stopped
 /// on drop.
 struct Recs {
     stack: Stack,
-    admin: String,
+    admin: Client,
     keys: Keys,
     redis: redis::aio::ConnectionManager,
 }
 
-impl std::ops::Deref for Recs {
-    type Target = Stack;
-    fn deref(&self) -> &Stack {
-        &self.stack
-    }
-}
+storefront_tests::deref_stack!(Recs);
 
 /// A stack with every topic of the platform.
 async fn test_stack() -> Stack {
@@ -41,86 +34,35 @@ async fn test_stack() -> Stack {
     stack
 }
 
-fn recommender_config(c: &Common, group: &str) -> storefront_recommender::Config {
-    let mut cfg = storefront_recommender::Config {
-        common: c.clone(),
-        recommender: Default::default(),
-    };
-    cfg.recommender.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.recommender.consumer_group = group.to_owned();
-    cfg
-}
-
 impl Recs {
     /// Product, recommendation and gateway; with `pipeline`, also event and recommender.
     async fn start(pipeline: bool) -> Self {
         let mut stack = test_stack().await;
-        let c = stack.common.clone();
-        let shutdown = stack.shutdown.clone();
-
-        let mut pc = storefront_product::Config {
-            common: c.clone(),
-            product: Default::default(),
-        };
-        pc.product.listen = "127.0.0.1:0".parse().unwrap();
-        pc.product.database = Some(stack.unique("product"));
-        pc.product.consumer_group = stack.unique("product");
-        pc.product.relay_poll_interval_ms = 200;
-        let product = storefront_product::build(pc, shutdown.clone())
-            .await
-            .expect("product starts (is the dev stack up? scripts/dev-stack.sh up)");
-        let product_addr = product.local_addr();
-        tokio::spawn(product.run());
-
-        let mut rc = storefront_recommendation::Config {
-            common: c.clone(),
-            recommendation: Default::default(),
-        };
-        rc.recommendation.listen = "127.0.0.1:0".parse().unwrap();
-        rc.recommendation.product_url = format!("http://{product_addr}");
-        let rec = storefront_recommendation::build(rc, shutdown.clone())
-            .await
-            .expect("recommendation starts");
-        let rec_addr = rec.local_addr();
-        tokio::spawn(rec.run());
-
-        let mut event_addr = None;
+        let product = stack.product(|_| {}).await.url();
+        let rec = stack
+            .recommendation(|c| c.recommendation.product_url = product.clone())
+            .await;
+        let mut event_url = None;
         if pipeline {
-            let mut ec = storefront_event::Config {
-                common: c.clone(),
-                event: Default::default(),
-            };
-            ec.event.listen = "127.0.0.1:0".parse().unwrap();
-            ec.event.database = Some(stack.unique("event"));
-            ec.event.consumer_group = stack.unique("event");
-            ec.event.relay_poll_interval_ms = 200;
-            let event = storefront_event::build(ec, shutdown.clone())
-                .await
-                .expect("event starts");
-            event_addr = Some(event.local_addr());
-            tokio::spawn(event.run());
-            let r = storefront_recommender::build(
-                recommender_config(&c, &stack.unique("recommender")),
-                shutdown.clone(),
-            )
-            .await
-            .expect("recommender starts");
-            tokio::spawn(r.run());
+            event_url = Some(stack.event(|_| {}).await.url());
+            stack.recommender(|_| {}).await;
         }
         stack
             .gateway(|gw| {
-                gw.gateway.upstreams.product = format!("http://{product_addr}");
-                gw.gateway.upstreams.recommendation = format!("http://{rec_addr}");
-                if let Some(a) = event_addr {
-                    gw.gateway.upstreams.event = format!("http://{a}");
+                gw.gateway.upstreams.product = product;
+                gw.gateway.upstreams.recommendation = rec.url();
+                if let Some(url) = event_url {
+                    gw.gateway.upstreams.event = url;
                 }
                 gw.gateway.rate_limit.enabled = false;
             })
             .await;
-        let redis = storefront_kit::cache::connect(&c.redis).await.unwrap();
+        let redis = storefront_kit::cache::connect(&stack.common.redis)
+            .await
+            .unwrap();
         Self {
-            admin: stack.admin(),
-            keys: Keys::new(&c.redis),
+            admin: stack.client(&stack.admin()),
+            keys: Keys::new(&stack.common.redis),
             redis,
             stack,
         }
@@ -132,63 +74,44 @@ impl Recs {
 
     /// Creates an active product with one variant; returns (id, sku).
     async fn product(&self, name: &str) -> (String, String) {
-        let sku = unique("SKU").replace('_', "-");
-        let resp = self
-            .http
-            .post(format!("{}/api/v1/admin/products", self.base))
-            .bearer_auth(&self.admin)
-            .json(&json!({"name": name, "status": "active", "variants": [
-                {"sku": sku, "price": {"amount": 1999, "currency": "EUR"}, "attributes": {}}
-            ]}))
-            .send()
-            .await
-            .unwrap();
-        let (code, body) = read(resp).await;
+        let sku = sku();
+        let (code, body) = self
+            .admin
+            .post(
+                "/api/v1/admin/products",
+                json!({"name": name, "status": "active", "variants": [
+                    {"sku": sku, "price": eur(1999), "attributes": {}}
+                ]}),
+            )
+            .await;
         assert_eq!(code, StatusCode::CREATED, "{body}");
         (body["id"].as_str().unwrap().to_owned(), sku)
     }
 
     async fn recs(&self, query: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .get(format!("{}/api/v1/recommendations?{query}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        read(req.send().await.unwrap()).await
+        self.get_as(format!("/api/v1/recommendations?{query}"), token)
+            .await
     }
 
     async fn track(&self, user: Uuid, events: Value) {
-        let resp = self
-            .http
-            .post(format!("{}/api/v1/events", self.base))
-            .bearer_auth(self.token(user))
-            .json(&json!({"events": events}))
-            .send()
-            .await
-            .unwrap();
-        let (code, body) = read(resp).await;
+        let (code, body) = self
+            .post(
+                "/api/v1/events",
+                &self.token(user),
+                json!({"events": events}),
+            )
+            .await;
         assert_eq!(code, StatusCode::ACCEPTED, "{body}");
         assert!(body["rejected"].as_array().unwrap().is_empty(), "{body}");
     }
 }
 
 fn ids(body: &Value) -> Vec<String> {
-    body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items: {body}"))
-        .iter()
-        .map(|i| i["id"].as_str().unwrap().to_owned())
-        .collect()
+    column(&body["items"], "id")
 }
 
 fn sources(body: &Value) -> Vec<String> {
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["source"].as_str().unwrap().to_owned())
-        .collect()
+    column(&body["items"], "source")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,14 +121,8 @@ async fn fallbacks_work_with_an_empty_redis_and_skip_archived_sold_out_and_viewe
     let (p2, _) = s.product("Second").await;
     let (p3, _) = s.product("Archived").await;
     let (p4, sold_out) = s.product("Sold Out").await;
-    let resp = s
-        .http
-        .post(format!("{}/api/v1/admin/products/{p3}/archive", s.base))
-        .bearer_auth(&s.admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read(resp).await.0, StatusCode::OK);
+    let archive = format!("/api/v1/admin/products/{p3}/archive");
+    assert_eq!(s.admin.post(archive, None).await.0, StatusCode::OK);
     let stock = CloudEvent::new(
         "/storefront/inventory",
         "inventory.stock_changed",
@@ -214,13 +131,7 @@ async fn fallbacks_work_with_an_empty_redis_and_skip_archived_sold_out_and_viewe
     );
     publish(&s.common.kafka, topics::INVENTORY_EVENTS, &sold_out, &stock).await;
     eventually(Duration::from_secs(30), "p4 to be sold out", || async {
-        let resp = s
-            .http
-            .get(format!("{}/api/v1/products/{p4}", s.base))
-            .send()
-            .await
-            .unwrap();
-        let (_, p) = read(resp).await;
+        let (_, p) = s.get(format!("/api/v1/products/{p4}")).await;
         (p["variants"][0]["in_stock"] == false).then_some(())
     })
     .await;
@@ -452,12 +363,7 @@ async fn restarting_the_recommender_does_not_count_twice() {
         }
     };
 
-    let first = Shutdown::new();
-    let server =
-        storefront_recommender::build(recommender_config(&c, &unique("it_rec_a")), first.clone())
-            .await
-            .expect("recommender starts");
-    let running = tokio::spawn(server.run());
+    let first = stack.recommender(|_| {}).await;
     eventually(
         Duration::from_secs(60),
         "the first run to apply everything",
@@ -473,16 +379,10 @@ async fn restarting_the_recommender_does_not_count_twice() {
         .collect();
     assert_eq!(offered.len(), 2, "{offered:?}");
     assert!(!offered.contains(&products[3].to_string().as_str()));
-    first.trigger();
-    running.await.unwrap().unwrap();
+    first.stop().await.unwrap();
 
     // A new consumer group starts from the beginning of every topic: a full replay.
-    let second = Shutdown::new();
-    let server =
-        storefront_recommender::build(recommender_config(&c, &unique("it_rec_b")), second.clone())
-            .await
-            .expect("recommender starts again");
-    let running = tokio::spawn(server.run());
+    let second = stack.recommender(|_| {}).await;
     // A marker after the replayed messages on the same partition: once it is applied, the
     // replay has been processed.
     let (marker_user, marker_product) = (Uuid::now_v7(), Uuid::now_v7());
@@ -515,6 +415,5 @@ async fn restarting_the_recommender_does_not_count_twice() {
     strip(after.get_mut(&keys.rec_popular()).unwrap());
     strip(after.get_mut(&keys.rec_trending()).unwrap());
     assert_eq!(after, before, "a replay changed the scores");
-    second.trigger();
-    running.await.unwrap().unwrap();
+    second.stop().await.unwrap();
 }

@@ -9,7 +9,7 @@ use storefront_kit::Shutdown;
 use storefront_kit::events::topics;
 use storefront_proto::product::v1 as pb;
 use storefront_proto::product::v1::product_service_client::ProductServiceClient;
-use storefront_tests::{common, unique};
+use storefront_tests::{common, count, ok, unique};
 use uuid::Uuid;
 
 /// A product config whose databases (`<prefix>product_db`, `<prefix>inventory_db`), bucket,
@@ -82,91 +82,62 @@ async fn seed_fills_an_empty_catalog_once_deterministically_and_search_finds_it(
     assert!(images >= 200, "{images}");
 
     let (pdb, idb) = pools(&cfg).await;
-    let count = |sql: &'static str, pool: sqlx::PgPool| async move {
-        sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-    };
-    assert_eq!(
-        count(
+    for (sql, pool, want) in [
+        (
             "SELECT count(*) FROM products WHERE status = 'active'",
-            pdb.clone()
-        )
-        .await,
-        200
-    );
-    assert_eq!(
-        count("SELECT count(*) FROM product_variants", pdb.clone()).await,
-        variants as i64
-    );
-    assert_eq!(
-        count("SELECT count(*) FROM categories", pdb.clone()).await,
-        categories as i64
-    );
-    // Checkout data: a EUR (primary, mirrored) and a USD price per variant, a weight, and food
-    // and books taxed at the reduced rate.
-    assert_eq!(
-        count(
+            &pdb,
+            200,
+        ),
+        (
+            "SELECT count(*) FROM product_variants",
+            &pdb,
+            variants as i64,
+        ),
+        ("SELECT count(*) FROM categories", &pdb, categories as i64),
+        // Checkout data: a EUR (primary, mirrored) and a USD price per variant, a weight, and
+        // food and books taxed at the reduced rate (below).
+        (
             "SELECT count(*) FROM variant_prices vp JOIN product_variants v ON v.id = vp.variant_id
               WHERE (vp.currency = 'EUR' AND vp.amount = v.price)
                  OR (vp.currency = 'USD' AND vp.amount >= v.price)",
-            pdb.clone()
-        )
-        .await,
-        2 * variants as i64
-    );
-    assert_eq!(
-        count(
+            &pdb,
+            2 * variants as i64,
+        ),
+        (
             "SELECT count(*) FROM product_variants WHERE weight_grams = 0",
-            pdb.clone()
-        )
-        .await,
-        0
-    );
-    assert!(
-        count(
-            "SELECT count(*) FROM products WHERE tax_category = 'reduced'",
-            pdb.clone()
-        )
-        .await
-            > 0
-    );
-    assert_eq!(
-        count("SELECT count(*) FROM product_images", pdb.clone()).await,
-        images as i64
-    );
-    assert_eq!(
-        count("SELECT count(*) FROM stock", idb.clone()).await,
-        variants as i64
-    );
-    // Derived search columns were computed for every product; categories form a tree with depth 3.
-    assert_eq!(
-        count(
+            &pdb,
+            0,
+        ),
+        ("SELECT count(*) FROM product_images", &pdb, images as i64),
+        ("SELECT count(*) FROM stock", &idb, variants as i64),
+        // Derived search columns were computed for every product.
+        (
             "SELECT count(*) FROM products WHERE search = ''::tsvector OR min_price IS NULL",
-            pdb.clone()
-        )
-        .await,
-        0
-    );
-    assert!(
-        count(
+            &pdb,
+            0,
+        ),
+    ] {
+        assert_eq!(count(pool, sql).await, want, "{sql}");
+    }
+    for (sql, pool) in [
+        (
+            "SELECT count(*) FROM products WHERE tax_category = 'reduced'",
+            &pdb,
+        ),
+        // Categories form a tree with depth 3.
+        (
             "SELECT count(*) FROM categories c JOIN categories m ON c.parent_id = m.id
               WHERE m.parent_id IS NOT NULL",
-            pdb.clone()
-        )
-        .await
-            > 0
-    );
-    assert!(count("SELECT count(*) FROM stock WHERE on_hand = 0", idb.clone()).await > 0);
-    assert!(
-        count(
+            &pdb,
+        ),
+        ("SELECT count(*) FROM stock WHERE on_hand = 0", &idb),
+        (
             "SELECT count(*) FROM product_variants WHERE compare_at_price IS NOT NULL",
-            pdb.clone()
-        )
-        .await
-            > 0
-    );
+            &pdb,
+        ),
+    ] {
+        assert!(count(pool, sql).await > 0, "{sql}");
+    }
     // The image objects are in the bucket.
     let key: String = sqlx::query_scalar("SELECT object_key FROM product_images LIMIT 1")
         .fetch_one(&pdb)
@@ -187,10 +158,7 @@ async fn seed_fills_an_empty_catalog_once_deterministically_and_search_finds_it(
     // A second run does nothing.
     let again = seed::seed(&cfg, &opts(200, 7)).await.unwrap();
     assert_eq!(again, Outcome::NotEmpty { products: 200 });
-    assert_eq!(
-        count("SELECT count(*) FROM products", pdb.clone()).await,
-        200
-    );
+    assert_eq!(count(&pdb, "SELECT count(*) FROM products").await, 200);
 
     // The same seed into another fresh pair gives the same catalog.
     let other = fresh_config();
@@ -279,23 +247,17 @@ async fn seed_fills_an_empty_catalog_once_deterministically_and_search_finds_it(
     .fetch_one(&pdb)
     .await
     .unwrap();
-    let all = client
-        .search_products(pb::SearchProductsRequest {
-            page_size: 1,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let in_stock = client
-        .search_products(pb::SearchProductsRequest {
-            in_stock: true,
-            page_size: 1,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let all = ok(client.search_products(pb::SearchProductsRequest {
+        page_size: 1,
+        ..Default::default()
+    }))
+    .await;
+    let in_stock = ok(client.search_products(pb::SearchProductsRequest {
+        in_stock: true,
+        page_size: 1,
+        ..Default::default()
+    }))
+    .await;
     assert_eq!(all.total_size, 200);
     assert_eq!(in_stock.total_size, 200 - out_of_stock);
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use storefront_tests::platform::{Options, Platform, ROLES};
 use storefront_tests::shopper::{CARD_OK, Shopper, sku};
@@ -18,13 +18,13 @@ fn settle() -> Duration {
 }
 
 async fn post(admin: &Shopper, path: &str, body: Value) -> Value {
-    let (st, b) = admin.call(Method::POST, path, Some(body)).await;
+    let (st, b) = admin.post(path, body).await;
     assert_eq!(st, StatusCode::CREATED, "POST {path}: {b}");
     b
 }
 
 async fn put(admin: &Shopper, path: &str, body: Value) -> Value {
-    let (st, b) = admin.call(Method::PUT, path, Some(body)).await;
+    let (st, b) = admin.put(path, body).await;
     assert_eq!(st, StatusCode::OK, "PUT {path}: {b}");
     b
 }
@@ -33,15 +33,11 @@ async fn put(admin: &Shopper, path: &str, body: Value) -> Value {
 /// stock.
 async fn product(admin: &Shopper, sku: &str, eur: i64, usd: i64, grams: i64, category: &str) {
     let (st, b) = admin
-        .call(
-            Method::POST,
-            "/api/v1/admin/products",
-            Some(json!({
+        .post("/api/v1/admin/products", json!({
                 "name": format!("Totals item {sku}"), "status": "active", "tax_category": category,
                 "variants": [{"sku": sku, "price": {"amount": eur, "currency": "EUR"},
                     "prices": [{"amount": usd, "currency": "USD"}], "weight_grams": grams, "attributes": {}}],
-            })),
-        )
+            }))
         .await;
     assert_eq!(st, StatusCode::CREATED, "create product: {b}");
     admin.set_stock(sku, 1_000).await;
@@ -56,18 +52,10 @@ struct Shop {
 /// EUR prices include VAT, USD prices do not; VAT for Germany, sales tax for California;
 /// an EU and a US zone with standard and express shipping.
 async fn set_up_shop(admin: &Shopper) -> Shop {
-    put(
-        admin,
-        "/api/v1/admin/price-modes/EUR",
-        json!({"mode": "tax_inclusive"}),
-    )
-    .await;
-    put(
-        admin,
-        "/api/v1/admin/price-modes/USD",
-        json!({"mode": "tax_exclusive"}),
-    )
-    .await;
+    for (currency, mode) in [("EUR", "tax_inclusive"), ("USD", "tax_exclusive")] {
+        let path = format!("/api/v1/admin/price-modes/{currency}");
+        put(admin, &path, json!({"mode": mode})).await;
+    }
     for rate in [
         json!({"country": "DE", "category": "standard", "rate_ppm": 190000}),
         json!({"country": "DE", "category": "reduced", "rate_ppm": 70000}),
@@ -75,61 +63,24 @@ async fn set_up_shop(admin: &Shopper) -> Shop {
     ] {
         put(admin, "/api/v1/admin/tax-rates", rate).await;
     }
-    let eu = post(
-        admin,
-        "/api/v1/admin/shipping-zones",
-        json!({"name": "EU", "countries": ["DE", "FR"]}),
-    )
-    .await;
-    let us = post(
-        admin,
-        "/api/v1/admin/shipping-zones",
-        json!({"name": "US", "countries": ["US"]}),
-    )
-    .await;
-    let method = |zone: &Value, name: &str, currency: &str, rate: Value, free_over: Value| {
-        json!({"zone_id": zone["id"], "name": name, "currency": currency, "rate": rate,
-               "free_over": free_over, "delivery_days": {"min": 1, "max": 5}})
+    let zone = |name: &str, countries: Value| {
+        let body = json!({"name": name, "countries": countries});
+        post(admin, "/api/v1/admin/shipping-zones", body)
     };
-    let standard_eu = post(admin, "/api/v1/admin/shipping-methods", method(&eu, "Standard", "EUR",
+    let eu = zone("EU", json!(["DE", "FR"])).await;
+    let us = zone("US", json!(["US"])).await;
+    let method = |zone: &Value, name: &str, currency: &str, rate: Value, free_over: Value| {
+        let body = json!({"zone_id": zone["id"], "name": name, "currency": currency, "rate": rate,
+               "free_over": free_over, "delivery_days": {"min": 1, "max": 5}});
+        post(admin, "/api/v1/admin/shipping-methods", body)
+    };
+    let flat = |amount: i64| json!({"type": "flat", "amount": amount});
+    let standard_eu = method(&eu, "Standard", "EUR",
         json!({"type": "weight_tiers", "tiers": [{"from_grams": 0, "amount": 490}, {"from_grams": 2000, "amount": 690}]}),
-        json!(5000))).await;
-    let express_eu = post(
-        admin,
-        "/api/v1/admin/shipping-methods",
-        method(
-            &eu,
-            "Express",
-            "EUR",
-            json!({"type": "flat", "amount": 990}),
-            Value::Null,
-        ),
-    )
-    .await;
-    let standard_us = post(
-        admin,
-        "/api/v1/admin/shipping-methods",
-        method(
-            &us,
-            "Standard",
-            "USD",
-            json!({"type": "flat", "amount": 599}),
-            json!(10000),
-        ),
-    )
-    .await;
-    post(
-        admin,
-        "/api/v1/admin/shipping-methods",
-        method(
-            &us,
-            "Express",
-            "USD",
-            json!({"type": "flat", "amount": 1499}),
-            Value::Null,
-        ),
-    )
-    .await;
+        json!(5000)).await;
+    let express_eu = method(&eu, "Express", "EUR", flat(990), Value::Null).await;
+    let standard_us = method(&us, "Standard", "USD", flat(599), json!(10000)).await;
+    method(&us, "Express", "USD", flat(1499), Value::Null).await;
     Shop {
         express_eu: express_eu["id"].as_str().unwrap().to_owned(),
         standard_eu: standard_eu["id"].as_str().unwrap().to_owned(),
@@ -147,8 +98,9 @@ fn tax_of(breakdown: &Value, rate_ppm: i64) -> i64 {
 }
 
 fn address(country: &str, region: Option<&str>) -> Value {
-    json!({"name": "Test Shopper", "line1": "1 Test Street", "city": "Town", "region": region,
-           "postal_code": "10115", "country": country})
+    json!({"recipient_name": "Test Shopper", "address_lines": ["1 Test Street"], "locality": "Town",
+           "administrative_area": region.unwrap_or_default(), "postal_code": "10115",
+           "country_code": country})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -179,11 +131,7 @@ async fn the_cart_the_order_the_events_and_the_charge_show_the_same_breakdown() 
 
     // The public list of methods for Germany.
     let (st, list) = admin
-        .call(
-            Method::GET,
-            "/api/v1/shipping-methods?country=DE&currency=EUR",
-            None,
-        )
+        .get("/api/v1/shipping-methods?country=DE&currency=EUR")
         .await;
     assert_eq!(st, StatusCode::OK, "{list}");
     let names: Vec<&str> = list["items"]
@@ -193,13 +141,7 @@ async fn the_cart_the_order_the_events_and_the_charge_show_the_same_breakdown() 
         .map(|m| m["name"].as_str().unwrap())
         .collect();
     assert_eq!(names.len(), 2, "{list}");
-    let (st, bad) = admin
-        .call(
-            Method::GET,
-            "/api/v1/shipping-methods?country=Germany",
-            None,
-        )
-        .await;
+    let (st, bad) = admin.get("/api/v1/shipping-methods?country=Germany").await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     assert_eq!(bad["errors"][0]["field"], "country", "{bad}");
 
@@ -212,7 +154,7 @@ async fn the_cart_the_order_the_events_and_the_charge_show_the_same_breakdown() 
         shop.express_eu,
         code.to_lowercase()
     );
-    let (st, cart) = ada.call(Method::GET, &query, None).await;
+    let (st, cart) = ada.get(&query).await;
     assert_eq!(st, StatusCode::OK, "{cart}");
     let estimate = &cart["estimate"];
     let b = &estimate["breakdown"];
@@ -241,11 +183,7 @@ async fn the_cart_the_order_the_events_and_the_charge_show_the_same_breakdown() 
     // A code past its end time: the estimate says why, checkout refuses it with 409.
     let pm = ada.payment_method(CARD_OK).await;
     let (_, cart_old) = ada
-        .call(
-            Method::GET,
-            "/api/v1/cart?country=DE&promotion_code=OLDCODE1",
-            None,
-        )
+        .get("/api/v1/cart?country=DE&promotion_code=OLDCODE1")
         .await;
     assert_eq!(cart_old["estimate"]["code"]["applied"], false, "{cart_old}");
     assert!(
@@ -325,19 +263,17 @@ async fn the_cart_the_order_the_events_and_the_charge_show_the_same_breakdown() 
         .unwrap();
     assert_eq!(book_total, 1350);
     let (st, e) = admin
-        .call(
-            Method::POST,
+        .post(
             &format!("/api/v1/admin/orders/{id}/refund"),
-            Some(json!({"lines": [{"sku": book, "quantity": 2}]})),
+            json!({"lines": [{"sku": book, "quantity": 2}]}),
         )
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     assert_eq!(e["errors"][0]["field"], "lines[0].quantity", "{e}");
     let (st, e) = admin
-        .call(
-            Method::POST,
+        .post(
             &format!("/api/v1/admin/orders/{id}/refund"),
-            Some(json!({"lines": [{"sku": book, "quantity": 1}]})),
+            json!({"lines": [{"sku": book, "quantity": 1}]}),
         )
         .await;
     assert_eq!(st, StatusCode::ACCEPTED, "{e}");
@@ -356,7 +292,7 @@ async fn the_cart_the_order_the_events_and_the_charge_show_the_same_breakdown() 
     assert!(bob.add_to_cart(&shirt, 2).await.0.is_success());
     assert!(bob.add_to_cart(&book, 1).await.0.is_success());
     let (_, cart) = bob
-        .call(Method::GET, &format!("/api/v1/cart?currency=usd&country=US&region=CA&promotion_code={code}&shipping_method_id={}", shop.standard_us), None)
+        .get(&format!("/api/v1/cart?currency=usd&country=US&region=CA&promotion_code={code}&shipping_method_id={}", shop.standard_us))
         .await;
     let b = &cart["estimate"]["breakdown"];
     assert_eq!(cart["items"][0]["unit_price"]["currency"], "USD", "{cart}");
@@ -382,36 +318,20 @@ async fn the_cart_the_order_the_events_and_the_charge_show_the_same_breakdown() 
     // 4.90 on a 20.00 one.
     let cy = Shopper::register(&p, "cy").await;
     assert!(cy.add_to_cart(&shirt, 1).await.0.is_success());
-    let (_, cart) = cy
-        .call(
-            Method::GET,
-            &format!(
-                "/api/v1/cart?country=DE&shipping_method_id={}",
-                shop.standard_eu
-            ),
-            None,
-        )
-        .await;
+    let standard_de = format!(
+        "/api/v1/cart?country=DE&shipping_method_id={}",
+        shop.standard_eu
+    );
+    let (_, cart) = cy.get(&standard_de).await;
     assert_eq!(cart["estimate"]["breakdown"]["shipping"], 490, "{cart}");
     assert!(cy.add_to_cart(&shirt, 2).await.0.is_success());
-    let (_, cart) = cy
-        .call(
-            Method::GET,
-            &format!(
-                "/api/v1/cart?country=DE&shipping_method_id={}",
-                shop.standard_eu
-            ),
-            None,
-        )
-        .await;
+    let (_, cart) = cy.get(&standard_de).await;
     assert_eq!(cart["estimate"]["breakdown"]["shipping"], 0, "{cart}");
     assert_eq!(cart["estimate"]["breakdown"]["total"], 6000, "{cart}");
 
     // A currency an item is not sold in: no estimate but the problem naming the line, and a
     // 422 at checkout.
-    let (_, cart) = cy
-        .call(Method::GET, "/api/v1/cart?currency=GBP", None)
-        .await;
+    let (_, cart) = cy.get("/api/v1/cart?currency=GBP").await;
     assert!(cart["estimate"].is_null(), "{cart}");
     assert_eq!(cart["estimate_problem"]["status"], 422, "{cart}");
     let pm = cy.payment_method(CARD_OK).await;
@@ -515,9 +435,7 @@ async fn three_hundred_checkouts_redeem_a_fifty_use_code_fifty_times_and_cancell
     // get the code.
     for (i, id) in placed.iter().take(10) {
         let (u, _) = &shoppers[*i];
-        let (st, b) = u
-            .call(Method::POST, &format!("/api/v1/orders/{id}/cancel"), None)
-            .await;
+        let (st, b) = u.post(&format!("/api/v1/orders/{id}/cancel"), None).await;
         assert_eq!(st, StatusCode::OK, "{b}");
     }
     assert_eq!(uses(&admin, &promo_id).await, 40);
@@ -545,11 +463,7 @@ async fn three_hundred_checkouts_redeem_a_fifty_use_code_fifty_times_and_cancell
 
 async fn uses(admin: &Shopper, promotion: &str) -> i64 {
     let (st, p) = admin
-        .call(
-            Method::GET,
-            &format!("/api/v1/admin/promotions/{promotion}"),
-            None,
-        )
+        .get(&format!("/api/v1/admin/promotions/{promotion}"))
         .await;
     assert_eq!(st, StatusCode::OK, "{p}");
     p["uses"].as_i64().unwrap()
@@ -560,9 +474,7 @@ async fn the_admin_api_validates_and_names_fields() {
     let p = Platform::start(Options::default()).await;
     let admin = Shopper::admin(&p).await;
     let ada = Shopper::register(&p, "ada").await;
-    let (st, _) = ada
-        .call(Method::GET, "/api/v1/admin/promotions", None)
-        .await;
+    let (st, _) = ada.get("/api/v1/admin/promotions").await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     for (path, body, field) in [
         (
@@ -587,15 +499,14 @@ async fn the_admin_api_validates_and_names_fields() {
             "code",
         ),
     ] {
-        let (st, b) = admin.call(Method::POST, path, Some(body)).await;
+        let (st, b) = admin.post(path, body).await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {b}");
         assert_eq!(b["errors"][0]["field"], field, "{path}: {b}");
     }
     let (st, b) = admin
-        .call(
-            Method::PUT,
+        .put(
             "/api/v1/admin/tax-rates",
-            Some(json!({"country": "DE", "category": "standard", "rate_ppm": -1})),
+            json!({"country": "DE", "category": "standard", "rate_ppm": -1}),
         )
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
@@ -603,9 +514,7 @@ async fn the_admin_api_validates_and_names_fields() {
     // A taken code is 409; a limit below the uses made is refused.
     let body = json!({"name": "A", "code": "TAKEN1", "benefit": {"type": "free_shipping"}});
     post(&admin, "/api/v1/admin/promotions", body.clone()).await;
-    let (st, b) = admin
-        .call(Method::POST, "/api/v1/admin/promotions", Some(body))
-        .await;
+    let (st, b) = admin.post("/api/v1/admin/promotions", body).await;
     assert_eq!(st, StatusCode::CONFLICT, "{b}");
     assert_eq!(b["errors"][0]["field"], "code", "{b}");
     // Zones, methods, rates and promotions can be listed, replaced and deleted.
@@ -624,19 +533,11 @@ async fn the_admin_api_validates_and_names_fields() {
     .await;
     assert_eq!(z["countries"], json!(["BE", "FR"]));
     let (st, _) = admin
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/admin/shipping-zones/{id}"),
-            None,
-        )
+        .delete(&format!("/api/v1/admin/shipping-zones/{id}"))
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     let (st, _) = admin
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/admin/shipping-zones/{id}"),
-            None,
-        )
+        .delete(&format!("/api/v1/admin/shipping-zones/{id}"))
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 }

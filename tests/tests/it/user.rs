@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use storefront_auth::config::InlineKey;
@@ -14,8 +13,8 @@ use storefront_kit::events::topics;
 use storefront_kit::jwt::Role;
 use storefront_proto::user::v1 as pb;
 use storefront_proto::user::v1::user_service_client::UserServiceClient;
-use storefront_tests::stack::{Stack, read};
-use storefront_tests::{eventually, unique};
+use storefront_tests::stack::Stack;
+use storefront_tests::{bearer, channel, eventually, fields, ok, refused, unique};
 use uuid::Uuid;
 
 const PASSWORD: &str = "correct horse battery";
@@ -34,12 +33,7 @@ struct Users {
     pem: String,
 }
 
-impl std::ops::Deref for Users {
-    type Target = Stack;
-    fn deref(&self) -> &Stack {
-        &self.stack
-    }
-}
+storefront_tests::deref_stack!(Users);
 
 impl Users {
     /// Both roles get a private `user-events` topic and the consumer runs against it; tokens
@@ -48,101 +42,40 @@ impl Users {
         let mut stack = Stack::new("it_user").await;
         stack.topics(&[topics::USER_EVENTS]).await;
         let pem = generate_pem();
-
-        let mut auth = storefront_auth::Config {
-            common: stack.common.clone(),
-            auth: storefront_auth::AuthSettings::default(),
-        };
-        auth.auth.listen = "127.0.0.1:0".parse().unwrap();
-        auth.auth.database = Some(stack.unique("auth"));
-        auth.auth.keys.inline = vec![InlineKey {
+        let key = InlineKey {
             kid: "k1".into(),
             pem: pem.clone().into(),
-        }];
-        auth.auth.keys.generate = false;
-        let auth = storefront_auth::build(auth, stack.shutdown.clone())
-            .await
-            .expect("auth starts (is the dev stack up?)");
-        let auth_addr = auth.local_addr();
-        tokio::spawn(auth.run());
-
-        stack.common.auth.jwks_url = format!("http://{auth_addr}/.well-known/jwks.json");
-        let mut user = storefront_user::Config {
-            common: stack.common.clone(),
-            user: storefront_user::UserSettings::default(),
         };
-        user.user.listen = "127.0.0.1:0".parse().unwrap();
-        user.user.database = Some(stack.unique("user"));
-        user.user.consumer_group = stack.unique("group");
-        let user = storefront_user::build(user, stack.shutdown.clone())
-            .await
-            .expect("user starts");
-        let user_addr = user.local_addr();
-        let user_pool = user.service().pool.clone();
-        tokio::spawn(user.run());
-
+        let auth = stack.auth(|c| c.auth.keys.inline = vec![key]).await.url();
+        stack.common.auth.jwks_url = format!("{auth}/.well-known/jwks.json");
+        let user = stack.user(|_| {}).await;
         stack
             .gateway(|gw| {
-                gw.gateway.upstreams.auth = format!("http://{auth_addr}");
-                gw.gateway.upstreams.user = format!("http://{user_addr}");
+                gw.gateway.upstreams.auth = auth;
+                gw.gateway.upstreams.user = user.url();
             })
             .await;
         Self {
             stack,
-            user_addr,
-            user_pool,
+            user_addr: user.addr,
+            user_pool: user.state,
             pem,
         }
     }
 
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<&Value>,
-    ) -> (StatusCode, Value) {
-        self.stack
-            .call(method, path, Some(token), body.cloned())
-            .await
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(reqwest::Method::GET, path, token, None).await
-    }
-
-    async fn post(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
-        self.call(reqwest::Method::POST, path, token, Some(body))
-            .await
-    }
-
-    async fn patch(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
-        self.call(reqwest::Method::PATCH, path, token, Some(body))
-            .await
-    }
-
-    async fn put(&self, path: &str, token: &str, body: Option<&Value>) -> (StatusCode, Value) {
-        self.call(reqwest::Method::PUT, path, token, body).await
-    }
-
-    async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(reqwest::Method::DELETE, path, token, None).await
-    }
-
     /// Registers a fresh account; its id and access token.
     async fn register(&self, display_name: &str) -> (Uuid, String) {
-        let resp = self
-            .http
-            .post(format!("{}/api/v1/auth/register", self.base))
-            .json(&json!({
-                "email": format!("{}@example.com", unique("u")),
-                "password": PASSWORD,
-                "display_name": display_name,
-            }))
-            .send()
-            .await
-            .unwrap();
-        let (status, body) = read(resp).await;
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({
+                    "email": format!("{}@example.com", unique("u")),
+                    "password": PASSWORD,
+                    "display_name": display_name,
+                }),
+            )
+            .await;
         assert_eq!(status, 201, "{body}");
         (
             body["user"]["id"].as_str().unwrap().parse().unwrap(),
@@ -150,32 +83,15 @@ impl Users {
         )
     }
 
-    async fn grpc(&self) -> UserServiceClient<tonic::transport::Channel> {
-        let ch = tonic::transport::Channel::from_shared(format!("http://{}", self.user_addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        UserServiceClient::new(ch)
+    fn grpc(&self) -> UserServiceClient<tonic::transport::Channel> {
+        UserServiceClient::new(channel(self.user_addr, Duration::from_secs(60)))
     }
 }
 
-fn fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    req
+/// How many of `items` are the default shipping and the default billing address.
+fn defaults(items: &[Value]) -> (usize, usize) {
+    let count = |flag: &str| items.iter().filter(|a| a[flag] == true).count();
+    (count("is_default_shipping"), count("is_default_billing"))
 }
 
 fn berlin() -> Value {
@@ -207,7 +123,7 @@ async fn profile_is_created_from_user_registered_once() {
         },
     )
     .await;
-    let (status, me) = s.get("/api/v1/users/me", &token).await;
+    let (status, me) = s.get_as("/api/v1/users/me", &token).await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["user_id"], id.to_string());
     assert_eq!(me["display_name"], "Ada O'Neil");
@@ -231,19 +147,19 @@ async fn profile_is_created_from_user_registered_once() {
     assert_eq!(again, Outcome::Duplicate);
     // The name the user already has wins over a late event.
     assert_eq!(
-        s.get("/api/v1/users/me", &token).await.1["display_name"],
+        s.get_as("/api/v1/users/me", &token).await.1["display_name"],
         "Ada O'Neil"
     );
 
     // Profile update: PATCH changes only what is sent.
     let (status, me) = s
-        .patch("/api/v1/users/me", &token, &json!({"phone": "+4930123456"}))
+        .patch("/api/v1/users/me", &token, json!({"phone": "+4930123456"}))
         .await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["phone"], "+4930123456");
     assert_eq!(me["display_name"], "Ada O'Neil");
     // A user the event has not reached yet still gets a profile on first access.
-    let (status, me) = s.get("/api/v1/users/me", &s.register("").await.1).await;
+    let (status, me) = s.get_as("/api/v1/users/me", &s.register("").await.1).await;
     assert_eq!(status, 200, "{me}");
 }
 
@@ -251,7 +167,7 @@ async fn profile_is_created_from_user_registered_once() {
 async fn addresses_crud_with_default_switching() {
     let s = Users::start().await;
     let (_, t) = s.register("Ada").await;
-    let (status, first) = s.post("/api/v1/users/me/addresses", &t, &berlin()).await;
+    let (status, first) = s.post("/api/v1/users/me/addresses", &t, berlin()).await;
     assert_eq!(status, 201, "{first}");
     assert_eq!(first["country_code"], "DE");
     // The first address is both defaults.
@@ -265,14 +181,16 @@ async fn addresses_crud_with_default_switching() {
     second["country_code"] = json!("GB");
     second["locality"] = json!("London");
     second["is_default_shipping"] = json!(true);
-    let (status, second) = s.post("/api/v1/users/me/addresses", &t, &second).await;
+    let (status, second) = s
+        .post("/api/v1/users/me/addresses", &t, second.clone())
+        .await;
     assert_eq!(status, 201, "{second}");
     let second_id = second["id"].as_str().unwrap().to_owned();
     assert_eq!(second["is_default_shipping"], true);
     assert_eq!(second["is_default_billing"], false);
 
     let path = |id: &str| format!("/api/v1/users/me/addresses/{id}");
-    let (_, a) = s.get(&path(&first_id), &t).await;
+    let (_, a) = s.get_as(&path(&first_id), &t).await;
     assert_eq!(a["is_default_shipping"], false, "the default moved: {a}");
     assert_eq!(a["is_default_billing"], true);
 
@@ -281,34 +199,27 @@ async fn addresses_crud_with_default_switching() {
         .patch(
             &path(&second_id),
             &t,
-            &json!({"is_default_billing": true, "postal_code": "EC1A 1BB"}),
+            json!({"is_default_billing": true, "postal_code": "EC1A 1BB"}),
         )
         .await;
     assert_eq!(status, 200, "{b}");
     assert_eq!(b["postal_code"], "EC1A 1BB");
     assert_eq!(b["label"], "Office");
-    let (status, list) = s.get("/api/v1/users/me/addresses", &t).await;
+    let (status, list) = s.get_as("/api/v1/users/me/addresses", &t).await;
     assert_eq!(status, 200);
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["id"], second_id, "defaults first: {list}");
-    let shipping = items
-        .iter()
-        .filter(|a| a["is_default_shipping"] == true)
-        .count();
-    let billing = items
-        .iter()
-        .filter(|a| a["is_default_billing"] == true)
-        .count();
+    let (shipping, billing) = defaults(items);
     assert_eq!((shipping, billing), (1, 1));
     assert!(list["next_cursor"].is_null());
 
     // Pagination walks the same list.
-    let (_, p1) = s.get("/api/v1/users/me/addresses?limit=1", &t).await;
+    let (_, p1) = s.get_as("/api/v1/users/me/addresses?limit=1", &t).await;
     let cursor = p1["next_cursor"].as_str().unwrap().to_owned();
     let (_, p2) = s
-        .get(
-            &format!("/api/v1/users/me/addresses?limit=1&cursor={cursor}"),
+        .get_as(
+            format!("/api/v1/users/me/addresses?limit=1&cursor={cursor}"),
             &t,
         )
         .await;
@@ -318,8 +229,8 @@ async fn addresses_crud_with_default_switching() {
     // Delete; a second delete is 404.
     assert_eq!(s.delete(&path(&second_id), &t).await.0, 204);
     assert_eq!(s.delete(&path(&second_id), &t).await.0, 404);
-    assert_eq!(s.get(&path(&second_id), &t).await.0, 404);
-    let (_, list) = s.get("/api/v1/users/me/addresses", &t).await;
+    assert_eq!(s.get_as(&path(&second_id), &t).await.0, 404);
+    let (_, list) = s.get_as("/api/v1/users/me/addresses", &t).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(
         list["items"][0]["is_default_shipping"], false,
@@ -335,21 +246,18 @@ async fn addresses_crud_with_default_switching() {
         body["is_default_billing"] = json!(true);
         let s = &s;
         let t = t.clone();
-        async move { s.post("/api/v1/users/me/addresses", &t, &body).await.0 }
+        async move {
+            s.post("/api/v1/users/me/addresses", &t, body.clone())
+                .await
+                .0
+        }
     });
     for status in futures::future::join_all(claims).await {
         assert_eq!(status, 201);
     }
-    let (_, list) = s.get("/api/v1/users/me/addresses?limit=100", &t).await;
+    let (_, list) = s.get_as("/api/v1/users/me/addresses?limit=100", &t).await;
     let items = list["items"].as_array().unwrap();
-    let shipping = items
-        .iter()
-        .filter(|a| a["is_default_shipping"] == true)
-        .count();
-    let billing = items
-        .iter()
-        .filter(|a| a["is_default_billing"] == true)
-        .count();
+    let (shipping, billing) = defaults(items);
     assert_eq!((items.len(), shipping, billing), (7, 1, 1), "{list}");
     let err = sqlx::query("UPDATE addresses SET is_default_shipping = true")
         .execute(&s.user_pool)
@@ -363,11 +271,11 @@ async fn addresses_crud_with_default_switching() {
     // The cap: 20 addresses.
     for _ in 7..20 {
         assert_eq!(
-            s.post("/api/v1/users/me/addresses", &t, &berlin()).await.0,
+            s.post("/api/v1/users/me/addresses", &t, berlin()).await.0,
             201
         );
     }
-    let (status, body) = s.post("/api/v1/users/me/addresses", &t, &berlin()).await;
+    let (status, body) = s.post("/api/v1/users/me/addresses", &t, berlin()).await;
     assert_eq!(status, 429, "{body}");
 }
 
@@ -392,7 +300,7 @@ async fn validation_errors_name_the_field() {
         let mut body = berlin();
         let key = field.split('[').next().unwrap();
         body[key] = value.clone();
-        let (status, resp) = s.post("/api/v1/users/me/addresses", &t, &body).await;
+        let (status, resp) = s.post("/api/v1/users/me/addresses", &t, body.clone()).await;
         assert_eq!(status, 422, "{field}={value}: {resp}");
         assert!(
             fields(&resp).contains(&field.to_owned()),
@@ -412,25 +320,18 @@ async fn validation_errors_name_the_field() {
         let mut body = berlin();
         body["country_code"] = json!(country);
         body["postal_code"] = json!(code);
-        let (status, resp) = s.post("/api/v1/users/me/addresses", &t, &body).await;
+        let (status, resp) = s.post("/api/v1/users/me/addresses", &t, body.clone()).await;
         assert_eq!(status == 201, ok, "{country} {code}: {resp}");
     }
     // Malformed JSON is 400; wrong types 422.
-    let resp = s
-        .http
-        .post(format!("{}/api/v1/users/me/addresses", s.base))
-        .bearer_auth(&t)
-        .header("content-type", "application/json")
-        .body("{\"recipient_name\": ")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read(resp).await.0, 400);
+    let raw = "{\"recipient_name\": ";
+    let (status, _) = s.post_raw("/api/v1/users/me/addresses", &t, raw).await;
+    assert_eq!(status, 400);
     let (status, _) = s
         .post(
             "/api/v1/users/me/addresses",
             &t,
-            &json!({"address_lines": "one"}),
+            json!({"address_lines": "one"}),
         )
         .await;
     assert_eq!(status, 422);
@@ -439,7 +340,7 @@ async fn validation_errors_name_the_field() {
         .patch(
             "/api/v1/users/me",
             &t,
-            &json!({"display_name": "n".repeat(101)}),
+            json!({"display_name": "n".repeat(101)}),
         )
         .await;
     assert_eq!(status, 422);
@@ -448,7 +349,7 @@ async fn validation_errors_name_the_field() {
         .put(
             "/api/v1/users/me/preferences",
             &t,
-            Some(&json!({"locale": "en_GB", "currency": "XYZ", "marketing_opt_in": true})),
+            json!({"locale": "en_GB", "currency": "XYZ", "marketing_opt_in": true}),
         )
         .await;
     assert_eq!(status, 422, "{resp}");
@@ -461,11 +362,11 @@ async fn validation_errors_name_the_field() {
         .put("/api/v1/users/me/wishlist/not-a-uuid", &t, None)
         .await;
     assert_eq!(status, 400);
-    let (status, _) = s.get("/api/v1/users/me/addresses/not-a-uuid", &t).await;
+    let (status, _) = s.get_as("/api/v1/users/me/addresses/not-a-uuid", &t).await;
     assert_eq!(status, 400);
-    let (status, _) = s.get("/api/v1/users/me/wishlist?limit=0", &t).await;
+    let (status, _) = s.get_as("/api/v1/users/me/wishlist?limit=0", &t).await;
     assert_eq!(status, 422);
-    let (status, _) = s.get("/api/v1/users/me/wishlist?cursor=bogus", &t).await;
+    let (status, _) = s.get_as("/api/v1/users/me/wishlist?cursor=bogus", &t).await;
     assert_eq!(status, 422);
 }
 
@@ -473,7 +374,7 @@ async fn validation_errors_name_the_field() {
 async fn preferences_default_put_and_patch() {
     let s = Users::start().await;
     let (_, t) = s.register("Ada").await;
-    let (status, p) = s.get("/api/v1/users/me/preferences", &t).await;
+    let (status, p) = s.get_as("/api/v1/users/me/preferences", &t).await;
     assert_eq!(status, 200);
     assert_eq!(p["locale"], "en-US");
     assert_eq!(p["currency"], "EUR");
@@ -482,7 +383,7 @@ async fn preferences_default_put_and_patch() {
         .put(
             "/api/v1/users/me/preferences",
             &t,
-            Some(&json!({"locale": "en-GB", "currency": "gbp", "marketing_opt_in": true})),
+            json!({"locale": "en-GB", "currency": "gbp", "marketing_opt_in": true}),
         )
         .await;
     assert_eq!(status, 200, "{p}");
@@ -491,7 +392,7 @@ async fn preferences_default_put_and_patch() {
         .patch(
             "/api/v1/users/me/preferences",
             &t,
-            &json!({"marketing_opt_in": false}),
+            json!({"marketing_opt_in": false}),
         )
         .await;
     assert_eq!(
@@ -499,11 +400,7 @@ async fn preferences_default_put_and_patch() {
         (Some("en-GB"), Some(false))
     );
     let (status, resp) = s
-        .put(
-            "/api/v1/users/me/preferences",
-            &t,
-            Some(&json!({"locale": "de"})),
-        )
+        .put("/api/v1/users/me/preferences", &t, json!({"locale": "de"}))
         .await;
     assert_eq!(status, 422, "PUT needs every field: {resp}");
 }
@@ -514,7 +411,7 @@ async fn sql_metacharacters_are_stored_and_returned_verbatim() {
     let (_, t) = s.register("Ada").await;
     for nasty in NASTY {
         let (status, me) = s
-            .patch("/api/v1/users/me", &t, &json!({"display_name": nasty}))
+            .patch("/api/v1/users/me", &t, json!({"display_name": nasty}))
             .await;
         assert_eq!(status, 200, "{me}");
         assert_eq!(me["display_name"], nasty);
@@ -528,11 +425,11 @@ async fn sql_metacharacters_are_stored_and_returned_verbatim() {
             "postal_code": "10117",
             "country_code": "DE",
         });
-        let (status, a) = s.post("/api/v1/users/me/addresses", &t, &body).await;
+        let (status, a) = s.post("/api/v1/users/me/addresses", &t, body.clone()).await;
         assert_eq!(status, 201, "{a}");
         let (_, a) = s
-            .get(
-                &format!("/api/v1/users/me/addresses/{}", a["id"].as_str().unwrap()),
+            .get_as(
+                format!("/api/v1/users/me/addresses/{}", a["id"].as_str().unwrap()),
                 &t,
             )
             .await;
@@ -548,7 +445,7 @@ async fn sql_metacharacters_are_stored_and_returned_verbatim() {
         assert_eq!(a["address_lines"], json!([nasty, nasty]));
     }
     assert_eq!(
-        s.get("/api/v1/users/me", &t).await.1["display_name"],
+        s.get_as("/api/v1/users/me", &t).await.1["display_name"],
         NASTY[2]
     );
     // The tables are all still there.
@@ -564,51 +461,31 @@ async fn another_users_address_is_not_found_via_gateway_and_grpc() {
     let s = Users::start().await;
     let (_, alice) = s.register("Alice").await;
     let (_, bob) = s.register("Bob").await;
-    let (_, a) = s
-        .post("/api/v1/users/me/addresses", &alice, &berlin())
-        .await;
+    let (_, a) = s.post("/api/v1/users/me/addresses", &alice, berlin()).await;
     let id = a["id"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/users/me/addresses/{id}");
 
-    assert_eq!(s.get(&path, &bob).await.0, 404);
+    assert_eq!(s.get_as(&path, &bob).await.0, 404);
     assert_eq!(
-        s.patch(&path, &bob, &json!({"locality": "Hacked"})).await.0,
+        s.patch(&path, &bob, json!({"locality": "Hacked"})).await.0,
         404
     );
     assert_eq!(s.delete(&path, &bob).await.0, 404);
-    let (_, list) = s.get("/api/v1/users/me/addresses", &bob).await;
+    let (_, list) = s.get_as("/api/v1/users/me/addresses", &bob).await;
     assert_eq!(list["items"], json!([]));
 
-    let mut c = s.grpc().await;
-    let err = c
-        .get_address(bearer(
-            pb::GetAddressRequest {
-                address_id: id.clone(),
-            },
-            &bob,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::NotFound);
-    let err = c
-        .delete_address(bearer(
-            pb::DeleteAddressRequest {
-                address_id: id.clone(),
-            },
-            &bob,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::NotFound);
+    let mut c = s.grpc();
+    let address_id = id.clone();
+    let get = c.get_address(bearer(pb::GetAddressRequest { address_id }, &bob));
+    assert_eq!(get.await.unwrap_err().code(), tonic::Code::NotFound);
+    let address_id = id.clone();
+    let delete = c.delete_address(bearer(pb::DeleteAddressRequest { address_id }, &bob));
+    assert_eq!(delete.await.unwrap_err().code(), tonic::Code::NotFound);
     // Alice's address is untouched.
-    let (status, a) = s.get(&path, &alice).await;
+    let (status, a) = s.get_as(&path, &alice).await;
     assert_eq!(status, 200);
     assert_eq!(a["locality"], "Berlin");
-    let got = c
-        .get_address(bearer(pb::GetAddressRequest { address_id: id }, &alice))
-        .await
-        .unwrap()
-        .into_inner();
+    let got = ok(c.get_address(bearer(pb::GetAddressRequest { address_id: id }, &alice))).await;
     assert_eq!(got.locality, "Berlin");
 }
 
@@ -653,7 +530,7 @@ async fn bad_tokens_are_refused_by_the_user_service_directly() {
             parts[2]
         )
     };
-    let mut c = s.grpc().await;
+    let mut c = s.grpc();
     for (name, token) in [
         ("expired", expired),
         ("wrong key", wrong_key),
@@ -661,46 +538,23 @@ async fn bad_tokens_are_refused_by_the_user_service_directly() {
         ("tampered", tampered),
         ("garbage", "not-a-token".to_owned()),
     ] {
-        let err = c
-            .get_profile(bearer(pb::GetProfileRequest {}, &token))
-            .await
-            .unwrap_err();
+        let err = refused(c.get_profile(bearer(pb::GetProfileRequest {}, &token))).await;
         assert_eq!(err.code(), tonic::Code::Unauthenticated, "{name}");
-        let err = c
-            .list_addresses(bearer(pb::ListAddressesRequest::default(), &token))
-            .await
-            .unwrap_err();
+        let err =
+            refused(c.list_addresses(bearer(pb::ListAddressesRequest::default(), &token))).await;
         assert_eq!(err.code(), tonic::Code::Unauthenticated, "{name}");
-        assert_eq!(s.get("/api/v1/users/me", &token).await.0, 401, "{name}");
+        assert_eq!(s.get_as("/api/v1/users/me", &token).await.0, 401, "{name}");
     }
-    let err = c
-        .get_profile(tonic::Request::new(pb::GetProfileRequest {}))
-        .await
-        .unwrap_err();
+    let err = refused(c.get_profile(tonic::Request::new(pb::GetProfileRequest {}))).await;
     assert_eq!(err.code(), tonic::Code::Unauthenticated, "no token");
     // Health, readiness and metrics share the gRPC port.
-    let ready = s
-        .http
-        .get(format!("http://{}/readyz", s.user_addr))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
-    let ready: Value = ready.json().await.unwrap();
+    let direct = s.client_at(format!("http://{}", s.user_addr), None);
+    let (status, ready) = direct.get("/readyz").await;
+    assert_eq!(status, 200);
     assert_eq!(ready["checks"]["postgres"]["status"], "up", "{ready}");
     assert_eq!(ready["checks"]["s3"]["status"], "up", "{ready}");
-    let metrics = s
-        .http
-        .get(format!("http://{}/metrics", s.user_addr))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(metrics.status(), 200);
-    let me = c
-        .get_profile(bearer(pb::GetProfileRequest {}, &good))
-        .await
-        .unwrap()
-        .into_inner();
+    assert_eq!(direct.get("/metrics").await.0, 200);
+    let me = ok(c.get_profile(bearer(pb::GetProfileRequest {}, &good))).await;
     assert_eq!(me.user_id, user.to_string());
 }
 
@@ -730,7 +584,7 @@ async fn wishlist_is_idempotent_and_paginates() {
             Some(c) => format!("/api/v1/users/me/wishlist?limit=2&cursor={c}"),
             None => "/api/v1/users/me/wishlist?limit=2".to_owned(),
         };
-        let (status, page) = s.get(&q, &t).await;
+        let (status, page) = s.get_as(&q, &t).await;
         assert_eq!(status, 200, "{page}");
         for i in page["items"].as_array().unwrap() {
             seen.push(i["product_id"].as_str().unwrap().parse::<Uuid>().unwrap());
@@ -746,7 +600,7 @@ async fn wishlist_is_idempotent_and_paginates() {
     // Removing is idempotent and per user.
     assert_eq!(s.delete(&path(&products[0]), &other).await.0, 204);
     assert_eq!(
-        s.get("/api/v1/users/me/wishlist", &t).await.1["items"]
+        s.get_as("/api/v1/users/me/wishlist", &t).await.1["items"]
             .as_array()
             .unwrap()
             .len(),
@@ -755,14 +609,14 @@ async fn wishlist_is_idempotent_and_paginates() {
     assert_eq!(s.delete(&path(&products[0]), &t).await.0, 204);
     assert_eq!(s.delete(&path(&products[0]), &t).await.0, 204);
     assert_eq!(
-        s.get("/api/v1/users/me/wishlist", &t).await.1["items"]
+        s.get_as("/api/v1/users/me/wishlist", &t).await.1["items"]
             .as_array()
             .unwrap()
             .len(),
         4
     );
     assert_eq!(
-        s.get("/api/v1/users/me/wishlist", &other).await.1["items"],
+        s.get_as("/api/v1/users/me/wishlist", &other).await.1["items"],
         json!([])
     );
 }
@@ -771,7 +625,7 @@ async fn wishlist_is_idempotent_and_paginates() {
 async fn avatar_round_trip_against_the_s3_store() {
     let s = Users::start().await;
     let (user, t) = s.register("Ada").await;
-    assert_eq!(s.get("/api/v1/users/me/avatar", &t).await.0, 404);
+    assert_eq!(s.get_as("/api/v1/users/me/avatar", &t).await.0, 404);
 
     // Refused up front: wrong type, too large, empty.
     for (ct, size, field) in [
@@ -783,7 +637,7 @@ async fn avatar_round_trip_against_the_s3_store() {
             .post(
                 "/api/v1/users/me/avatar",
                 &t,
-                &json!({"content_type": ct, "size_bytes": size}),
+                json!({"content_type": ct, "size_bytes": size}),
             )
             .await;
         assert_eq!(status, 422, "{ct} {size}: {body}");
@@ -795,7 +649,7 @@ async fn avatar_round_trip_against_the_s3_store() {
         .post(
             "/api/v1/users/me/avatar",
             &t,
-            &json!({"content_type": "image/png", "size_bytes": image.len()}),
+            json!({"content_type": "image/png", "size_bytes": image.len()}),
         )
         .await;
     assert_eq!(status, 201, "{up}");
@@ -808,7 +662,7 @@ async fn avatar_round_trip_against_the_s3_store() {
         .post(
             "/api/v1/users/me/avatar/complete",
             &t,
-            &json!({"object_key": key}),
+            json!({"object_key": key}),
         )
         .await;
     assert_eq!(status, 409, "{body}");
@@ -819,7 +673,7 @@ async fn avatar_round_trip_against_the_s3_store() {
         .post(
             "/api/v1/users/me/avatar/complete",
             &bob,
-            &json!({"object_key": key}),
+            json!({"object_key": key}),
         )
         .await;
     assert_eq!(status, 403);
@@ -864,13 +718,13 @@ async fn avatar_round_trip_against_the_s3_store() {
         .post(
             "/api/v1/users/me/avatar/complete",
             &t,
-            &json!({"object_key": key}),
+            json!({"object_key": key}),
         )
         .await;
     assert_eq!(status, 200, "{me}");
     assert!(me["avatar_url"].as_str().is_some(), "{me}");
 
-    let (status, got) = s.get("/api/v1/users/me/avatar", &t).await;
+    let (status, got) = s.get_as("/api/v1/users/me/avatar", &t).await;
     assert_eq!(status, 200, "{got}");
     let bytes = s
         .http
@@ -890,7 +744,7 @@ async fn avatar_round_trip_against_the_s3_store() {
         .post(
             "/api/v1/users/me/avatar",
             &t,
-            &json!({"content_type": "image/webp", "size_bytes": 100}),
+            json!({"content_type": "image/webp", "size_bytes": 100}),
         )
         .await;
     let key2 = up2["object_key"].as_str().unwrap().to_owned();
@@ -910,12 +764,12 @@ async fn avatar_round_trip_against_the_s3_store() {
         .post(
             "/api/v1/users/me/avatar/complete",
             &t,
-            &json!({"object_key": key2}),
+            json!({"object_key": key2}),
         )
         .await;
     assert_eq!(status, 409, "{body}");
     // The avatar is still the first one.
-    let (_, me) = s.get("/api/v1/users/me", &t).await;
+    let (_, me) = s.get_as("/api/v1/users/me", &t).await;
     assert!(
         me["avatar_url"]
             .as_str()
@@ -928,5 +782,5 @@ async fn avatar_round_trip_against_the_s3_store() {
     // Delete is idempotent.
     assert_eq!(s.delete("/api/v1/users/me/avatar", &t).await.0, 200);
     assert_eq!(s.delete("/api/v1/users/me/avatar", &t).await.0, 200);
-    assert_eq!(s.get("/api/v1/users/me/avatar", &t).await.0, 404);
+    assert_eq!(s.get_as("/api/v1/users/me/avatar", &t).await.0, 404);
 }

@@ -707,7 +707,9 @@ export interface paths {
          * Place an order from the caller's cart.
          * @description Reads the cart, prices every line from the catalog, reserves all lines (or none) for 15
          *     minutes and creates the order as `pending_payment`; payment is then taken asynchronously
-         *     (poll `GET /api/v1/orders/{id}`). `Idempotency-Key` is required and per user: the same key
+         *     (poll `GET /api/v1/orders/{id}`). The address is `shipping_address` or the id of a saved
+         *     address (`shipping_address_id`), read when the request arrives and kept on the order as it
+         *     was. `Idempotency-Key` is required and per user: the same key
          *     with the same body answers the first answer again (header `idempotent-replayed: true`), a
          *     different body 422, and a request while the first is still running 409. A refused checkout
          *     (empty cart, short stock, ...) does not use up its key.
@@ -1212,6 +1214,51 @@ export interface components {
             sku: string;
         };
         /**
+         * @description A postal address. Empty strings stand for absent optional parts.
+         * @example {
+         *       "address_lines": [
+         *         "Unter den Linden 1"
+         *       ],
+         *       "administrative_area": "",
+         *       "country_code": "DE",
+         *       "locality": "Berlin",
+         *       "organization": "",
+         *       "phone": "+4930123456",
+         *       "postal_code": "10117",
+         *       "recipient_name": "Ada Lovelace"
+         *     }
+         */
+        Address: {
+            /** @description Street lines, most specific last: 1 to 3 lines of 1 to 200 characters each. */
+            address_lines: string[];
+            /**
+             * @description State, province or region where the country uses one (tax rates per region match its
+             *     ISO 3166-2 subdivision code, e.g. `CA` in `US`); at most 100 characters.
+             */
+            administrative_area?: string;
+            /**
+             * @description ISO 3166-1 alpha-2 code (answered uppercase).
+             * @example DE
+             */
+            country_code: string;
+            /** @description City or locality; 1 to 100 characters. */
+            locality: string;
+            /** @description Company or organisation; at most 200 characters. */
+            organization?: string;
+            /**
+             * @description E.164: `+` and 8 to 15 digits; empty for none.
+             * @example +4930123456
+             */
+            phone?: string;
+            /**
+             * @description Postal code as the country writes it (checked for the countries with a simple shape);
+             *     at most 12 letters, digits, spaces and hyphens. Required unless the country has none.
+             */
+            postal_code?: string;
+            /** @description Full name of the recipient; 1 to 200 characters. */
+            recipient_name: string;
+        };
+        /**
          * @description A new address (POST: `recipient_name`, `address_lines`, `locality`, `country_code` and, where
          *     the country has them, `postal_code` are required) or the fields to change (PATCH).
          * @example {
@@ -1255,7 +1302,7 @@ export interface components {
             next_cursor?: string | null;
         };
         /**
-         * @description A postal address of the caller.
+         * @description A postal address of the caller: the address shape checkout takes and an order keeps, with its id, label and default flags.
          * @example {
          *       "address_lines": [
          *         "Unter den Linden 1"
@@ -1276,8 +1323,17 @@ export interface components {
          *     }
          */
         AddressView: {
+            /** @description Street lines, most specific last: 1 to 3 lines of 1 to 200 characters each. */
             address_lines: string[];
-            administrative_area: string;
+            /**
+             * @description State, province or region where the country uses one (tax rates per region match its
+             *     ISO 3166-2 subdivision code, e.g. `CA` in `US`); at most 100 characters.
+             */
+            administrative_area?: string;
+            /**
+             * @description ISO 3166-1 alpha-2 code (answered uppercase).
+             * @example DE
+             */
             country_code: string;
             created_at?: string | null;
             /** Format: uuid */
@@ -1285,10 +1341,21 @@ export interface components {
             is_default_billing: boolean;
             is_default_shipping: boolean;
             label: string;
+            /** @description City or locality; 1 to 100 characters. */
             locality: string;
-            organization: string;
-            phone: string;
-            postal_code: string;
+            /** @description Company or organisation; at most 200 characters. */
+            organization?: string;
+            /**
+             * @description E.164: `+` and 8 to 15 digits; empty for none.
+             * @example +4930123456
+             */
+            phone?: string;
+            /**
+             * @description Postal code as the country writes it (checked for the countries with a simple shape);
+             *     at most 12 letters, digits, spaces and hyphens. Required unless the country has none.
+             */
+            postal_code?: string;
+            /** @description Full name of the recipient; 1 to 200 characters. */
             recipient_name: string;
             updated_at?: string | null;
         };
@@ -1560,7 +1627,10 @@ export interface components {
             name?: string | null;
             /** @description The product; null when the SKU no longer names a variant. */
             product_id?: string | null;
-            /** @description The SKU still names a variant of an active product (else checkout refuses the line). */
+            /**
+             * @description The SKU still names a variant of an active product, priced in the requested currency
+             *     when the query names one (else checkout refuses the line).
+             */
             purchasable: boolean;
             /**
              * Format: int32
@@ -1627,17 +1697,20 @@ export interface components {
         };
         /**
          * @description A checkout: the cart's lines are read from the cart service and priced by the product
-         *     service; prices and lines are never taken from the client.
+         *     service; prices and lines are never taken from the client. Send `shipping_address` or
+         *     `shipping_address_id`.
          * @example {
          *       "currency": "EUR",
          *       "payment_method_id": "0190f3c4-8f0e-7a4b-9d2e-3f1a2b3c4d5e",
          *       "promotion_code": "TENOFF",
          *       "shipping_address": {
-         *         "city": "Berlin",
-         *         "country": "DE",
-         *         "line1": "12 Market Street",
-         *         "name": "Ada Lovelace",
-         *         "postal_code": "10115"
+         *         "address_lines": [
+         *           "12 Market Street"
+         *         ],
+         *         "country_code": "DE",
+         *         "locality": "Berlin",
+         *         "postal_code": "10115",
+         *         "recipient_name": "Ada Lovelace"
          *       },
          *       "shipping_method_id": "0190f3c4-4444-7a4b-9d2e-3f1a2b3c4d5e"
          *     }
@@ -1659,7 +1732,13 @@ export interface components {
              * @example TENOFF
              */
             promotion_code?: string | null;
-            shipping_address: components["schemas"]["ShippingAddress"];
+            shipping_address?: null | components["schemas"]["Address"];
+            /**
+             * Format: uuid
+             * @description One of the caller's saved addresses (`GET /api/v1/users/me/addresses`). A retry with
+             *     the same id is the same request even if the saved address changed meanwhile.
+             */
+            shipping_address_id?: string | null;
             /**
              * Format: uuid
              * @description One of the methods `GET /api/v1/shipping-methods` lists for the address; required when
@@ -1843,7 +1922,10 @@ export interface components {
             shipping_method_id?: string | null;
             shipping_methods: components["schemas"]["ShippingOption"][];
         };
-        /** @description A batch of 1 to 500 tracking events. */
+        /**
+         * @description A batch of 1 to 500 tracking events. The service reads each event (and the ids) as raw
+         *     JSON, so that one invalid event is refused on its own with its fields named.
+         */
         EventBatch: {
             /**
              * @description The visitor's id when not signed in (1 to 128 of `[A-Za-z0-9._:-]`); the service makes
@@ -2259,14 +2341,16 @@ export interface components {
          *       "promotion_code": "TENOFF",
          *       "shipment": null,
          *       "shipping_address": {
-         *         "city": "Berlin",
-         *         "country": "DE",
-         *         "line1": "12 Market Street",
-         *         "line2": null,
-         *         "name": "Ada Lovelace",
-         *         "phone": null,
+         *         "address_lines": [
+         *           "12 Market Street"
+         *         ],
+         *         "administrative_area": "",
+         *         "country_code": "DE",
+         *         "locality": "Berlin",
+         *         "organization": "",
+         *         "phone": "",
          *         "postal_code": "10115",
-         *         "region": null
+         *         "recipient_name": "Ada Lovelace"
          *       },
          *       "shipping_method": {
          *         "delivery_days": {
@@ -2303,6 +2387,7 @@ export interface components {
              *     that applied and the grand total, in minor units of `currency`.
              */
             breakdown: components["schemas"]["Breakdown"];
+            /** Format: date-time */
             created_at: string;
             /**
              * @description ISO 4217 code of every amount of the order.
@@ -2317,17 +2402,19 @@ export interface components {
             /** @description The promotion code that applied (uppercase). */
             promotion_code?: string | null;
             shipment?: null | components["schemas"]["Shipment"];
-            shipping_address: components["schemas"]["ShippingAddress"];
+            /** @description Where it ships, as it was at checkout. */
+            shipping_address: components["schemas"]["Address"];
             shipping_method?: null | components["schemas"]["ShippingChoice"];
             status: components["schemas"]["OrderStatus"];
             /** @description Every status the order entered, oldest first. */
             status_history: components["schemas"]["StatusChange"][];
-            /** @description Sum of the line totals. */
+            /** @description Sum of the line totals before discounts, shipping and (exclusive) tax. */
             subtotal: components["schemas"]["Money"];
-            /** @description What is charged: the breakdown's `total`. */
+            /** @description What the customer pays: the breakdown's grand total. */
             total: components["schemas"]["Money"];
             /** @description The payment's transaction, once paid. */
             transaction_id?: string | null;
+            /** Format: date-time */
             updated_at: string;
             /**
              * Format: uuid
@@ -2473,6 +2560,7 @@ export interface components {
         /**
          * Problem
          * @description RFC 9457 problem details: the body of every error response (`application/problem+json`).
+         *     This is its documented shape; `kit::problem::Problem` builds it.
          */
         Problem: {
             /**
@@ -2786,7 +2874,7 @@ export interface components {
         RecommendationList: {
             items: components["schemas"]["RecommendedProduct"][];
             kind: components["schemas"]["RecommendationKind"];
-            /** @description Always null. */
+            /** @description Always null: recommendations are one page. */
             next_cursor?: string | null;
         };
         /**
@@ -2840,6 +2928,7 @@ export interface components {
             /** @example 3q2-7wQk0m8n1Yt0mZ0Jz5v3XQx9yW4u6A1b2C3d4E5 */
             refresh_token: string;
         };
+        /** @description Units of one line to refund. */
         RefundLine: {
             /**
              * Format: int64
@@ -2981,40 +3070,6 @@ export interface components {
             carrier: string;
             tracking_number: string;
         };
-        /**
-         * @description A shipping address, kept on the order as it was at checkout.
-         * @example {
-         *       "city": "Berlin",
-         *       "country": "DE",
-         *       "line1": "12 Market Street",
-         *       "line2": null,
-         *       "name": "Ada Lovelace",
-         *       "phone": "+49 30 1234567",
-         *       "postal_code": "10115",
-         *       "region": null
-         *     }
-         */
-        ShippingAddress: {
-            /** @description 1 to 100 characters. */
-            city: string;
-            /**
-             * @description ISO 3166-1 alpha-2 code (answered uppercase).
-             * @example DE
-             */
-            country: string;
-            /** @description 1 to 200 characters. */
-            line1: string;
-            /** @description At most 200 characters. */
-            line2?: string | null;
-            /** @description Recipient, 1 to 200 characters. */
-            name: string;
-            /** @description Digits, spaces and `+-().`; at most 32 characters. */
-            phone?: string | null;
-            /** @description 1 to 20 characters. */
-            postal_code: string;
-            /** @description State, province or county; at most 100 characters. */
-            region?: string | null;
-        };
         /** @description The shipping method an order was placed with, as it was then. */
         ShippingChoice: {
             delivery_days?: null | components["schemas"]["DeliveryDays"];
@@ -3062,7 +3117,7 @@ export interface components {
         ShippingOptionList: {
             items: components["schemas"]["ShippingOption"][];
         };
-        /** @description A line that cannot be reserved in full. */
+        /** @description A line that cannot be reserved in full (the `lines` of a checkout's 409). */
         ShortLine: {
             /**
              * Format: int64
@@ -3089,7 +3144,10 @@ export interface components {
         };
         /** @description A status the order entered. */
         StatusChange: {
-            /** @description When (RFC 3339, UTC). */
+            /**
+             * Format: date-time
+             * @description When (RFC 3339, UTC).
+             */
             at: string;
             /**
              * @description Why (`checkout_completed`, `payment_completed`, `payment_failed`, `reservation_expired`,
@@ -8685,7 +8743,10 @@ export interface operations {
                  * @example DE
                  */
                 country?: string;
-                /** @description The destination's state or province, where zones or rates depend on it. */
+                /**
+                 * @description The destination's state or province, where zones or rates depend on it; at most 100
+                 *     characters.
+                 */
                 region?: string;
                 /** @description The method to price (default: the cheapest offered). */
                 shipping_method_id?: string;
@@ -9437,7 +9498,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Empty cart, a line that cannot be sold or has no price in the currency (`errors` names it), a missing or inapplicable `shipping_method_id`, a destination the shop does not ship to, an invalid field, or the key reused with another body */
+            /** @description Empty cart, a line that cannot be sold or has no price in the currency (`errors` names it), a missing or inapplicable `shipping_method_id`, a destination the shop does not ship to, no address or a `shipping_address_id` that is not one of the caller's saved addresses, an invalid field, or the key reused with another body */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9674,10 +9735,10 @@ export interface operations {
     listOrders: {
         parameters: {
             query?: {
+                /** @description Items per page, 1 to 100 (default 20). */
+                limit?: number;
                 /** @description `next_cursor` of the previous page. */
                 cursor?: string;
-                /** @description Orders per page, 1 to 100 (default 20). */
-                limit?: number;
             };
             header?: never;
             path?: never;
@@ -9961,7 +10022,7 @@ export interface operations {
     listPaymentMethods: {
         parameters: {
             query?: {
-                /** @description 1 to 100 (default 20). */
+                /** @description Items per page, 1 to 100 (default 20). */
                 limit?: number;
                 /** @description `next_cursor` of the previous page. */
                 cursor?: string;

@@ -16,7 +16,7 @@ import { formatMoney } from '../lib/money';
 import { useSession } from '../lib/session';
 import { deliveryText, isCountryCode, promotionCodeProblem } from '../lib/totals';
 
-type Shipping = Schemas['ShippingAddress'];
+type Shipping = Schemas['Address'];
 
 export const SANDBOX_CARDS = [
   { number: '4242424242424242', outcome: 'Succeeds' },
@@ -28,30 +28,17 @@ export const SANDBOX_CARDS = [
 const EMPTY_ADDRESS = { name: '', line1: '', line2: '', city: '', region: '', postal_code: '', country: '', phone: '' };
 type AddressForm = typeof EMPTY_ADDRESS;
 
-/** The order's copy of a saved address. */
-export function toShipping(a: Schemas['AddressView']): Shipping {
+/** The form as the one address shape (what the address book saves and checkout takes). */
+export function formToShipping(f: AddressForm): Shipping {
   return {
-    name: a.recipient_name,
-    line1: a.address_lines[0] ?? '',
-    line2: a.address_lines[1] || null,
-    city: a.locality,
-    region: a.administrative_area || null,
-    postal_code: a.postal_code,
-    country: a.country_code,
-    phone: a.phone || null,
-  };
-}
-
-function formToShipping(f: AddressForm): Shipping {
-  return {
-    name: f.name.trim(),
-    line1: f.line1.trim(),
-    line2: f.line2.trim() || null,
-    city: f.city.trim(),
-    region: f.region.trim() || null,
+    recipient_name: f.name.trim(),
+    organization: '',
+    address_lines: [f.line1.trim(), f.line2.trim()].filter((l) => !!l),
+    locality: f.city.trim(),
+    administrative_area: f.region.trim(),
     postal_code: f.postal_code.trim(),
-    country: f.country.trim().toUpperCase(),
-    phone: f.phone.trim() || null,
+    country_code: f.country.trim().toUpperCase(),
+    phone: f.phone.trim(),
   };
 }
 
@@ -83,7 +70,7 @@ const CONTROL_FIELDS = ['shipping_method_id', 'promotion_code', 'card_number', '
 /** Fields whose problems sit next to their control (the rest go on top of the form). The
  *  address form's fields only while it is shown; a saved address's problems go on top. */
 export const SHOWN_FIELDS = [
-  ...Object.keys(EMPTY_ADDRESS).map((k) => `shipping_address.${k}`),
+  ...Object.keys(ADDRESS_FIELDS).map((k) => `shipping_address.${k}`),
   ...Object.keys(ADDRESS_FIELDS),
   ...CONTROL_FIELDS,
 ];
@@ -193,33 +180,26 @@ export default function Checkout() {
     setError(null);
     setBusy(true);
     try {
-      // 1. The address: a saved one, or the form (saved to the address book when asked).
-      let shipping: Shipping;
+      // 1. The address: a saved one by its id, or the form (saved to the address book when
+      //    asked, then sent by its id too).
+      let where: { shipping_address: Shipping } | { shipping_address_id: string };
       if (addressId === 'new') {
-        shipping = formToShipping(address);
+        const shipping = formToShipping(address);
         if (saveAddress) {
           const saved = await unwrap(
             api.POST('/api/v1/users/me/addresses', {
-              body: {
-                recipient_name: shipping.name,
-                address_lines: [shipping.line1, shipping.line2].filter((l): l is string => !!l),
-                locality: shipping.city,
-                administrative_area: shipping.region ?? undefined,
-                postal_code: shipping.postal_code,
-                country_code: shipping.country,
-                phone: shipping.phone ?? undefined,
-                is_default_shipping: (addresses.data?.items.length ?? 0) === 0,
-              },
+              body: { ...shipping, is_default_shipping: (addresses.data?.items.length ?? 0) === 0 },
             }),
           );
           await qc.invalidateQueries({ queryKey: ['addresses'] });
           setAddressId(saved.id);
           setAddress(EMPTY_ADDRESS);
-          shipping = toShipping(saved);
+          where = { shipping_address_id: saved.id };
+        } else {
+          where = { shipping_address: shipping };
         }
       } else {
-        const saved = addresses.data!.items.find((a) => a.id === addressId)!;
-        shipping = toShipping(saved);
+        where = { shipping_address_id: addressId };
       }
       // 2. The card: a saved one, or a new one saved first (a retry then reuses it, so the
       //    checkout body, and with it the idempotency key, stays the same).
@@ -244,7 +224,7 @@ export default function Checkout() {
       //    (undefined fields are left out of the body and of its fingerprint).
       const body = {
         payment_method_id: paymentMethodId,
-        shipping_address: shipping,
+        ...where,
         currency: currency ?? estimate?.currency ?? undefined,
         shipping_method_id: estimate?.shipping_method_id ?? undefined,
         promotion_code: code || undefined,

@@ -105,13 +105,13 @@ export default function Order() {
       <section aria-labelledby="ship-h">
         <h2 id="ship-h">Shipping to</h2>
         <address>
-          {a.name}
+          {a.recipient_name}
+          {a.organization ? <>, {a.organization}</> : null}
           <br />
-          {a.line1}
-          {a.line2 ? <>, {a.line2}</> : null}
+          {a.address_lines.join(', ')}
           <br />
-          {a.postal_code} {a.city}
-          {a.region ? `, ${a.region}` : ''}, {a.country}
+          {a.postal_code} {a.locality}
+          {a.administrative_area ? `, ${a.administrative_area}` : ''}, {a.country_code}
         </address>
         {o.shipping_method ? (
           <p>

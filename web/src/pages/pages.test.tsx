@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { renderToString } from 'react-dom/server';
 import { Field, StatusBadge } from '../components/ui';
 import { TotalsList } from '../components/Totals';
-import { SHOWN_FIELDS, methodLabel, toShipping } from './Checkout';
+import { SHOWN_FIELDS, formToShipping, methodLabel } from './Checkout';
 import { formError, toApiError } from '../api/problem';
 import { safeNext } from './Login';
 import { orderMessage } from './Order';
@@ -36,30 +36,26 @@ describe('login redirect', () => {
 });
 
 describe('checkout', () => {
-  it('turns a saved address into the order address', () => {
-    const s = toShipping({
-      id: '0194c1e4-7b1a-7c3e-9d2f-3a4b5c6d7e8f',
-      label: 'Home',
+  it('turns the address form into the one address shape', () => {
+    const s = formToShipping({
+      name: ' Ada Lovelace ',
+      line1: 'Unter den Linden 1',
+      line2: ' ',
+      city: 'Berlin',
+      region: '',
+      postal_code: '10117',
+      country: 'de',
+      phone: '',
+    });
+    expect(s).toEqual({
       recipient_name: 'Ada Lovelace',
       organization: '',
-      address_lines: ['Unter den Linden 1', 'Hinterhaus'],
+      address_lines: ['Unter den Linden 1'],
       locality: 'Berlin',
       administrative_area: '',
       postal_code: '10117',
       country_code: 'DE',
       phone: '',
-      is_default_shipping: true,
-      is_default_billing: false,
-    });
-    expect(s).toEqual({
-      name: 'Ada Lovelace',
-      line1: 'Unter den Linden 1',
-      line2: 'Hinterhaus',
-      city: 'Berlin',
-      region: null,
-      postal_code: '10117',
-      country: 'DE',
-      phone: null,
     });
   });
 });

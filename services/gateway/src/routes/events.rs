@@ -6,11 +6,13 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::post;
-use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use kit::contracts::track::{
+    EventBatch, EventBatchResult, RejectedEvent, TrackingEvent, TrackingEventType,
+};
+use utoipa::OpenApi;
 
 use crate::AppState;
-use crate::openapi::{FieldError, Problem as ProblemDoc};
+use crate::openapi::Problem as ProblemDoc;
 
 /// The tracking route (public; a token is optional).
 pub fn router(_state: &AppState) -> Router<AppState> {
@@ -25,93 +27,6 @@ pub fn router(_state: &AppState) -> Router<AppState> {
     tags((name = "events", description = "Tracking events for analytics and recommendations"))
 )]
 pub struct EventsApiDoc;
-
-/// What a tracking event reports. Published as CloudEvents `product.viewed`, `product.clicked`,
-/// `search.performed`, `cart.item_added`, `cart.item_removed` and `wishlist.item_added`.
-/// Purchases are recorded by the platform when an order is paid and cannot be sent.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TrackingEventType {
-    ProductViewed,
-    ProductClicked,
-    SearchPerformed,
-    CartItemAdded,
-    CartItemRemoved,
-    WishlistAdded,
-}
-
-/// One tracking event. Fields by type (others are refused): `product_viewed`: `product_id`
-/// (required), `sku`; `product_clicked`: `product_id` (required), `list`, `position`;
-/// `search_performed`: `query` (required), `results_count`; `cart_item_added` and
-/// `cart_item_removed`: `product_id`, `sku`, `quantity` (all required); `wishlist_added`:
-/// `product_id` (required). Every type may carry `occurred_at`, `session_id` and `properties`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"type": "product_viewed", "product_id": "0192e4a0-7b1c-7def-8abc-0123456789aa", "occurred_at": "2026-01-31T10:15:00Z", "session_id": "s-7f3a"}))]
-pub struct TrackingEvent {
-    #[serde(rename = "type")]
-    pub event_type: TrackingEventType,
-    /// The product concerned (UUID).
-    #[schema(format = "uuid")]
-    pub product_id: Option<String>,
-    /// 1 to 64 letters, digits, `-`, `_` and `.`.
-    #[schema(example = "TS-RED-42")]
-    pub sku: Option<String>,
-    /// Units, 1 to 1000.
-    #[schema(minimum = 1, maximum = 1000)]
-    pub quantity: Option<i64>,
-    /// Search text, 1 to 256 characters.
-    #[schema(example = "trail shoe")]
-    pub query: Option<String>,
-    /// Hits the search returned.
-    #[schema(minimum = 0)]
-    pub results_count: Option<i64>,
-    /// The list the product was clicked in (`search`, `recommendations`, ...), 1 to 64 characters.
-    pub list: Option<String>,
-    /// 0-based position in that list, at most 10000.
-    #[schema(minimum = 0, maximum = 10000)]
-    pub position: Option<i64>,
-    /// Client time, RFC 3339; at most 5 minutes ahead and 7 days old. Defaults to the time the
-    /// server received it.
-    #[schema(format = "date-time")]
-    pub occurred_at: Option<String>,
-    /// 1 to 128 of `[A-Za-z0-9._:-]`; defaults to the batch's `session_id`.
-    pub session_id: Option<String>,
-    /// Free-form data, at most 2048 bytes of JSON.
-    #[schema(value_type = Option<Object>)]
-    pub properties: Option<serde_json::Value>,
-}
-
-/// A batch of 1 to 500 tracking events.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct EventBatch {
-    #[schema(min_items = 1, max_items = 500)]
-    pub events: Vec<TrackingEvent>,
-    /// The visitor's id when not signed in (1 to 128 of `[A-Za-z0-9._:-]`); the service makes
-    /// one up and returns it when absent, to be sent with later batches.
-    pub anonymous_id: Option<String>,
-    /// Default session id of events that carry none.
-    pub session_id: Option<String>,
-}
-
-/// Why one event of a batch was refused.
-#[derive(Serialize, ToSchema)]
-pub struct RejectedEvent {
-    /// Its 0-based index in `events`.
-    pub index: usize,
-    /// Its invalid fields (relative to the event).
-    pub errors: Vec<FieldError>,
-}
-
-/// The answer to a batch: valid events were recorded, invalid ones are listed.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"accepted": 2, "rejected": [{"index": 1, "errors": [{"field": "product_id", "message": "is required"}]}], "anonymous_id": "0192e4a0-7b1c-7def-8abc-0123456789ff"}))]
-pub struct EventBatchResult {
-    /// Events recorded (published and stored).
-    pub accepted: usize,
-    pub rejected: Vec<RejectedEvent>,
-    /// The anonymous id the events were recorded under; null for a signed-in caller that sent none.
-    pub anonymous_id: Option<String>,
-}
 
 /// Records a batch of tracking events. Each event is checked on its own: invalid ones are listed
 /// by index in `rejected` while the valid ones are recorded (202). When none is valid the answer

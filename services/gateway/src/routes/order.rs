@@ -5,15 +5,28 @@
 //! them need a valid access token (checked here first).
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use kit::contracts::Money;
+use kit::contracts::address::Address;
+use kit::contracts::orders::{
+    CheckoutRequest, Order, OrderItem, OrderList, OrderStatus, RefundLine, RefundRequest,
+    ShipRequest, Shipment, ShortLine, StatusChange,
+};
+use kit::contracts::page::PageQuery;
+use kit::problem::{FieldError, Problem};
+use kit::upstream::grpc_request;
+use serde::Serialize;
+use storefront_proto::user::v1 as pb;
+use storefront_proto::user::v1::user_service_client::UserServiceClient;
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
 
 use crate::AppState;
 use crate::openapi::Problem as ProblemDoc;
-use crate::routes::product::Money;
 
 /// The order routes, every one behind [`crate::protect`].
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -33,7 +46,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 #[openapi(
     paths(checkout, list_orders, get_order, cancel_order, ship_order, deliver_order, refund_order),
     components(schemas(
-        CheckoutRequest, ShippingAddress, Order, OrderItem, OrderStatus, StatusChange, Shipment,
+        CheckoutRequest, Address, Order, OrderItem, OrderStatus, StatusChange, Shipment,
         OrderList, ShipRequest, RefundRequest, RefundLine, ShortLine, InsufficientStockProblem, Money
     )),
     tags(
@@ -43,201 +56,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 )]
 pub struct OrderApiDoc;
 
-// ---------- bodies (documentation of what the order service answers) ----------
-
-/// Where an order is in its life. `pending_payment -> paid -> shipped -> delivered`;
-/// `pending_payment -> cancelled`; `paid|shipped|delivered -> refund_requested -> refunded`.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    PendingPayment,
-    Paid,
-    Shipped,
-    Delivered,
-    Cancelled,
-    RefundRequested,
-    Refunded,
-}
-
-/// A shipping address, kept on the order as it was at checkout.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"name": "Ada Lovelace", "line1": "12 Market Street", "line2": null, "city": "Berlin",
-    "region": null, "postal_code": "10115", "country": "DE", "phone": "+49 30 1234567"}))]
-pub struct ShippingAddress {
-    /// Recipient, 1 to 200 characters.
-    #[schema(max_length = 200)]
-    pub name: String,
-    /// 1 to 200 characters.
-    #[schema(max_length = 200)]
-    pub line1: String,
-    /// At most 200 characters.
-    #[schema(max_length = 200)]
-    pub line2: Option<String>,
-    /// 1 to 100 characters.
-    #[schema(max_length = 100)]
-    pub city: String,
-    /// State, province or county; at most 100 characters.
-    #[schema(max_length = 100)]
-    pub region: Option<String>,
-    /// 1 to 20 characters.
-    #[schema(max_length = 20)]
-    pub postal_code: String,
-    /// ISO 3166-1 alpha-2 code (answered uppercase).
-    #[schema(example = "DE", min_length = 2, max_length = 2)]
-    pub country: String,
-    /// Digits, spaces and `+-().`; at most 32 characters.
-    #[schema(max_length = 32)]
-    pub phone: Option<String>,
-}
-
-/// A checkout: the cart's lines are read from the cart service and priced by the product
-/// service; prices and lines are never taken from the client.
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"payment_method_id": "0190f3c4-8f0e-7a4b-9d2e-3f1a2b3c4d5e",
-    "shipping_address": {"name": "Ada Lovelace", "line1": "12 Market Street", "city": "Berlin", "postal_code": "10115", "country": "DE"},
-    "currency": "EUR", "shipping_method_id": "0190f3c4-4444-7a4b-9d2e-3f1a2b3c4d5e", "promotion_code": "TENOFF"}))]
-pub struct CheckoutRequest {
-    /// One of the caller's saved payment methods (`GET /api/v1/payment-methods`).
-    pub payment_method_id: uuid::Uuid,
-    pub shipping_address: ShippingAddress,
-    /// ISO 4217 code to pay in; every item needs a price in it (else 422 naming the line).
-    /// Default: the currency the items are primarily priced in.
-    #[schema(example = "EUR")]
-    pub currency: Option<String>,
-    /// One of the methods `GET /api/v1/shipping-methods` lists for the address; required when
-    /// any covers it.
-    pub shipping_method_id: Option<uuid::Uuid>,
-    /// A promotion code (case-insensitive). One that does not apply is 409 naming it.
-    #[schema(example = "TENOFF")]
-    pub promotion_code: Option<String>,
-}
-
-/// One line of an order: a price and name snapshot taken from the catalog at checkout.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrderItem {
-    #[schema(example = "TSHIRT-M-RED")]
-    pub sku: String,
-    pub product_id: uuid::Uuid,
-    /// The product's name at checkout.
-    pub name: String,
-    #[schema(minimum = 1)]
-    pub quantity: i64,
-    pub unit_price: Money,
-    /// `unit_price * quantity`.
-    pub line_total: Money,
-}
-
-/// A status the order entered.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StatusChange {
-    pub status: OrderStatus,
-    /// Why (`checkout_completed`, `payment_completed`, `payment_failed`, `reservation_expired`,
-    /// `customer_cancelled`, `shipped`, `delivered`, `refund_requested`, `payment_refunded`).
-    pub reason: Option<String>,
-    /// When (RFC 3339, UTC).
-    pub at: String,
-}
-
-/// How a shipped order travels.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Shipment {
-    pub carrier: String,
-    pub tracking_number: String,
-}
-
-/// An order.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "id": "0190f3c4-8f0e-7a4b-9d2e-3f1a2b3c4d5e", "user_id": "0190f3c4-1111-7a4b-9d2e-3f1a2b3c4d5e",
-    "status": "pending_payment",
-    "items": [{"sku": "TSHIRT-M-RED", "product_id": "0190f3c4-2222-7a4b-9d2e-3f1a2b3c4d5e", "name": "T-shirt",
-               "quantity": 2, "unit_price": {"amount": 1999, "currency": "EUR"}, "line_total": {"amount": 3998, "currency": "EUR"}}],
-    "subtotal": {"amount": 3998, "currency": "EUR"}, "total": {"amount": 4588, "currency": "EUR"}, "currency": "EUR",
-    "breakdown": {"currency": "EUR", "mode": "tax_inclusive",
-        "lines": [{"sku": "TSHIRT-M-RED", "quantity": 2, "unit_price": 1999, "gross": 3998, "discount": 400, "tax": 574, "tax_rate_ppm": 190000, "total": 3598}],
-        "subtotal": 3998, "discount_total": 400, "shipping": 990, "shipping_discount": 0, "shipping_tax": 158, "tax_total": 732,
-        "taxes": [{"rate_ppm": 190000, "base": 4588, "amount": 732}],
-        "applied": [{"promotion_id": "0190f3c4-5555-7a4b-9d2e-3f1a2b3c4d5e", "code": "TENOFF", "amount": 400}], "total": 4588},
-    "shipping_method": {"id": "0190f3c4-4444-7a4b-9d2e-3f1a2b3c4d5e", "name": "Express", "delivery_days": {"min": 1, "max": 2}},
-    "promotion_code": "TENOFF",
-    "shipping_address": {"name": "Ada Lovelace", "line1": "12 Market Street", "line2": null, "city": "Berlin",
-                         "region": null, "postal_code": "10115", "country": "DE", "phone": null},
-    "payment_method_id": "0190f3c4-3333-7a4b-9d2e-3f1a2b3c4d5e", "transaction_id": null, "shipment": null,
-    "created_at": "2026-01-31T10:15:00Z", "updated_at": "2026-01-31T10:15:00Z",
-    "status_history": [{"status": "pending_payment", "reason": "checkout_completed", "at": "2026-01-31T10:15:00Z"}]
-}))]
-pub struct Order {
-    pub id: uuid::Uuid,
-    /// The customer.
-    pub user_id: uuid::Uuid,
-    pub status: OrderStatus,
-    pub items: Vec<OrderItem>,
-    /// Sum of the line totals.
-    pub subtotal: Money,
-    /// What is charged: the breakdown's `total`.
-    pub total: Money,
-    /// The priced order: per line discount and tax, shipping, tax per rate, the promotions
-    /// that applied and the grand total, in minor units of `currency`.
-    pub breakdown: kit::pricing::Breakdown,
-    /// The shipping method chosen at checkout; null when the shop ships nothing.
-    pub shipping_method: Option<kit::totals::ShippingChoice>,
-    /// The promotion code that applied (uppercase).
-    pub promotion_code: Option<String>,
-    /// ISO 4217 code of every amount of the order.
-    #[schema(example = "EUR")]
-    pub currency: String,
-    pub shipping_address: ShippingAddress,
-    pub payment_method_id: uuid::Uuid,
-    /// The payment's transaction, once paid.
-    pub transaction_id: Option<String>,
-    /// Set once shipped.
-    pub shipment: Option<Shipment>,
-    pub created_at: String,
-    pub updated_at: String,
-    /// Every status the order entered, oldest first.
-    pub status_history: Vec<StatusChange>,
-}
-
-/// A page of the caller's orders, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrderList {
-    pub items: Vec<Order>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// `cursor` and `limit` of `GET /api/v1/orders`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct OrderListQuery {
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Orders per page, 1 to 100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<i64>,
-}
-
-/// How the order is shipped.
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"carrier": "DHL", "tracking_number": "00340434161094042557"}))]
-pub struct ShipRequest {
-    /// 1 to 100 characters.
-    #[schema(max_length = 100)]
-    pub carrier: String,
-    /// 1 to 100 characters.
-    #[schema(max_length = 100)]
-    pub tracking_number: String,
-}
-
-/// A line that cannot be reserved in full.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ShortLine {
-    pub sku: String,
-    /// Units in the cart.
-    pub requested: i64,
-    /// Units available at the time of the attempt.
-    pub available: i64,
-}
+// ---------- bodies: the order service's contract (`contracts::orders`) ----------
 
 /// 409 of a checkout when stock is short: a problem naming each short line. Nothing was
 /// reserved.
@@ -266,7 +85,9 @@ pub struct InsufficientStockProblem {
 ///
 /// Reads the cart, prices every line from the catalog, reserves all lines (or none) for 15
 /// minutes and creates the order as `pending_payment`; payment is then taken asynchronously
-/// (poll `GET /api/v1/orders/{id}`). `Idempotency-Key` is required and per user: the same key
+/// (poll `GET /api/v1/orders/{id}`). The address is `shipping_address` or the id of a saved
+/// address (`shipping_address_id`), read when the request arrives and kept on the order as it
+/// was. `Idempotency-Key` is required and per user: the same key
 /// with the same body answers the first answer again (header `idempotent-replayed: true`), a
 /// different body 422, and a request while the first is still running 409. A refused checkout
 /// (empty cart, short stock, ...) does not use up its key.
@@ -285,7 +106,7 @@ pub struct InsufficientStockProblem {
         (status = 401, description = "No valid access token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "Not enough stock (`lines` names each short SKU), a promotion code that does not apply or ran out (`promotion_code` names it), or the key's first request is still running", body = InsufficientStockProblem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not `application/json`", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Empty cart, a line that cannot be sold or has no price in the currency (`errors` names it), a missing or inapplicable `shipping_method_id`, a destination the shop does not ship to, an invalid field, or the key reused with another body", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Empty cart, a line that cannot be sold or has no price in the currency (`errors` names it), a missing or inapplicable `shipping_method_id`, a destination the shop does not ship to, no address or a `shipping_address_id` that is not one of the caller's saved addresses, an invalid field, or the key reused with another body", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 502, description = "The order service is unavailable", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 503, description = "A service checkout needs is unavailable; retry with the same key", body = ProblemDoc, content_type = "application/problem+json"),
@@ -293,7 +114,81 @@ pub struct InsufficientStockProblem {
     )
 )]
 pub async fn checkout(State(state): State<AppState>, req: Request) -> Response {
-    crate::routes::forward::forward(&state, &state.upstreams.order, "order", req).await
+    match with_saved_address(&state, req).await {
+        Ok(req) => {
+            crate::routes::forward::forward(&state, &state.upstreams.order, "order", req).await
+        }
+        Err(p) => p.into_response(),
+    }
+}
+
+/// The largest checkout body read here (the order service refuses what it cannot parse).
+const MAX_CHECKOUT_BODY: usize = 64 * 1024;
+
+/// A checkout naming `shipping_address_id` gets that saved address (read from the user service
+/// with the caller's token) as `shipping_address`, so the order service sees one shape and
+/// keeps the id for the key's request hash. Other bodies pass unchanged.
+async fn with_saved_address(state: &AppState, req: Request) -> Result<Request, Problem> {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_CHECKOUT_BODY)
+        .await
+        .map_err(|_| {
+            Problem::new(StatusCode::PAYLOAD_TOO_LARGE).with_detail(format!(
+                "a checkout body is at most {MAX_CHECKOUT_BODY} bytes"
+            ))
+        })?;
+    let body = match saved_address_body(state, &parts.headers, &bytes).await? {
+        Some(b) => Body::from(b),
+        None => Body::from(bytes),
+    };
+    Ok(Request::from_parts(parts, body))
+}
+
+/// The body with the saved address filled in, or `None` when it names none.
+async fn saved_address_body(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    bytes: &[u8],
+) -> Result<Option<Vec<u8>>, Problem> {
+    let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_slice(bytes) else {
+        return Ok(None);
+    };
+    let id = match obj.get("shipping_address_id") {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(v) => v.as_str().and_then(|s| Uuid::parse_str(s).ok()),
+    };
+    let invalid =
+        |message: &str| Problem::validation(vec![FieldError::new("shipping_address_id", message)]);
+    let Some(id) = id else {
+        return Err(invalid("must be a UUID"));
+    };
+    if obj.get("shipping_address").is_some_and(|v| !v.is_null()) {
+        return Err(invalid(
+            "send either `shipping_address` or `shipping_address_id`, not both",
+        ));
+    }
+    let saved = UserServiceClient::new(state.upstreams.user.clone())
+        .get_address(grpc_request(
+            pb::GetAddressRequest {
+                address_id: id.to_string(),
+            },
+            headers,
+        ))
+        .await;
+    let saved = match saved {
+        Ok(a) => crate::routes::user::address_of(a.into_inner()),
+        Err(s) if s.code() == tonic::Code::NotFound => {
+            return Err(invalid("is not one of your saved addresses"));
+        }
+        Err(s) => return Err(Problem::from(s)),
+    };
+    obj.insert(
+        "shipping_address".to_owned(),
+        serde_json::to_value(saved).expect("an address serialises"),
+    );
+    Ok(Some(
+        serde_json::to_vec(&obj).expect("a JSON object serialises"),
+    ))
 }
 
 /// The caller's orders, newest first.
@@ -302,7 +197,7 @@ pub async fn checkout(State(state): State<AppState>, req: Request) -> Response {
     path = "/api/v1/orders",
     tag = "orders",
     operation_id = "listOrders",
-    params(OrderListQuery),
+    params(PageQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of orders", body = OrderList),
@@ -417,23 +312,6 @@ pub async fn ship_order(State(state): State<AppState>, req: Request) -> Response
 )]
 pub async fn deliver_order(State(state): State<AppState>, req: Request) -> Response {
     crate::routes::forward::forward(&state, &state.upstreams.order, "order", req).await
-}
-
-/// Units to refund: each line's share of its total in the order's breakdown (after its
-/// discount, with its tax). Without a body the whole order is refunded, shipping included.
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"lines": [{"sku": "TSHIRT-M-RED", "quantity": 1}]}))]
-pub struct RefundRequest {
-    /// 1 or more lines of the order, each once.
-    pub lines: Vec<RefundLine>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RefundLine {
-    pub sku: String,
-    /// 1 to the units ordered.
-    #[schema(minimum = 1)]
-    pub quantity: i64,
 }
 
 /// Refund a paid, shipped or delivered order, whole or some units of its lines. Admin only.

@@ -8,8 +8,9 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::{delete, get};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use kit::contracts::page::PageQuery;
+use kit::contracts::payment::{CreatePaymentMethodRequest, PaymentMethod, PaymentMethodList};
+use utoipa::OpenApi;
 
 use crate::AppState;
 use crate::openapi::Problem as ProblemDoc;
@@ -37,75 +38,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
 )]
 pub struct PaymentApiDoc;
 
-/// A saved card. The number and CVC are never stored.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"id": "0190f3c4-8f0e-7a4b-9d2e-3f1a2b3c4d5e", "brand": "visa", "last4": "4242",
-    "exp_month": 12, "exp_year": 2030, "holder_name": "Ada Lovelace", "created_at": "2026-01-31T10:15:00Z"}))]
-pub struct PaymentMethod {
-    pub id: uuid::Uuid,
-    /// `visa`, `mastercard`, `amex`, `discover` or `unknown`.
-    #[schema(example = "visa")]
-    pub brand: String,
-    /// The last four digits of the number.
-    #[schema(example = "4242")]
-    pub last4: String,
-    #[schema(minimum = 1, maximum = 12)]
-    pub exp_month: i16,
-    #[schema(example = 2030)]
-    pub exp_year: i16,
-    pub holder_name: Option<String>,
-    /// RFC 3339, UTC.
-    pub created_at: String,
-}
-
-/// A page of saved cards, newest first.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PaymentMethodList {
-    pub items: Vec<PaymentMethod>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// A card to save. Sandbox test cards: `4242424242424242` pays, `4000000000000002` is declined,
-/// `4000000000000119` fails transiently twice then pays, `4000000000009995` times out.
-#[derive(Deserialize, ToSchema)]
-#[schema(example = json!({"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123", "holder_name": "Ada Lovelace"}))]
-pub struct CreatePaymentMethodRequest {
-    /// 12 to 19 digits passing the Luhn check; spaces and dashes are ignored.
-    #[schema(example = "4242424242424242")]
-    pub card_number: String,
-    /// 1 to 12.
-    #[schema(minimum = 1, maximum = 12)]
-    pub exp_month: i64,
-    /// Four digits; the card must not have expired.
-    #[schema(example = 2030)]
-    pub exp_year: i64,
-    /// 3 or 4 digits; used for tokenization only, never stored.
-    #[schema(example = "123")]
-    pub cvc: String,
-    /// At most 100 characters.
-    #[schema(max_length = 100)]
-    pub holder_name: Option<String>,
-}
-
-/// Paging of the list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PaymentMethodQuery {
-    /// 1 to 100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
 /// The caller's saved cards, newest first.
 #[utoipa::path(
     get,
     path = "/api/v1/payment-methods",
     tag = "payment-methods",
     operation_id = "listPaymentMethods",
-    params(PaymentMethodQuery),
+    params(PageQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of saved cards", body = PaymentMethodList),

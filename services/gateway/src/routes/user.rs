@@ -10,6 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use kit::contracts::address::Address;
 use kit::problem::extract::{Json, Path};
 use kit::problem::{FieldError, Problem};
 use kit::upstream::grpc_request;
@@ -136,43 +137,84 @@ pub struct ProfilePatch {
     pub phone: Option<String>,
 }
 
-/// A postal address of the caller.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"id": "0194c1e4-7b1a-7c3e-9d2f-3a4b5c6d7e8f", "label": "Home", "recipient_name": "Ada Lovelace", "organization": "", "address_lines": ["Unter den Linden 1"], "locality": "Berlin", "administrative_area": "", "postal_code": "10117", "country_code": "DE", "phone": "", "is_default_shipping": true, "is_default_billing": true, "created_at": "2026-01-31T12:00:00Z", "updated_at": "2026-01-31T12:00:00Z"}))]
+/// A postal address of the caller: the one address shape ([`Address`], also what checkout
+/// takes and an order keeps) with its id, label and default flags. Its schema is built by
+/// [`SavedAddressFields`] (one object with `Address`'s properties and these).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct AddressView {
     pub id: Uuid,
     pub label: String,
-    pub recipient_name: String,
-    pub organization: String,
-    pub address_lines: Vec<String>,
-    pub locality: String,
-    pub administrative_area: String,
-    pub postal_code: String,
-    pub country_code: String,
-    pub phone: String,
+    #[serde(flatten)]
+    pub address: Address,
     pub is_default_shipping: bool,
     pub is_default_billing: bool,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
 }
 
+/// The fields a saved address has besides the [`Address`] (documentation only).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct SavedAddressFields {
+    id: Uuid,
+    label: String,
+    is_default_shipping: bool,
+    is_default_billing: bool,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+impl utoipa::PartialSchema for AddressView {
+    /// One object: `Address`'s properties and rules plus [`SavedAddressFields`]. (A flattened
+    /// `allOf` would inherit `Address`'s `additionalProperties: false`, which refuses the id.)
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        let object = |r| match r {
+            RefOr::T(Schema::Object(o)) => o,
+            _ => unreachable!("derived struct schemas are objects"),
+        };
+        let mut view = object(<Address as utoipa::PartialSchema>::schema());
+        let extra = object(<SavedAddressFields as utoipa::PartialSchema>::schema());
+        view.additional_properties = None;
+        view.properties.extend(extra.properties);
+        view.required.extend(extra.required);
+        view.description = Some(
+            "A postal address of the caller: the address shape checkout takes and an order keeps, with its id, label and default flags.".into(),
+        );
+        view.example = Some(
+            serde_json::json!({"id": "0194c1e4-7b1a-7c3e-9d2f-3a4b5c6d7e8f", "label": "Home", "recipient_name": "Ada Lovelace", "organization": "", "address_lines": ["Unter den Linden 1"], "locality": "Berlin", "administrative_area": "", "postal_code": "10117", "country_code": "DE", "phone": "", "is_default_shipping": true, "is_default_billing": true, "created_at": "2026-01-31T12:00:00Z", "updated_at": "2026-01-31T12:00:00Z"}),
+        );
+        RefOr::T(Schema::Object(view))
+    }
+}
+
+impl ToSchema for AddressView {}
+
+/// The address part of a saved address.
+pub(crate) fn address_of(a: pb::Address) -> Address {
+    Address {
+        recipient_name: a.recipient_name,
+        organization: a.organization,
+        address_lines: a.address_lines,
+        locality: a.locality,
+        administrative_area: a.administrative_area,
+        postal_code: a.postal_code,
+        country_code: a.country_code,
+        phone: a.phone,
+    }
+}
+
 impl From<pb::Address> for AddressView {
     fn from(a: pb::Address) -> Self {
         Self {
             id: Uuid::parse_str(&a.id).unwrap_or_default(),
-            label: a.label,
-            recipient_name: a.recipient_name,
-            organization: a.organization,
-            address_lines: a.address_lines,
-            locality: a.locality,
-            administrative_area: a.administrative_area,
-            postal_code: a.postal_code,
-            country_code: a.country_code,
-            phone: a.phone,
+            label: a.label.clone(),
             is_default_shipping: a.is_default_shipping,
             is_default_billing: a.is_default_billing,
             created_at: rfc3339(a.create_time),
             updated_at: rfc3339(a.update_time),
+            address: address_of(a),
         }
     }
 }
@@ -953,7 +995,7 @@ pub async fn delete_avatar(
         delete_avatar
     ),
     components(schemas(
-        ProfileView, ProfilePatch, AddressView, AddressInput, AddressList, PreferencesView,
+        ProfileView, ProfilePatch, Address, AddressView, AddressInput, AddressList, PreferencesView,
         PreferencesInput, WishlistItemView, WishlistPage, AvatarUploadRequest, AvatarUploadView,
         CompleteAvatarRequest, AvatarUrlView
     )),

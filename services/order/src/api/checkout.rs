@@ -12,36 +12,18 @@ use axum::response::{IntoResponse, Response};
 use kit::jwt::AuthUser;
 use kit::problem::extract::Json;
 use kit::problem::{FieldError, Problem};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{ApiError, ApiResult, AppState};
-use crate::domain::address::RawAddress;
-use crate::domain::{IdempotencyKey, ShippingAddress};
+use crate::domain::{Address, IdempotencyKey};
 use crate::store::idempotency::{self, Claim, Existing};
 
 /// The header a replayed answer carries.
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-/// The body of a checkout. Prices and lines never come from the client.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckoutRequest {
-    pub payment_method_id: Uuid,
-    pub shipping_address: RawAddress,
-    /// The currency to pay in (ISO 4217); without it, the one the items are primarily priced
-    /// in.
-    #[serde(default)]
-    pub currency: Option<String>,
-    /// Required when shipping methods cover the destination.
-    #[serde(default)]
-    pub shipping_method_id: Option<Uuid>,
-    /// At most one promotion code.
-    #[serde(default)]
-    pub promotion_code: Option<String>,
-}
+pub use kit::contracts::orders::CheckoutRequest;
 
 /// What a checkout asks for besides the cart, normalised.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -82,14 +64,26 @@ fn key_of(headers: &HeaderMap) -> Result<IdempotencyKey, Problem> {
     })
 }
 
-/// A hash of the request as understood (normalised address), so the same checkout sent with
-/// different whitespace or key order is the same request.
-fn request_hash(payment_method_id: Uuid, address: &ShippingAddress, choices: &Choices) -> String {
-    let canonical = serde_json::json!({
-        "payment_method_id": payment_method_id,
-        "shipping_address": address,
-        "choices": choices,
-    });
+/// A hash of the request as understood (normalised address, or the saved address's id), so the
+/// same checkout sent with different whitespace or key order is the same request.
+fn request_hash(
+    payment_method_id: Uuid,
+    address: &Address,
+    address_id: Option<Uuid>,
+    choices: &Choices,
+) -> String {
+    let canonical = match address_id {
+        Some(id) => serde_json::json!({
+            "payment_method_id": payment_method_id,
+            "shipping_address_id": id,
+            "choices": choices,
+        }),
+        None => serde_json::json!({
+            "payment_method_id": payment_method_id,
+            "shipping_address": address,
+            "choices": choices,
+        }),
+    };
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
@@ -108,10 +102,21 @@ pub async fn checkout(
     Json(body): Json<CheckoutRequest>,
 ) -> ApiResult<Response> {
     let key = key_of(&headers)?;
-    let address = ShippingAddress::parse(&body.shipping_address, "shipping_address")
-        .map_err(Problem::validation)?;
+    let Some(raw) = &body.shipping_address else {
+        return Err(Problem::validation(vec![FieldError::new(
+            "shipping_address",
+            "is required: send an address, or `shipping_address_id` naming a saved one",
+        )])
+        .into());
+    };
+    let address = kit::address::normalize(raw, "shipping_address").map_err(Problem::validation)?;
     let choices = Choices::parse(&body)?;
-    let hash = request_hash(body.payment_method_id, &address, &choices);
+    let hash = request_hash(
+        body.payment_method_id,
+        &address,
+        body.shipping_address_id,
+        &choices,
+    );
     let user_id = claims.sub;
     let claim = idempotency::claim(
         &st.pool,
@@ -174,28 +179,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_request_hash_ignores_formatting() {
-        let raw: RawAddress = serde_json::from_value(serde_json::json!({
-            "name": "Ada", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "de"
+    fn the_request_hash_ignores_formatting_and_follows_a_saved_address_by_id() {
+        let raw: Address = serde_json::from_value(serde_json::json!({
+            "recipient_name": "Ada", "address_lines": ["1 Main St"], "locality": "Berlin",
+            "postal_code": "10115", "country_code": "de"
         }))
         .unwrap();
-        let a = ShippingAddress::parse(&raw, "a").unwrap();
+        let a = kit::address::normalize(&raw, "a").unwrap();
         let mut raw2 = raw.clone();
-        raw2.name = "  Ada ".into();
-        raw2.country = "DE".into();
-        let b = ShippingAddress::parse(&raw2, "a").unwrap();
+        raw2.recipient_name = "  Ada ".into();
+        raw2.country_code = "DE".into();
+        let b = kit::address::normalize(&raw2, "a").unwrap();
         let pm = Uuid::now_v7();
         let c = Choices::default();
-        assert_eq!(request_hash(pm, &a, &c), request_hash(pm, &b, &c));
+        assert_eq!(
+            request_hash(pm, &a, None, &c),
+            request_hash(pm, &b, None, &c)
+        );
         assert_ne!(
-            request_hash(pm, &a, &c),
-            request_hash(Uuid::now_v7(), &a, &c)
+            request_hash(pm, &a, None, &c),
+            request_hash(Uuid::now_v7(), &a, None, &c)
         );
         let coded = Choices {
             promotion_code: Some("TEN".into()),
             ..Choices::default()
         };
-        assert_ne!(request_hash(pm, &a, &c), request_hash(pm, &a, &coded));
+        assert_ne!(
+            request_hash(pm, &a, None, &c),
+            request_hash(pm, &a, None, &coded)
+        );
+        // By id: the same request whatever the saved address holds now, another than by value.
+        let saved = Uuid::now_v7();
+        let moved = Address {
+            locality: "Hamburg".into(),
+            ..a.clone()
+        };
+        assert_eq!(
+            request_hash(pm, &a, Some(saved), &c),
+            request_hash(pm, &moved, Some(saved), &c)
+        );
+        assert_ne!(
+            request_hash(pm, &a, Some(saved), &c),
+            request_hash(pm, &a, None, &c)
+        );
     }
 
     #[test]

@@ -15,7 +15,6 @@ use axum::routing::{get, post};
 use kit::jwt::{AdminUser, AuthUser, Claims, JwksVerifier};
 use kit::problem::extract::{Json, Path, Query};
 use kit::problem::{FieldError, Problem};
-use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -24,6 +23,7 @@ use crate::domain::{OrderStatus, Reason};
 use crate::events;
 use crate::store::orders::{self, Extra, Order};
 use crate::upstreams::Upstreams;
+pub use kit::contracts::orders::{RefundLine, RefundRequest, ShipRequest};
 pub use view::{OrderList, OrderView};
 
 /// What handlers share. Cheap to clone.
@@ -66,11 +66,7 @@ fn visible(claims: &Claims, order: &Order) -> bool {
     order.user_id == claims.sub || claims.is_admin()
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
-}
+pub use kit::contracts::page::PageQuery as ListQuery;
 
 /// `GET /api/v1/orders`: the caller's orders, newest first, `limit` (1..=100, default 20) per
 /// page; `next_cursor` continues.
@@ -203,13 +199,6 @@ pub async fn cancel_order(
     Ok(Json(OrderView::from(&o)))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShipRequest {
-    pub carrier: String,
-    pub tracking_number: String,
-}
-
 /// `POST /api/v1/admin/orders/{id}/ship` `{carrier, tracking_number}`: paid -> shipped.
 pub async fn ship_order(
     State(st): State<AppState>,
@@ -269,21 +258,6 @@ pub async fn deliver_order(
     )
     .await?;
     Ok(Json(OrderView::from(&o)))
-}
-
-/// Body of a refund of some units (`{"lines": [{"sku": .., "quantity": ..}]}`); no body
-/// refunds the whole order.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RefundRequest {
-    pub lines: Vec<RefundLine>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RefundLine {
-    pub sku: String,
-    pub quantity: i64,
 }
 
 /// `POST /api/v1/admin/orders/{id}/refund` `[{lines}]`: asks payment to refund a paid, shipped
@@ -384,7 +358,7 @@ mod tests {
     }
 
     const GOOD: &str = r#"{"payment_method_id": "0190f3c4-8f0e-7a4b-9d2e-3f1a2b3c4d5e",
-        "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}}"#;
+        "shipping_address": {"recipient_name": "Ada", "address_lines": ["1 Main St"], "locality": "Berlin", "postal_code": "10115", "country_code": "DE"}}"#;
 
     #[tokio::test]
     async fn requests_are_refused_before_anything_is_touched() {
@@ -407,7 +381,10 @@ mod tests {
         let bad_country = GOOD.replace("\"DE\"", "\"Germany\"");
         let (s, p) = send(&app, checkout(Some(&token), Some("k"), &bad_country)).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-        assert_eq!(p["errors"][0]["field"], "shipping_address.country", "{p}");
+        assert_eq!(
+            p["errors"][0]["field"], "shipping_address.country_code",
+            "{p}"
+        );
 
         let get = |uri: &str, token: &str| {
             Request::get(uri)

@@ -1,66 +1,12 @@
-//! The JSON an order is answered as (and stored as the answer of a checkout's key).
+//! The JSON an order is answered as (and stored as the answer of a checkout's key): the
+//! contract's [`Order`](kit::contracts::orders::Order), built from the stored order.
 
-use serde::Serialize;
-use time::OffsetDateTime;
-use uuid::Uuid;
+pub use kit::contracts::orders::{
+    Order as OrderView, OrderItem, OrderList, Shipment, StatusChange,
+};
 
-use crate::domain::{OrderStatus, ShippingAddress};
 use crate::events::Money;
 use crate::store::orders::Order;
-
-#[derive(Debug, Serialize)]
-pub struct OrderItemView {
-    pub sku: String,
-    pub product_id: Uuid,
-    pub name: String,
-    pub quantity: i64,
-    pub unit_price: Money,
-    pub line_total: Money,
-}
-
-#[derive(Debug, Serialize)]
-pub struct HistoryView {
-    pub status: OrderStatus,
-    pub reason: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ShipmentView {
-    pub carrier: String,
-    pub tracking_number: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct OrderView {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub status: OrderStatus,
-    pub items: Vec<OrderItemView>,
-    pub subtotal: Money,
-    pub total: Money,
-    pub currency: String,
-    pub shipping_address: ShippingAddress,
-    /// The priced order: per line discount and tax, shipping, tax per rate, promotions, total.
-    pub breakdown: kit::pricing::Breakdown,
-    pub shipping_method: Option<kit::totals::ShippingChoice>,
-    pub promotion_code: Option<String>,
-    pub payment_method_id: Uuid,
-    pub transaction_id: Option<String>,
-    pub shipment: Option<ShipmentView>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-    pub status_history: Vec<HistoryView>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct OrderList {
-    pub items: Vec<OrderView>,
-    pub next_cursor: Option<String>,
-}
 
 impl From<&Order> for OrderView {
     fn from(o: &Order) -> Self {
@@ -75,7 +21,7 @@ impl From<&Order> for OrderView {
             items: o
                 .items
                 .iter()
-                .map(|i| OrderItemView {
+                .map(|i| OrderItem {
                     sku: i.sku.clone(),
                     product_id: i.product_id,
                     name: i.name.clone(),
@@ -94,7 +40,7 @@ impl From<&Order> for OrderView {
             payment_method_id: o.payment_method_id,
             transaction_id: o.transaction_id.clone(),
             shipment: match (&o.carrier, &o.tracking_number) {
-                (Some(c), Some(t)) => Some(ShipmentView {
+                (Some(c), Some(t)) => Some(Shipment {
                     carrier: c.clone(),
                     tracking_number: t.clone(),
                 }),
@@ -105,7 +51,7 @@ impl From<&Order> for OrderView {
             status_history: o
                 .history
                 .iter()
-                .map(|h| HistoryView {
+                .map(|h| StatusChange {
                     status: h.status,
                     reason: h.reason.clone(),
                     at: h.at,

@@ -1,9 +1,9 @@
-//! Order rules with no I/O: the status machine, shipping addresses, idempotency keys and money.
+//! Order rules with no I/O: the status machine, idempotency keys and money (addresses follow
+//! `kit::address`).
 
-pub mod address;
 pub mod status;
 
-pub use address::ShippingAddress;
+pub use kit::address::Address;
 pub use status::{IllegalTransition, OrderStatus, Reason};
 
 use kit::problem::FieldError;

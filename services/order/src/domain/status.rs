@@ -8,21 +8,9 @@
 //! paid | shipped | delivered -> refunded            (a refund payment reports on its own)
 //! ```
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    PendingPayment,
-    Paid,
-    Shipped,
-    Delivered,
-    Cancelled,
-    RefundRequested,
-    Refunded,
-}
+pub use kit::contracts::orders::{IllegalTransition, OrderStatus};
 
 /// Why an order changed status (stored in the history and sent in events).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,76 +40,6 @@ impl Reason {
             Reason::RefundRequested => "refund_requested",
             Reason::PaymentRefunded => "payment_refunded",
         }
-    }
-}
-
-/// A status change the machine does not allow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("an order that is {from} cannot become {to}")]
-pub struct IllegalTransition {
-    pub from: OrderStatus,
-    pub to: OrderStatus,
-}
-
-impl OrderStatus {
-    pub const ALL: [OrderStatus; 7] = [
-        OrderStatus::PendingPayment,
-        OrderStatus::Paid,
-        OrderStatus::Shipped,
-        OrderStatus::Delivered,
-        OrderStatus::Cancelled,
-        OrderStatus::RefundRequested,
-        OrderStatus::Refunded,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::PendingPayment => "pending_payment",
-            OrderStatus::Paid => "paid",
-            OrderStatus::Shipped => "shipped",
-            OrderStatus::Delivered => "delivered",
-            OrderStatus::Cancelled => "cancelled",
-            OrderStatus::RefundRequested => "refund_requested",
-            OrderStatus::Refunded => "refunded",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-
-    /// Whether the machine allows `self -> to`.
-    pub fn can_become(self, to: OrderStatus) -> bool {
-        use OrderStatus::*;
-        matches!(
-            (self, to),
-            (PendingPayment, Paid)
-                | (PendingPayment, Cancelled)
-                | (Paid, Shipped)
-                | (Shipped, Delivered)
-                | (Paid | Shipped | Delivered, RefundRequested)
-                | (Paid | Shipped | Delivered | RefundRequested, Refunded)
-        )
-    }
-
-    /// The next status, or the refusal naming both.
-    pub fn transition(self, to: OrderStatus) -> Result<OrderStatus, IllegalTransition> {
-        if self.can_become(to) {
-            Ok(to)
-        } else {
-            Err(IllegalTransition { from: self, to })
-        }
-    }
-
-    /// No further change is possible.
-    pub fn is_terminal(self) -> bool {
-        Self::ALL.into_iter().all(|to| !self.can_become(to))
-    }
-}
-
-impl fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use kit::pricing::Breakdown;
 use kit::totals::ShippingChoice;
 
-use crate::domain::{OrderStatus, Reason, ShippingAddress};
+use crate::domain::{Address, OrderStatus, Reason};
 
 /// One line of an order: what was bought at which price (a snapshot from product).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -40,7 +40,7 @@ pub struct Order {
     pub subtotal: i64,
     pub total: i64,
     pub payment_method_id: Uuid,
-    pub shipping_address: ShippingAddress,
+    pub shipping_address: Address,
     pub transaction_id: Option<String>,
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,

@@ -246,7 +246,7 @@ pub async fn quote(
             None if ask.strict => {
                 let (field, detail) = if country.is_none() {
                     (
-                        "shipping_address.country",
+                        "shipping_address.country_code",
                         "A shipping method needs a destination country.".to_owned(),
                     )
                 } else {
@@ -286,7 +286,7 @@ pub async fn quote(
                     country.unwrap_or_default()
                 ))
                 .with_errors(vec![FieldError::new(
-                    "shipping_address.country",
+                    "shipping_address.country_code",
                     "no shipping method covers this destination in this currency",
                 )])
                 .into());

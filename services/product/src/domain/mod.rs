@@ -52,59 +52,6 @@ impl Violations {
     }
 }
 
-/// Lifecycle of a product.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Draft,
-    Active,
-    Archived,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Draft => "draft",
-            Status::Active => "active",
-            Status::Archived => "archived",
-        }
-    }
-    pub fn from_db(s: &str) -> Self {
-        match s {
-            "active" => Status::Active,
-            "archived" => Status::Archived,
-            _ => Status::Draft,
-        }
-    }
-}
-
-/// How a product is taxed; the rate per destination lives with the order service.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaxCategory {
-    #[default]
-    Standard,
-    Reduced,
-    Zero,
-}
-
-impl TaxCategory {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaxCategory::Standard => "standard",
-            TaxCategory::Reduced => "reduced",
-            TaxCategory::Zero => "zero",
-        }
-    }
-    pub fn from_db(s: &str) -> Self {
-        match s {
-            "reduced" => TaxCategory::Reduced,
-            "zero" => TaxCategory::Zero,
-            _ => TaxCategory::Standard,
-        }
-    }
-}
-
 /// Whether `s` is a valid slug: 1..=100 of `[a-z0-9]` and single inner hyphens, not a UUID.
 pub fn is_slug(s: &str) -> bool {
     !s.is_empty()
@@ -315,79 +262,17 @@ pub fn other_prices(
 }
 
 pub use kit::contracts::Money;
+/// The catalog's records are the payload of its events (`contracts::events::product`).
+pub use kit::contracts::events::product::{
+    Image as ImageRecord, Product as ProductRecord, ProductStatus as Status, Spec,
+    Variant as VariantRecord,
+};
+pub use kit::contracts::totals::TaxCategory;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Spec {
-    pub name: String,
-    pub value: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VariantRecord {
-    pub id: Uuid,
-    pub product_id: Uuid,
-    pub sku: String,
-    pub attributes: BTreeMap<String, String>,
-    /// The primary price (listings, search and facets use it).
-    pub price: Money,
-    /// Every price the variant is sold at, `price` included, ordered by currency.
-    pub prices: Vec<Money>,
-    /// In the primary currency.
-    pub compare_at_price: Option<i64>,
-    pub image_id: Option<Uuid>,
-    pub in_stock: bool,
-    pub weight_grams: i32,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageRecord {
-    pub id: Uuid,
-    pub product_id: Uuid,
-    pub variant_id: Option<Uuid>,
-    pub object_key: String,
-    pub alt_text: String,
-    pub position: i32,
-    pub content_type: String,
-    pub size_bytes: i64,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-}
-
-/// A product with everything that belongs to it, as read from product_db (and cached).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProductRecord {
-    pub id: Uuid,
-    pub slug: String,
-    pub name: String,
-    pub brand: String,
-    pub description: String,
-    pub status: Status,
-    pub tax_category: TaxCategory,
-    pub version: i64,
-    pub category_ids: Vec<Uuid>,
-    pub tags: Vec<String>,
-    pub specifications: Vec<Spec>,
-    pub variants: Vec<VariantRecord>,
-    pub images: Vec<ImageRecord>,
-    pub min_price: Option<i64>,
-    pub max_price: Option<i64>,
-    pub currency: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-}
-
-impl ProductRecord {
-    /// Whether a caller sees this product when reading it by id or slug: admins see all,
-    /// others everything but drafts.
-    pub fn readable_by(&self, admin: bool) -> bool {
-        admin || self.status != Status::Draft
-    }
+/// Whether a caller sees `p` when reading it by id or slug: admins see all, others
+/// everything but drafts.
+pub fn readable_by(p: &ProductRecord, admin: bool) -> bool {
+    admin || p.status != Status::Draft
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -552,7 +437,7 @@ mod tests {
             TaxCategory::Reduced,
             TaxCategory::Zero,
         ] {
-            assert_eq!(TaxCategory::from_db(t.as_str()), t);
+            assert_eq!(TaxCategory::parse(t.as_str()), Some(t));
             assert_eq!(
                 serde_json::to_value(t).unwrap(),
                 serde_json::json!(t.as_str())

@@ -39,7 +39,7 @@ pub async fn load_many(
                 brand: r.try_get("brand")?,
                 description: r.try_get("description")?,
                 status: Status::from_db(&status),
-                tax_category: TaxCategory::from_db(&tax_category),
+                tax_category: TaxCategory::parse(&tax_category).unwrap_or_default(),
                 version: r.try_get("version")?,
                 category_ids: Vec::new(),
                 tags: Vec::new(),

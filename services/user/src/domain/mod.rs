@@ -2,19 +2,12 @@
 //! Field names are those of the gRPC resource (`address.postal_code`); the gateway shows them
 //! relative to the REST body.
 
-pub mod countries;
-
 use uuid::Uuid;
 
 /// Length limits, in Unicode scalar values (see user.proto).
 pub const DISPLAY_NAME_MAX: usize = 100;
 pub const LABEL_MAX: usize = 64;
-pub const NAME_MAX: usize = 200;
-pub const LINE_MAX: usize = 200;
-pub const LINES_MAX: usize = 3;
-pub const LOCALITY_MAX: usize = 100;
-pub const AREA_MAX: usize = 100;
-pub const POSTAL_CODE_MAX: usize = 12;
+pub use kit::address::{AREA_MAX, LINE_MAX, LINES_MAX, LOCALITY_MAX, NAME_MAX, POSTAL_CODE_MAX};
 pub const LOCALE_MAX: usize = 35;
 /// Most addresses one user may keep.
 pub const ADDRESSES_MAX: i64 = 20;
@@ -27,6 +20,8 @@ pub const DEFAULT_CURRENCY: &str = "EUR";
 /// Avatar image types accepted.
 pub const AVATAR_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
 
+/// The address rules, shared with checkout.
+pub use kit::address::{address_lines, country, phone, postal_code, text};
 /// A rule a field broke; `field` is the request field path.
 pub use kit::problem::FieldError as Invalid;
 
@@ -55,121 +50,9 @@ impl Errors {
     }
 }
 
-fn has_control(s: &str) -> bool {
-    s.chars().any(char::is_control)
-}
-
-/// Free text: trimmed, at most `max` characters, no control characters; empty allowed unless
-/// `required`.
-pub fn text(field: &str, raw: &str, required: bool, max: usize) -> Result<String, Invalid> {
-    let v = raw.trim();
-    if v.is_empty() {
-        return if required {
-            Err(Invalid::new(field, "is required"))
-        } else {
-            Ok(String::new())
-        };
-    }
-    if v.chars().count() > max {
-        return Err(Invalid::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    if has_control(v) {
-        return Err(Invalid::new(field, "must not contain control characters"));
-    }
-    Ok(v.to_owned())
-}
-
 /// A display name (1..=100 characters after trimming); empty clears it.
 pub fn display_name(field: &str, raw: &str) -> Result<String, Invalid> {
     text(field, raw, false, DISPLAY_NAME_MAX)
-}
-
-/// An E.164 phone number (`+` and 8 to 15 digits); empty clears it.
-pub fn phone(field: &str, raw: &str) -> Result<String, Invalid> {
-    let v = raw.trim();
-    if v.is_empty() {
-        return Ok(String::new());
-    }
-    let digits = v.strip_prefix('+').unwrap_or("");
-    if !(8..=15).contains(&digits.len())
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-        || digits.starts_with('0')
-    {
-        return Err(Invalid::new(
-            field,
-            "must be in E.164 form: `+` and 8 to 15 digits, e.g. +4930123456",
-        ));
-    }
-    Ok(v.to_owned())
-}
-
-/// An ISO 3166-1 alpha-2 country code, uppercased.
-pub fn country(field: &str, raw: &str) -> Result<String, Invalid> {
-    let v = raw.trim().to_ascii_uppercase();
-    if v.is_empty() {
-        return Err(Invalid::new(field, "is required"));
-    }
-    if !countries::is_country(&v) {
-        return Err(Invalid::new(
-            field,
-            "is not an ISO 3166-1 alpha-2 country code (e.g. DE, GB, US)",
-        ));
-    }
-    Ok(v)
-}
-
-/// A postal code for `country` (already valid): trimmed, uppercased, shaped as the country
-/// writes it where the shape is simple, else 1..=12 letters, digits, spaces and hyphens.
-pub fn postal_code(field: &str, raw: &str, country: &str) -> Result<String, Invalid> {
-    let v = raw.trim().to_ascii_uppercase();
-    if v.is_empty() {
-        return if countries::has_no_postal_codes(country) || country.is_empty() {
-            Ok(String::new())
-        } else {
-            Err(Invalid::new(field, "is required for this country"))
-        };
-    }
-    let generic = v.chars().count() <= POSTAL_CODE_MAX
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-');
-    if !generic {
-        return Err(Invalid::new(
-            field,
-            format!("must be at most {POSTAL_CODE_MAX} letters, digits, spaces or hyphens"),
-        ));
-    }
-    match countries::postal_shape(country) {
-        Some((check, example)) if !check(&v) => Err(Invalid::new(
-            field,
-            format!("is not a postal code of {country} (e.g. {example})"),
-        )),
-        _ => Ok(v),
-    }
-}
-
-/// Address lines: 1 to 3, each 1..=200 characters after trimming.
-pub fn address_lines(field: &str, raw: &[String]) -> Result<Vec<String>, Vec<Invalid>> {
-    if raw.is_empty() {
-        return Err(vec![Invalid::new(field, "is required (1 to 3 lines)")]);
-    }
-    if raw.len() > LINES_MAX {
-        return Err(vec![Invalid::new(
-            field,
-            format!("must have at most {LINES_MAX} lines"),
-        )]);
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut errs = Vec::new();
-    for (i, l) in raw.iter().enumerate() {
-        match text(&format!("{field}[{i}]"), l, true, LINE_MAX) {
-            Ok(v) => out.push(v),
-            Err(e) => errs.push(e),
-        }
-    }
-    if errs.is_empty() { Ok(out) } else { Err(errs) }
 }
 
 /// A BCP 47 language tag shape: a 2-3 (or 5-8) letter language, then subtags of 1 to 8 letters

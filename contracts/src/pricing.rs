@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-pub use contracts::totals::{Applied, Breakdown, LineBreakdown, PriceMode, TaxCategory, TaxLine};
+pub use crate::totals::{Applied, Breakdown, LineBreakdown, PriceMode, TaxCategory, TaxLine};
 
 /// Parts per million: 100% = `PPM`.
 pub const PPM: i64 = 1_000_000;

@@ -1,6 +1,11 @@
 //! The checkout breakdown as it travels (issue #13): stored with the order, shown by the cart
 //! and the order, carried by `order.created` and `order.paid`, charged and refunded. The math
-//! that makes it is `kit::pricing`; the README's "Checkout totals" states the rules.
+//! that makes it is [`crate::pricing`]; the admin bodies, shipping options and the estimate are
+//! in `settings` (re-exported here); the README's "Checkout totals" states the rules.
+
+mod settings;
+
+pub use settings::*;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -18,10 +23,22 @@ pub enum PriceMode {
 
 /// A product's tax category.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum TaxCategory {
+    #[default]
     Standard,
     Reduced,
     Zero,

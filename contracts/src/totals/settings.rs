@@ -2,17 +2,16 @@
 //! tax rates, shipping zones and methods and promotions, the shipping options and the estimate
 //! a cart shows, and the internal quote request. The order service serves and validates them,
 //! the cart asks for quotes with them and the gateway documents them (they derive `ToSchema`).
-//! The math itself is [`crate::pricing`].
+//! The math itself is [`crate::pricing`]. (`kit::totals` is this module.)
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::pricing::{self, Breakdown, PriceMode, TaxCategory};
+use super::{Breakdown, DeliveryDays, PriceMode, TaxCategory};
+use crate::pricing;
 use crate::problem::FieldError;
-
-pub use contracts::totals::{DeliveryDays, ShippingChoice};
 
 /// Largest amount in minor units an admin may enter (10^12: ten billion in a 2-decimal
 /// currency), so sums over 100 lines of 10,000 units cannot overflow.

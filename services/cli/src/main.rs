@@ -4,7 +4,7 @@
 
 mod roles;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// jemalloc with background threads: memory freed after a burst goes back to the system within
 /// seconds, where glibc's arenas kept the peak (measured with `scripts/bench.sh burst`; README).
@@ -28,32 +28,9 @@ struct Cli {
     command: Command,
 }
 
+/// The maintenance commands; one subcommand per role is added from the role list ([`cli`]).
 #[derive(Subcommand)]
 enum Command {
-    /// Run the public REST gateway (default 127.0.0.1:3000; STOREFRONT_GATEWAY__LISTEN).
-    Gateway,
-    /// Run the auth service (gRPC, default 127.0.0.1:3001; STOREFRONT_AUTH__LISTEN).
-    Auth,
-    /// Run the user service (gRPC, default 127.0.0.1:3002; STOREFRONT_USER__LISTEN).
-    User,
-    /// Run the product service (gRPC, default 127.0.0.1:3003; STOREFRONT_PRODUCT__LISTEN).
-    Product,
-    /// Run the inventory service (gRPC, default 127.0.0.1:3004; STOREFRONT_INVENTORY__LISTEN).
-    Inventory,
-    /// Run the cart service (HTTP, default 127.0.0.1:3005; STOREFRONT_CART__LISTEN).
-    Cart,
-    /// Run the order service (HTTP, default 127.0.0.1:3006; STOREFRONT_ORDER__LISTEN).
-    Order,
-    /// Run the payment service (HTTP, default 127.0.0.1:3007; STOREFRONT_PAYMENT__LISTEN).
-    Payment,
-    /// Run the recommendation service (HTTP, default 127.0.0.1:3008; STOREFRONT_RECOMMENDATION__LISTEN).
-    Recommendation,
-    /// Run the event service (HTTP, default 127.0.0.1:3009; STOREFRONT_EVENT__LISTEN).
-    Event,
-    /// Run the notification service (health on 127.0.0.1:3010; STOREFRONT_NOTIFICATION__LISTEN).
-    Notification,
-    /// Run the reference recommender (health on 127.0.0.1:3011; STOREFRONT_RECOMMENDER__LISTEN).
-    Recommender,
     /// Run every built role in one process, each on its own port, talking over loopback.
     Up {
         /// Only these roles (comma-separated: auth, user, product, inventory, cart, order, payment,
@@ -101,28 +78,43 @@ enum AdminCommand {
     },
 }
 
+/// What `storefront <role>` says of a role.
+fn role_about(role: roles::Role) -> String {
+    let name = role.name();
+    let (what, how) = match role {
+        roles::Role::Gateway => ("the public REST gateway".to_owned(), "default "),
+        roles::Role::Recommender => ("the reference recommender".to_owned(), "health on "),
+        roles::Role::Notification => (format!("the {name} service"), "health on "),
+        _ if role.is_grpc() => (format!("the {name} service"), "gRPC, default "),
+        _ => (format!("the {name} service"), "HTTP, default "),
+    };
+    format!(
+        "Run {what} ({how}127.0.0.1:{}; STOREFRONT_{}__LISTEN).",
+        role.port(),
+        name.to_ascii_uppercase()
+    )
+}
+
+/// The command line: the maintenance commands of [`Command`] and one subcommand per role of the
+/// one role list (`contracts::roles::Role::ALL`), in its order.
+fn cli() -> clap::Command {
+    roles::Role::ALL.iter().fold(Cli::command(), |c, r| {
+        c.subcommand(clap::Command::new(r.name()).about(role_about(*r)))
+    })
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Gateway => roles::run(&[roles::Role::Gateway], false).await,
-        Command::Auth => roles::run(&[roles::Role::Auth], false).await,
-        Command::User => roles::run(&[roles::Role::User], false).await,
-        Command::Product => roles::run(&[roles::Role::Product], false).await,
-        Command::Inventory => roles::run(&[roles::Role::Inventory], false).await,
-        Command::Cart => roles::run(&[roles::Role::Cart], false).await,
-        Command::Order => roles::run(&[roles::Role::Order], false).await,
-        Command::Payment => roles::run(&[roles::Role::Payment], false).await,
-        Command::Recommendation => roles::run(&[roles::Role::Recommendation], false).await,
-        Command::Event => roles::run(&[roles::Role::Event], false).await,
-        Command::Notification => roles::run(&[roles::Role::Notification], false).await,
-        Command::Recommender => roles::run(&[roles::Role::Recommender], false).await,
-        Command::Up { roles, no_seed } => roles::run(&roles::or_all(roles), !no_seed).await,
-        Command::Seed { products, seed } => roles::seed(products, seed).await,
-        Command::Migrate { roles } => roles::migrate(&roles::or_all(roles)).await,
-        Command::Admin(AdminCommand::Create { email, password }) => {
-            roles::create_admin(&email, &password).await
-        }
+    let matches = cli().get_matches();
+    let role = matches
+        .subcommand_name()
+        .and_then(|name| roles::parse(name).ok());
+    let result = match role {
+        Some(role) => roles::run(&[role], false).await,
+        None => match Cli::from_arg_matches(&matches) {
+            Ok(cli) => command(cli.command).await,
+            Err(e) => e.exit(),
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -134,21 +126,47 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+async fn command(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Up { roles, no_seed } => roles::run(&roles::or_all(roles), !no_seed).await,
+        Command::Seed { products, seed } => roles::seed(products, seed).await,
+        Command::Migrate { roles } => roles::migrate(&roles::or_all(roles)).await,
+        Command::Admin(AdminCommand::Create { email, password }) => {
+            roles::create_admin(&email, &password).await
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
-    fn cli_is_well_formed() {
-        Cli::command().debug_assert();
+    fn cli_is_well_formed_with_a_subcommand_per_role() {
+        let c = cli();
+        c.clone().debug_assert();
+        for role in roles::Role::ALL {
+            let sub = c
+                .find_subcommand(role.name())
+                .unwrap_or_else(|| panic!("no subcommand for {}", role.name()));
+            let about = sub.get_about().unwrap().to_string();
+            assert!(about.contains(&format!(":{};", role.port())), "{about}");
+            assert!(about.contains("__LISTEN"), "{about}");
+        }
+        let m = cli().try_get_matches_from(["storefront", "order"]).unwrap();
+        assert_eq!(m.subcommand_name(), Some("order"));
+        assert!(cli().try_get_matches_from(["storefront", "ordr"]).is_err());
+        assert_eq!(
+            role_about(roles::Role::Auth),
+            "Run the auth service (gRPC, default 127.0.0.1:3001; STOREFRONT_AUTH__LISTEN)."
+        );
     }
 
     #[test]
     fn unknown_roles_are_refused_with_the_choices() {
-        let err = Cli::try_parse_from(["storefront", "up", "--roles", "gateway,nope"])
-            .err()
-            .expect("must fail");
+        let err = cli()
+            .try_get_matches_from(["storefront", "up", "--roles", "gateway,nope"])
+            .expect_err("must fail");
         let text = err.to_string();
         assert!(text.contains("nope"), "{text}");
         assert!(text.contains("gateway"), "{text}");

@@ -30,14 +30,11 @@ impl ProductStatus {
         }
     }
 
-    /// The status stored as `s` (anything unknown reads as a draft, which nobody but an admin
-    /// sees).
-    pub fn from_db(s: &str) -> Self {
-        match s {
-            "active" => Self::Active,
-            "archived" => Self::Archived,
-            _ => Self::Draft,
-        }
+    /// The status named `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Draft, Self::Active, Self::Archived]
+            .into_iter()
+            .find(|st| st.as_str() == s)
     }
 }
 

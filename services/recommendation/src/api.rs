@@ -172,7 +172,7 @@ pub async fn recommend(st: &AppState, user: Option<Uuid>, q: RecQuery) -> Result
             Ok(c) => c,
             Err(e) => {
                 // A Redis outage degrades to the catalog fallback instead of failing.
-                tracing::warn!(source = source.name(), error = %e, "reading recommendations failed");
+                tracing::warn!(source = ?source.source(), error = %e, "reading recommendations failed");
                 Vec::new()
             }
         };

@@ -37,18 +37,6 @@ impl Source {
             Source::Newest => RecommendationSource::Newest,
         }
     }
-
-    /// Its name in logs and metrics.
-    pub fn name(self) -> &'static str {
-        match self {
-            Source::Personalized(_) => "personalized",
-            Source::Similar(_) => "similar",
-            Source::RecentlyViewed(_) => "recently_viewed",
-            Source::Trending => "trending",
-            Source::Popular => "popular",
-            Source::Newest => "newest",
-        }
-    }
 }
 
 /// The sources of a request, in order: personalized -> similar (to the product shown) ->

@@ -9,6 +9,12 @@ use uuid::Uuid;
 
 use crate::domain::{ProductRecord, Spec, Status, TaxCategory};
 
+/// The status stored as `s`; the column's CHECK allows only the three, and anything else
+/// reads as a draft, which nobody but an admin sees.
+fn stored_status(s: &str) -> Status {
+    Status::parse(s).unwrap_or(Status::Draft)
+}
+
 /// Loads the products named by `ids` (missing ones are skipped), in the order of `ids`.
 pub async fn load_many(
     c: &mut PgConnection,
@@ -38,7 +44,7 @@ pub async fn load_many(
                 name: r.try_get("name")?,
                 brand: r.try_get("brand")?,
                 description: r.try_get("description")?,
-                status: Status::from_db(&status),
+                status: stored_status(&status),
                 tax_category: TaxCategory::parse(&tax_category).unwrap_or_default(),
                 version: r.try_get("version")?,
                 category_ids: Vec::new(),
@@ -127,7 +133,7 @@ pub async fn lock(c: &mut PgConnection, id: Uuid) -> Result<Option<Status>, sqlx
             .bind(id)
             .fetch_optional(&mut *c)
             .await?;
-    Ok(s.as_deref().map(Status::from_db))
+    Ok(s.as_deref().map(stored_status))
 }
 
 /// Inserts the product row; `false` when the slug is taken.

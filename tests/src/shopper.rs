@@ -308,18 +308,24 @@ pub fn sku() -> String {
     format!("JRN-{}", &Uuid::now_v7().simple().to_string()[20..]).to_uppercase()
 }
 
-/// E-mails the SMTP sink received for `address`: (subject, Message-ID) of each.
-pub fn mails_to(address: &str) -> Vec<(String, String)> {
+/// E-mails the SMTP sink received for `address`: (subject, Message-ID, whole text with
+/// quoted-printable soft line breaks undone, so long lines can be searched) of each.
+pub fn mails_to(address: &str) -> Vec<(String, String, String)> {
     let dir = std::env::var("STOREFRONT_SMTP_MAILDIR")
         .unwrap_or_else(|_| format!("{}/../.storefront/mail", env!("CARGO_MANIFEST_DIR")));
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
+    let address = address.to_ascii_lowercase();
     let mut out = Vec::new();
     for e in entries.flatten() {
-        let Ok(text) = std::fs::read_to_string(e.path()) else {
+        let Ok(raw) = std::fs::read_to_string(e.path()) else {
             continue;
         };
+        let text = raw
+            .replace("=\r\n", "")
+            .replace("=\n", "")
+            .replace("=3D", "=");
         let head = text.split("\r\n\r\n").next().unwrap_or(&text);
         let head = head.split("\n\n").next().unwrap_or(head);
         let header = |name: &str| {
@@ -328,11 +334,8 @@ pub fn mails_to(address: &str) -> Vec<(String, String)> {
                 .map(|l| l[name.len() + 1..].trim().to_owned())
                 .unwrap_or_default()
         };
-        if header("to")
-            .to_ascii_lowercase()
-            .contains(&address.to_ascii_lowercase())
-        {
-            out.push((header("subject"), header("message-id")));
+        if header("to").to_ascii_lowercase().contains(&address) {
+            out.push((header("subject"), header("message-id"), text));
         }
     }
     out

@@ -98,6 +98,13 @@ impl Stack {
         (id, self.token(id, vec![Role::Customer]))
     }
 
+    /// A connection to the Redis of the stack.
+    pub async fn redis(&self) -> redis::aio::ConnectionManager {
+        storefront_kit::cache::connect(&self.common.redis)
+            .await
+            .unwrap()
+    }
+
     /// A token of a new admin.
     pub fn admin(&self) -> String {
         self.token(Uuid::now_v7(), vec![Role::Customer, Role::Admin])

@@ -90,9 +90,7 @@ impl Shop {
                 }
             })
             .await;
-        let redis = storefront_kit::cache::connect(&stack.common.redis)
-            .await
-            .unwrap();
+        let redis = stack.redis().await;
         Self {
             admin: stack.client(&stack.admin()),
             stack,

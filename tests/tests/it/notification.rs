@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use sqlx::PgPool;
 use storefront_kit::events::{CloudEvent, topics};
+use storefront_tests::shopper::mails_to;
 use storefront_tests::{consumed, eventually, unique, wait_count};
 use uuid::Uuid;
 
@@ -76,50 +77,12 @@ fn address() -> String {
     format!("{}@example.com", unique("shopper").to_lowercase())
 }
 
-/// Mails in the sink for `to`, as (subject, Message-ID, whole text).
-fn mails(to: &str) -> Vec<(String, String, String)> {
-    let dir = std::env::var("STOREFRONT_SMTP_MAILDIR")
-        .unwrap_or_else(|_| format!("{}/../.storefront/mail", env!("CARGO_MANIFEST_DIR")));
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.extension().and_then(|x| x.to_str()) != Some("eml") {
-            continue;
-        }
-        let Ok(raw) = std::fs::read_to_string(&p) else {
-            continue;
-        };
-        // Undo quoted-printable soft line breaks so long lines can be searched.
-        let text = raw
-            .replace("=\r\n", "")
-            .replace("=\n", "")
-            .replace("=3D", "=");
-        if !text.contains(to) {
-            continue;
-        }
-        let header = |name: &str| {
-            text.lines()
-                .find(|l| {
-                    l.to_ascii_lowercase()
-                        .starts_with(&format!("{}:", name.to_ascii_lowercase()))
-                })
-                .map(|l| l[name.len() + 1..].trim().to_owned())
-                .unwrap_or_default()
-        };
-        out.push((header("Subject"), header("Message-ID"), text.clone()));
-    }
-    out
-}
-
 async fn mails_eventually(to: &str, n: usize) -> Vec<(String, String, String)> {
     eventually(
         Duration::from_secs(60),
         &format!("{n} e-mail(s) to {to} in the SMTP sink"),
         || async move {
-            let m = mails(to);
+            let m = mails_to(to);
             (m.len() >= n).then_some(m)
         },
     )
@@ -191,7 +154,7 @@ async fn each_event_sends_one_email_with_a_message_id_from_the_event() {
         || async move { (consumed(addr, "duplicate").await == 4).then_some(()) },
     )
     .await;
-    let got = if got.len() == 4 { got } else { mails(&to) };
+    let got = if got.len() == 4 { got } else { mails_to(&to) };
     assert_eq!(
         got.len(),
         4,
@@ -271,7 +234,7 @@ async fn an_email_waits_for_its_recipient_instead_of_being_dropped() {
         },
     )
     .await;
-    assert!(mails(&to).is_empty());
+    assert!(mails_to(&to).is_empty());
     n.registered(user, &to).await;
     let got = mails_eventually(&to, 1).await;
     assert!(got[0].0.contains("payment for order"), "{}", got[0].0);
@@ -369,7 +332,7 @@ async fn an_email_interrupted_mid_send_is_marked_unknown_and_not_sent_again() {
     let got = mails_eventually(&to, 1).await;
     assert!(got[0].0.contains("refund"), "{}", got[0].0);
     assert_eq!(
-        mails(&to).len(),
+        mails_to(&to).len(),
         1,
         "the interrupted e-mail was not sent again"
     );

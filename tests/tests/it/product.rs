@@ -71,9 +71,7 @@ impl Catalog {
                 }
             })
             .await;
-        let redis = storefront_kit::cache::connect(&stack.common.redis)
-            .await
-            .unwrap();
+        let redis = stack.redis().await;
         Self {
             admin: stack.client(&stack.admin()),
             customer: stack.token(Uuid::now_v7(), vec![Role::Customer]),

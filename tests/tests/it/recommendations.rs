@@ -57,9 +57,7 @@ impl Recs {
                 gw.gateway.rate_limit.enabled = false;
             })
             .await;
-        let redis = storefront_kit::cache::connect(&stack.common.redis)
-            .await
-            .unwrap();
+        let redis = stack.redis().await;
         Self {
             admin: stack.client(&stack.admin()),
             keys: Keys::new(&stack.common.redis),

@@ -1,10 +1,16 @@
 //! The checkout breakdown as it travels (issue #13): stored with the order, shown by the cart
 //! and the order, carried by `order.created` and `order.paid`, charged and refunded. The math
 //! that makes it is [`crate::pricing`]; the admin bodies, shipping options and the estimate are
-//! in `settings` (re-exported here); the README's "Checkout totals" states the rules.
+//! in `settings` (re-exported here), the REST API's table of operations and its list bodies in
+//! [`routes`]; the README's "Checkout totals" states the rules.
 
+pub mod routes;
 mod settings;
 
+pub use routes::{
+    MethodList, PriceModeList, PromotionPage, PromotionPageQuery, ShippingMethodsQuery,
+    ShippingOptionList, TaxRateList, ZoneList,
+};
 pub use settings::*;
 
 use serde::{Deserialize, Serialize};

@@ -167,6 +167,19 @@ pub async fn serve_with(
     Ok(())
 }
 
+/// The axum method filter of a verb of the checkout-totals table (`contracts::totals::routes`),
+/// for the order service that serves its routes and the gateway that forwards them.
+pub fn method_filter(verb: contracts::totals::routes::Verb) -> axum::routing::MethodFilter {
+    use axum::routing::MethodFilter;
+    use contracts::totals::routes::Verb;
+    match verb {
+        Verb::Get => MethodFilter::GET,
+        Verb::Put => MethodFilter::PUT,
+        Verb::Post => MethodFilter::POST,
+        Verb::Delete => MethodFilter::DELETE,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,64 +9,65 @@ pub mod store;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodFilter, MethodRouter, on, post};
 use kit::jwt::AdminUser;
 use kit::problem::extract::{Json, Path, Query};
 use kit::problem::{FieldError, Problem};
+use kit::totals::routes::OPERATIONS;
 use kit::totals::{
-    Estimate, Method, MethodInput, PriceModeInput, PriceModeSetting, Promotion, PromotionInput,
-    QuoteRequest, ShippingOption, TaxRate, TaxRateInput, Zone, ZoneInput, code_param,
-    country_param, currency_param, is_country, is_currency,
+    Estimate, Method, MethodInput, MethodList, PriceModeInput, PriceModeList, PriceModeSetting,
+    Promotion, PromotionInput, PromotionPage, PromotionPageQuery, QuoteRequest,
+    ShippingMethodsQuery, ShippingOption, ShippingOptionList, TaxRate, TaxRateInput, TaxRateList,
+    Zone, ZoneInput, ZoneList, code_param, country_param, currency_param, is_country, is_currency,
 };
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::{ApiError, ApiResult, AppState};
 
-/// The routes (merged into the order API's router).
+/// The routes (merged into the order API's router): the table's operations, each to its
+/// handler, and the internal quote.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/shipping-methods", get(list_shipping_options))
-        .route("/internal/v1/quote", post(quote_lines))
-        .route("/api/v1/admin/price-modes", get(list_price_modes))
-        .route(
-            "/api/v1/admin/price-modes/{currency}",
-            put(set_price_mode).delete(delete_price_mode),
-        )
-        .route(
-            "/api/v1/admin/tax-rates",
-            get(list_tax_rates).put(set_tax_rate),
-        )
-        .route(
-            "/api/v1/admin/tax-rates/{id}",
-            axum::routing::delete(delete_tax_rate),
-        )
-        .route(
-            "/api/v1/admin/shipping-zones",
-            get(list_zones).post(create_zone),
-        )
-        .route(
-            "/api/v1/admin/shipping-zones/{id}",
-            get(get_zone).put(replace_zone).delete(delete_zone),
-        )
-        .route(
-            "/api/v1/admin/shipping-methods",
-            get(list_methods).post(create_method),
-        )
-        .route(
-            "/api/v1/admin/shipping-methods/{id}",
-            get(get_method).put(replace_method).delete(delete_method),
-        )
-        .route(
-            "/api/v1/admin/promotions",
-            get(list_promotions).post(create_promotion),
-        )
-        .route(
-            "/api/v1/admin/promotions/{id}",
-            get(get_promotion)
-                .put(replace_promotion)
-                .delete(delete_promotion),
-        )
+    let mut router = Router::new().route("/internal/v1/quote", post(quote_lines));
+    for op in OPERATIONS {
+        let Some(route) = handler(op.id, kit::server::method_filter(op.verb)) else {
+            panic!(
+                "the order service has no handler for the operation `{}`",
+                op.id
+            );
+        };
+        // A second method on a path joins the first (axum merges them).
+        router = router.route(op.path, route);
+    }
+    router
+}
+
+/// The handler of an operation of the table, under `filter` (its method).
+fn handler(operation_id: &str, filter: MethodFilter) -> Option<MethodRouter<AppState>> {
+    Some(match operation_id {
+        "listShippingMethods" => on(filter, list_shipping_options),
+        "listPriceModes" => on(filter, list_price_modes),
+        "setPriceMode" => on(filter, set_price_mode),
+        "deletePriceMode" => on(filter, delete_price_mode),
+        "listTaxRates" => on(filter, list_tax_rates),
+        "setTaxRate" => on(filter, set_tax_rate),
+        "deleteTaxRate" => on(filter, delete_tax_rate),
+        "listShippingZones" => on(filter, list_zones),
+        "createShippingZone" => on(filter, create_zone),
+        "getShippingZone" => on(filter, get_zone),
+        "replaceShippingZone" => on(filter, replace_zone),
+        "deleteShippingZone" => on(filter, delete_zone),
+        "listAdminShippingMethods" => on(filter, list_methods),
+        "createShippingMethod" => on(filter, create_method),
+        "getShippingMethod" => on(filter, get_method),
+        "replaceShippingMethod" => on(filter, replace_method),
+        "deleteShippingMethod" => on(filter, delete_method),
+        "listPromotions" => on(filter, list_promotions),
+        "createPromotion" => on(filter, create_promotion),
+        "getPromotion" => on(filter, get_promotion),
+        "replacePromotion" => on(filter, replace_promotion),
+        "deletePromotion" => on(filter, delete_promotion),
+        _ => return None,
+    })
 }
 
 fn invalid(errors: Vec<FieldError>) -> ApiResult<()> {
@@ -125,32 +126,15 @@ fn no_content(found: bool, what: &str, id: impl std::fmt::Display) -> ApiResult<
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct Items<T> {
-    pub items: Vec<T>,
-}
-
 // ---------- public ----------
-
-#[derive(Debug, Deserialize)]
-pub struct OptionsQuery {
-    pub country: Option<String>,
-    pub region: Option<String>,
-    pub currency: Option<String>,
-}
 
 /// `GET /api/v1/shipping-methods?country=DE[&region=..][&currency=EUR]`: the active methods
 /// that ship there, with their rates (the cart's estimate prices them for a cart).
 pub async fn list_shipping_options(
     State(st): State<AppState>,
-    Query(q): Query<OptionsQuery>,
-) -> ApiResult<Json<Items<ShippingOption>>> {
-    let country = q
-        .country
-        .as_deref()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_uppercase();
+    Query(q): Query<ShippingMethodsQuery>,
+) -> ApiResult<Json<ShippingOptionList>> {
+    let country = q.country.as_deref().unwrap_or("").to_ascii_uppercase();
     let mut errors = Vec::new();
     if !is_country(&country) {
         errors.push(FieldError::new(
@@ -166,7 +150,7 @@ pub async fn list_shipping_options(
         .filter(|(zone, _)| zone.covers(&country, q.region.as_deref()))
         .map(|(zone, m)| ShippingOption::offer(zone, m, None))
         .collect();
-    Ok(Json(Items { items }))
+    Ok(Json(ShippingOptionList { items }))
 }
 
 /// `POST /internal/v1/quote`: the estimate of the cart's lines (called by the cart service; not
@@ -234,8 +218,8 @@ fn currency_path(c: &str) -> ApiResult<String> {
 pub async fn list_price_modes(
     State(st): State<AppState>,
     _: AdminUser,
-) -> ApiResult<Json<Items<PriceModeSetting>>> {
-    Ok(Json(Items {
+) -> ApiResult<Json<PriceModeList>> {
+    Ok(Json(PriceModeList {
         items: store::price_modes(&st.pool).await?,
     }))
 }
@@ -269,8 +253,8 @@ pub async fn delete_price_mode(
 pub async fn list_tax_rates(
     State(st): State<AppState>,
     _: AdminUser,
-) -> ApiResult<Json<Items<TaxRate>>> {
-    Ok(Json(Items {
+) -> ApiResult<Json<TaxRateList>> {
+    Ok(Json(TaxRateList {
         items: store::tax_rates(&st.pool).await?,
     }))
 }
@@ -295,8 +279,8 @@ pub async fn delete_tax_rate(
 
 // ---------- zones ----------
 
-pub async fn list_zones(State(st): State<AppState>, _: AdminUser) -> ApiResult<Json<Items<Zone>>> {
-    Ok(Json(Items {
+pub async fn list_zones(State(st): State<AppState>, _: AdminUser) -> ApiResult<Json<ZoneList>> {
+    Ok(Json(ZoneList {
         items: store::zones(&st.pool).await?,
     }))
 }
@@ -347,11 +331,8 @@ pub async fn delete_zone(
 
 // ---------- methods ----------
 
-pub async fn list_methods(
-    State(st): State<AppState>,
-    _: AdminUser,
-) -> ApiResult<Json<Items<Method>>> {
-    Ok(Json(Items {
+pub async fn list_methods(State(st): State<AppState>, _: AdminUser) -> ApiResult<Json<MethodList>> {
+    Ok(Json(MethodList {
         items: store::methods(&st.pool).await?,
     }))
 }
@@ -402,22 +383,10 @@ pub async fn delete_method(
 
 // ---------- promotions ----------
 
-#[derive(Debug, Deserialize)]
-pub struct PageQuery {
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PromotionPage {
-    pub items: Vec<Promotion>,
-    pub next_cursor: Option<String>,
-}
-
 pub async fn list_promotions(
     State(st): State<AppState>,
     _: AdminUser,
-    Query(q): Query<PageQuery>,
+    Query(q): Query<PromotionPageQuery>,
 ) -> ApiResult<Json<PromotionPage>> {
     let page =
         kit::page::Page::parse(q.cursor.as_deref(), q.limit, 50).map_err(Problem::validation)?;
@@ -468,4 +437,24 @@ pub async fn delete_promotion(
 ) -> ApiResult<StatusCode> {
     let found = store::delete_promotion(&st.pool, id).await?;
     no_content(found, "promotion", id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every operation the gateway forwards and documents has its handler here.
+    #[test]
+    fn every_operation_of_the_table_has_a_handler() {
+        for op in OPERATIONS {
+            assert!(
+                handler(op.id, kit::server::method_filter(op.verb)).is_some(),
+                "no handler for `{}`",
+                op.id
+            );
+        }
+        assert!(handler("noSuchOperation", MethodFilter::GET).is_none());
+        // Two methods on one path are one route; a clash would panic here.
+        let _ = router();
+    }
 }

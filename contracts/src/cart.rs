@@ -67,10 +67,10 @@ pub struct Cart {
 #[into_params(parameter_in = Query)]
 pub struct EstimateQuery {
     /// ISO 4217 code: line prices and the estimate in this currency.
-    #[param(example = "EUR")]
+    #[param(pattern = r"^[A-Za-z]{3}$", example = "EUR")]
     pub currency: Option<String>,
     /// ISO 3166-1 alpha-2 code of the destination: shipping methods and tax.
-    #[param(example = "DE")]
+    #[param(pattern = r"^[A-Za-z]{2}$", example = "DE")]
     pub country: Option<String>,
     /// The destination's state or province, where zones or rates depend on it; at most 100
     /// characters.
@@ -79,8 +79,9 @@ pub struct EstimateQuery {
     /// The method to price (default: the cheapest offered).
     #[param(value_type = Option<uuid::Uuid>)]
     pub shipping_method_id: Option<String>,
-    /// A promotion code; `estimate.code` says whether it applies and why not.
-    #[param(example = "TENOFF")]
+    /// A promotion code (3 to 32 letters, digits, `-` or `_`; empty: none); `estimate.code` says
+    /// whether it applies and why not.
+    #[param(pattern = r"^([A-Za-z0-9_-]{3,32})?$", example = "TENOFF")]
     pub promotion_code: Option<String>,
 }
 

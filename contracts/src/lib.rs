@@ -9,6 +9,7 @@
 pub mod address;
 pub mod cart;
 pub mod events;
+pub mod idempotency;
 pub mod money;
 pub mod orders;
 pub mod page;
@@ -17,6 +18,8 @@ pub mod pricing;
 pub mod problem;
 pub mod recommendations;
 pub mod roles;
+pub mod sku;
+pub mod text;
 pub mod totals;
 pub mod track;
 

@@ -26,3 +26,41 @@ impl Money {
         }
     }
 }
+
+/// ISO 4217 codes a shopper may choose to see prices in (their preferences).
+pub const DISPLAY_CURRENCIES: &[&str] = &[
+    "AED", "ARS", "AUD", "BGN", "BRL", "CAD", "CHF", "CLP", "CNY", "COP", "CZK", "DKK", "EGP",
+    "EUR", "GBP", "HKD", "HUF", "IDR", "ILS", "INR", "ISK", "JPY", "KES", "KRW", "MAD", "MXN",
+    "MYR", "NGN", "NOK", "NZD", "PEN", "PHP", "PLN", "RON", "SAR", "SEK", "SGD", "THB", "TRY",
+    "TWD", "UAH", "USD", "VND", "ZAR",
+];
+
+/// The OpenAPI schema of a display currency: one of [`DISPLAY_CURRENCIES`] (letter case is
+/// ignored).
+pub fn display_currency_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(DISPLAY_CURRENCIES.iter().copied()))
+        .description(Some(
+            "ISO 4217 code the prices are shown in (letter case is ignored).",
+        ))
+        .examples([serde_json::json!("GBP")])
+        .build()
+}
+
+/// [`display_currency_schema`] or null (a change that leaves the currency as it is).
+pub fn optional_display_currency_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let values = DISPLAY_CURRENCIES
+        .iter()
+        .map(|c| serde_json::json!(c))
+        .chain([serde_json::Value::Null]);
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(values))
+        .description(Some(
+            "ISO 4217 code the prices are shown in (letter case is ignored); null keeps it.",
+        ))
+        .examples([serde_json::json!("GBP")])
+        .build()
+}

@@ -252,11 +252,17 @@ pub struct OrderList {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"carrier": "DHL", "tracking_number": "00340434161094042557"}))]
 pub struct ShipRequest {
-    /// 1 to 100 characters.
-    #[schema(max_length = 100)]
+    /// 1 to 100 characters, not blank, no control characters.
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub carrier: String,
-    /// 1 to 100 characters.
-    #[schema(max_length = 100)]
+    /// 1 to 100 characters, not blank, no control characters.
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub tracking_number: String,
 }
 
@@ -267,6 +273,7 @@ pub struct ShipRequest {
 #[schema(example = json!({"lines": [{"sku": "TSHIRT-M-RED", "quantity": 1}]}))]
 pub struct RefundRequest {
     /// 1 or more lines of the order, each once.
+    #[schema(min_items = 1)]
     pub lines: Vec<RefundLine>,
 }
 

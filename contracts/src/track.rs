@@ -6,11 +6,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::events::{topics, types};
+use crate::events::{self, Event, Spec, tracking};
 use crate::problem::FieldError;
 
 /// What a tracking event reports. Published as CloudEvents `product.viewed`, `product.clicked`,
-/// `search.performed`, `cart.item_added`, `cart.item_removed` and `wishlist.item_added`.
+/// `search.performed`, `tracking.cart_item_added`, `tracking.cart_item_removed` and
+/// `wishlist.item_added` (payloads: `crate::events::tracking`).
 /// Purchases are recorded by the platform when an order is paid and cannot be sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -47,23 +48,40 @@ impl TrackingEventType {
 
     /// The CloudEvents type it is published as.
     pub fn event_type(self) -> &'static str {
-        match self {
-            Self::ProductViewed => types::PRODUCT_VIEWED,
-            Self::ProductClicked => types::PRODUCT_CLICKED,
-            Self::SearchPerformed => types::SEARCH_PERFORMED,
-            Self::CartItemAdded => types::CART_ITEM_ADDED,
-            Self::CartItemRemoved => types::CART_ITEM_REMOVED,
-            Self::WishlistAdded => types::WISHLIST_ITEM_ADDED,
-        }
+        self.spec().event_type
     }
 
     /// The type's own topic besides `user-events`, if it has one.
     pub fn topic(self) -> Option<&'static str> {
+        let spec = self.spec();
+        spec.copy_on.map(|_| spec.topic)
+    }
+
+    fn spec(self) -> &'static Spec {
+        let event_type = match self {
+            Self::ProductViewed => tracking::ProductViewed::TYPE,
+            Self::ProductClicked => tracking::ProductClicked::TYPE,
+            Self::SearchPerformed => tracking::SearchPerformed::TYPE,
+            Self::CartItemAdded => tracking::CartItemAddTracked::TYPE,
+            Self::CartItemRemoved => tracking::CartItemRemoveTracked::TYPE,
+            Self::WishlistAdded => tracking::WishlistItemAdded::TYPE,
+        };
+        events::spec(event_type).expect("every tracking type is registered")
+    }
+
+    /// `data` read as this type's payload and written again, so what is published is the
+    /// contract's shape (the event service checks each field first, to name every bad one).
+    pub fn conform(self, data: Value) -> Result<Value, serde_json::Error> {
+        fn via<T: Event>(data: Value) -> Result<Value, serde_json::Error> {
+            serde_json::to_value(serde_json::from_value::<T>(data)?)
+        }
         match self {
-            Self::ProductViewed | Self::ProductClicked => Some(topics::PRODUCT_VIEWS),
-            Self::SearchPerformed => Some(topics::SEARCH_EVENTS),
-            Self::CartItemAdded | Self::CartItemRemoved => Some(topics::CART_EVENTS),
-            Self::WishlistAdded => None,
+            Self::ProductViewed => via::<tracking::ProductViewed>(data),
+            Self::ProductClicked => via::<tracking::ProductClicked>(data),
+            Self::SearchPerformed => via::<tracking::SearchPerformed>(data),
+            Self::CartItemAdded => via::<tracking::CartItemAddTracked>(data),
+            Self::CartItemRemoved => via::<tracking::CartItemRemoveTracked>(data),
+            Self::WishlistAdded => via::<tracking::WishlistItemAdded>(data),
         }
     }
 
@@ -150,4 +168,54 @@ pub struct EventBatchResult {
     pub rejected: Vec<RejectedEvent>,
     /// The anonymous id the events were recorded under; null for a signed-in caller that sent none.
     pub anonymous_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::events::topics;
+
+    #[test]
+    fn every_client_type_is_a_registered_event_with_its_own_topic() {
+        let own = |t: TrackingEventType| t.topic();
+        assert_eq!(
+            own(TrackingEventType::ProductViewed),
+            Some(topics::PRODUCT_VIEWS)
+        );
+        assert_eq!(
+            own(TrackingEventType::CartItemRemoved),
+            Some(topics::CART_EVENTS)
+        );
+        assert_eq!(own(TrackingEventType::WishlistAdded), None);
+        for t in TrackingEventType::ALL {
+            assert_eq!(TrackingEventType::parse(t.api_name()), Some(t));
+            assert!(events::spec(t.event_type()).is_some(), "{t:?}");
+        }
+        assert_eq!(
+            TrackingEventType::CartItemAdded.event_type(),
+            "tracking.cart_item_added"
+        );
+    }
+
+    #[test]
+    fn conform_keeps_a_valid_payload_and_refuses_a_wrong_one() {
+        let data = json!({
+            "user_id": null, "anonymous_id": "a-1", "session_id": null,
+            "occurred_at": "2026-12-06T10:15:00Z", "received_at": "2026-12-06T10:15:01Z",
+            "product_id": "0192e4a0-7b1c-7def-8abc-0123456789aa", "sku": "MUG-1", "quantity": 2,
+            "context": {"user_agent": null, "device": "unknown", "browser": "other",
+                        "os": "other", "ip_prefix": null}
+        });
+        let t = TrackingEventType::CartItemAdded;
+        assert_eq!(t.conform(data.clone()).unwrap(), data);
+        let mut no_sku = data.clone();
+        no_sku.as_object_mut().unwrap().remove("sku");
+        assert!(t.conform(no_sku).is_err());
+        // A view does not carry a quantity: the published shape is the contract's.
+        let viewed = TrackingEventType::ProductViewed.conform(data).unwrap();
+        assert!(viewed.get("quantity").is_none());
+        assert_eq!(viewed["sku"], "MUG-1");
+    }
 }

@@ -7,7 +7,7 @@
 //!
 //! Client tracking events (`product.viewed`, `search.performed`, ...) are published on their own
 //! topic and, with the same id, on `user-events`, the per-visitor stream of everything a visitor
-//! did (seed design, "Event Tracking Flow for ML"); see [`types`].
+//! did (seed design, "Event Tracking Flow for ML"): [`Event::COPY_ON`].
 
 pub mod cart;
 pub mod inventory;
@@ -64,6 +64,9 @@ pub trait Event: Serialize + DeserializeOwned {
     const TOPIC: &'static str;
     /// The `source` of its producer.
     const SOURCE: &'static str;
+    /// `user-events` for client tracking events: the per-visitor stream carries a copy of each
+    /// (the same id) besides its own topic.
+    const COPY_ON: Option<&'static str> = None;
 }
 
 /// One event type as [`ALL`] lists it.
@@ -72,17 +75,22 @@ pub struct Spec {
     pub event_type: &'static str,
     pub topic: &'static str,
     pub source: &'static str,
+    /// [`Event::COPY_ON`].
+    pub copy_on: Option<&'static str>,
     /// The Rust type of its payload (its schema).
     pub payload: &'static str,
 }
 
 macro_rules! registry {
-    ($($payload:ty => $ty:literal on $topic:ident from $source:ident;)*) => {
+    (@copy) => { None };
+    (@copy $copy:ident) => { Some(topics::$copy) };
+    ($($payload:ty => $ty:literal on $topic:ident $(+ $copy:ident)? from $source:ident;)*) => {
         $(
             impl Event for $payload {
                 const TYPE: &'static str = $ty;
                 const TOPIC: &'static str = topics::$topic;
                 const SOURCE: &'static str = sources::$source;
+                const COPY_ON: Option<&'static str> = registry!(@copy $($copy)?);
             }
         )*
         /// Every event type of the platform.
@@ -90,6 +98,7 @@ macro_rules! registry {
             event_type: $ty,
             topic: topics::$topic,
             source: sources::$source,
+            copy_on: registry!(@copy $($copy)?),
             payload: stringify!($payload),
         }),*];
     };
@@ -112,23 +121,16 @@ registry! {
     cart::CartItemAdded => "cart.item_added" on CART_EVENTS from CART;
     cart::CartItemRemoved => "cart.item_removed" on CART_EVENTS from CART;
     tracking::PurchaseCompleted => "purchase.completed" on USER_EVENTS from EVENT;
+    tracking::ProductViewed => "product.viewed" on PRODUCT_VIEWS + USER_EVENTS from EVENT;
+    tracking::ProductClicked => "product.clicked" on PRODUCT_VIEWS + USER_EVENTS from EVENT;
+    tracking::SearchPerformed => "search.performed" on SEARCH_EVENTS + USER_EVENTS from EVENT;
+    tracking::CartItemAddTracked => "tracking.cart_item_added" on CART_EVENTS + USER_EVENTS from EVENT;
+    tracking::CartItemRemoveTracked => "tracking.cart_item_removed" on CART_EVENTS + USER_EVENTS from EVENT;
+    tracking::WishlistItemAdded => "wishlist.item_added" on USER_EVENTS from EVENT;
     product::ProductCreated => "product.created" on PRODUCT_EVENTS from PRODUCT;
     product::ProductUpdated => "product.updated" on PRODUCT_EVENTS from PRODUCT;
     product::ProductArchived => "product.archived" on PRODUCT_EVENTS from PRODUCT;
     product::ProductDeleted => "product.deleted" on PRODUCT_EVENTS from PRODUCT;
-}
-
-/// Event types whose payload is not yet a type here: client tracking events carry the fields
-/// the event service validates per type (README, "Tracking events"). The client's
-/// `cart.item_added|removed` share their type and topic with the cart service's (consumers tell
-/// them apart by `source`).
-pub mod types {
-    pub const PRODUCT_VIEWED: &str = "product.viewed";
-    pub const PRODUCT_CLICKED: &str = "product.clicked";
-    pub const SEARCH_PERFORMED: &str = "search.performed";
-    pub const CART_ITEM_ADDED: &str = "cart.item_added";
-    pub const CART_ITEM_REMOVED: &str = "cart.item_removed";
-    pub const WISHLIST_ITEM_ADDED: &str = "wishlist.item_added";
 }
 
 /// The spec of `event_type`, if the platform has such an event.
@@ -414,7 +416,59 @@ mod tests {
                     unit_price: eur(1250),
                 }],
             }),
+            round_trip(tracking::ProductViewed {
+                visit: visit(at),
+                product_id: id(7),
+                sku: None,
+            }),
+            round_trip(tracking::ProductClicked {
+                visit: visit(at),
+                product_id: id(7),
+                list: Some("search".into()),
+                position: Some(3),
+            }),
+            round_trip(tracking::SearchPerformed {
+                visit: visit(at),
+                query: "blue mug".into(),
+                results_count: Some(12),
+            }),
+            round_trip(tracking::CartItemAddTracked(cart_item(at))),
+            round_trip(tracking::CartItemRemoveTracked(cart_item(at))),
+            round_trip(tracking::WishlistItemAdded {
+                visit: tracking::Visit {
+                    properties: Some(json!({"from": "pdp"}).as_object().unwrap().clone()),
+                    ..visit(at)
+                },
+                product_id: id(7),
+            }),
         ]
+    }
+
+    fn visit(at: time::OffsetDateTime) -> tracking::Visit {
+        tracking::Visit {
+            user_id: None,
+            anonymous_id: Some("a-1".into()),
+            session_id: Some("s-1".into()),
+            occurred_at: at,
+            received_at: at,
+            properties: None,
+            context: tracking::ClientContext {
+                user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
+                device: "desktop".into(),
+                browser: "firefox".into(),
+                os: "linux".into(),
+                ip_prefix: Some("203.0.113.0/24".into()),
+            },
+        }
+    }
+
+    fn cart_item(at: time::OffsetDateTime) -> tracking::TrackedCartItem {
+        tracking::TrackedCartItem {
+            visit: visit(at),
+            product_id: id(7),
+            sku: "MUG-1".into(),
+            quantity: 2,
+        }
     }
 
     #[test]
@@ -439,13 +493,11 @@ mod tests {
             assert!(!domain.is_empty() && !verb.is_empty(), "{}", s.event_type);
             assert_eq!(spec(s.event_type), Some(s));
         }
-        for t in [
-            types::PRODUCT_VIEWED,
-            types::PRODUCT_CLICKED,
-            types::SEARCH_PERFORMED,
-            types::WISHLIST_ITEM_ADDED,
-        ] {
-            assert!(seen.insert(t), "{t} is both typed and untyped");
+        // Only client tracking events are copied, and only onto the per-visitor stream.
+        for s in ALL.iter().filter(|s| s.copy_on.is_some()) {
+            assert_eq!(s.source, sources::EVENT, "{}", s.event_type);
+            assert_eq!(s.copy_on, Some(topics::USER_EVENTS), "{}", s.event_type);
+            assert_ne!(s.topic, topics::USER_EVENTS, "{}", s.event_type);
         }
         assert!(spec("order.unknown").is_none());
     }
@@ -513,5 +565,15 @@ mod tests {
         assert_eq!(created["tax_category"], "standard");
         assert_eq!(created["variants"][0]["price"]["currency"], "EUR");
         assert_eq!(examples["product.deleted"], json!({"id": id(7)}));
+        // A tracking event's data is flat: who, when, the type's fields and the client context;
+        // optional fields the client did not send are left out.
+        let viewed = &examples["product.viewed"];
+        assert_eq!(viewed["product_id"], json!(id(7)));
+        assert_eq!(viewed["anonymous_id"], "a-1");
+        assert_eq!(viewed["user_id"], Value::Null);
+        assert_eq!(viewed["context"]["ip_prefix"], "203.0.113.0/24");
+        assert!(viewed.get("sku").is_none() && viewed.get("properties").is_none());
+        assert_eq!(examples["tracking.cart_item_added"]["quantity"], 2);
+        assert_eq!(examples["wishlist.item_added"]["properties"]["from"], "pdp");
     }
 }

@@ -65,7 +65,7 @@ pub fn currency_param(
     field: &str,
     value: Option<&str>,
 ) -> Option<String> {
-    let c = value.map(|c| c.trim().to_ascii_uppercase())?;
+    let c = value.map(str::to_ascii_uppercase)?;
     if !is_currency(&c) {
         errors.push(FieldError::new(
             field,
@@ -81,7 +81,7 @@ pub fn country_param(
     field: &str,
     value: Option<&str>,
 ) -> Option<String> {
-    let c = value.map(|c| c.trim().to_ascii_uppercase())?;
+    let c = value.map(str::to_ascii_uppercase)?;
     if !is_country(&c) {
         errors.push(FieldError::new(
             field,
@@ -98,7 +98,9 @@ pub fn code_param(
     field: &str,
     value: Option<&str>,
 ) -> Option<String> {
-    let c = value.map(normalize_code).filter(|c| !c.is_empty())?;
+    let c = value
+        .map(str::to_ascii_uppercase)
+        .filter(|c| !c.is_empty())?;
     if !is_code(&c) {
         errors.push(FieldError::new(
             field,

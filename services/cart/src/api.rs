@@ -28,26 +28,7 @@ use crate::store::{self, Snapshot};
 pub const CART_TOKEN: HeaderName = HeaderName::from_static("x-cart-token");
 /// Set on an answer replayed for a repeated `Idempotency-Key`.
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
-/// Longest `Idempotency-Key` accepted.
-const IDEMPOTENCY_KEY_MAX: usize = 255;
-
-/// The `Idempotency-Key` header, when present: 1 to 255 visible ASCII characters, else 400.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(v) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let b = v.as_bytes();
-    if b.is_empty() || b.len() > IDEMPOTENCY_KEY_MAX || !b.iter().all(|c| c.is_ascii_graphic()) {
-        return Err(Problem::bad_request(format!(
-            "The Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters."
-        ))
-        .with_errors(vec![FieldError::new(
-            "Idempotency-Key",
-            "must be 1 to 255 visible ASCII characters",
-        )]));
-    }
-    Ok(Some(String::from_utf8_lossy(b).into_owned()))
-}
+use kit::problem::idempotency_key;
 
 /// What the handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -126,7 +107,7 @@ impl Wanted for EstimateQuery {
         if region.as_deref().is_some_and(|r| r.chars().count() > 100) {
             errors.push(FieldError::new("region", "must be at most 100 characters"));
         }
-        let method = match self.shipping_method_id.as_deref().filter(|m| !m.is_empty()) {
+        let method = match self.shipping_method_id.as_deref() {
             None => None,
             Some(m) => match Uuid::parse_str(m) {
                 Ok(id) => Some(id),

@@ -5,21 +5,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// Longest SKU (the catalog's rule, see `product.proto`).
-pub const SKU_MAX: usize = 64;
-
-/// Why a SKU is malformed, for a 422 naming the field; `None` when it is well-formed.
+/// Why a SKU is malformed, for a 422 naming the field; `None` when it is well-formed
+/// (`contracts::sku`).
 pub fn sku_problem(sku: &str) -> Option<String> {
-    if sku.is_empty() || sku.len() > SKU_MAX {
-        return Some(format!("must be 1 to {SKU_MAX} characters"));
-    }
-    if !sku
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
-        return Some("may only hold ASCII letters, digits, `-`, `_` and `.`".into());
-    }
-    None
+    kit::contracts::sku::check("sku", sku)
+        .err()
+        .map(|e| e.message)
 }
 
 /// Whose cart a request is about.

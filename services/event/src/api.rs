@@ -175,7 +175,7 @@ async fn accept(
     let mut outgoing = Vec::with_capacity(accepted.len() * 2);
     let mut rows = Vec::with_capacity(accepted.len());
     for ev in &accepted {
-        let data = domain::payload(ev, &actor, now, &client);
+        let data = domain::payload(ev, &actor, now, &client).map_err(Problem::internal)?;
         let mut envelope = CloudEvent::new(
             SOURCE,
             ev.kind.event_type(),

@@ -240,14 +240,7 @@ fn check_field(check: Check, v: &Value) -> Result<Value, String> {
             .map(|u| json!(u))
             .ok_or_else(|| "must be a product id (UUID)".to_owned()),
         Check::Sku => match v.as_str() {
-            Some(s)
-                if !s.is_empty()
-                    && s.len() <= 64
-                    && s.bytes()
-                        .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c)) =>
-            {
-                Ok(json!(s))
-            }
+            Some(s) if kit::contracts::sku::check("sku", s).is_ok() => Ok(json!(s)),
             _ => Err("must be a SKU: 1 to 64 letters, digits, `-`, `_` and `.`".into()),
         },
         Check::List => match v.as_str() {
@@ -373,14 +366,15 @@ pub fn ip_prefix(ip: IpAddr) -> String {
     }
 }
 
-/// The published payload (`data`) of a tracking event.
+/// The published payload (`data`) of a tracking event: its type's contract
+/// (`contracts::events::tracking`), built from the checked fields.
 pub fn payload(
     ev: &TrackingEvent,
     actor: &Actor,
     received_at: OffsetDateTime,
     client: &ClientInfo,
-) -> Value {
-    let mut data = Map::new();
+) -> Result<Value, serde_json::Error> {
+    let mut data = ev.fields.clone();
     data.insert("user_id".into(), json!(actor.user_id));
     data.insert("anonymous_id".into(), json!(actor.anonymous_id));
     data.insert("session_id".into(), json!(ev.session_id));
@@ -389,9 +383,6 @@ pub fn payload(
         json!(rfc3339(ev.occurred_at.unwrap_or(received_at))),
     );
     data.insert("received_at".into(), json!(rfc3339(received_at)));
-    for (k, v) in &ev.fields {
-        data.insert(k.clone(), v.clone());
-    }
     data.insert(
         "context".into(),
         json!({
@@ -402,7 +393,7 @@ pub fn payload(
             "ip_prefix": client.ip_prefix,
         }),
     );
-    Value::Object(data)
+    ev.kind.conform(Value::Object(data))
 }
 
 pub fn rfc3339(t: OffsetDateTime) -> String {

@@ -80,25 +80,23 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
-/// Free text: trimmed, at most `max` characters, no control characters; empty allowed unless
-/// `required`.
+/// Free text: at most `max` characters and no control characters as sent, kept trimmed; empty
+/// (or blank) allowed unless `required`.
 pub fn text(field: &str, raw: &str, required: bool, max: usize) -> Result<String, Invalid> {
-    let v = raw.trim();
-    if v.is_empty() {
-        return if required {
-            Err(Invalid::new(field, "is required"))
-        } else {
-            Ok(String::new())
-        };
-    }
-    if v.chars().count() > max {
+    // Length and characters as sent, so that the document's `maxLength` and pattern say
+    // exactly what is accepted; the value kept is trimmed.
+    if raw.chars().count() > max {
         return Err(Invalid::new(
             field,
             format!("must be at most {max} characters"),
         ));
     }
-    if has_control(v) {
+    if has_control(raw) {
         return Err(Invalid::new(field, "must not contain control characters"));
+    }
+    let v = raw.trim();
+    if v.is_empty() && required {
+        return Err(Invalid::new(field, "is required"));
     }
     Ok(v.to_owned())
 }

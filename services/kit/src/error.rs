@@ -52,18 +52,29 @@ pub enum Error {
     Internal(#[from] anyhow::Error),
 }
 
-/// `` `field` message. `` for one, `N fields are invalid: ...` for several.
+/// Most field errors a status carries: its message and details travel as HTTP/2 headers, and
+/// a request with thousands of bad fields must not make a status too large to send (the peer
+/// would see a protocol error instead of the refusal).
+pub const MAX_FIELD_ERRORS: usize = 20;
+
+/// `` `field` message. `` for one, `N fields are invalid: ...` for several (the first ten
+/// named).
 fn describe(errors: &[FieldError]) -> String {
     match errors {
         [one] => format!("{one}."),
-        many => format!(
-            "{} fields are invalid: {}.",
-            many.len(),
-            many.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
+        many => {
+            let named: Vec<String> = many
+                .iter()
+                .take(10)
+                .map(|e| e.to_string().chars().take(100).collect())
+                .collect();
+            let more = if many.len() > 10 { "; ..." } else { "" };
+            format!(
+                "{} fields are invalid: {}{more}.",
+                many.len(),
+                named.join("; ")
+            )
+        }
     }
 }
 
@@ -133,7 +144,11 @@ impl From<Error> for Status {
             Error::Invalid(ref list) => {
                 let violations: Vec<FieldViolation> = list
                     .iter()
-                    .map(|i| FieldViolation::new(i.field.clone(), i.message.clone()))
+                    .take(MAX_FIELD_ERRORS)
+                    .map(|i| {
+                        let cut = |t: &str| t.chars().take(200).collect::<String>();
+                        FieldViolation::new(cut(&i.field), cut(&i.message))
+                    })
                     .collect();
                 Status::with_error_details(
                     Code::InvalidArgument,
@@ -224,6 +239,18 @@ mod tests {
         assert_eq!(p.errors.len(), 2);
         let one = Status::from(Error::invalid("sku", "is required"));
         assert_eq!(one.message(), "`sku` is required.");
+    }
+
+    #[test]
+    fn a_status_of_many_field_errors_stays_small_enough_to_send() {
+        let many: Vec<FieldError> = (0..1000)
+            .map(|i| FieldError::new(format!("items[{i}].{}", "x".repeat(400)), "é".repeat(400)))
+            .collect();
+        let s = Status::from(Error::Invalid(many));
+        assert!(s.message().starts_with("1000 fields are invalid: "));
+        assert!(s.message().chars().count() < 1200, "{}", s.message().len());
+        assert_eq!(field_errors(&s).len(), MAX_FIELD_ERRORS);
+        assert!(s.details().len() < 16 * 1024, "{}", s.details().len());
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub struct Page {
 }
 
 impl Page {
-    /// Reads `cursor` (empty or absent: the first page) and `limit` (1..=100, `default` when
+    /// Reads `cursor` (absent: the first page) and `limit` (1..=100, `default` when
     /// absent); the errors name the parameter.
     pub fn parse(
         cursor: Option<&str>,
@@ -30,7 +30,7 @@ impl Page {
                 format!("must be between 1 and {MAX_LIMIT}"),
             ));
         }
-        let after = match cursor.filter(|c| !c.is_empty()) {
+        let after = match cursor {
             None => None,
             Some(c) => Uuid::parse_str(c).map(Some).unwrap_or_else(|_| {
                 errors.push(FieldError::new(
@@ -81,7 +81,9 @@ mod tests {
         let e = Page::parse(Some("zzz"), Some(101), 20).unwrap_err();
         let fields: Vec<&str> = e.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["limit", "cursor"]);
-        let page = Page::parse(Some(""), Some(2), 20).unwrap();
+        // An empty cursor is not one the service handed out.
+        assert!(Page::parse(Some(""), Some(2), 20).is_err());
+        let page = Page::parse(None, Some(2), 20).unwrap();
         let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
         let mut rows = ids.clone();
         assert_eq!(page.finish(&mut rows, |r| *r), Some(ids[1].to_string()));

@@ -569,14 +569,85 @@ pub mod extract {
 
     impl<T, S> FromRequest<S> for Json<T>
     where
-        axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+        T: serde::de::DeserializeOwned,
         S: Send + Sync,
     {
         type Rejection = Problem;
 
         async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-            let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
-            Ok(Self(v))
+            if !json_content_type(req.headers()) {
+                return Err(JsonRejection::from(
+                    axum::extract::rejection::MissingJsonContentType::default(),
+                )
+                .into());
+            }
+            let bytes = bytes::Bytes::from_request(req, state)
+                .await
+                .map_err(JsonRejection::from)?;
+            from_json(&bytes).map(Self)
+        }
+    }
+
+    /// A JSON body read as `T` as [`Json`] reads it: syntax errors are 400 with the position,
+    /// type errors 422 naming the field, an array where an object belongs is 422, and an
+    /// integral float (`2.0`) is the integer it equals (JSON has one number type; JSON Schema
+    /// calls `2.0` an integer too).
+    #[allow(clippy::result_large_err)] // the error is the answer a handler returns as it is
+    pub fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+        // Every body is an object; serde would read an array as a struct's fields in order.
+        if bytes.trim_ascii_start().first() == Some(&b'[') {
+            return Err(Problem::validation(vec![FieldError::new(
+                "",
+                "the body must be a JSON object",
+            )]));
+        }
+        match axum::Json::<T>::from_bytes(bytes) {
+            Ok(axum::Json(v)) => Ok(v),
+            Err(JsonRejection::JsonDataError(e))
+                if inner_message(&e).contains("invalid type: floating point") =>
+            {
+                let mut value: Value = serde_json::from_slice(bytes)
+                    .map_err(|_| Problem::from(JsonRejection::JsonDataError(e)))?;
+                integral_floats_as_integers(&mut value);
+                let again = serde_json::to_vec(&value).unwrap_or_default();
+                let axum::Json(v) = axum::Json::<T>::from_bytes(&again)?;
+                Ok(v)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `application/json` or `application/<anything>+json`, parameters aside.
+    pub fn json_content_type(headers: &HeaderMap) -> bool {
+        let Some(ct) = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match essence.split_once('/') {
+            Some(("application", sub)) => sub == "json" || sub.ends_with("+json"),
+            _ => false,
+        }
+    }
+
+    fn integral_floats_as_integers(v: &mut Value) {
+        match v {
+            Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    *v = Value::from(f as i64);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+            Value::Object(map) => map.values_mut().for_each(integral_floats_as_integers),
+            _ => {}
         }
     }
 
@@ -640,6 +711,21 @@ pub async fn method_not_allowed_fallback(method: Method, uri: Uri) -> Problem {
         "{} does not support {method}; the `Allow` header lists what it does support.",
         uri.path()
     ))
+}
+
+/// The `Idempotency-Key` header when present (`None` when absent), or a 400 naming it when it
+/// breaks the one rule of `contracts::idempotency`.
+#[allow(clippy::result_large_err)] // the error is the answer a handler returns as it is
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    contracts::idempotency::check("Idempotency-Key", v.as_bytes())
+        .map(|k| Some(k.to_owned()))
+        .map_err(|e| {
+            Problem::bad_request(format!("The Idempotency-Key header {}.", e.message))
+                .with_errors(vec![e])
+        })
 }
 
 /// The response for a panic caught by `tower_http::catch_panic::CatchPanicLayer::custom`.
@@ -957,6 +1043,26 @@ mod tests {
         )
         .await;
         assert_eq!(v["errors"][0]["field"], "items[0].quantity", "{v}");
+    }
+
+    #[tokio::test]
+    async fn an_integral_float_is_an_integer_and_a_fraction_is_not() {
+        let (resp, v) = call(
+            app(),
+            json_post(r#"{"email": "e", "items": [{"sku": "A", "quantity": 2.0}]}"#),
+        )
+        .await;
+        assert_eq!(resp.status(), 200, "{v}");
+        assert_eq!(v["items"][0]["quantity"], 2);
+        let (resp, v) = call(
+            app(),
+            json_post(r#"{"email": "e", "items": [{"sku": "A", "quantity": 2.5}]}"#),
+        )
+        .await;
+        assert_eq!(resp.status(), 422);
+        assert_eq!(v["errors"][0]["field"], "items[0].quantity", "{v}");
+        let (resp, _) = call(app(), json_post(r#"["e", []]"#)).await;
+        assert_eq!(resp.status(), 422, "an array is not an object");
     }
 
     #[tokio::test]

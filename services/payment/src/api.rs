@@ -25,26 +25,7 @@ use crate::store::{self, MethodRow};
 
 /// Longest holder name kept.
 const HOLDER_MAX: usize = 100;
-/// Longest `Idempotency-Key` accepted.
-const IDEMPOTENCY_KEY_MAX: usize = 255;
-
-/// The `Idempotency-Key` header, when present: 1 to 255 visible ASCII characters, else 400.
-fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(v) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let b = v.as_bytes();
-    if b.is_empty() || b.len() > IDEMPOTENCY_KEY_MAX || !b.iter().all(|c| c.is_ascii_graphic()) {
-        return Err(Problem::bad_request(format!(
-            "The Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters."
-        ))
-        .with_errors(vec![FieldError::new(
-            "Idempotency-Key",
-            "must be 1 to 255 visible ASCII characters",
-        )]));
-    }
-    Ok(Some(String::from_utf8_lossy(b).into_owned()))
-}
+use kit::problem::idempotency_key;
 
 /// What a repeated save must match: brand, last 4, expiry and holder (never the number).
 fn request_hash(card: &Card) -> String {

@@ -99,13 +99,13 @@ fn parse_query(q: RecQuery, default_limit: u32) -> Result<(Kind, Option<Uuid>, u
             None
         }),
     };
-    let product = match q.product_id.as_deref().filter(|s| !s.is_empty()) {
+    let product = match q.product_id.as_deref() {
         None => None,
         Some(p) => Uuid::parse_str(p)
             .map_err(|_| errors.push(FieldError::new("product_id", "must be a product id (UUID)")))
             .ok(),
     };
-    let limit = match q.limit.as_deref().filter(|s| !s.is_empty()) {
+    let limit = match q.limit.as_deref() {
         None => default_limit,
         Some(l) => match l.parse::<u32>() {
             Ok(n) if (1..=LIMIT_MAX).contains(&n) => n,

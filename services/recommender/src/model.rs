@@ -3,14 +3,16 @@
 //!
 //! Each tracking event is published twice (on `user-events` and on its own topic), so each type
 //! is read from exactly one "home" topic: its own topic when it has one, else `user-events`.
-//! Only tracking events (source `/storefront/event`) count; the cart service's own
-//! `cart.item_added` on `cart-events` describes the same action and is ignored.
+//! Only tracking events (source `/storefront/event`) count: a client's
+//! `tracking.cart_item_added` counts, the cart service's own `cart.item_added` on `cart-events`
+//! (the same action seen by the cart) does not.
 
 use kit::cache::Keys;
 use kit::contracts::Event;
-use kit::contracts::events::tracking::PurchaseCompleted;
-use kit::contracts::events::types;
-use kit::events::{CloudEvent, topics};
+use kit::contracts::events::tracking::{
+    CartItemAddTracked, ProductClicked, ProductViewed, PurchaseCompleted, WishlistItemAdded,
+};
+use kit::events::CloudEvent;
 use redis::Script;
 use serde_json::Value;
 use uuid::Uuid;
@@ -33,21 +35,26 @@ pub struct Weights {
 
 const PURCHASE_COMPLETED: &str = <PurchaseCompleted as Event>::TYPE;
 
-/// Weights and home topic of the event types the model uses.
+/// Weights and home topic (the contract's topic of the type) of the event types the model uses.
 pub fn weights(event_type: &str) -> Option<(Weights, &'static str)> {
-    let w = |popularity, pair, basket| Weights {
-        popularity,
-        pair,
-        basket,
-    };
-    Some(match event_type {
-        types::PRODUCT_VIEWED => (w(1.0, 1.0, 0.0), topics::PRODUCT_VIEWS),
-        types::PRODUCT_CLICKED => (w(2.0, 1.0, 0.0), topics::PRODUCT_VIEWS),
-        types::CART_ITEM_ADDED => (w(3.0, 2.0, 0.0), topics::CART_EVENTS),
-        types::WISHLIST_ITEM_ADDED => (w(3.0, 2.0, 0.0), topics::USER_EVENTS),
-        PURCHASE_COMPLETED => (w(10.0, 3.0, 5.0), topics::USER_EVENTS),
-        _ => return None,
-    })
+    fn of<E: Event>(popularity: f64, pair: f64, basket: f64) -> (&'static str, Weights) {
+        let w = Weights {
+            popularity,
+            pair,
+            basket,
+        };
+        (E::TYPE, w)
+    }
+    let (_, w) = [
+        of::<ProductViewed>(1.0, 1.0, 0.0),
+        of::<ProductClicked>(2.0, 1.0, 0.0),
+        of::<CartItemAddTracked>(3.0, 2.0, 0.0),
+        of::<WishlistItemAdded>(3.0, 2.0, 0.0),
+        of::<PurchaseCompleted>(10.0, 3.0, 5.0),
+    ]
+    .into_iter()
+    .find(|(t, _)| *t == event_type)?;
+    Some((w, kit::contracts::events::spec(event_type)?.topic))
 }
 
 /// Who did it.
@@ -94,7 +101,7 @@ pub fn signal(event: &CloudEvent, topic: &str) -> Option<Signal> {
             Actor::Anonymous(a.to_owned())
         }
     };
-    let purchase = event.event_type == "purchase.completed";
+    let purchase = event.event_type == PURCHASE_COMPLETED;
     let items: Vec<(Uuid, i64)> = if purchase {
         d.get("items")?
             .as_array()?
@@ -208,6 +215,7 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kit::events::topics;
     use serde_json::json;
 
     fn ev(t: &str, data: Value) -> CloudEvent {
@@ -235,6 +243,18 @@ mod tests {
             signal(&wish, topics::USER_EVENTS).unwrap().actor,
             Actor::Anonymous("v-1".into())
         );
+        let tracked = ev(
+            "tracking.cart_item_added",
+            json!({"user_id": u, "product_id": p}),
+        );
+        assert_eq!(
+            signal(&tracked, topics::CART_EVENTS)
+                .unwrap()
+                .weights
+                .popularity,
+            3.0
+        );
+        assert!(signal(&tracked, topics::USER_EVENTS).is_none());
         let mut from_cart = ev("cart.item_added", json!({"user_id": u, "product_id": p}));
         from_cart.source = "/storefront/cart".into();
         assert!(signal(&from_cart, topics::CART_EVENTS).is_none());

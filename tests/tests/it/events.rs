@@ -142,7 +142,7 @@ async fn a_browsing_session_lands_on_the_right_topics_with_the_envelope() {
             "search.performed",
             "product.clicked",
             "product.viewed",
-            "cart.item_added",
+            "tracking.cart_item_added",
             "wishlist.item_added"
         ]
     );

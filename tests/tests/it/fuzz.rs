@@ -1,7 +1,12 @@
 //! API fuzzing: schemathesis (installed by scripts/dev-stack.sh) generates requests for every
 //! operation of `/api/v1/openapi.json` against a running platform, with valid tokens, and
-//! checks that nothing answers 5xx and that every answer matches its documented status codes,
-//! content types and schema. Bounded by `STOREFRONT_FUZZ_EXAMPLES` examples per operation.
+//! checks that nothing answers 5xx, that every answer matches its documented status codes,
+//! content types and schema, that every request the document allows is accepted
+//! (`positive_data_acceptance`) and every request it forbids is refused
+//! (`negative_data_rejection`): the document states every rule the services enforce. Refusals
+//! that depend on state rather than on the request (an empty cart at checkout) are listed per
+//! operation in `tests/schemathesis.toml`. Bounded by `STOREFRONT_FUZZ_EXAMPLES` examples per
+//! operation.
 
 use std::path::PathBuf;
 
@@ -30,12 +35,14 @@ fn schemathesis() -> PathBuf {
 async fn run(p: &Platform, token: &str, filter: &[String], report: &str) -> (bool, String) {
     let examples = std::env::var("STOREFRONT_FUZZ_EXAMPLES").unwrap_or_else(|_| "10".into());
     let dir = std::env::temp_dir().join(format!("{}-{report}", p.prefix));
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/schemathesis.toml");
     let out = tokio::process::Command::new(schemathesis())
-        .arg("run")
+        .args(["--config-file", config, "run"])
         .arg(p.url("/api/v1/openapi.json"))
         .args([
             "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            "not_a_server_error,status_code_conformance,content_type_conformance,\
+             response_schema_conformance,positive_data_acceptance,negative_data_rejection",
             "--max-examples",
             &examples,
             "--seed",

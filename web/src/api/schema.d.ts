@@ -873,7 +873,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Searches the catalog: full-text with typo tolerance, filters, sort, and facet counts. */
+        /**
+         * Searches the catalog: full-text with typo tolerance, filters, sort, and facet counts.
+         * @description Variant attribute filters are parameters named after the attribute:
+         *     `attr.color=red,blue&attr.size=M` (one variant must match all; names are lowercase letters,
+         *     digits, `_` and `-`). OpenAPI cannot declare parameters by a name pattern, so they are not
+         *     in the list below.
+         */
         get: operations["searchProducts"];
         put?: never;
         post?: never;
@@ -1443,7 +1449,7 @@ export interface components {
             content_type: string;
             /**
              * Format: int64
-             * @description Exact size in bytes (at most 2 MiB by default).
+             * @description Exact size in bytes (at most 2 MiB by default, `user.avatar_max_bytes`).
              * @example 48213
              */
             size_bytes: number;
@@ -1789,8 +1795,15 @@ export interface components {
             description?: string | null;
             name: string;
             parent_id?: string | null;
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description 0-based place among its siblings.
+             */
             position?: number | null;
+            /**
+             * @description 1 to 100 lowercase letters, digits and single hyphens, not shaped like a UUID; empty or
+             *     absent: derived from the name.
+             */
             slug?: string | null;
         };
         /**
@@ -1890,6 +1903,10 @@ export interface components {
             category_ids?: string[];
             description?: string | null;
             name: string;
+            /**
+             * @description 1 to 100 lowercase letters, digits and single hyphens, not shaped like a UUID; empty or
+             *     absent: derived from the name.
+             */
             slug?: string | null;
             specifications?: components["schemas"]["SpecView"][];
             status?: null | components["schemas"]["ProductStatus"];
@@ -2128,7 +2145,10 @@ export interface components {
          *     }
          */
         LoginRequest: {
-            /** @example ada@example.com */
+            /**
+             * @description Not blank.
+             * @example ada@example.com
+             */
             email: string;
             /**
              * Format: password
@@ -2499,11 +2519,41 @@ export interface components {
          *     }
          */
         PreferencesInput: {
-            /** @example GBP */
-            currency?: string | null;
-            /** @example en-GB */
+            /**
+             * @description ISO 4217 code the prices are shown in (letter case is ignored); null keeps it.
+             * @example GBP
+             * @enum {string|null}
+             */
+            currency?: "AED" | "ARS" | "AUD" | "BGN" | "BRL" | "CAD" | "CHF" | "CLP" | "CNY" | "COP" | "CZK" | "DKK" | "EGP" | "EUR" | "GBP" | "HKD" | "HUF" | "IDR" | "ILS" | "INR" | "ISK" | "JPY" | "KES" | "KRW" | "MAD" | "MXN" | "MYR" | "NGN" | "NOK" | "NZD" | "PEN" | "PHP" | "PLN" | "RON" | "SAR" | "SEK" | "SGD" | "THB" | "TRY" | "TWD" | "UAH" | "USD" | "VND" | "ZAR" | null;
+            /**
+             * @description BCP 47 language tag: a language of 2, 3 or 5 to 8 letters, then subtags of 1 to 8
+             *     letters or digits; at most 35 characters.
+             * @example en-GB
+             */
             locale?: string | null;
             marketing_opt_in?: boolean | null;
+        };
+        /**
+         * @description All of the preferences (`PUT`).
+         * @example {
+         *       "currency": "GBP",
+         *       "locale": "en-GB",
+         *       "marketing_opt_in": false
+         *     }
+         */
+        PreferencesReplace: {
+            /**
+             * @description ISO 4217 code the prices are shown in (letter case is ignored).
+             * @example GBP
+             * @enum {string}
+             */
+            currency: "AED" | "ARS" | "AUD" | "BGN" | "BRL" | "CAD" | "CHF" | "CLP" | "CNY" | "COP" | "CZK" | "DKK" | "EGP" | "EUR" | "GBP" | "HKD" | "HUF" | "IDR" | "ILS" | "INR" | "ISK" | "JPY" | "KES" | "KRW" | "MAD" | "MXN" | "MYR" | "NGN" | "NOK" | "NZD" | "PEN" | "PHP" | "PLN" | "RON" | "SAR" | "SEK" | "SGD" | "THB" | "TRY" | "TWD" | "UAH" | "USD" | "VND" | "ZAR";
+            /**
+             * @description BCP 47 language tag, as for `PATCH`.
+             * @example en-GB
+             */
+            locale: string;
+            marketing_opt_in: boolean;
         };
         /**
          * @description The caller's settings.
@@ -2730,7 +2780,7 @@ export interface components {
          *     }
          */
         ProfilePatch: {
-            /** @description 1 to 100 characters; empty clears. */
+            /** @description At most 100 characters, no control characters; empty clears. */
             display_name?: string | null;
             /** @description E.164 (`+` and 8 to 15 digits); empty clears. */
             phone?: string | null;
@@ -3060,9 +3110,9 @@ export interface components {
          *     }
          */
         ShipRequest: {
-            /** @description 1 to 100 characters. */
+            /** @description 1 to 100 characters, not blank, no control characters. */
             carrier: string;
-            /** @description 1 to 100 characters. */
+            /** @description 1 to 100 characters, not blank, no control characters. */
             tracking_number: string;
         };
         /** @description How a shipped order travels. */
@@ -3372,7 +3422,8 @@ export interface components {
         };
         /**
          * @description What a tracking event reports. Published as CloudEvents `product.viewed`, `product.clicked`,
-         *     `search.performed`, `cart.item_added`, `cart.item_removed` and `wishlist.item_added`.
+         *     `search.performed`, `tracking.cart_item_added`, `tracking.cart_item_removed` and
+         *     `wishlist.item_added` (payloads: `crate::events::tracking`).
          *     Purchases are recorded by the platform when an order is paid and cannot be sent.
          * @enum {string}
          */
@@ -3401,6 +3452,7 @@ export interface components {
             name?: string | null;
             /** Format: int32 */
             position?: number | null;
+            /** @description As for creating. */
             slug?: string | null;
         };
         /**
@@ -3426,6 +3478,7 @@ export interface components {
             category_ids?: string[] | null;
             description?: string | null;
             name?: string | null;
+            /** @description As for creating. */
             slug?: string | null;
             specifications?: components["schemas"]["SpecView"][] | null;
             status?: null | components["schemas"]["ProductStatus"];
@@ -3481,7 +3534,10 @@ export interface components {
          *     }
          */
         UploadUrlBody: {
-            /** @description image/jpeg, image/png, image/webp or image/avif. */
+            /**
+             * @description image/jpeg, image/png, image/webp or image/avif.
+             * @example image/jpeg
+             */
             content_type: string;
             /**
              * Format: int64
@@ -4204,7 +4260,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional; 1 to 255 printable ASCII characters */
+                /** @description Optional; 1 to 255 printable ASCII characters, not starting or ending with a space */
                 "Idempotency-Key"?: string | null;
             };
             path: {
@@ -4318,7 +4374,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 printable ASCII characters; a fresh one is made when absent */
+                /** @description 1 to 255 printable ASCII characters, not starting or ending with a space; a fresh one is made when absent */
                 "Idempotency-Key"?: string | null;
             };
             path: {
@@ -5123,10 +5179,11 @@ export interface operations {
     adminListProducts: {
         parameters: {
             query?: {
+                /** @description `next_cursor` of the previous page. */
                 cursor?: string;
-                /** @description 1 to 100 (categories: 1 to 1000). */
+                /** @description 1 to 100 (default 20). */
                 limit?: number;
-                /** @description Admin list only: draft, active or archived. */
+                /** @description Only products in this state: draft, active or archived. */
                 status?: components["schemas"]["ProductStatus"];
             };
             header?: never;
@@ -6338,7 +6395,7 @@ export interface operations {
     listPromotions: {
         parameters: {
             query?: {
-                /** @description `next_cursor` of the previous page. */
+                /** @description `next_cursor` of the previous page (the id of its last promotion). */
                 cursor?: string;
                 /** @description 1 to 100 (default 50). */
                 limit?: number;
@@ -8628,7 +8685,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional, 1 to 255 printable ASCII characters. A retry with the same key, e-mail and password after the account was created answers 201 again with the same account, signed in, instead of 409, so a sign-up whose answer was lost can be retried safely */
+                /** @description Optional, 1 to 255 printable ASCII characters, not starting or ending with a space. A retry with the same key, e-mail and password after the account was created answers 201 again with the same account, signed in, instead of 409, so a sign-up whose answer was lost can be retried safely */
                 "Idempotency-Key"?: string | null;
             };
             path?: never;
@@ -8751,7 +8808,8 @@ export interface operations {
                 /** @description The method to price (default: the cheapest offered). */
                 shipping_method_id?: string;
                 /**
-                 * @description A promotion code; `estimate.code` says whether it applies and why not.
+                 * @description A promotion code (3 to 32 letters, digits, `-` or `_`; empty: none); `estimate.code` says
+                 *     whether it applies and why not.
                  * @example TENOFF
                  */
                 promotion_code?: string;
@@ -8920,7 +8978,7 @@ export interface operations {
             header?: {
                 /** @description A guest cart's token (ignored when a bearer token is sent) */
                 "X-Cart-Token"?: string | null;
-                /** @description 1 to 255 visible ASCII characters; a retry with the same key and body answers as the first request did (`idempotent-replayed: true`) instead of adding again */
+                /** @description 1 to 255 printable ASCII characters, not starting or ending with a space; a retry with the same key and body answers as the first request did (`idempotent-replayed: true`) instead of adding again */
                 "Idempotency-Key"?: string | null;
             };
             path?: never;
@@ -9373,11 +9431,10 @@ export interface operations {
     listCategories: {
         parameters: {
             query?: {
+                /** @description `next_cursor` of the previous page. */
                 cursor?: string;
-                /** @description 1 to 100 (categories: 1 to 1000). */
+                /** @description 1 to 1000 (default 1000). */
                 limit?: number;
-                /** @description Admin list only: draft, active or archived. */
-                status?: components["schemas"]["ProductStatus"];
             };
             header?: never;
             path?: never;
@@ -9428,7 +9485,7 @@ export interface operations {
             query?: never;
             header: {
                 /**
-                 * @description 1 to 255 visible ASCII characters, unique per checkout; reuse it to retry
+                 * @description 1 to 255 printable ASCII characters, not starting or ending with a space, unique per checkout; reuse it to retry
                  * @example 3f0c1e7a-checkout-1
                  */
                 "Idempotency-Key": string;
@@ -9654,7 +9711,7 @@ export interface operations {
         parameters: {
             query: {
                 /**
-                 * @description Comma-separated SKUs (1 to 100; duplicates are ignored).
+                 * @description Comma-separated SKUs (1 to 100 distinct; duplicates are ignored).
                  * @example TSHIRT-M-RED,MUG-1
                  */
                 skus: string;
@@ -9737,7 +9794,7 @@ export interface operations {
             query?: {
                 /** @description Items per page, 1 to 100 (default 20). */
                 limit?: number;
-                /** @description `next_cursor` of the previous page. */
+                /** @description `next_cursor` of the previous page (the id of its last item). */
                 cursor?: string;
             };
             header?: never;
@@ -10024,7 +10081,7 @@ export interface operations {
             query?: {
                 /** @description Items per page, 1 to 100 (default 20). */
                 limit?: number;
-                /** @description `next_cursor` of the previous page. */
+                /** @description `next_cursor` of the previous page (the id of its last item). */
                 cursor?: string;
             };
             header?: never;
@@ -10111,7 +10168,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters; a retry with the same key and card returns the card saved the first time (`idempotent-replayed: true`) */
+                /** @description 1 to 255 printable ASCII characters, not starting or ending with a space; a retry with the same key and card returns the card saved the first time (`idempotent-replayed: true`) */
                 "Idempotency-Key"?: string | null;
             };
             path?: never;
@@ -10342,16 +10399,17 @@ export interface operations {
                 tag?: string;
                 /** @description Lowest variant price in minor units (inclusive). */
                 min_price?: number;
-                /** @description Highest variant price in minor units (inclusive). */
+                /** @description Highest variant price in minor units (inclusive); below `min_price`, nothing matches. */
                 max_price?: number;
-                /** @description Currency of the price bounds; default EUR. */
+                /**
+                 * @description Currency of the price bounds; default EUR.
+                 * @example EUR
+                 */
                 currency?: string;
-                /** @description Variant attribute filters: `attr.color=red,blue&attr.size=M` (one variant must match all). */
-                "attr.{name}"?: string;
                 /** @description Only products with a variant in stock. */
                 in_stock?: boolean;
                 /** @description relevance (default with `q`), newest (default without), price_asc, price_desc. */
-                sort?: string;
+                sort?: "relevance" | "newest" | "price_asc" | "price_desc";
                 cursor?: string;
                 /** @description 1 to 100; default 20. */
                 limit?: number;
@@ -10850,8 +10908,10 @@ export interface operations {
     listAddresses: {
         parameters: {
             query?: {
-                cursor?: string;
+                /** @description Items per page, 1 to 100 (default 20). */
                 limit?: number;
+                /** @description `next_cursor` of the previous page, as it was given. */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -11545,7 +11605,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["PreferencesInput"];
+                "application/json": components["schemas"]["PreferencesReplace"];
             };
         };
         responses: {
@@ -11695,8 +11755,10 @@ export interface operations {
     listWishlist: {
         parameters: {
             query?: {
-                cursor?: string;
+                /** @description Items per page, 1 to 100 (default 20). */
                 limit?: number;
+                /** @description `next_cursor` of the previous page, as it was given. */
+                cursor?: string;
             };
             header?: never;
             path?: never;

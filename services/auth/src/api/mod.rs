@@ -164,14 +164,10 @@ impl AuthService for AuthApi {
         let client = client(r.client.as_ref())?;
         let key = match r.idempotency_key.as_str() {
             "" => None,
-            k if k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic() || c == ' ') => Some(k),
-            _ => {
-                return Err(Error::from(Invalid::new(
-                    "idempotency_key",
-                    "must be 1 to 255 printable ASCII characters",
-                ))
-                .into());
-            }
+            k => Some(
+                kit::contracts::idempotency::check("idempotency_key", k.as_bytes())
+                    .map_err(|e| Error::from(Invalid::new("idempotency_key", e.message)))?,
+            ),
         };
         let (user, tokens) = self
             .auth

@@ -67,9 +67,14 @@ pub struct RegisterRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery"}))]
 pub struct LoginRequest {
-    #[schema(example = "ada@example.com", max_length = 254)]
+    /// Not blank.
+    #[schema(
+        example = "ada@example.com",
+        max_length = 254,
+        pattern = "[^\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub email: String,
-    #[schema(example = "correct horse battery", format = Password)]
+    #[schema(example = "correct horse battery", format = Password, min_length = 1)]
     pub password: String,
 }
 
@@ -77,7 +82,10 @@ pub struct LoginRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"refresh_token": "3q2-7wQk0m8n1Yt0mZ0Jz5v3XQx9yW4u6A1b2C3d4E5"}))]
 pub struct RefreshRequest {
-    #[schema(example = "3q2-7wQk0m8n1Yt0mZ0Jz5v3XQx9yW4u6A1b2C3d4E5")]
+    #[schema(
+        example = "3q2-7wQk0m8n1Yt0mZ0Jz5v3XQx9yW4u6A1b2C3d4E5",
+        min_length = 1
+    )]
     pub refresh_token: String,
 }
 
@@ -256,7 +264,7 @@ fn account(u: pb::User) -> AccountView {
     operation_id = "register",
     request_body = RegisterRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Optional, 1 to 255 printable ASCII characters. A retry with the same key, e-mail and password after the account was created answers 201 again with the same account, signed in, instead of 409, so a sign-up whose answer was lost can be retried safely"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,253}[!-~])?$", description = "Optional, 1 to 255 printable ASCII characters, not starting or ending with a space. A retry with the same key, e-mail and password after the account was created answers 201 again with the same account, signed in, instead of 409, so a sign-up whose answer was lost can be retried safely"),
     ),
     responses(
         (status = 201, description = "Account created and signed in (or, for a retry with the same Idempotency-Key, e-mail and password, the account the first attempt created, signed in again)", body = RegisterResponse),
@@ -453,10 +461,14 @@ pub async fn logout(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
+    // No body, or `null`: no refresh token.
     let body: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
         LogoutRequest::default()
+    } else if !kit::problem::extract::json_content_type(&headers) {
+        return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            .with_detail("Send the body as JSON with `Content-Type: application/json`."));
     } else {
-        parse_json(&headers, &body)?
+        kit::problem::extract::from_json::<Option<LogoutRequest>>(&body)?.unwrap_or_default()
     };
     let mut errors = Vec::new();
     if let Some(t) = &body.refresh_token {
@@ -471,30 +483,6 @@ pub async fn logout(
         .await
         .map_err(Problem::from)?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// A JSON body read from bytes with the same problems as the `Json` extractor.
-fn parse_json<T: serde::de::DeserializeOwned>(
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<T, Problem> {
-    if !is_json(headers) {
-        return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE)
-            .with_detail("Send the body as JSON with `Content-Type: application/json`."));
-    }
-    axum::Json::<T>::from_bytes(body)
-        .map(|axum::Json(v)| v)
-        .map_err(Problem::from)
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            let ct = ct.split(';').next().unwrap_or("").trim();
-            ct.eq_ignore_ascii_case("application/json") || ct.ends_with("+json")
-        })
 }
 
 /// End every session of the caller.

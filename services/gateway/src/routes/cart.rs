@@ -75,7 +75,7 @@ pub async fn get_cart(State(state): State<AppState>, req: Request) -> Response {
     request_body = AddCartItemRequest,
     params(
         ("X-Cart-Token" = Option<String>, Header, description = "A guest cart's token (ignored when a bearer token is sent)"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a retry with the same key and body answers as the first request did (`idempotent-replayed: true`) instead of adding again"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,253}[!-~])?$", description = "1 to 255 printable ASCII characters, not starting or ending with a space; a retry with the same key and body answers as the first request did (`idempotent-replayed: true`) instead of adding again"),
     ),
     security((), ("bearer" = [])),
     responses(
@@ -109,7 +109,7 @@ pub async fn add_cart_item(State(state): State<AppState>, req: Request) -> Respo
     operation_id = "updateCartItem",
     request_body = UpdateCartItemRequest,
     params(
-        ("sku" = String, Path, description = "The line's SKU", example = "TSHIRT-M-RED"),
+        ("sku" = String, Path, description = "The line's SKU", pattern = r"^[A-Za-z0-9._-]{1,64}$", example = "TSHIRT-M-RED"),
         ("X-Cart-Token" = Option<String>, Header, description = "A guest cart's token (ignored when a bearer token is sent)"),
     ),
     security((), ("bearer" = [])),
@@ -139,7 +139,7 @@ pub async fn update_cart_item(State(state): State<AppState>, req: Request) -> Re
     tag = "cart",
     operation_id = "removeCartItem",
     params(
-        ("sku" = String, Path, description = "The line's SKU", example = "TSHIRT-M-RED"),
+        ("sku" = String, Path, description = "The line's SKU", pattern = r"^[A-Za-z0-9._-]{1,64}$", example = "TSHIRT-M-RED"),
         ("X-Cart-Token" = Option<String>, Header, description = "A guest cart's token (ignored when a bearer token is sent)"),
     ),
     security((), ("bearer" = [])),

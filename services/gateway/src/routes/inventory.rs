@@ -22,7 +22,6 @@ use crate::AppState;
 use crate::openapi::Problem as ProblemDoc;
 
 /// Rules shared with the inventory service (see `inventory.proto`).
-const SKU_MAX: usize = 64;
 const SKUS_MAX: usize = 100;
 const NOTE_MAX: usize = 500;
 const DELTA_MAX: i64 = 1_000_000;
@@ -84,8 +83,11 @@ pub struct AvailabilityList {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AvailabilityQuery {
-    /// Comma-separated SKUs (1 to 100; duplicates are ignored).
-    #[param(example = "TSHIRT-M-RED,MUG-1")]
+    /// Comma-separated SKUs (1 to 100 distinct; duplicates are ignored).
+    #[param(
+        pattern = r"^[A-Za-z0-9._-]{1,64}(,[A-Za-z0-9._-]{1,64})*$",
+        example = "TSHIRT-M-RED,MUG-1"
+    )]
     pub skus: String,
 }
 
@@ -211,20 +213,7 @@ pub struct AdjustStockRequest {
 // ---------- checks and conversions ----------
 
 fn check_sku(errors: &mut Vec<FieldError>, field: &str, sku: &str) {
-    if sku.is_empty() || sku.len() > SKU_MAX {
-        errors.push(FieldError::new(
-            field,
-            format!("must be 1 to {SKU_MAX} characters"),
-        ));
-    } else if !sku
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
-        errors.push(FieldError::new(
-            field,
-            "may only hold ASCII letters, digits, `-`, `_` and `.`",
-        ));
-    }
+    errors.extend(kit::contracts::sku::check(field, sku).err());
 }
 
 fn check_note(errors: &mut Vec<FieldError>, note: &Option<String>) {
@@ -308,17 +297,8 @@ pub async fn get_availability(
     headers: HeaderMap,
     Query(q): Query<AvailabilityQuery>,
 ) -> Result<Json<AvailabilityList>, Problem> {
-    let skus: Vec<String> = q
-        .skus
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let skus: Vec<String> = q.skus.split(',').map(str::to_owned).collect();
     let mut errors = Vec::new();
-    if skus.is_empty() {
-        errors.push(FieldError::new("skus", "must name at least one SKU"));
-    }
     for (i, s) in skus.iter().enumerate() {
         check_sku(&mut errors, &format!("skus[{i}]"), s);
     }
@@ -398,7 +378,7 @@ pub async fn get_product_availability(
     path = "/api/v1/admin/inventory/{sku}",
     tag = "admin",
     operation_id = "getStock",
-    params(("sku" = String, Path, description = "The SKU", example = "TSHIRT-M-RED")),
+    params(("sku" = String, Path, description = "The SKU", pattern = r"^[A-Za-z0-9._-]{1,64}$", example = "TSHIRT-M-RED")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The stock level", body = StockLevel),
@@ -432,8 +412,8 @@ pub async fn get_stock(
     tag = "admin",
     operation_id = "setStock",
     params(
-        ("sku" = String, Path, description = "The SKU; created when never stocked", example = "TSHIRT-M-RED"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Optional; 1 to 255 printable ASCII characters"),
+        ("sku" = String, Path, description = "The SKU; created when never stocked", pattern = r"^[A-Za-z0-9._-]{1,64}$", example = "TSHIRT-M-RED"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,253}[!-~])?$", description = "Optional; 1 to 255 printable ASCII characters, not starting or ending with a space"),
     ),
     request_body = SetStockRequest,
     security(("bearer" = [])),
@@ -496,8 +476,8 @@ pub async fn set_stock(
     tag = "admin",
     operation_id = "adjustStock",
     params(
-        ("sku" = String, Path, description = "The SKU; created when never stocked", example = "TSHIRT-M-RED"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a fresh one is made when absent"),
+        ("sku" = String, Path, description = "The SKU; created when never stocked", pattern = r"^[A-Za-z0-9._-]{1,64}$", example = "TSHIRT-M-RED"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,253}[!-~])?$", description = "1 to 255 printable ASCII characters, not starting or ending with a space; a fresh one is made when absent"),
     ),
     request_body = AdjustStockRequest,
     security(("bearer" = [])),

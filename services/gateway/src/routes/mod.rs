@@ -28,27 +28,7 @@ fn rfc3339(t: Option<prost_types::Timestamp>) -> Option<String> {
         .ok()
 }
 
-/// Longest `Idempotency-Key` accepted.
-const IDEMPOTENCY_KEY_MAX: usize = 255;
-
-/// The `Idempotency-Key` header, when present and sane (1 to 255 printable ASCII characters).
-fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(v) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    match v.to_str() {
-        Ok(k)
-            if !k.is_empty()
-                && k.len() <= IDEMPOTENCY_KEY_MAX
-                && k.chars().all(|c| c.is_ascii_graphic() || c == ' ') =>
-        {
-            Ok(Some(k.to_owned()))
-        }
-        _ => Err(Problem::bad_request(format!(
-            "The Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters."
-        ))),
-    }
-}
+use kit::problem::idempotency_key;
 
 /// `Ok` when no field failed validation, else a 422 problem listing them.
 fn valid(errors: Vec<FieldError>) -> Result<(), Problem> {

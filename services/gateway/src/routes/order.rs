@@ -97,7 +97,7 @@ pub struct InsufficientStockProblem {
     tag = "orders",
     operation_id = "checkout",
     request_body = CheckoutRequest,
-    params(("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per checkout; reuse it to retry", example = "3f0c1e7a-checkout-1")),
+    params(("Idempotency-Key" = String, Header, pattern = r"^[!-~]([ -~]{0,253}[!-~])?$", description = "1 to 255 printable ASCII characters, not starting or ending with a space, unique per checkout; reuse it to retry", example = "3f0c1e7a-checkout-1")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The order, awaiting payment", body = Order,

@@ -68,7 +68,7 @@ pub async fn list_payment_methods(State(state): State<AppState>, req: Request) -
     tag = "payment-methods",
     operation_id = "createPaymentMethod",
     request_body = CreatePaymentMethodRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a retry with the same key and card returns the card saved the first time (`idempotent-replayed: true`)")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]([ -~]{0,253}[!-~])?$", description = "1 to 255 printable ASCII characters, not starting or ending with a space; a retry with the same key and card returns the card saved the first time (`idempotent-replayed: true`)")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The saved card", body = PaymentMethod,

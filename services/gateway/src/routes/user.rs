@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use kit::contracts::address::Address;
+use kit::contracts::page::TokenPageQuery as PageQuery;
 use kit::problem::extract::{Json, Path};
 use kit::problem::{FieldError, Problem};
 use kit::upstream::grpc_request;
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use storefront_proto::user::v1 as pb;
 use storefront_proto::user::v1::user_service_client::UserServiceClient;
 use tonic::transport::Channel;
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::{rfc3339, valid};
@@ -130,8 +131,8 @@ impl From<pb::Profile> for ProfileView {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"display_name": "Ada Lovelace", "phone": "+4930123456"}))]
 pub struct ProfilePatch {
-    /// 1 to 100 characters; empty clears.
-    #[schema(max_length = 100)]
+    /// At most 100 characters, no control characters; empty clears.
+    #[schema(max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub display_name: Option<String>,
     /// E.164 (`+` and 8 to 15 digits); empty clears.
     pub phone: Option<String>,
@@ -338,35 +339,26 @@ pub struct WishlistPage {
     pub next_cursor: Option<String>,
 }
 
-/// `cursor` and `limit` (1..=100, default 20).
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    pub cursor: Option<String>,
-    pub limit: Option<u32>,
-}
-
-impl PageQuery {
-    fn parts(&self) -> Result<(i32, String), Problem> {
-        let limit = match self.limit {
-            None => 20,
-            Some(n @ 1..=100) => n as i32,
-            Some(_) => {
-                return Err(Problem::validation(vec![FieldError::new(
-                    "limit",
-                    "must be between 1 and 100",
-                )]));
-            }
-        };
-        let cursor = self.cursor.clone().unwrap_or_default();
-        if cursor.len() > 512 {
+/// A page's limit (default 20) and cursor as the user service reads them.
+fn page_parts(q: &PageQuery) -> Result<(i32, String), Problem> {
+    let limit = match q.limit {
+        None => 20,
+        Some(n @ 1..=100) => n as i32,
+        Some(_) => {
             return Err(Problem::validation(vec![FieldError::new(
-                "cursor",
-                "is not a cursor from this list",
+                "limit",
+                "must be between 1 and 100",
             )]));
         }
-        Ok((limit, cursor))
+    };
+    let cursor = q.cursor.clone().unwrap_or_default();
+    if cursor.len() > 512 {
+        return Err(Problem::validation(vec![FieldError::new(
+            "cursor",
+            "is not a cursor from this list",
+        )]));
     }
+    Ok((limit, cursor))
 }
 
 fn cursor_problem(p: Problem) -> Problem {
@@ -409,11 +401,34 @@ impl From<pb::Preferences> for PreferencesView {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"locale": "en-GB", "currency": "GBP", "marketing_opt_in": true}))]
 pub struct PreferencesInput {
-    #[schema(example = "en-GB", max_length = 35)]
+    /// BCP 47 language tag: a language of 2, 3 or 5 to 8 letters, then subtags of 1 to 8
+    /// letters or digits; at most 35 characters.
+    #[schema(
+        example = "en-GB",
+        max_length = 35,
+        pattern = "^([A-Za-z]{2,3}|[A-Za-z]{5,8})(-[A-Za-z0-9]{1,8})*$"
+    )]
     pub locale: Option<String>,
-    #[schema(example = "GBP")]
+    #[schema(schema_with = kit::contracts::money::optional_display_currency_schema)]
     pub currency: Option<String>,
     pub marketing_opt_in: Option<bool>,
+}
+
+/// All of the preferences (`PUT`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"locale": "en-GB", "currency": "GBP", "marketing_opt_in": false}))]
+pub struct PreferencesReplace {
+    /// BCP 47 language tag, as for `PATCH`.
+    #[schema(
+        example = "en-GB",
+        max_length = 35,
+        pattern = "^([A-Za-z]{2,3}|[A-Za-z]{5,8})(-[A-Za-z0-9]{1,8})*$"
+    )]
+    pub locale: String,
+    #[schema(schema_with = kit::contracts::money::display_currency_schema)]
+    pub currency: String,
+    pub marketing_opt_in: bool,
 }
 
 /// A product on the wishlist.
@@ -439,10 +454,10 @@ impl From<pb::WishlistItem> for WishlistItemView {
 #[schema(example = json!({"content_type": "image/png", "size_bytes": 48213}))]
 pub struct AvatarUploadRequest {
     /// image/jpeg, image/png or image/webp.
-    #[schema(example = "image/png")]
+    #[schema(example = "image/png", pattern = "^image/(jpeg|png|webp)$")]
     pub content_type: String,
-    /// Exact size in bytes (at most 2 MiB by default).
-    #[schema(example = 48213)]
+    /// Exact size in bytes (at most 2 MiB by default, `user.avatar_max_bytes`).
+    #[schema(example = 48213, minimum = 1, maximum = 2097152)]
     pub size_bytes: i64,
 }
 
@@ -527,10 +542,8 @@ pub async fn patch_me(
         paths.push("phone");
     }
     if paths.is_empty() {
-        return Err(Problem::validation(vec![FieldError::new(
-            "display_name",
-            "send at least one of `display_name`, `phone`",
-        )]));
+        // Nothing to change: the profile as it is (a merge patch of `{}` is a no-op).
+        return get_me(State(state), headers).await;
     }
     let msg = pb::UpdateProfileRequest {
         profile: Some(pb::Profile {
@@ -560,7 +573,7 @@ pub async fn list_addresses(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, Problem> {
-    let (limit, cursor) = q.parts()?;
+    let (limit, cursor) = page_parts(&q)?;
     let r = client(&state)
         .list_addresses(grpc_request(
             pb::ListAddressesRequest {
@@ -659,10 +672,7 @@ pub async fn update_address(
 ) -> Result<Response, Problem> {
     let (address, paths) = body.into_pb(id.to_string())?;
     if paths.is_empty() {
-        return Err(Problem::validation(vec![FieldError::new(
-            "body",
-            "send at least one field to change",
-        )]));
+        return get_address(State(state), headers, Path(id)).await;
     }
     let a = client(&state)
         .update_address(grpc_request(
@@ -750,10 +760,7 @@ async fn save_preferences(
         paths.push("marketing_opt_in");
     }
     if paths.is_empty() {
-        return Err(Problem::validation(vec![FieldError::new(
-            "body",
-            "send at least one of `locale`, `currency`, `marketing_opt_in`",
-        )]));
+        return get_preferences(State(state.clone()), headers.clone()).await;
     }
     let msg = pb::UpdatePreferencesRequest {
         preferences: Some(pb::Preferences {
@@ -774,7 +781,7 @@ async fn save_preferences(
 
 /// Replace the caller's preferences (every field required).
 #[utoipa::path(put, path = "/api/v1/users/me/preferences", tag = "users", operation_id = "putPreferences",
-    request_body = PreferencesInput, security(("bearer" = [])),
+    request_body = PreferencesReplace, security(("bearer" = [])),
     responses(
         (status = 200, description = "Saved", body = PreferencesView),
         (status = 422, description = "A field is missing or invalid; `errors` names it", body = ProblemDoc, content_type = "application/problem+json"),
@@ -782,8 +789,13 @@ async fn save_preferences(
 pub async fn put_preferences(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(body): Json<PreferencesInput>,
+    Json(body): Json<PreferencesReplace>,
 ) -> Result<Response, Problem> {
+    let body = PreferencesInput {
+        locale: Some(body.locale),
+        currency: Some(body.currency),
+        marketing_opt_in: Some(body.marketing_opt_in),
+    };
     save_preferences(&state, &headers, body, true).await
 }
 
@@ -811,7 +823,7 @@ pub async fn list_wishlist(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, Problem> {
-    let (limit, cursor) = q.parts()?;
+    let (limit, cursor) = page_parts(&q)?;
     let r = client(&state)
         .list_wishlist_items(grpc_request(
             pb::ListWishlistItemsRequest {
@@ -996,7 +1008,7 @@ pub async fn delete_avatar(
     ),
     components(schemas(
         ProfileView, ProfilePatch, Address, AddressView, AddressInput, AddressList, PreferencesView,
-        PreferencesInput, WishlistItemView, WishlistPage, AvatarUploadRequest, AvatarUploadView,
+        PreferencesInput, PreferencesReplace, WishlistItemView, WishlistPage, AvatarUploadRequest, AvatarUploadView,
         CompleteAvatarRequest, AvatarUrlView
     )),
     tags((name = "users", description = "The caller's profile, addresses, preferences, wishlist and avatar"))

@@ -10,16 +10,12 @@ use std::fmt;
 /// A rule a field broke; `field` is the request field path.
 pub use kit::problem::FieldError as Invalid;
 
-/// Longest SKU (same rule as the product service).
-pub const MAX_SKU_LEN: usize = 64;
 /// Largest absolute AdjustStock delta and largest SetStock count.
 pub const MAX_ADJUST: i64 = 1_000_000;
 /// Largest on-hand count SetStock accepts.
 pub const MAX_ON_HAND: i64 = 1_000_000_000;
 /// Longest movement note, in characters.
 pub const MAX_NOTE_CHARS: usize = 500;
-/// Longest idempotency key.
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 /// Most SKUs one availability query may name.
 pub const MAX_AVAILABILITY_SKUS: usize = 100;
 
@@ -29,24 +25,7 @@ pub struct Sku(String);
 
 impl Sku {
     pub fn parse(field: &str, raw: &str) -> Result<Self, Invalid> {
-        if raw.is_empty() {
-            return Err(Invalid::new(field, "is required"));
-        }
-        if raw.len() > MAX_SKU_LEN {
-            return Err(Invalid::new(
-                field,
-                format!("must be at most {MAX_SKU_LEN} characters"),
-            ));
-        }
-        if !raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        {
-            return Err(Invalid::new(
-                field,
-                "may only hold ASCII letters, digits, `-`, `_` and `.`",
-            ));
-        }
+        kit::contracts::sku::check(field, raw)?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -187,22 +166,15 @@ pub fn parse_note(field: &str, note: &str) -> Result<String, Invalid> {
     Ok(note.trim().to_owned())
 }
 
-/// An idempotency key: 1 to 255 printable ASCII characters.
+/// An idempotency key (`contracts::idempotency`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
     pub fn parse(field: &str, raw: &str) -> Result<Self, Invalid> {
-        if raw.is_empty() || raw.len() > MAX_IDEMPOTENCY_KEY_LEN {
-            return Err(Invalid::new(
-                field,
-                format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"),
-            ));
-        }
-        if !raw.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-            return Err(Invalid::new(field, "must be printable ASCII"));
-        }
-        Ok(Self(raw.to_owned()))
+        kit::contracts::idempotency::check(field, raw.as_bytes())
+            .map(|k| Self(k.to_owned()))
+            .map_err(|e| Invalid::new(field, e.message))
     }
 
     /// An optional key: empty means none.

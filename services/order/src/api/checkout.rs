@@ -57,8 +57,7 @@ fn key_of(headers: &HeaderMap) -> Result<IdempotencyKey, Problem> {
         )
         .with_errors(vec![FieldError::new("Idempotency-Key", "is required")]));
     };
-    let raw = v.to_str().unwrap_or("\u{7f}");
-    IdempotencyKey::parse(raw).map_err(|e| {
+    IdempotencyKey::parse(v.as_bytes()).map_err(|e| {
         Problem::bad_request(format!("The Idempotency-Key header {}.", e.message))
             .with_errors(vec![e])
     })
@@ -229,8 +228,10 @@ mod tests {
         let h = HeaderMap::new();
         assert_eq!(key_of(&h).unwrap_err().status, 400);
         let mut h = HeaderMap::new();
-        h.insert("idempotency-key", HeaderValue::from_static("with space"));
+        h.insert("idempotency-key", HeaderValue::from_static("tab\there"));
         assert_eq!(key_of(&h).unwrap_err().status, 400);
+        h.insert("idempotency-key", HeaderValue::from_static("with space"));
+        assert_eq!(key_of(&h).unwrap().as_str(), "with space");
         h.insert("idempotency-key", HeaderValue::from_static("k-1"));
         assert_eq!(key_of(&h).unwrap().as_str(), "k-1");
     }

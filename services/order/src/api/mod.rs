@@ -208,14 +208,9 @@ pub async fn ship_order(
 ) -> ApiResult<Json<OrderView>> {
     let mut errors = Vec::new();
     let mut field = |name: &str, v: &str| {
-        let v = v.trim();
-        if v.is_empty() || v.chars().count() > 100 || v.chars().any(char::is_control) {
-            errors.push(FieldError::new(
-                name,
-                "must be 1 to 100 characters without control characters",
-            ));
-        }
-        v.to_owned()
+        kit::contracts::text::line(name, v, 100)
+            .map_err(|e| errors.push(e))
+            .unwrap_or_default()
     };
     let carrier = field("carrier", &body.carrier);
     let tracking_number = field("tracking_number", &body.tracking_number);
@@ -269,22 +264,22 @@ pub async fn refund_order(
     Path(id): Path<Uuid>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<OrderView>)> {
-    let units: Vec<(String, i64)> = if body.iter().all(u8::is_ascii_whitespace) {
-        Vec::new()
+    // No body, or `null`: the whole order.
+    let request: Option<RefundRequest> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
     } else {
-        let r: RefundRequest = serde_json::from_slice(&body).map_err(|e| {
-            Problem::validation(vec![FieldError::new("lines", e.to_string())]).with_detail(
-                "The body must be `{\"lines\": [{\"sku\": ..., \"quantity\": ...}]}` or empty.",
-            )
-        })?;
-        if r.lines.is_empty() {
+        kit::problem::extract::from_json(&body)?
+    };
+    let units: Vec<(String, i64)> = match request {
+        None => Vec::new(),
+        Some(r) if r.lines.is_empty() => {
             return Err(Problem::validation(vec![FieldError::new(
                 "lines",
                 "must name at least one line (send no body to refund the whole order)",
             )])
             .into());
         }
-        r.lines.into_iter().map(|l| (l.sku, l.quantity)).collect()
+        Some(r) => r.lines.into_iter().map(|l| (l.sku, l.quantity)).collect(),
     };
     let o = step(
         &st,
@@ -371,7 +366,7 @@ mod tests {
         let (s, p) = send(&app, checkout(Some(&token), None, GOOD)).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{p}");
         assert_eq!(p["errors"][0]["field"], "Idempotency-Key");
-        let (s, p) = send(&app, checkout(Some(&token), Some("two words"), GOOD)).await;
+        let (s, p) = send(&app, checkout(Some(&token), Some("é"), GOOD)).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{p}");
         let with_total = GOOD.replacen('{', r#"{"total": {"amount": 1, "currency": "EUR"}, "#, 1);
         let (s, p) = send(&app, checkout(Some(&token), Some("k"), &with_total)).await;

@@ -237,10 +237,7 @@ impl ProductService for ProductApi {
                 v.push("max_price.currency", "must be the currency of min_price");
                 None
             }
-            (Some(a), Some(b)) if a.amount > b.amount => {
-                v.push("min_price", "must not be above max_price");
-                None
-            }
+            // `min_price` above `max_price` is an empty range: it matches nothing.
             (None, None) => None,
             _ => {
                 let cur = min

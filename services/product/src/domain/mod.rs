@@ -116,10 +116,7 @@ fn fold(c: char) -> String {
 }
 
 pub fn is_sku(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    kit::contracts::sku::check("sku", s).is_ok()
 }
 
 pub fn is_currency(s: &str) -> bool {

@@ -58,7 +58,7 @@ pub fn display_name(field: &str, raw: &str) -> Result<String, Invalid> {
 /// A BCP 47 language tag shape: a 2-3 (or 5-8) letter language, then subtags of 1 to 8 letters
 /// or digits, at most 35 characters.
 pub fn locale(field: &str, raw: &str) -> Result<String, Invalid> {
-    let v = raw.trim();
+    let v = raw;
     let bad = || {
         Invalid::new(
             field,
@@ -87,17 +87,12 @@ pub fn locale(field: &str, raw: &str) -> Result<String, Invalid> {
     Ok(v.to_owned())
 }
 
-/// ISO 4217 codes the storefront can display.
-pub const CURRENCIES: &[&str] = &[
-    "AED", "ARS", "AUD", "BGN", "BRL", "CAD", "CHF", "CLP", "CNY", "COP", "CZK", "DKK", "EGP",
-    "EUR", "GBP", "HKD", "HUF", "IDR", "ILS", "INR", "ISK", "JPY", "KES", "KRW", "MAD", "MXN",
-    "MYR", "NGN", "NOK", "NZD", "PEN", "PHP", "PLN", "RON", "SAR", "SEK", "SGD", "THB", "TRY",
-    "TWD", "UAH", "USD", "VND", "ZAR",
-];
+/// ISO 4217 codes the storefront can display (the contract's list).
+pub use kit::contracts::money::DISPLAY_CURRENCIES as CURRENCIES;
 
 /// An ISO 4217 currency code from [`CURRENCIES`], uppercased.
 pub fn currency(field: &str, raw: &str) -> Result<String, Invalid> {
-    let v = raw.trim().to_ascii_uppercase();
+    let v = raw.to_ascii_uppercase();
     if v.is_empty() {
         return Err(Invalid::new(field, "is required"));
     }

@@ -10,7 +10,7 @@ use super::*;
     path = "/api/v1/admin/products",
     tag = "admin",
     operation_id = "adminListProducts",
-    params(PageQuery),
+    params(AdminProductsQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of products", body = ProductList),
@@ -22,7 +22,7 @@ pub async fn admin_list_products(
     State(state): State<AppState>,
     _: AdminUser,
     headers: HeaderMap,
-    Query(q): Query<PageQuery>,
+    Query(q): Query<AdminProductsQuery>,
 ) -> Result<Json<ProductList>, Problem> {
     let r = client(&state)
         .list_products(grpc_request(
@@ -97,7 +97,7 @@ pub async fn create_product(
     path = "/api/v1/admin/products/{id}",
     tag = "admin",
     operation_id = "updateProduct",
-    params(("id" = String, Path, description = "The product id")),
+    params(("id" = uuid::Uuid, Path, description = "The product id")),
     request_body = UpdateProductBody,
     security(("bearer" = [])),
     responses(
@@ -157,7 +157,17 @@ pub async fn update_product(
         p.tax_category = v.to_pb() as i32;
     }
     if paths.is_empty() {
-        return Err(Problem::unprocessable("Send at least one field to change."));
+        let p = client(&state)
+            .get_product(grpc_request(
+                pb::GetProductRequest {
+                    lookup: Some(pb::get_product_request::Lookup::Id(p.id)),
+                },
+                &headers,
+            ))
+            .await
+            .map_err(status_problem)?
+            .into_inner();
+        return Ok(Json(product_view(p)));
     }
     let p = client(&state)
         .update_product(grpc_request(
@@ -179,7 +189,7 @@ pub async fn update_product(
     path = "/api/v1/admin/products/{id}/archive",
     tag = "admin",
     operation_id = "archiveProduct",
-    params(("id" = String, Path, description = "The product id")),
+    params(("id" = uuid::Uuid, Path, description = "The product id")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The archived product", body = ProductView),
@@ -207,7 +217,7 @@ pub async fn archive_product(
     path = "/api/v1/admin/products/{id}",
     tag = "admin",
     operation_id = "deleteProduct",
-    params(("id" = String, Path, description = "The product id")),
+    params(("id" = uuid::Uuid, Path, description = "The product id")),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
@@ -235,7 +245,7 @@ pub async fn delete_product(
     path = "/api/v1/admin/products/{id}/variants",
     tag = "admin",
     operation_id = "createVariant",
-    params(("id" = String, Path, description = "The product id")),
+    params(("id" = uuid::Uuid, Path, description = "The product id")),
     request_body = VariantBody,
     security(("bearer" = [])),
     responses(
@@ -274,8 +284,8 @@ pub async fn create_variant(
     tag = "admin",
     operation_id = "updateVariant",
     params(
-        ("id" = String, Path, description = "The product id"),
-        ("variant_id" = String, Path, description = "The variant id"),
+        ("id" = uuid::Uuid, Path, description = "The product id"),
+        ("variant_id" = uuid::Uuid, Path, description = "The variant id"),
     ),
     request_body = UpdateVariantBody,
     security(("bearer" = [])),
@@ -293,7 +303,7 @@ pub async fn update_variant(
     Path((product_id, variant_id)): Path<(String, String)>,
     Json(b): Json<UpdateVariantBody>,
 ) -> Result<Json<VariantView>, Problem> {
-    ensure_child(&state, &headers, &product_id, &variant_id, Child::Variant).await?;
+    let product = ensure_child(&state, &headers, &product_id, &variant_id, Child::Variant).await?;
     let mut paths = Vec::new();
     let mut v = pb::Variant {
         id: variant_id,
@@ -324,7 +334,9 @@ pub async fn update_variant(
         v.image_id = i;
     }
     if paths.is_empty() {
-        return Err(Problem::unprocessable("Send at least one field to change."));
+        // Nothing to change: the variant as it is (a merge patch of `{}` is a no-op).
+        let v = product.variants.into_iter().find(|x| x.id == v.id);
+        return v.map(|v| Json(variant_view(v))).ok_or_else(gone);
     }
     let v = client(&state)
         .update_variant(grpc_request(
@@ -347,8 +359,8 @@ pub async fn update_variant(
     tag = "admin",
     operation_id = "deleteVariant",
     params(
-        ("id" = String, Path, description = "The product id"),
-        ("variant_id" = String, Path, description = "The variant id"),
+        ("id" = uuid::Uuid, Path, description = "The product id"),
+        ("variant_id" = uuid::Uuid, Path, description = "The variant id"),
     ),
     security(("bearer" = [])),
     responses(
@@ -381,7 +393,7 @@ pub async fn delete_variant(
     path = "/api/v1/admin/products/{id}/images/upload-url",
     tag = "admin",
     operation_id = "createImageUpload",
-    params(("id" = String, Path, description = "The product id")),
+    params(("id" = uuid::Uuid, Path, description = "The product id")),
     request_body = UploadUrlBody,
     security(("bearer" = [])),
     responses(
@@ -424,7 +436,7 @@ pub async fn create_upload(
     path = "/api/v1/admin/products/{id}/images",
     tag = "admin",
     operation_id = "createImage",
-    params(("id" = String, Path, description = "The product id")),
+    params(("id" = uuid::Uuid, Path, description = "The product id")),
     request_body = CreateImageBody,
     security(("bearer" = [])),
     responses(
@@ -468,8 +480,8 @@ pub async fn create_image(
     tag = "admin",
     operation_id = "updateImage",
     params(
-        ("id" = String, Path, description = "The product id"),
-        ("image_id" = String, Path, description = "The image id"),
+        ("id" = uuid::Uuid, Path, description = "The product id"),
+        ("image_id" = uuid::Uuid, Path, description = "The image id"),
     ),
     request_body = UpdateImageBody,
     security(("bearer" = [])),
@@ -486,7 +498,7 @@ pub async fn update_image(
     Path((product_id, image_id)): Path<(String, String)>,
     Json(b): Json<UpdateImageBody>,
 ) -> Result<Json<ImageView>, Problem> {
-    ensure_child(&state, &headers, &product_id, &image_id, Child::Image).await?;
+    let product = ensure_child(&state, &headers, &product_id, &image_id, Child::Image).await?;
     let mut paths = Vec::new();
     let mut img = pb::Image {
         id: image_id,
@@ -501,7 +513,8 @@ pub async fn update_image(
         img.variant_id = v;
     }
     if paths.is_empty() {
-        return Err(Problem::unprocessable("Send at least one field to change."));
+        let i = product.images.into_iter().find(|x| x.id == img.id);
+        return i.map(|i| Json(image_view(i))).ok_or_else(gone);
     }
     let i = client(&state)
         .update_image(grpc_request(
@@ -524,8 +537,8 @@ pub async fn update_image(
     tag = "admin",
     operation_id = "deleteImage",
     params(
-        ("id" = String, Path, description = "The product id"),
-        ("image_id" = String, Path, description = "The image id"),
+        ("id" = uuid::Uuid, Path, description = "The product id"),
+        ("image_id" = uuid::Uuid, Path, description = "The image id"),
     ),
     security(("bearer" = [])),
     responses(
@@ -557,7 +570,7 @@ pub async fn delete_image(
     path = "/api/v1/admin/products/{id}/images/order",
     tag = "admin",
     operation_id = "reorderImages",
-    params(("id" = String, Path, description = "The product id")),
+    params(("id" = uuid::Uuid, Path, description = "The product id")),
     request_body = ReorderImagesBody,
     security(("bearer" = [])),
     responses(
@@ -637,7 +650,7 @@ pub async fn create_category(
     path = "/api/v1/admin/categories/{id}",
     tag = "admin",
     operation_id = "updateCategory",
-    params(("id" = String, Path, description = "The category id")),
+    params(("id" = uuid::Uuid, Path, description = "The category id")),
     request_body = UpdateCategoryBody,
     security(("bearer" = [])),
     responses(
@@ -676,7 +689,18 @@ pub async fn update_category(
         c.position = v;
     }
     if paths.is_empty() {
-        return Err(Problem::unprocessable("Send at least one field to change."));
+        // Nothing to change: the category as it is (a merge patch of `{}` is a no-op).
+        let c = client(&state)
+            .get_category(grpc_request(
+                pb::GetCategoryRequest {
+                    lookup: Some(pb::get_category_request::Lookup::Id(c.id)),
+                },
+                &headers,
+            ))
+            .await
+            .map_err(status_problem)?
+            .into_inner();
+        return Ok(Json(category_view(c)));
     }
     let c = client(&state)
         .update_category(grpc_request(
@@ -698,7 +722,7 @@ pub async fn update_category(
     path = "/api/v1/admin/categories/{id}",
     tag = "admin",
     operation_id = "deleteCategory",
-    params(("id" = String, Path, description = "The category id")),
+    params(("id" = uuid::Uuid, Path, description = "The category id")),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
@@ -726,7 +750,7 @@ pub async fn delete_category(
     path = "/api/v1/admin/categories/{id}/move",
     tag = "admin",
     operation_id = "moveCategory",
-    params(("id" = String, Path, description = "The category id")),
+    params(("id" = uuid::Uuid, Path, description = "The category id")),
     request_body = MoveCategoryBody,
     security(("bearer" = [])),
     responses(
@@ -756,4 +780,9 @@ pub async fn move_category(
         .map_err(status_problem)?
         .into_inner();
     Ok(Json(category_view(c)))
+}
+
+/// A child that went away between the check and the read.
+fn gone() -> Problem {
+    Problem::not_found("It was deleted meanwhile.")
 }

@@ -278,15 +278,15 @@ enum Child {
     Image,
 }
 
-/// 404 unless `child` is a variant or image of `product_id` (the service's variant and image
-/// RPCs take the child's id alone, so the path's product is checked here).
+/// The product, or 404 unless `child` is a variant or image of `product_id` (the service's
+/// variant and image RPCs take the child's id alone, so the path's product is checked here).
 async fn ensure_child(
     state: &AppState,
     headers: &HeaderMap,
     product_id: &str,
     child: &str,
     kind: Child,
-) -> Result<(), Problem> {
+) -> Result<pb::Product, Problem> {
     let p = client(state)
         .get_product(grpc_request(
             pb::GetProductRequest {
@@ -302,7 +302,7 @@ async fn ensure_child(
         Child::Image => p.images.iter().any(|i| i.id == child),
     };
     if found {
-        Ok(())
+        Ok(p)
     } else {
         let what = match kind {
             Child::Variant => "variant",

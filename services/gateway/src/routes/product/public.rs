@@ -93,6 +93,11 @@ pub(super) fn search_request(
 }
 
 /// Searches the catalog: full-text with typo tolerance, filters, sort, and facet counts.
+///
+/// Variant attribute filters are parameters named after the attribute:
+/// `attr.color=red,blue&attr.size=M` (one variant must match all; names are lowercase letters,
+/// digits, `_` and `-`). OpenAPI cannot declare parameters by a name pattern, so they are not
+/// in the list below.
 #[utoipa::path(
     get,
     path = "/api/v1/products",
@@ -192,7 +197,7 @@ pub async fn get_product(
     path = "/api/v1/categories",
     tag = "catalog",
     operation_id = "listCategories",
-    params(PageQuery),
+    params(CategoryPageQuery),
     responses(
         (status = 200, description = "Categories, parents before children", body = CategoryList),
         (status = 422, description = "Bad cursor or limit", body = ProblemDoc, content_type = "application/problem+json"),
@@ -201,7 +206,7 @@ pub async fn get_product(
 pub async fn list_categories(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<PageQuery>,
+    Query(q): Query<CategoryPageQuery>,
 ) -> Result<Json<CategoryList>, Problem> {
     let r = client(&state)
         .list_categories(grpc_request(

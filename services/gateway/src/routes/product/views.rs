@@ -247,7 +247,10 @@ pub struct VariantBody {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Trail Running Shoe", "brand": "Acme", "description": "Grippy and light.", "status": "active", "tax_category": "standard", "tags": ["running"], "specifications": [{"name": "Weight", "value": "280 g"}], "variants": [{"sku": "TS-RED-42", "attributes": {"color": "red", "size": "42"}, "price": {"amount": 8999, "currency": "EUR"}, "prices": [{"amount": 9799, "currency": "USD"}], "weight_grams": 280}]}))]
 pub struct CreateProductBody {
+    /// 1 to 100 lowercase letters, digits and single hyphens, not shaped like a UUID; empty or
+    /// absent: derived from the name.
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "^([a-z0-9]+(-[a-z0-9]+)*)?$")]
     pub slug: Option<String>,
     pub name: String,
     #[serde(default)]
@@ -275,6 +278,8 @@ pub struct CreateProductBody {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Trail Running Shoe 2", "status": "active", "tax_category": "reduced"}))]
 pub struct UpdateProductBody {
+    /// As for creating.
+    #[schema(max_length = 100, pattern = "^([a-z0-9]+(-[a-z0-9]+)*)?$")]
     pub slug: Option<String>,
     pub name: Option<String>,
     pub brand: Option<String>,
@@ -320,8 +325,10 @@ pub struct UpdateVariantBody {
 #[schema(example = json!({"content_type": "image/jpeg", "size_bytes": 183422}))]
 pub struct UploadUrlBody {
     /// image/jpeg, image/png, image/webp or image/avif.
+    #[schema(pattern = "^image/(jpeg|png|webp|avif)$", example = "image/jpeg")]
     pub content_type: String,
     /// Exact size, 1 byte to 10 MiB.
+    #[schema(minimum = 1, maximum = 10485760)]
     pub size_bytes: i64,
 }
 
@@ -348,6 +355,7 @@ pub struct CreateImageBody {
     pub variant_id: Option<String>,
     /// 0-based; absent appends.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub position: Option<i32>,
 }
 
@@ -384,12 +392,17 @@ pub struct ImageList {
 pub struct CreateCategoryBody {
     #[serde(default)]
     pub parent_id: Option<String>,
+    /// 1 to 100 lowercase letters, digits and single hyphens, not shaped like a UUID; empty or
+    /// absent: derived from the name.
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "^([a-z0-9]+(-[a-z0-9]+)*)?$")]
     pub slug: Option<String>,
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// 0-based place among its siblings.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub position: Option<i32>,
 }
 
@@ -398,9 +411,12 @@ pub struct CreateCategoryBody {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Trail running shoes"}))]
 pub struct UpdateCategoryBody {
+    /// As for creating.
+    #[schema(max_length = 100, pattern = "^([a-z0-9]+(-[a-z0-9]+)*)?$")]
     pub slug: Option<String>,
     pub name: Option<String>,
     pub description: Option<String>,
+    #[schema(minimum = 0)]
     pub position: Option<i32>,
 }
 
@@ -412,6 +428,7 @@ pub struct MoveCategoryBody {
     #[serde(default)]
     pub parent_id: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub position: Option<i32>,
 }
 
@@ -425,36 +442,62 @@ pub struct SearchQuery {
     #[param(example = "trail shoe")]
     q: Option<String>,
     /// Category id: products in it or any descendant.
-    category: Option<String>,
+    category: Option<uuid::Uuid>,
     /// Brand (repeat or comma-separate for several).
     brand: Option<String>,
     /// Tag (repeat or comma-separate for several).
     tag: Option<String>,
     /// Lowest variant price in minor units (inclusive).
+    #[param(minimum = 0)]
     min_price: Option<i64>,
-    /// Highest variant price in minor units (inclusive).
+    /// Highest variant price in minor units (inclusive); below `min_price`, nothing matches.
+    #[param(minimum = 0)]
     max_price: Option<i64>,
     /// Currency of the price bounds; default EUR.
+    #[param(pattern = r"^[A-Z]{3}$", example = "EUR")]
     currency: Option<String>,
-    /// Variant attribute filters: `attr.color=red,blue&attr.size=M` (one variant must match all).
-    #[param(rename = "attr.{name}")]
-    attr: Option<String>,
     /// Only products with a variant in stock.
     in_stock: Option<bool>,
     /// relevance (default with `q`), newest (default without), price_asc, price_desc.
-    sort: Option<String>,
+    #[param(inline)]
+    sort: Option<SearchSort>,
     cursor: Option<String>,
     /// 1 to 100; default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
-/// `cursor` and `limit` of list routes.
+/// The order of search results.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum SearchSort {
+    Relevance,
+    Newest,
+    PriceAsc,
+    PriceDesc,
+}
+
+/// `cursor` and `limit` of the admin's product list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct PageQuery {
+pub struct AdminProductsQuery {
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// 1 to 100 (categories: 1 to 1000).
+    /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
-    /// Admin list only: draft, active or archived.
+    /// Only products in this state: draft, active or archived.
     pub status: Option<ProductStatus>,
+}
+
+/// `cursor` and `limit` of the category list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CategoryPageQuery {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 1000 (default 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
 }

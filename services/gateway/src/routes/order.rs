@@ -122,21 +122,17 @@ pub async fn checkout(State(state): State<AppState>, req: Request) -> Response {
     }
 }
 
-/// The largest checkout body read here (the order service refuses what it cannot parse).
-const MAX_CHECKOUT_BODY: usize = 64 * 1024;
-
 /// A checkout naming `shipping_address_id` gets that saved address (read from the user service
 /// with the caller's token) as `shipping_address`, so the order service sees one shape and
 /// keeps the id for the key's request hash. Other bodies pass unchanged.
 async fn with_saved_address(state: &AppState, req: Request) -> Result<Request, Problem> {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_CHECKOUT_BODY)
-        .await
-        .map_err(|_| {
-            Problem::new(StatusCode::PAYLOAD_TOO_LARGE).with_detail(format!(
-                "a checkout body is at most {MAX_CHECKOUT_BODY} bytes"
-            ))
-        })?;
+    // The same limit as every body (`gateway.body_limit_bytes`).
+    let limit = state.config.gateway.body_limit_bytes;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        Problem::new(StatusCode::PAYLOAD_TOO_LARGE)
+            .with_detail(format!("A request body is at most {limit} bytes."))
+    })?;
     let body = match saved_address_body(state, &parts.headers, &bytes).await? {
         Some(b) => Body::from(b),
         None => Body::from(bytes),

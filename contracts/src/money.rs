@@ -38,29 +38,36 @@ pub const DISPLAY_CURRENCIES: &[&str] = &[
 /// The OpenAPI schema of a display currency: one of [`DISPLAY_CURRENCIES`] (letter case is
 /// ignored).
 pub fn display_currency_schema() -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(DISPLAY_CURRENCIES.iter().copied()))
-        .description(Some(
-            "ISO 4217 code the prices are shown in (letter case is ignored).",
-        ))
-        .examples([serde_json::json!("GBP")])
-        .build()
+    currency_schema(false)
 }
 
 /// [`display_currency_schema`] or null (a change that leaves the currency as it is).
 pub fn optional_display_currency_schema() -> utoipa::openapi::Object {
+    currency_schema(true)
+}
+
+fn currency_schema(nullable: bool) -> utoipa::openapi::Object {
     use utoipa::openapi::schema::{SchemaType, Type};
-    let values = DISPLAY_CURRENCIES
+    let mut values: Vec<serde_json::Value> = DISPLAY_CURRENCIES
         .iter()
         .map(|c| serde_json::json!(c))
-        .chain([serde_json::Value::Null]);
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-        .enum_values(Some(values))
-        .description(Some(
+        .collect();
+    let (types, description) = if nullable {
+        values.push(serde_json::Value::Null);
+        (
+            SchemaType::from_iter([Type::String, Type::Null]),
             "ISO 4217 code the prices are shown in (letter case is ignored); null keeps it.",
-        ))
+        )
+    } else {
+        (
+            SchemaType::Type(Type::String),
+            "ISO 4217 code the prices are shown in (letter case is ignored).",
+        )
+    };
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(types)
+        .enum_values(Some(values))
+        .description(Some(description))
         .examples([serde_json::json!("GBP")])
         .build()
 }

@@ -208,7 +208,7 @@ pub async fn ship_order(
 ) -> ApiResult<Json<OrderView>> {
     let mut errors = Vec::new();
     let mut field = |name: &str, v: &str| {
-        kit::contracts::text::line(name, v, 100)
+        kit::address::text(name, v, true, 100)
             .map_err(|e| errors.push(e))
             .unwrap_or_default()
     };

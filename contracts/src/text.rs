@@ -5,6 +5,9 @@
 /// space; its length, counted as sent (spaces included), is bounded per field with `maxLength`.
 pub const LINE_PATTERN: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$";
 
+/// Optional text: no control characters (Unicode `Cc`); may be empty or blank.
+pub const OPTIONAL_LINE_PATTERN: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
+
 #[cfg(test)]
 mod tests {
     use super::*;

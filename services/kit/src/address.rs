@@ -1,22 +1,30 @@
 //! The rules of a postal address, one set for the address book and checkout (issue #12): field
-//! checks that name the field they refuse, ISO 3166-1 countries, postal code shapes and E.164
-//! phones, and [`normalize`], which checks a whole [`Address`].
+//! checks that name the field they refuse and [`normalize`], which checks a whole [`Address`].
+//! The limits, countries and patterns are `contracts::address`'s, the same that its OpenAPI
+//! schemas state; values are checked as sent and kept trimmed, codes uppercase.
 
-pub mod countries;
+use std::sync::LazyLock;
 
-pub use contracts::address::Address;
+pub use contracts::address::{
+    AREA_MAX, Address, LABEL_MAX, LINE_MAX, LINES_MAX, LOCALITY_MAX, NAME_MAX, POSTAL_CODE_MAX,
+    PostalRule, countries,
+};
+use contracts::address::{PHONE_PATTERN, POSTAL_CODE_PATTERN, POSTAL_SHAPES};
+use regex::Regex;
 
 use crate::problem::FieldError as Invalid;
 
-/// Length limits, in Unicode scalar values.
-pub const NAME_MAX: usize = 200;
-pub const LINE_MAX: usize = 200;
-pub const LINES_MAX: usize = 3;
-pub const LOCALITY_MAX: usize = 100;
-pub const AREA_MAX: usize = 100;
-pub const POSTAL_CODE_MAX: usize = 12;
+/// `pattern` compiled; the patterns are constants, tested to compile.
+fn compiled(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("contracts::address patterns compile")
+}
 
-/// `a` trimmed, uppercased where codes are, and checked; every broken rule is named
+static PHONE: LazyLock<Regex> = LazyLock::new(|| compiled(PHONE_PATTERN));
+static POSTAL_CODE: LazyLock<Regex> = LazyLock::new(|| compiled(POSTAL_CODE_PATTERN));
+static SHAPES: LazyLock<Vec<Regex>> =
+    LazyLock::new(|| POSTAL_SHAPES.iter().map(|s| compiled(s.pattern)).collect());
+
+/// `a` checked as sent, kept trimmed and with codes uppercase; every broken rule is named
 /// `{prefix}.{field}` (`shipping_address.postal_code`).
 pub fn normalize(a: &Address, prefix: &str) -> Result<Address, Vec<Invalid>> {
     let mut errors = Vec::new();
@@ -101,67 +109,64 @@ pub fn text(field: &str, raw: &str, required: bool, max: usize) -> Result<String
     Ok(v.to_owned())
 }
 
-/// An E.164 phone number (`+` and 8 to 15 digits); empty clears it.
+/// An E.164 phone number (`+` and 8 to 15 digits) as sent; empty clears it.
 pub fn phone(field: &str, raw: &str) -> Result<String, Invalid> {
-    let v = raw.trim();
-    if v.is_empty() {
-        return Ok(String::new());
-    }
-    let digits = v.strip_prefix('+').unwrap_or("");
-    if !(8..=15).contains(&digits.len())
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-        || digits.starts_with('0')
-    {
+    if !PHONE.is_match(raw) {
         return Err(Invalid::new(
             field,
             "must be in E.164 form: `+` and 8 to 15 digits, e.g. +4930123456",
         ));
     }
-    Ok(v.to_owned())
+    Ok(raw.to_owned())
 }
 
-/// An ISO 3166-1 alpha-2 country code, uppercased.
+/// An ISO 3166-1 alpha-2 country code, uppercase as sent.
 pub fn country(field: &str, raw: &str) -> Result<String, Invalid> {
-    let v = raw.trim().to_ascii_uppercase();
-    if v.is_empty() {
+    if raw.is_empty() {
         return Err(Invalid::new(field, "is required"));
     }
-    if !countries::is_country(&v) {
+    if !countries::is_country(raw) {
         return Err(Invalid::new(
             field,
-            "is not an ISO 3166-1 alpha-2 country code (e.g. DE, GB, US)",
+            "is not an ISO 3166-1 alpha-2 country code in uppercase (e.g. DE, GB, US)",
         ));
     }
-    Ok(v)
+    Ok(raw.to_owned())
 }
 
-/// A postal code for `country` (already valid): trimmed, uppercased, shaped as the country
-/// writes it where the shape is simple, else 1..=12 letters, digits, spaces and hyphens.
+/// A postal code for `country` (already checked; empty when it was refused), uppercased: in the
+/// country's shape where it has one ([`contracts::address::POSTAL_SHAPES`]), else 1 to 12
+/// letters, digits, spaces and hyphens; empty only where the country has no postal codes.
 pub fn postal_code(field: &str, raw: &str, country: &str) -> Result<String, Invalid> {
-    let v = raw.trim().to_ascii_uppercase();
-    if v.is_empty() {
-        return if countries::has_no_postal_codes(country) || country.is_empty() {
-            Ok(String::new())
-        } else {
-            Err(Invalid::new(field, "is required for this country"))
+    let rule = PostalRule::of(country);
+    if raw.is_empty() {
+        return match rule {
+            PostalRule::Optional => Ok(String::new()),
+            _ if country.is_empty() => Ok(String::new()),
+            _ => Err(Invalid::new(field, "is required for this country")),
         };
     }
-    let generic = v.chars().count() <= POSTAL_CODE_MAX
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-');
-    if !generic {
+    if !POSTAL_CODE.is_match(raw) {
         return Err(Invalid::new(
             field,
-            format!("must be at most {POSTAL_CODE_MAX} letters, digits, spaces or hyphens"),
+            format!(
+                "must be 1 to {POSTAL_CODE_MAX} letters, digits, spaces or hyphens, starting and ending with a letter or digit"
+            ),
         ));
     }
-    match countries::postal_shape(country) {
-        Some((check, example)) if !check(&v) => Err(Invalid::new(
-            field,
-            format!("is not a postal code of {country} (e.g. {example})"),
-        )),
-        _ => Ok(v),
+    if let PostalRule::Shape(shape) = rule {
+        let at = POSTAL_SHAPES
+            .iter()
+            .position(|s| std::ptr::eq(s, shape))
+            .expect("a shape of the table");
+        if !SHAPES[at].is_match(raw) {
+            return Err(Invalid::new(
+                field,
+                format!("is not a postal code of {country} (e.g. {})", shape.example),
+            ));
+        }
     }
+    Ok(raw.to_ascii_uppercase())
 }
 
 /// Address lines: 1 to 3, each 1..=200 characters after trimming.
@@ -196,17 +201,71 @@ mod tests {
             address_lines: vec!["Unter den Linden 1".into()],
             locality: "Berlin".into(),
             postal_code: "10117".into(),
-            country_code: "de".into(),
+            country_code: "DE".into(),
             ..Address::default()
         }
     }
 
     #[test]
     fn a_valid_address_is_trimmed_and_uppercased() {
-        let a = normalize(&berlin(), "shipping_address").unwrap();
+        let a = normalize(
+            &Address {
+                postal_code: "sw1a 1aa".into(),
+                country_code: "GB".into(),
+                ..berlin()
+            },
+            "shipping_address",
+        )
+        .unwrap();
         assert_eq!(a.recipient_name, "Ada Lovelace");
-        assert_eq!(a.country_code, "DE");
+        assert_eq!(a.postal_code, "SW1A 1AA");
         assert_eq!(a.organization, "");
+    }
+
+    #[test]
+    fn codes_are_checked_as_sent() {
+        for (field, a) in [
+            (
+                "a.country_code",
+                Address {
+                    country_code: "de".into(),
+                    ..berlin()
+                },
+            ),
+            (
+                "a.postal_code",
+                Address {
+                    postal_code: " 10117".into(),
+                    ..berlin()
+                },
+            ),
+            (
+                "a.phone",
+                Address {
+                    phone: "+4930123456 ".into(),
+                    ..berlin()
+                },
+            ),
+        ] {
+            let e = normalize(&a, "a").unwrap_err();
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert_eq!(e[0].field, field);
+        }
+    }
+
+    #[test]
+    fn every_pattern_compiles_and_every_example_fits_its_shape() {
+        assert!(PHONE.is_match("+4930123456") && PHONE.is_match(""));
+        assert!(POSTAL_CODE.is_match("A1") && !POSTAL_CODE.is_match("-1"));
+        for (s, re) in POSTAL_SHAPES.iter().zip(SHAPES.iter()) {
+            for example in s.example.split(" or ") {
+                assert!(re.is_match(example), "{example}");
+                assert!(POSTAL_CODE.is_match(example), "{example}");
+                for c in s.countries {
+                    assert_eq!(postal_code("p", example, c).unwrap(), example);
+                }
+            }
+        }
     }
 
     #[test]
@@ -240,18 +299,5 @@ mod tests {
         };
         let e = normalize(&unknown, "a").unwrap_err();
         assert_eq!(e[0].field, "a.country_code");
-    }
-
-    #[test]
-    fn the_json_shape_refuses_unknown_fields_and_defaults_optional_ones() {
-        let a: Address = serde_json::from_value(serde_json::json!({
-            "recipient_name": "Ada", "address_lines": ["1 Main St"], "locality": "Berlin",
-            "country_code": "DE"
-        }))
-        .unwrap();
-        assert_eq!(a.postal_code, "");
-        let old = serde_json::json!({"name": "Ada", "line1": "1 Main St", "city": "Berlin",
-            "postal_code": "10115", "country": "DE"});
-        assert!(serde_json::from_value::<Address>(old).is_err());
     }
 }

@@ -334,7 +334,7 @@ fn checkout_body() -> Value {
     json!({
         "payment_method_id": Uuid::now_v7(),
         "shipping_address": {"recipient_name": "Ada Lovelace", "address_lines": ["12 Market Street"],
-                             "locality": "Berlin", "postal_code": "10115", "country_code": "de",
+                             "locality": "Berlin", "postal_code": "10115", "country_code": "DE",
                              "phone": "+49301234567"}
     })
 }
@@ -951,7 +951,7 @@ async fn checkout_ships_to_a_saved_address_named_by_its_id() {
             &customer,
             json!({"label": "Home", "recipient_name": "Ada Lovelace", "organization": "Analytical Engines",
                    "address_lines": ["Unter den Linden 1", "Hinterhaus"], "locality": "Berlin",
-                   "postal_code": "10117", "country_code": "de", "phone": "+4930123456"}),
+                   "postal_code": "10117", "country_code": "DE", "phone": "+4930123456"}),
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{saved}");

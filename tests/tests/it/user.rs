@@ -101,7 +101,7 @@ fn berlin() -> Value {
         "address_lines": ["Unter den Linden 1"],
         "locality": "Berlin",
         "postal_code": "10117",
-        "country_code": "de",
+        "country_code": "DE",
     })
 }
 
@@ -286,6 +286,8 @@ async fn validation_errors_name_the_field() {
     let cases = [
         ("country_code", json!("XX")),
         ("country_code", json!("DEU")),
+        ("country_code", json!("de")),
+        ("postal_code", json!(" 10117")),
         ("postal_code", json!("1234")),
         ("postal_code", json!("ABCDE")),
         ("recipient_name", json!("x".repeat(201))),

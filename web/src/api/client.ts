@@ -16,6 +16,15 @@ import {
 
 export type Schemas = components['schemas'];
 
+/** An ISO 3166-1 alpha-2 code as the document lists them. */
+export type CountryCode = NonNullable<Schemas['AddressInput']['country_code']>;
+
+/** What a shopper typed as a country code, trimmed and uppercased. It is not checked against
+ * the list here: the service answers an unknown code with a field error the form shows. */
+export function countryCode(typed: string): CountryCode {
+  return typed.trim().toUpperCase() as CountryCode;
+}
+
 /** Paths whose answers depend on the guest cart. */
 function wantsCartToken(path: string): boolean {
   return path.startsWith('/api/v1/cart') || path === '/api/v1/auth/login';

@@ -1235,71 +1235,118 @@ export interface components {
          *     }
          */
         Address: {
-            /** @description Street lines, most specific last: 1 to 3 lines of 1 to 200 characters each. */
+            /** @description Street lines, most specific last: 1 to 3 lines. */
             address_lines: string[];
-            /**
-             * @description State, province or region where the country uses one (tax rates per region match its
-             *     ISO 3166-2 subdivision code, e.g. `CA` in `US`); at most 100 characters.
-             */
+            /** @description State, province or region where the country uses one (tax rates per region match its ISO 3166-2 subdivision code, e.g. `CA` in `US`); empty for none. */
             administrative_area?: string;
             /**
-             * @description ISO 3166-1 alpha-2 code (answered uppercase).
+             * @description ISO 3166-1 alpha-2 code, uppercase.
              * @example DE
              */
             country_code: string;
-            /** @description City or locality; 1 to 100 characters. */
+            /** @description City or locality, not blank. */
             locality: string;
-            /** @description Company or organisation; at most 200 characters. */
+            /** @description Company or organisation; empty for none. */
             organization?: string;
             /**
              * @description E.164: `+` and 8 to 15 digits; empty for none.
              * @example +4930123456
              */
             phone?: string;
-            /**
-             * @description Postal code as the country writes it (checked for the countries with a simple shape);
-             *     at most 12 letters, digits, spaces and hyphens. Required unless the country has none.
-             */
+            /** @description Postal code as the country writes it, letters in either case (kept uppercase). Its shape depends on `country_code` (US `12345[-6789]`, GB `SW1A 1AA`, DE `10115`, ...; otherwise 1 to 12 letters, digits, spaces and hyphens); required unless the country has no postal codes. */
             postal_code?: string;
-            /** @description Full name of the recipient; 1 to 200 characters. */
+            /** @description Full name of the recipient, not blank. */
             recipient_name: string;
-        };
+        } & ({
+            /** @enum {string} */
+            country_code?: "AS" | "GU" | "MP" | "PR" | "US" | "VI";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "GB" | "GG" | "IM" | "JE";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "DE" | "EE" | "ES" | "FI" | "FR" | "HR" | "IT" | "MC" | "MX" | "MY" | "TH" | "TR" | "UA";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "AT" | "AU" | "BE" | "BG" | "CH" | "DK" | "HU" | "LU" | "NO" | "NZ" | "PH" | "SI" | "ZA";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "BY" | "CN" | "IN" | "KZ" | "RO" | "RU" | "SG";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "NL";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "CA";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "JP";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "BR";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "SE";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "PL";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "AD" | "AF" | "AI" | "AL" | "AM" | "AQ" | "AR" | "AX" | "AZ" | "BA" | "BB" | "BD" | "BH" | "BL" | "BM" | "BN" | "BQ" | "BT" | "BV" | "CC" | "CL" | "CO" | "CR" | "CU" | "CV" | "CX" | "CY" | "CZ" | "DO" | "DZ" | "EC" | "EG" | "EH" | "ET" | "FK" | "FM" | "FO" | "GE" | "GF" | "GI" | "GL" | "GN" | "GP" | "GR" | "GS" | "GT" | "GW" | "HM" | "HN" | "HT" | "ID" | "IE" | "IL" | "IO" | "IQ" | "IR" | "IS" | "JM" | "JO" | "KE" | "KG" | "KH" | "KR" | "KW" | "KY" | "LA" | "LB" | "LC" | "LI" | "LK" | "LR" | "LS" | "LT" | "LV" | "MA" | "MD" | "ME" | "MF" | "MG" | "MH" | "MK" | "MM" | "MN" | "MQ" | "MS" | "MT" | "MU" | "MV" | "MZ" | "NA" | "NC" | "NE" | "NF" | "NG" | "NI" | "NP" | "OM" | "PA" | "PE" | "PF" | "PG" | "PK" | "PM" | "PN" | "PS" | "PT" | "PW" | "PY" | "RE" | "RS" | "SA" | "SD" | "SH" | "SJ" | "SK" | "SM" | "SN" | "SO" | "SV" | "SZ" | "TC" | "TJ" | "TM" | "TN" | "TT" | "TW" | "TZ" | "UM" | "UY" | "UZ" | "VA" | "VC" | "VE" | "VG" | "VN" | "WF" | "WS" | "YT" | "ZM";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "AE" | "AG" | "AO" | "AW" | "BF" | "BI" | "BJ" | "BO" | "BS" | "BW" | "BZ" | "CD" | "CF" | "CG" | "CI" | "CK" | "CM" | "CW" | "DJ" | "DM" | "ER" | "FJ" | "GA" | "GD" | "GH" | "GM" | "GQ" | "GY" | "HK" | "KI" | "KM" | "KN" | "KP" | "LY" | "ML" | "MO" | "MR" | "MW" | "NR" | "NU" | "QA" | "RW" | "SB" | "SC" | "SL" | "SR" | "SS" | "ST" | "SX" | "SY" | "TD" | "TF" | "TG" | "TK" | "TL" | "TO" | "TV" | "UG" | "VU" | "YE" | "ZW";
+            postal_code?: string;
+        });
         /**
-         * @description A new address (POST: `recipient_name`, `address_lines`, `locality`, `country_code` and, where
-         *     the country has them, `postal_code` are required) or the fields to change (PATCH).
+         * @description The fields of a saved address to change; absent fields stay. The address that results must still be whole: a new `country_code` needs a `postal_code` of its shape, sent along or already saved.
          * @example {
-         *       "address_lines": [
-         *         "Unter den Linden 1"
-         *       ],
-         *       "country_code": "DE",
          *       "is_default_shipping": true,
-         *       "label": "Home",
-         *       "locality": "Berlin",
-         *       "postal_code": "10117",
-         *       "recipient_name": "Ada Lovelace"
+         *       "postal_code": "10117"
          *     }
          */
         AddressInput: {
-            /** @description 1 to 3 lines of at most 200 characters. */
-            address_lines?: string[] | null;
-            administrative_area?: string | null;
+            /** @description Street lines, most specific last: 1 to 3 lines. */
+            address_lines?: string[];
+            /** @description State, province or region where the country uses one (tax rates per region match its ISO 3166-2 subdivision code, e.g. `CA` in `US`); empty for none. */
+            administrative_area?: string;
             /**
-             * @description ISO 3166-1 alpha-2.
+             * @description ISO 3166-1 alpha-2 code, uppercase.
              * @example DE
+             * @enum {string}
              */
-            country_code?: string | null;
+            country_code?: "AD" | "AE" | "AF" | "AG" | "AI" | "AL" | "AM" | "AO" | "AQ" | "AR" | "AS" | "AT" | "AU" | "AW" | "AX" | "AZ" | "BA" | "BB" | "BD" | "BE" | "BF" | "BG" | "BH" | "BI" | "BJ" | "BL" | "BM" | "BN" | "BO" | "BQ" | "BR" | "BS" | "BT" | "BV" | "BW" | "BY" | "BZ" | "CA" | "CC" | "CD" | "CF" | "CG" | "CH" | "CI" | "CK" | "CL" | "CM" | "CN" | "CO" | "CR" | "CU" | "CV" | "CW" | "CX" | "CY" | "CZ" | "DE" | "DJ" | "DK" | "DM" | "DO" | "DZ" | "EC" | "EE" | "EG" | "EH" | "ER" | "ES" | "ET" | "FI" | "FJ" | "FK" | "FM" | "FO" | "FR" | "GA" | "GB" | "GD" | "GE" | "GF" | "GG" | "GH" | "GI" | "GL" | "GM" | "GN" | "GP" | "GQ" | "GR" | "GS" | "GT" | "GU" | "GW" | "GY" | "HK" | "HM" | "HN" | "HR" | "HT" | "HU" | "ID" | "IE" | "IL" | "IM" | "IN" | "IO" | "IQ" | "IR" | "IS" | "IT" | "JE" | "JM" | "JO" | "JP" | "KE" | "KG" | "KH" | "KI" | "KM" | "KN" | "KP" | "KR" | "KW" | "KY" | "KZ" | "LA" | "LB" | "LC" | "LI" | "LK" | "LR" | "LS" | "LT" | "LU" | "LV" | "LY" | "MA" | "MC" | "MD" | "ME" | "MF" | "MG" | "MH" | "MK" | "ML" | "MM" | "MN" | "MO" | "MP" | "MQ" | "MR" | "MS" | "MT" | "MU" | "MV" | "MW" | "MX" | "MY" | "MZ" | "NA" | "NC" | "NE" | "NF" | "NG" | "NI" | "NL" | "NO" | "NP" | "NR" | "NU" | "NZ" | "OM" | "PA" | "PE" | "PF" | "PG" | "PH" | "PK" | "PL" | "PM" | "PN" | "PR" | "PS" | "PT" | "PW" | "PY" | "QA" | "RE" | "RO" | "RS" | "RU" | "RW" | "SA" | "SB" | "SC" | "SD" | "SE" | "SG" | "SH" | "SI" | "SJ" | "SK" | "SL" | "SM" | "SN" | "SO" | "SR" | "SS" | "ST" | "SV" | "SX" | "SY" | "SZ" | "TC" | "TD" | "TF" | "TG" | "TH" | "TJ" | "TK" | "TL" | "TM" | "TN" | "TO" | "TR" | "TT" | "TV" | "TW" | "TZ" | "UA" | "UG" | "UM" | "US" | "UY" | "UZ" | "VA" | "VC" | "VE" | "VG" | "VI" | "VN" | "VU" | "WF" | "WS" | "YE" | "YT" | "ZA" | "ZM" | "ZW";
             /** @description Makes this the default billing address (the previous default loses it). */
-            is_default_billing?: boolean | null;
+            is_default_billing?: boolean;
             /** @description Makes this the default shipping address (the previous default loses it). */
-            is_default_shipping?: boolean | null;
-            label?: string | null;
-            locality?: string | null;
-            organization?: string | null;
-            /** @description E.164. */
-            phone?: string | null;
-            /** @description Shaped as the country writes it (US `12345[-6789]`, DE `10115`, GB `SW1A 1AA`, ...). */
-            postal_code?: string | null;
-            recipient_name?: string | null;
+            is_default_shipping?: boolean;
+            /** @description A name for the address (`Home`); empty for none. */
+            label?: string;
+            /** @description City or locality, not blank. */
+            locality?: string;
+            /** @description Company or organisation; empty for none. */
+            organization?: string;
+            /**
+             * @description E.164: `+` and 8 to 15 digits; empty for none.
+             * @example +4930123456
+             */
+            phone?: string;
+            /** @description Postal code as the country writes it, letters in either case (kept uppercase). Its shape depends on `country_code` (US `12345[-6789]`, GB `SW1A 1AA`, DE `10115`, ...; otherwise 1 to 12 letters, digits, spaces and hyphens); required unless the country has no postal codes. */
+            postal_code?: string;
+            /** @description Full name of the recipient, not blank. */
+            recipient_name?: string;
         };
         /** @description A page of the caller's addresses. */
         AddressList: {
@@ -1329,15 +1376,12 @@ export interface components {
          *     }
          */
         AddressView: {
-            /** @description Street lines, most specific last: 1 to 3 lines of 1 to 200 characters each. */
+            /** @description Street lines, most specific last: 1 to 3 lines. */
             address_lines: string[];
-            /**
-             * @description State, province or region where the country uses one (tax rates per region match its
-             *     ISO 3166-2 subdivision code, e.g. `CA` in `US`); at most 100 characters.
-             */
+            /** @description State, province or region where the country uses one (tax rates per region match its ISO 3166-2 subdivision code, e.g. `CA` in `US`); empty for none. */
             administrative_area?: string;
             /**
-             * @description ISO 3166-1 alpha-2 code (answered uppercase).
+             * @description ISO 3166-1 alpha-2 code, uppercase.
              * @example DE
              */
             country_code: string;
@@ -1347,21 +1391,18 @@ export interface components {
             is_default_billing: boolean;
             is_default_shipping: boolean;
             label: string;
-            /** @description City or locality; 1 to 100 characters. */
+            /** @description City or locality, not blank. */
             locality: string;
-            /** @description Company or organisation; at most 200 characters. */
+            /** @description Company or organisation; empty for none. */
             organization?: string;
             /**
              * @description E.164: `+` and 8 to 15 digits; empty for none.
              * @example +4930123456
              */
             phone?: string;
-            /**
-             * @description Postal code as the country writes it (checked for the countries with a simple shape);
-             *     at most 12 letters, digits, spaces and hyphens. Required unless the country has none.
-             */
+            /** @description Postal code as the country writes it, letters in either case (kept uppercase). Its shape depends on `country_code` (US `12345[-6789]`, GB `SW1A 1AA`, DE `10115`, ...; otherwise 1 to 12 letters, digits, spaces and hyphens); required unless the country has no postal codes. */
             postal_code?: string;
-            /** @description Full name of the recipient; 1 to 200 characters. */
+            /** @description Full name of the recipient, not blank. */
             recipient_name: string;
             updated_at?: string | null;
         };
@@ -2298,6 +2339,105 @@ export interface components {
          * @enum {string}
          */
         MovementReason: "restock" | "sale" | "return" | "damage" | "loss" | "correction";
+        /**
+         * @description A new saved address: an address with an optional label and default flags.
+         * @example {
+         *       "address_lines": [
+         *         "Unter den Linden 1"
+         *       ],
+         *       "administrative_area": "",
+         *       "country_code": "DE",
+         *       "is_default_shipping": true,
+         *       "label": "Home",
+         *       "locality": "Berlin",
+         *       "organization": "",
+         *       "phone": "+4930123456",
+         *       "postal_code": "10117",
+         *       "recipient_name": "Ada Lovelace"
+         *     }
+         */
+        NewAddress: {
+            /** @description Street lines, most specific last: 1 to 3 lines. */
+            address_lines: string[];
+            /** @description State, province or region where the country uses one (tax rates per region match its ISO 3166-2 subdivision code, e.g. `CA` in `US`); empty for none. */
+            administrative_area?: string;
+            /**
+             * @description ISO 3166-1 alpha-2 code, uppercase.
+             * @example DE
+             */
+            country_code: string;
+            /** @description Makes this the default billing address (the previous default loses it). */
+            is_default_billing?: boolean;
+            /** @description Makes this the default shipping address (the previous default loses it). */
+            is_default_shipping?: boolean;
+            /** @description A name for the address (`Home`); empty for none. */
+            label?: string;
+            /** @description City or locality, not blank. */
+            locality: string;
+            /** @description Company or organisation; empty for none. */
+            organization?: string;
+            /**
+             * @description E.164: `+` and 8 to 15 digits; empty for none.
+             * @example +4930123456
+             */
+            phone?: string;
+            /** @description Postal code as the country writes it, letters in either case (kept uppercase). Its shape depends on `country_code` (US `12345[-6789]`, GB `SW1A 1AA`, DE `10115`, ...; otherwise 1 to 12 letters, digits, spaces and hyphens); required unless the country has no postal codes. */
+            postal_code?: string;
+            /** @description Full name of the recipient, not blank. */
+            recipient_name: string;
+        } & ({
+            /** @enum {string} */
+            country_code?: "AS" | "GU" | "MP" | "PR" | "US" | "VI";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "GB" | "GG" | "IM" | "JE";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "DE" | "EE" | "ES" | "FI" | "FR" | "HR" | "IT" | "MC" | "MX" | "MY" | "TH" | "TR" | "UA";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "AT" | "AU" | "BE" | "BG" | "CH" | "DK" | "HU" | "LU" | "NO" | "NZ" | "PH" | "SI" | "ZA";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "BY" | "CN" | "IN" | "KZ" | "RO" | "RU" | "SG";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "NL";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "CA";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "JP";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "BR";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "SE";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "PL";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "AD" | "AF" | "AI" | "AL" | "AM" | "AQ" | "AR" | "AX" | "AZ" | "BA" | "BB" | "BD" | "BH" | "BL" | "BM" | "BN" | "BQ" | "BT" | "BV" | "CC" | "CL" | "CO" | "CR" | "CU" | "CV" | "CX" | "CY" | "CZ" | "DO" | "DZ" | "EC" | "EG" | "EH" | "ET" | "FK" | "FM" | "FO" | "GE" | "GF" | "GI" | "GL" | "GN" | "GP" | "GR" | "GS" | "GT" | "GW" | "HM" | "HN" | "HT" | "ID" | "IE" | "IL" | "IO" | "IQ" | "IR" | "IS" | "JM" | "JO" | "KE" | "KG" | "KH" | "KR" | "KW" | "KY" | "LA" | "LB" | "LC" | "LI" | "LK" | "LR" | "LS" | "LT" | "LV" | "MA" | "MD" | "ME" | "MF" | "MG" | "MH" | "MK" | "MM" | "MN" | "MQ" | "MS" | "MT" | "MU" | "MV" | "MZ" | "NA" | "NC" | "NE" | "NF" | "NG" | "NI" | "NP" | "OM" | "PA" | "PE" | "PF" | "PG" | "PK" | "PM" | "PN" | "PS" | "PT" | "PW" | "PY" | "RE" | "RS" | "SA" | "SD" | "SH" | "SJ" | "SK" | "SM" | "SN" | "SO" | "SV" | "SZ" | "TC" | "TJ" | "TM" | "TN" | "TT" | "TW" | "TZ" | "UM" | "UY" | "UZ" | "VA" | "VC" | "VE" | "VG" | "VN" | "WF" | "WS" | "YT" | "ZM";
+            postal_code: string;
+        } | {
+            /** @enum {string} */
+            country_code?: "AE" | "AG" | "AO" | "AW" | "BF" | "BI" | "BJ" | "BO" | "BS" | "BW" | "BZ" | "CD" | "CF" | "CG" | "CI" | "CK" | "CM" | "CW" | "DJ" | "DM" | "ER" | "FJ" | "GA" | "GD" | "GH" | "GM" | "GQ" | "GY" | "HK" | "KI" | "KM" | "KN" | "KP" | "LY" | "ML" | "MO" | "MR" | "MW" | "NR" | "NU" | "QA" | "RW" | "SB" | "SC" | "SL" | "SR" | "SS" | "ST" | "SX" | "SY" | "TD" | "TF" | "TG" | "TK" | "TL" | "TO" | "TV" | "UG" | "VU" | "YE" | "ZW";
+            postal_code?: string;
+        });
         /**
          * @description An order.
          * @example {
@@ -10975,7 +11115,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["AddressInput"];
+                "application/json": components["schemas"]["NewAddress"];
             };
         };
         responses: {

@@ -4,7 +4,7 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, Navigate } from 'react-router';
-import { api, unwrap } from '../api/client';
+import { api, countryCode, unwrap, type Schemas } from '../api/client';
 import { fieldError, formError } from '../api/problem';
 import { FormError, Price, ProductGrid, Spinner, StatusBadge } from '../components/ui';
 import { useSession } from '../lib/session';
@@ -145,9 +145,9 @@ function Addresses() {
             recipient_name: form.recipient_name,
             address_lines: [form.line1],
             locality: form.locality,
-            postal_code: form.postal_code,
-            country_code: form.country_code.toUpperCase(),
-          },
+            postal_code: form.postal_code.trim(),
+            country_code: countryCode(form.country_code),
+          } as Schemas['NewAddress'],
         }),
       ),
     onSuccess: () => {

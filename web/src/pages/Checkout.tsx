@@ -6,7 +6,7 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, Navigate, useNavigate } from 'react-router';
-import { api, unwrap, type Schemas } from '../api/client';
+import { api, countryCode, unwrap, type Schemas } from '../api/client';
 import { ApiError, fieldError, formError, toApiError } from '../api/problem';
 import { CART_KEY, ESTIMATE_KEY, useCart, useCartEstimate, usePreferredCurrency } from '../cart';
 import { TotalsList } from '../components/Totals';
@@ -37,9 +37,11 @@ export function formToShipping(f: AddressForm): Shipping {
     locality: f.city.trim(),
     administrative_area: f.region.trim(),
     postal_code: f.postal_code.trim(),
-    country_code: f.country.trim().toUpperCase(),
+    country_code: countryCode(f.country),
     phone: f.phone.trim(),
-  };
+    // The document pairs each country with its postal code shape; what a shopper typed is
+    // checked by the service, whose field errors the form shows.
+  } as Shipping;
 }
 
 /** Field of the address form named by an error of the address book or of checkout. */

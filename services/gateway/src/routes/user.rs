@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use kit::contracts::address::Address;
+use kit::contracts::address::{Address, AddressInput, NewAddress};
 use kit::contracts::page::TokenPageQuery as PageQuery;
 use kit::problem::extract::{Json, Path};
 use kit::problem::{FieldError, Problem};
@@ -135,6 +135,7 @@ pub struct ProfilePatch {
     #[schema(max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub display_name: Option<String>,
     /// E.164 (`+` and 8 to 15 digits); empty clears.
+    #[schema(pattern = "^(\\+[1-9][0-9]{7,14})?$")]
     pub phone: Option<String>,
 }
 
@@ -175,7 +176,7 @@ impl utoipa::PartialSchema for AddressView {
             RefOr::T(Schema::Object(o)) => o,
             _ => unreachable!("derived struct schemas are objects"),
         };
-        let mut view = object(<Address as utoipa::PartialSchema>::schema());
+        let mut view = kit::contracts::address::object_schema();
         let extra = object(<SavedAddressFields as utoipa::PartialSchema>::schema());
         view.additional_properties = None;
         view.properties.extend(extra.properties);
@@ -220,107 +221,59 @@ impl From<pb::Address> for AddressView {
     }
 }
 
-/// A new address (POST: `recipient_name`, `address_lines`, `locality`, `country_code` and, where
-/// the country has them, `postal_code` are required) or the fields to change (PATCH).
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"label": "Home", "recipient_name": "Ada Lovelace", "address_lines": ["Unter den Linden 1"], "locality": "Berlin", "postal_code": "10117", "country_code": "DE", "is_default_shipping": true}))]
-pub struct AddressInput {
-    #[schema(max_length = 64)]
-    pub label: Option<String>,
-    #[schema(max_length = 200)]
-    pub recipient_name: Option<String>,
-    #[schema(max_length = 200)]
-    pub organization: Option<String>,
-    /// 1 to 3 lines of at most 200 characters.
-    pub address_lines: Option<Vec<String>>,
-    #[schema(max_length = 100)]
-    pub locality: Option<String>,
-    #[schema(max_length = 100)]
-    pub administrative_area: Option<String>,
-    /// Shaped as the country writes it (US `12345[-6789]`, DE `10115`, GB `SW1A 1AA`, ...).
-    pub postal_code: Option<String>,
-    /// ISO 3166-1 alpha-2.
-    #[schema(example = "DE")]
-    pub country_code: Option<String>,
-    /// E.164.
-    pub phone: Option<String>,
-    /// Makes this the default shipping address (the previous default loses it).
-    pub is_default_shipping: Option<bool>,
-    /// Makes this the default billing address (the previous default loses it).
-    pub is_default_billing: Option<bool>,
-}
-
-impl AddressInput {
-    /// The address message and the paths that were sent.
-    fn into_pb(self, id: String) -> Result<(pb::Address, Vec<&'static str>), Problem> {
-        let mut errors = Vec::new();
-        check_len(&mut errors, "label", self.label.as_deref(), 1000);
-        check_len(
-            &mut errors,
-            "recipient_name",
-            self.recipient_name.as_deref(),
-            1000,
-        );
-        check_len(
-            &mut errors,
-            "organization",
-            self.organization.as_deref(),
-            1000,
-        );
-        check_len(&mut errors, "locality", self.locality.as_deref(), 1000);
-        check_len(
-            &mut errors,
-            "administrative_area",
-            self.administrative_area.as_deref(),
-            1000,
-        );
-        check_len(&mut errors, "postal_code", self.postal_code.as_deref(), 100);
-        check_len(
-            &mut errors,
-            "country_code",
-            self.country_code.as_deref(),
-            100,
-        );
-        check_len(&mut errors, "phone", self.phone.as_deref(), 100);
-        if let Some(lines) = &self.address_lines {
-            if lines.len() > 10 {
-                errors.push(FieldError::new(
-                    "address_lines",
-                    "must have at most 3 lines",
-                ));
-            }
-            for (i, l) in lines.iter().enumerate() {
-                check_len(&mut errors, &format!("address_lines[{i}]"), Some(l), 1000);
-            }
-        }
-        valid(errors)?;
-        let mut paths = Vec::new();
-        let mut a = pb::Address {
-            id,
-            ..Default::default()
-        };
-        macro_rules! take {
-            ($f:ident) => {
-                if let Some(v) = self.$f {
-                    a.$f = v;
-                    paths.push(stringify!($f));
-                }
-            };
-        }
-        take!(label);
-        take!(recipient_name);
-        take!(organization);
-        take!(address_lines);
-        take!(locality);
-        take!(administrative_area);
-        take!(postal_code);
-        take!(country_code);
-        take!(phone);
-        take!(is_default_shipping);
-        take!(is_default_billing);
-        Ok((a, paths))
+/// The address message of `a` and the paths that were sent. Sizes are bounded loosely here,
+/// before the gRPC call; the user service checks every rule of `contracts::address`.
+fn address_pb(a: AddressInput, id: String) -> Result<(pb::Address, Vec<&'static str>), Problem> {
+    let mut errors = Vec::new();
+    for (field, value) in [
+        ("label", &a.label),
+        ("recipient_name", &a.recipient_name),
+        ("organization", &a.organization),
+        ("locality", &a.locality),
+        ("administrative_area", &a.administrative_area),
+        ("postal_code", &a.postal_code),
+        ("country_code", &a.country_code),
+        ("phone", &a.phone),
+    ] {
+        check_len(&mut errors, field, value.as_deref(), 1000);
     }
+    if let Some(lines) = &a.address_lines {
+        if lines.len() > 10 {
+            errors.push(FieldError::new(
+                "address_lines",
+                "must have at most 3 lines",
+            ));
+        }
+        for (i, l) in lines.iter().enumerate() {
+            check_len(&mut errors, &format!("address_lines[{i}]"), Some(l), 1000);
+        }
+    }
+    valid(errors)?;
+    let mut paths = Vec::new();
+    let mut out = pb::Address {
+        id,
+        ..Default::default()
+    };
+    macro_rules! take {
+        ($f:ident) => {
+            if let Some(v) = a.$f {
+                out.$f = v;
+                paths.push(stringify!($f));
+            }
+        };
+    }
+    take!(label);
+    take!(recipient_name);
+    take!(organization);
+    take!(address_lines);
+    take!(locality);
+    take!(administrative_area);
+    take!(postal_code);
+    take!(country_code);
+    take!(phone);
+    take!(is_default_shipping);
+    take!(is_default_billing);
+    Ok((out, paths))
 }
 
 /// A page of the caller's addresses.
@@ -594,7 +547,7 @@ pub async fn list_addresses(
 
 /// Add an address. The first one becomes the default for shipping and billing.
 #[utoipa::path(post, path = "/api/v1/users/me/addresses", tag = "users", operation_id = "createAddress",
-    request_body = AddressInput, security(("bearer" = [])),
+    request_body = NewAddress, security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = AddressView),
         (status = 400, description = "The body is not valid JSON", body = ProblemDoc, content_type = "application/problem+json"),
@@ -607,9 +560,9 @@ pub async fn list_addresses(
 pub async fn create_address(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(body): Json<AddressInput>,
+    Json(body): Json<NewAddress>,
 ) -> Result<Response, Problem> {
-    let (address, _) = body.into_pb(String::new())?;
+    let (address, _) = address_pb(body.into(), String::new())?;
     let a = client(&state)
         .create_address(grpc_request(
             pb::CreateAddressRequest {
@@ -670,7 +623,7 @@ pub async fn update_address(
     Path(id): Path<Uuid>,
     Json(body): Json<AddressInput>,
 ) -> Result<Response, Problem> {
-    let (address, paths) = body.into_pb(id.to_string())?;
+    let (address, paths) = address_pb(body, id.to_string())?;
     if paths.is_empty() {
         return get_address(State(state), headers, Path(id)).await;
     }
@@ -1007,7 +960,7 @@ pub async fn delete_avatar(
         delete_avatar
     ),
     components(schemas(
-        ProfileView, ProfilePatch, Address, AddressView, AddressInput, AddressList, PreferencesView,
+        ProfileView, ProfilePatch, Address, AddressView, NewAddress, AddressInput, AddressList, PreferencesView,
         PreferencesInput, PreferencesReplace, WishlistItemView, WishlistPage, AvatarUploadRequest, AvatarUploadView,
         CompleteAvatarRequest, AvatarUrlView
     )),
@@ -1058,7 +1011,19 @@ mod tests {
             assert_eq!(op["security"][0]["bearer"], serde_json::json!([]));
         }
         let schemas = &v["components"]["schemas"];
+        assert_eq!(
+            schemas["ProfilePatch"]["properties"]["phone"]["pattern"],
+            kit::contracts::address::PHONE_PATTERN
+        );
+        assert!(
+            v["paths"]["/api/v1/users/me/addresses"]["post"]["requestBody"]["content"]
+                ["application/json"]["schema"]["$ref"]
+                .as_str()
+                .unwrap()
+                .ends_with("/NewAddress")
+        );
         for name in [
+            "NewAddress",
             "AddressInput",
             "AddressView",
             "ProfileView",

@@ -705,6 +705,13 @@ fn role_config(sf: &Storefront, n: &Names, role: Role) -> BTreeMap<String, Strin
                 role_url(n, Role::Product),
             );
         }
+        Role::Product => {
+            // Catalog images at the gateway's media route, at the address clients use.
+            m.insert(
+                "STOREFRONT_PRODUCT__IMAGE_URL_BASE".into(),
+                format!("{}/api/v1/media", gateway_url(sf)),
+            );
+        }
         _ => {}
     }
     m

@@ -56,6 +56,23 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// Settings for runs with many shoppers from one address: no rate limit, no sign-up throttle,
+/// and timeouts that suit hundreds of concurrent checkouts on a debug build with two cores
+/// (these tests are about what happens to stock and money, not about latency).
+pub fn many_shoppers() -> Vec<(String, String)> {
+    [
+        ("STOREFRONT_GATEWAY__RATE_LIMIT__ENABLED", "false"),
+        ("STOREFRONT_AUTH__THROTTLE__ENABLED", "false"),
+        ("STOREFRONT_GATEWAY__REQUEST_TIMEOUT_MS", "60000"),
+        ("STOREFRONT_GATEWAY__UPSTREAMS__TIMEOUT_MS", "60000"),
+        ("STOREFRONT_ORDER__UPSTREAM_TIMEOUT_MS", "60000"),
+        ("STOREFRONT_POSTGRES__ACQUIRE_TIMEOUT_SECS", "30"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
 /// How to run the platform.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -96,12 +113,18 @@ pub struct Platform {
     pub kafka: String,
     env: Vec<(String, String)>,
     groups: BTreeMap<String, Group>,
-    dir: PathBuf,
     /// The private broker, when the options named none.
     _broker: Option<PrivateBroker>,
 }
 
+/// How many times [`Platform::start`] picks new ports when a process found its port taken.
+const START_ATTEMPTS: u32 = 3;
+
 impl Platform {
+    /// Starts every group and waits until each of its roles is ready. The ports are free when
+    /// picked but released until the processes bind them, so another process (an outgoing
+    /// connection's ephemeral port, another test's platform) may take one meanwhile: a start
+    /// that fails on a taken port is tried again with new ports.
     pub async fn start(opts: Options) -> Self {
         let broker = match opts.kafka {
             Some(_) => None,
@@ -110,8 +133,60 @@ impl Platform {
         let kafka = opts
             .kafka
             .clone()
-            .or_else(|| broker.as_ref().map(|b| b.address()));
+            .or_else(|| broker.as_ref().map(|b| b.address()))
+            .expect("a broker");
         let prefix = crate::unique("bb").replace('_', "");
+        let dir = std::env::temp_dir().join(format!("storefront-{prefix}"));
+        std::fs::create_dir_all(&dir).expect("platform log dir");
+        let groups = opts.groups.iter().map(|(name, roles)| {
+            let log = dir.join(format!("{name}.log"));
+            let group = Group {
+                roles: roles.clone(),
+                child: None,
+                log,
+            };
+            (name.clone(), group)
+        });
+        let mut platform = Platform {
+            gateway: String::new(),
+            prefix,
+            ports: BTreeMap::new(),
+            kafka,
+            env: Vec::new(),
+            groups: groups.collect(),
+            _broker: broker,
+        };
+        let names = platform.group_names();
+        for attempt in 1.. {
+            platform.pick_ports(&opts.env);
+            for name in &names {
+                platform.spawn(name);
+            }
+            let mut failed = None;
+            for name in &names {
+                if let Err(e) = platform.try_wait_ready(name).await {
+                    failed = Some(format!("{e}:\n{}", platform.log(name)));
+                    break;
+                }
+            }
+            match failed {
+                None => break,
+                Some(e) if attempt < START_ATTEMPTS && e.contains("Address already in use") => {
+                    eprintln!("platform {}: a port was taken; new ports", platform.prefix);
+                    for name in &names {
+                        platform.kill(name).await;
+                        let _ = std::fs::remove_file(&platform.groups[name].log);
+                    }
+                }
+                Some(e) => panic!("{e}"),
+            }
+        }
+        platform
+    }
+
+    /// Free ports for every role and the settings that name them.
+    fn pick_ports(&mut self, extra: &[(String, String)]) {
+        let prefix = &self.prefix;
         let ports: BTreeMap<&'static str, u16> =
             ROLES.iter().copied().zip(free_ports(ROLES.len())).collect();
         let url = |role: &str| format!("http://127.0.0.1:{}", ports[role]);
@@ -135,10 +210,8 @@ impl Platform {
             // would take 90 of the dev PostgreSQL's 100 connections.
             ("STOREFRONT_POSTGRES__MAX_CONNECTIONS".into(), "4".into()),
             ("NO_COLOR".into(), "1".into()),
+            ("STOREFRONT_KAFKA__BROKERS".into(), self.kafka.clone()),
         ];
-        if let Some(k) = &kafka {
-            env.push(("STOREFRONT_KAFKA__BROKERS".into(), k.clone()));
-        }
         for role in ROLES {
             let upper = role.to_uppercase();
             env.push((
@@ -161,38 +234,15 @@ impl Platform {
         ] {
             env.push((format!("STOREFRONT_{key}"), url(callee)));
         }
-        env.extend(opts.env.iter().cloned());
-        let dir = std::env::temp_dir().join(format!("storefront-{prefix}"));
-        std::fs::create_dir_all(&dir).expect("platform log dir");
-        let mut platform = Platform {
-            gateway: url("gateway"),
-            prefix,
-            ports,
-            kafka: kafka.clone().expect("a broker"),
-            env,
-            groups: BTreeMap::new(),
-            dir,
-            _broker: broker,
-        };
-        for (name, roles) in &opts.groups {
-            let log = platform.dir.join(format!("{name}.log"));
-            platform.groups.insert(
-                name.clone(),
-                Group {
-                    roles: roles.clone(),
-                    child: None,
-                    log,
-                },
-            );
-        }
-        let names: Vec<String> = platform.groups.keys().cloned().collect();
-        for name in &names {
-            platform.spawn(name);
-        }
-        for name in &names {
-            platform.wait_ready(name).await;
-        }
-        platform
+        // Catalog images at the gateway's media route, where this platform's gateway listens.
+        env.push((
+            "STOREFRONT_PRODUCT__IMAGE_URL_BASE".into(),
+            format!("{}/api/v1/media", url("gateway")),
+        ));
+        env.extend(extra.iter().cloned());
+        self.gateway = url("gateway");
+        self.ports = ports;
+        self.env = env;
     }
 
     fn spawn(&mut self, name: &str) {
@@ -219,6 +269,12 @@ impl Platform {
 
     /// Polls every role of `name` until its `/readyz` answers 200 (two minutes at most).
     pub async fn wait_ready(&mut self, name: &str) {
+        if let Err(e) = self.try_wait_ready(name).await {
+            panic!("{e}:\n{}", self.log(name));
+        }
+    }
+
+    async fn try_wait_ready(&mut self, name: &str) -> Result<(), String> {
         let http = reqwest::Client::new();
         let roles = self.groups[name].roles.clone();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
@@ -232,17 +288,17 @@ impl Platform {
                 }
                 let group = self.groups.get_mut(name).expect("known group");
                 if let Some(Ok(Some(status))) = group.child.as_mut().map(|c| c.try_wait()) {
-                    panic!(
-                        "storefront up ({name}) exited with {status} before {role} was ready:\n{}",
-                        self.log(name)
-                    );
+                    return Err(format!(
+                        "storefront up ({name}) exited with {status} before {role} was ready"
+                    ));
                 }
                 if tokio::time::Instant::now() >= deadline {
-                    panic!("{role} ({name}) not ready after 120 s:\n{}", self.log(name));
+                    return Err(format!("{role} ({name}) not ready after 120 s"));
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+        Ok(())
     }
 
     /// SIGKILLs the process of group `name` (no shutdown, no draining) and waits for it to die.

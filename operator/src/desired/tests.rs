@@ -570,6 +570,11 @@ fn ingress_host_class_and_tls() {
     let tls = &spec.tls.as_ref().unwrap()[0];
     assert_eq!(tls.secret_name.as_deref(), Some("shop-tls"));
     assert_eq!(d.gateway_url, "https://shop.example.com");
+    // Catalog image URLs name the gateway's media route at the public address.
+    assert_eq!(
+        config_map(&d, "shop-product")["STOREFRONT_PRODUCT__IMAGE_URL_BASE"],
+        "https://shop.example.com/api/v1/media"
+    );
 
     let plain = plan(serde_json::json!({"ingress": {"host": "shop.local"}}));
     assert_eq!(plain.gateway_url, "http://shop.local");

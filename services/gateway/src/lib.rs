@@ -117,6 +117,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         ))
         .merge(bounded(routes::payment::router(state), "payment", state))
         .merge(bounded(routes::product::router(state), "product", state))
+        // Its own bound: image reads must not take the catalog's turns.
+        .merge(bounded(routes::media::router(state), "product", state))
         .merge(bounded(
             routes::recommendations::router(state),
             "recommendation",

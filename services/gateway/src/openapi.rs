@@ -204,6 +204,7 @@ impl Modify for Additions {
         doc.merge(crate::routes::cart::CartApiDoc::openapi());
         doc.merge(crate::routes::events::EventsApiDoc::openapi());
         doc.merge(crate::routes::inventory::InventoryApiDoc::openapi());
+        doc.merge(crate::routes::media::MediaApiDoc::openapi());
         doc.merge(crate::routes::order::OrderApiDoc::openapi());
         doc.merge(crate::routes::payment::PaymentApiDoc::openapi());
         doc.merge(crate::routes::product::ProductApiDoc::openapi());

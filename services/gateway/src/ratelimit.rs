@@ -376,10 +376,13 @@ pub fn lazy_redis(
 /// responses carry `RateLimit-*`; denied ones are 429 problems with `Retry-After`.
 pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let limiter = &state.limiter;
-    // The shop's static files cost nothing upstream; only the API is limited.
-    let shop_file =
-        state.config.gateway.web_dir.is_some() && !crate::web::is_api_path(req.uri().path());
-    if !limiter.inner.enabled || EXEMPT.contains(&req.uri().path()) || shop_file {
+    // The shop's static files cost nothing upstream; only the API is limited. Catalog images
+    // are static too (a page shows dozens; browsers and CDNs keep them a year) and their route
+    // has its own bound on requests in flight.
+    let path = req.uri().path();
+    let shop_file = state.config.gateway.web_dir.is_some() && !crate::web::is_api_path(path);
+    let image = path.starts_with(crate::routes::media::PREFIX);
+    if !limiter.inner.enabled || EXEMPT.contains(&path) || shop_file || image {
         return next.run(req).await;
     }
     let (scope, key) = match req.extensions().get::<Identity>() {

@@ -15,6 +15,8 @@ pub struct Upstreams {
     pub auth: Channel,
     pub user: Channel,
     pub product: Channel,
+    /// The product role's HTTP routes (its media route), on the same address as its gRPC API.
+    pub product_http: HttpUpstream,
     pub inventory: Channel,
     pub cart: HttpUpstream,
     pub order: HttpUpstream,
@@ -39,6 +41,7 @@ impl Upstreams {
             auth: grpc("auth", &s.auth)?,
             user: grpc("user", &s.user)?,
             product: grpc("product", &s.product)?,
+            product_http: http("product", s.product.clone()).await?,
             inventory: grpc("inventory", &s.inventory)?,
             cart: http("cart", s.cart.clone()).await?,
             order: http("order", s.order.clone()).await?,

@@ -1,5 +1,5 @@
 //! S3-compatible object storage: a path-style client for a custom endpoint (MinIO, s3s-fs, AWS),
-//! idempotent bucket creation, and presigned upload/download URLs.
+//! idempotent bucket creation, presigned upload/download URLs and streamed reads.
 
 use std::time::Duration;
 
@@ -100,6 +100,45 @@ pub async fn presign_get(
         .await
         .map_err(|e| anyhow::anyhow!("presigning download: {}", describe_error(&e)))?;
     Ok(req.uri().to_string())
+}
+
+/// An object read from the store, its bytes still to come.
+pub struct Object {
+    pub content_length: Option<i64>,
+    /// The store's entity tag, quoted as HTTP writes it.
+    pub etag: Option<String>,
+    pub body: aws_sdk_s3::primitives::ByteStream,
+}
+
+impl Object {
+    /// The bytes as an HTTP body, streamed as the store sends them (never held whole).
+    pub fn into_body(self) -> axum::body::Body {
+        let chunks = futures::stream::unfold(self.body, |mut body| async move {
+            body.next().await.map(|chunk| (chunk, body))
+        });
+        axum::body::Body::from_stream(chunks)
+    }
+}
+
+/// `key` of `bucket`, or `None` when there is no such object.
+pub async fn get_object(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> anyhow::Result<Option<Object>> {
+    match client.get_object().bucket(bucket).key(key).send().await {
+        Ok(o) => Ok(Some(Object {
+            content_length: o.content_length,
+            etag: o.e_tag,
+            body: o.body,
+        })),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+        Err(e) => Err(anyhow::anyhow!(
+            "reading {bucket}/{key}: {}",
+            describe_error(&e)
+        )),
+    }
 }
 
 /// A one-line description of an SDK error (the service's code and message when there is one).

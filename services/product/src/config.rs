@@ -63,10 +63,11 @@ pub struct ProductSettings {
     pub upload_url_ttl_secs: u64,
     /// Largest image accepted, bytes.
     pub max_image_bytes: i64,
-    /// Base URL of a public-read `product-images` bucket (`<base>/<object_key>`); when unset,
-    /// image URLs are presigned GETs valid for `image_url_ttl_secs`.
-    pub image_url_base: Option<String>,
-    pub image_url_ttl_secs: u64,
+    /// Where clients fetch catalog images: an image's URL is `<base>/<object_key>`. The default
+    /// is the gateway's media route at its default address; set it to the gateway's public URL
+    /// (`https://shop.example/api/v1/media`), a CDN in front of it, or a public-read
+    /// `product-images` bucket. Nothing is signed per read (issue #16).
+    pub image_url_base: String,
     /// Polling fallback of the outbox relay.
     pub relay_poll_interval_ms: u64,
     /// Kafka consumer group of the `inventory-events` consumer.
@@ -86,8 +87,7 @@ impl Default for ProductSettings {
             search_queue_timeout_ms: 2000,
             upload_url_ttl_secs: 900,
             max_image_bytes: 10 * 1024 * 1024,
-            image_url_base: None,
-            image_url_ttl_secs: 3600,
+            image_url_base: "http://127.0.0.1:3000/api/v1/media".into(),
             relay_poll_interval_ms: 1000,
             consumer_group: "product".into(),
         }
@@ -119,15 +119,14 @@ impl Validate for ProductSettings {
         if !(60..=7 * 24 * 3600).contains(&self.upload_url_ttl_secs) {
             return invalid("upload_url_ttl_secs", "must be between 60 and 604800");
         }
-        if !(60..=7 * 24 * 3600).contains(&self.image_url_ttl_secs) {
-            return invalid("image_url_ttl_secs", "must be between 60 and 604800");
-        }
         if !(1..=100 * 1024 * 1024).contains(&self.max_image_bytes) {
             return invalid("max_image_bytes", "must be between 1 and 104857600");
         }
-        if let Some(b) = &self.image_url_base {
-            kit::config::check_url("product.image_url_base", b, &["http", "https"])?;
-        }
+        kit::config::check_url(
+            "product.image_url_base",
+            &self.image_url_base,
+            &["http", "https"],
+        )?;
         if self.consumer_group.trim().is_empty() {
             return invalid("consumer_group", "must not be empty");
         }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod media;
 pub mod service;
 pub mod store;
 
@@ -114,7 +115,7 @@ pub async fn build(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Server> {
     }));
     let app = kit::server::grpc_with_http(
         grpc,
-        kit::health::router(readiness, metrics.clone()),
+        kit::health::router(readiness, metrics.clone()).merge(media::router(catalog.clone())),
         &metrics,
     );
     let relay = Relay::new(

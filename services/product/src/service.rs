@@ -731,18 +731,13 @@ impl Catalog {
 
     // ---------- images ----------
 
-    pub async fn image_url(&self, key: &str) -> String {
-        match &self.settings.image_url_base {
-            Some(base) => format!("{}/{}", base.trim_end_matches('/'), key),
-            None => kit::s3::presign_get(
-                &self.presign,
-                &self.bucket,
-                key,
-                Duration::from_secs(self.settings.image_url_ttl_secs),
-            )
-            .await
-            .unwrap_or_default(),
-        }
+    /// The public URL of an image object: `product.image_url_base` and the key, no signature.
+    pub fn image_url(&self, key: &str) -> String {
+        format!(
+            "{}/{}",
+            self.settings.image_url_base.trim_end_matches('/'),
+            key
+        )
     }
 
     pub async fn create_upload(

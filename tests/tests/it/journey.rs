@@ -8,28 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use storefront_tests::platform::{Options, Platform, PrivateBroker, ROLES};
+use storefront_tests::platform::{Options, Platform, PrivateBroker, ROLES, many_shoppers};
 use storefront_tests::shopper::{CARD_DECLINED, CARD_OK, Shopper, mails_to, sku};
 use uuid::Uuid;
 
 const TERMINAL: [&str; 2] = ["paid", "cancelled"];
-
-/// Settings for runs with many shoppers from one address: no rate limit, no sign-up throttle,
-/// and timeouts that suit hundreds of concurrent checkouts on a debug build with two cores
-/// (these tests are about what happens to stock and money, not about latency).
-fn many_shoppers() -> Vec<(String, String)> {
-    [
-        ("STOREFRONT_GATEWAY__RATE_LIMIT__ENABLED", "false"),
-        ("STOREFRONT_AUTH__THROTTLE__ENABLED", "false"),
-        ("STOREFRONT_GATEWAY__REQUEST_TIMEOUT_MS", "60000"),
-        ("STOREFRONT_GATEWAY__UPSTREAMS__TIMEOUT_MS", "60000"),
-        ("STOREFRONT_ORDER__UPSTREAM_TIMEOUT_MS", "60000"),
-        ("STOREFRONT_POSTGRES__ACQUIRE_TIMEOUT_SECS", "30"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
 
 fn settle() -> Duration {
     Duration::from_secs(90)

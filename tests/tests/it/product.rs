@@ -749,7 +749,8 @@ async fn category_moves_refuse_cycles_and_filter_subtrees() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_upload_urls_accept_the_bytes_in_the_real_store() {
-    let s = Catalog::start().await;
+    let cdn = "https://cdn.example/media";
+    let s = Catalog::start_with(|p| p.image_url_base = format!("{cdn}/")).await;
     let admin = &s.admin;
     let p = s.product(json!({"name": "Pictured"})).await;
     let id = p["id"].as_str().unwrap();
@@ -801,16 +802,45 @@ async fn image_upload_urls_accept_the_bytes_in_the_real_store() {
         let (st, img) = admin.post(&images, image).await;
         assert_eq!(st, StatusCode::CREATED, "{img}");
         assert_eq!(img["position"], i);
-        // The URL serves the bytes.
-        let got = s
+        // A stable public URL: the configured base and the key, nothing signed.
+        let key = up["object_key"].as_str().unwrap();
+        assert_eq!(img["url"], format!("{cdn}/{key}"));
+        // The gateway's media route (what the base names by default) serves the bytes, to be
+        // cached for a year; the tag it gives answers 304.
+        let media = format!("{}/api/v1/media/{key}", s.base);
+        let got = s.http.get(&media).send().await.unwrap();
+        assert_eq!(got.status(), StatusCode::OK, "GET image");
+        let h = got.headers().clone();
+        assert_eq!(h["content-type"], "image/png");
+        assert_eq!(h["cache-control"], "public, max-age=31536000, immutable");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(got.bytes().await.unwrap().as_ref(), bytes.as_slice());
+        let etag = h["etag"].to_str().unwrap();
+        let again = s
             .http
-            .get(img["url"].as_str().unwrap())
+            .get(&media)
+            .header("if-none-match", etag)
             .send()
             .await
             .unwrap();
-        assert!(got.status().is_success(), "GET image: {}", got.status());
-        assert_eq!(got.bytes().await.unwrap().as_ref(), bytes.as_slice());
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        assert!(again.bytes().await.unwrap().is_empty());
         image_ids.push(img["id"].as_str().unwrap().to_owned());
+    }
+    // Only image keys are URLs: another file name, another product's path or a missing
+    // object is 404 (problem+json), not a read of whatever the bucket holds.
+    for path in [
+        format!("/api/v1/media/products/{id}/{}.png", Uuid::now_v7()),
+        format!("/api/v1/media/products/{id}/notes.txt"),
+        format!(
+            "/api/v1/media/products/{}/{}.png",
+            Uuid::now_v7(),
+            Uuid::now_v7()
+        ),
+        "/api/v1/media/products/x/..%2F..%2Fsecret.png".to_owned(),
+    ] {
+        let (st, body) = s.get(&path).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{path}: {body}");
     }
     // Content type and size are limited.
     let (st, _) = upload_url("text/html", 10).await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use storefront_tests::platform::{Options, Platform, ROLES};
+use storefront_tests::platform::{Options, Platform, ROLES, many_shoppers};
 use storefront_tests::shopper::{CARD_OK, Shopper, sku};
 use uuid::Uuid;
 
@@ -358,17 +358,7 @@ async fn three_hundred_checkouts_redeem_a_fifty_use_code_fifty_times_and_cancell
     let core: Vec<&'static str> = ROLES.iter().copied().filter(|r| *r != "payment").collect();
     let mut p = Platform::start(Options {
         groups: vec![("core".into(), core), ("payment".into(), vec!["payment"])],
-        env: [
-            ("STOREFRONT_GATEWAY__RATE_LIMIT__ENABLED", "false"),
-            ("STOREFRONT_AUTH__THROTTLE__ENABLED", "false"),
-            ("STOREFRONT_GATEWAY__REQUEST_TIMEOUT_MS", "60000"),
-            ("STOREFRONT_GATEWAY__UPSTREAMS__TIMEOUT_MS", "60000"),
-            ("STOREFRONT_ORDER__UPSTREAM_TIMEOUT_MS", "60000"),
-            ("STOREFRONT_POSTGRES__ACQUIRE_TIMEOUT_SECS", "30"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect(),
+        env: many_shoppers(),
         ..Options::default()
     })
     .await;

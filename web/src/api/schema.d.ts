@@ -760,6 +760,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/media/products/{product_id}/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A catalog image: the URL a product's `images[].url` names (with the default
+         *     `product.image_url_base`). The bytes behind a URL never change: the answer carries an
+         *     `ETag` and `Cache-Control: public, max-age=31536000, immutable`, and `If-None-Match` with
+         *     that tag answers 304.
+         */
+        get: operations["getProductImage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -2082,7 +2104,11 @@ export interface components {
             product_id: string;
             /** Format: int64 */
             size_bytes: number;
-            /** @description Where to display it from. */
+            /**
+             * @description Where to display it from: a stable public URL (by default the media route,
+             *     `/api/v1/media/{object_key}`, or a CDN the platform is configured with). The bytes behind
+             *     it never change, so it may be cached for good.
+             */
             url: string;
             variant_id?: string | null;
         };
@@ -9891,6 +9917,110 @@ export interface operations {
             };
             /** @description Rate limited */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getProductImage: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` of a copy the client keeps */
+                "If-None-Match"?: string | null;
+            };
+            path: {
+                /** @description The product's id */
+                product_id: string;
+                /**
+                 * @description The image file: a UUID and the extension of its type
+                 * @example 0194c1e4-7b1a-7c3e-9d2f-3a4b5c6d7e90.png
+                 */
+                file: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The image */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/avif": number[];
+                    "image/jpeg": number[];
+                    "image/png": number[];
+                    "image/webp": number[];
+                };
+            };
+            /** @description The copy the client keeps is current */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The query or body cannot be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such image */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field is missing or breaks a rule; `errors` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The product service is unavailable */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The image store is unavailable, or too many image reads are in flight; retry after `Retry-After` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The product service did not answer in time */
+            504: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -78,32 +78,54 @@ pub async fn forward(
     }
     match builder.send().await {
         Ok(resp) => relay(resp, service).await,
-        Err(e) if e.is_timeout() => Problem::new(StatusCode::GATEWAY_TIMEOUT)
+        Err(e) => send_failed(&e, service),
+    }
+}
+
+/// The answer to a call to `service` that got no answer: 504 when it timed out, else 502.
+pub(super) fn send_failed(e: &reqwest::Error, service: &'static str) -> Response {
+    if e.is_timeout() {
+        return Problem::new(StatusCode::GATEWAY_TIMEOUT)
             .with_detail(format!(
                 "the {service} service did not answer in time; try again"
             ))
-            .into_response(),
-        Err(e) => {
-            tracing::warn!(service, error = %e, error.chain = %kit::telemetry::chain(&e), "upstream call failed");
-            Problem::new(StatusCode::BAD_GATEWAY)
-                .with_detail(format!(
-                    "the {service} service is unavailable; try again shortly"
-                ))
-                .into_response()
+            .into_response();
+    }
+    tracing::warn!(service, error = %e, error.chain = %kit::telemetry::chain(e), "upstream call failed");
+    Problem::new(StatusCode::BAD_GATEWAY)
+        .with_detail(format!(
+            "the {service} service is unavailable; try again shortly"
+        ))
+        .into_response()
+}
+
+/// A service's own 5xx is not passed through verbatim (it may carry internals): 502 instead,
+/// except 503, which says when to come back.
+pub(super) fn hide_server_error(status: StatusCode, service: &'static str) -> Option<Response> {
+    (status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE).then(|| {
+        tracing::warn!(service, %status, "upstream answered a server error");
+        Problem::new(StatusCode::BAD_GATEWAY)
+            .with_detail(format!("the {service} service failed; try again shortly"))
+            .into_response()
+    })
+}
+
+/// The headers `names` of an upstream answer, to relay.
+pub(super) fn relayed(resp: &reqwest::Response, names: &[HeaderName]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for name in names {
+        if let Some(v) = resp.headers().get(name.as_str())
+            && let Ok(v) = HeaderValue::from_bytes(v.as_bytes())
+        {
+            headers.insert(name.clone(), v);
         }
     }
+    headers
 }
 
 async fn relay(resp: reqwest::Response, service: &'static str) -> Response {
     let status = resp.status();
-    let mut headers = HeaderMap::new();
-    for name in RESPONSE_HEADERS {
-        if let Some(v) = resp.headers().get(name.as_str())
-            && let Ok(v) = HeaderValue::from_bytes(v.as_bytes())
-        {
-            headers.insert(name, v);
-        }
-    }
+    let headers = relayed(&resp, &RESPONSE_HEADERS);
     let bytes: Bytes = match resp.bytes().await {
         Ok(b) => b,
         Err(e) => {
@@ -115,12 +137,8 @@ async fn relay(resp: reqwest::Response, service: &'static str) -> Response {
                 .into_response();
         }
     };
-    // A service's own 5xx is not passed through verbatim: it may carry internals.
-    if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
-        tracing::warn!(service, %status, "upstream answered a server error");
-        return Problem::new(StatusCode::BAD_GATEWAY)
-            .with_detail(format!("the {service} service failed; try again shortly"))
-            .into_response();
+    if let Some(hidden) = hide_server_error(status, service) {
+        return hidden;
     }
     let mut out = Response::new(Body::from(bytes));
     *out.status_mut() = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);

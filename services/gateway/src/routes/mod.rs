@@ -8,6 +8,7 @@ pub mod cart;
 pub mod events;
 pub mod forward;
 pub mod inventory;
+pub mod media;
 pub mod order;
 pub mod payment;
 pub mod product;

@@ -58,13 +58,13 @@ pub fn variant(v: &VariantRecord) -> pb::Variant {
     }
 }
 
-pub async fn image(catalog: &Catalog, i: &ImageRecord) -> pb::Image {
+pub fn image(catalog: &Catalog, i: &ImageRecord) -> pb::Image {
     pb::Image {
         id: i.id.to_string(),
         product_id: i.product_id.to_string(),
         variant_id: i.variant_id.map(|v| v.to_string()),
         object_key: i.object_key.clone(),
-        url: catalog.image_url(&i.object_key).await,
+        url: catalog.image_url(&i.object_key),
         alt_text: i.alt_text.clone(),
         position: i.position,
         content_type: i.content_type.clone(),
@@ -73,11 +73,8 @@ pub async fn image(catalog: &Catalog, i: &ImageRecord) -> pb::Image {
     }
 }
 
-pub async fn product(catalog: &Catalog, p: &ProductRecord) -> pb::Product {
-    let mut images = Vec::with_capacity(p.images.len());
-    for i in &p.images {
-        images.push(image(catalog, i).await);
-    }
+pub fn product(catalog: &Catalog, p: &ProductRecord) -> pb::Product {
+    let images = p.images.iter().map(|i| image(catalog, i)).collect();
     let price = |amount: Option<i64>| {
         amount.zip(p.currency.clone()).map(|(a, c)| pb::Money {
             amount_minor: a,
@@ -111,19 +108,12 @@ pub async fn product(catalog: &Catalog, p: &ProductRecord) -> pb::Product {
     }
 }
 
-pub async fn summary(
-    catalog: &Catalog,
-    p: &ProductRecord,
-    v: &VariantRecord,
-) -> pb::ProductSummary {
+pub fn summary(catalog: &Catalog, p: &ProductRecord, v: &VariantRecord) -> pb::ProductSummary {
     let img = v
         .image_id
         .and_then(|id| p.images.iter().find(|i| i.id == id))
         .or_else(|| p.images.first());
-    let image = match img {
-        Some(i) => Some(image(catalog, i).await),
-        None => None,
-    };
+    let image = img.map(|i| image(catalog, i));
     pb::ProductSummary {
         id: p.id.to_string(),
         slug: p.slug.clone(),

@@ -89,7 +89,7 @@ impl ProductService for ProductApi {
             }
             _ => return Err(Error::invalid("lookup", "give an id or a slug").into()),
         };
-        ok(convert::product(&self.catalog, &p).await)
+        ok(convert::product(&self.catalog, &p))
     }
 
     async fn batch_get_products(
@@ -110,7 +110,7 @@ impl ProductService for ProductApi {
         let (found, missing) = self.catalog.batch_get(&ids, admin).await?;
         let mut products = Vec::with_capacity(found.len());
         for p in &found {
-            products.push(convert::product(&self.catalog, p).await);
+            products.push(convert::product(&self.catalog, p));
         }
         ok(pb::BatchGetProductsResponse {
             products,
@@ -131,7 +131,7 @@ impl ProductService for ProductApi {
         for (v, p) in &found {
             variants.push(pb::SkuVariant {
                 variant: Some(convert::variant(v)),
-                product: Some(convert::summary(&self.catalog, p, v).await),
+                product: Some(convert::summary(&self.catalog, p, v)),
             });
         }
         ok(pb::BatchGetVariantsBySkuResponse {
@@ -203,7 +203,7 @@ impl ProductService for ProductApi {
         let (found, _) = self.catalog.batch_get(&ids, true).await?;
         let mut products = Vec::with_capacity(found.len());
         for p in &found {
-            products.push(convert::product(&self.catalog, p).await);
+            products.push(convert::product(&self.catalog, p));
         }
         ok(pb::ListProductsResponse {
             products,
@@ -366,7 +366,7 @@ impl ProductService for ProductApi {
         let mut hits = Vec::with_capacity(found.len());
         for p in &found {
             hits.push(pb::SearchHit {
-                product: Some(convert::product(&self.catalog, p).await),
+                product: Some(convert::product(&self.catalog, p)),
                 score: scores.get(&p.id).copied().unwrap_or(0.0),
             });
         }
@@ -466,7 +466,7 @@ impl ProductService for ProductApi {
                 variants,
             })
             .await?;
-        ok(convert::product(&self.catalog, &rec).await)
+        ok(convert::product(&self.catalog, &rec))
     }
 
     async fn update_product(&self, req: Request<pb::UpdateProductRequest>) -> Rpc<pb::Product> {
@@ -534,14 +534,14 @@ impl ProductService for ProductApi {
         }
         v.finish()?;
         let rec = self.catalog.update_product(id, patch).await?;
-        ok(convert::product(&self.catalog, &rec).await)
+        ok(convert::product(&self.catalog, &rec))
     }
 
     async fn archive_product(&self, req: Request<pb::ArchiveProductRequest>) -> Rpc<pb::Product> {
         self.admin(&req).await?;
         let id = parse_uuid("id", &req.get_ref().id)?;
         let rec = self.catalog.archive_product(id).await?;
-        ok(convert::product(&self.catalog, &rec).await)
+        ok(convert::product(&self.catalog, &rec))
     }
 
     async fn delete_product(&self, req: Request<pb::DeleteProductRequest>) -> Rpc<()> {
@@ -861,7 +861,7 @@ impl ProductService for ProductApi {
                 r.position,
             )
             .await?;
-        ok(convert::image(&self.catalog, &rec).await)
+        ok(convert::image(&self.catalog, &rec))
     }
 
     async fn update_image(&self, req: Request<pb::UpdateImageRequest>) -> Rpc<pb::Image> {
@@ -880,7 +880,7 @@ impl ProductService for ProductApi {
             .then(|| opt_uuid(&mut v, "image.variant_id", img.variant_id.as_deref()));
         v.finish()?;
         let rec = self.catalog.update_image(id, alt, variant).await?;
-        ok(convert::image(&self.catalog, &rec).await)
+        ok(convert::image(&self.catalog, &rec))
     }
 
     async fn delete_image(&self, req: Request<pb::DeleteImageRequest>) -> Rpc<()> {
@@ -904,10 +904,10 @@ impl ProductService for ProductApi {
             .map(|(i, s)| parse_uuid(&format!("image_ids[{i}]"), s))
             .collect::<Result<Vec<_>, _>>()?;
         let list = self.catalog.reorder_images(product_id, &ids).await?;
-        let mut images = Vec::with_capacity(list.len());
-        for i in &list {
-            images.push(convert::image(&self.catalog, i).await);
-        }
+        let images = list
+            .iter()
+            .map(|i| convert::image(&self.catalog, i))
+            .collect();
         ok(pb::ReorderImagesResponse { images })
     }
 }

@@ -102,7 +102,9 @@ pub struct ImageView {
     pub product_id: String,
     pub variant_id: Option<String>,
     pub object_key: String,
-    /// Where to display it from.
+    /// Where to display it from: a stable public URL (by default the media route,
+    /// `/api/v1/media/{object_key}`, or a CDN the platform is configured with). The bytes behind
+    /// it never change, so it may be cached for good.
     pub url: String,
     pub alt_text: String,
     /// 0 is the primary image.

@@ -213,11 +213,7 @@ async fn accept(
         .reserve(outgoing.len() as u32)
         .map_err(|_| saturated(retry_after))?;
     let meta = Metadata {
-        user_agent: client.user_agent.clone(),
-        device: client.device.into(),
-        browser: client.browser.into(),
-        os: client.os.into(),
-        ip_prefix: client.ip_prefix.clone(),
+        client,
         request_id: headers
             .get(REQUEST_ID_HEADER)
             .and_then(|v| v.to_str().ok())

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use kit::contracts::events::tracking::ClientContext;
 use kit::problem::FieldError;
 use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;
@@ -280,19 +281,9 @@ impl Actor {
     }
 }
 
-/// Coarse facts about the client, derived from its user agent and address. The address itself
-/// is never kept: only its network prefix (IPv4 /24, IPv6 /48).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientInfo {
-    pub user_agent: Option<String>,
-    pub device: &'static str,
-    pub browser: &'static str,
-    pub os: &'static str,
-    pub ip_prefix: Option<String>,
-}
-
-/// Classifies a user agent string and truncates the address.
-pub fn client_info(user_agent: Option<&str>, ip: Option<IpAddr>) -> ClientInfo {
+/// Classifies a user agent string and truncates the address: the contract's coarse facts about
+/// a client. The address itself is never kept, only its network prefix (IPv4 /24, IPv6 /48).
+pub fn client_info(user_agent: Option<&str>, ip: Option<IpAddr>) -> ClientContext {
     let ua = user_agent.map(str::trim).filter(|s| !s.is_empty());
     let l = ua.map(str::to_ascii_lowercase).unwrap_or_default();
     let has = |needles: &[&str]| needles.iter().any(|n| l.contains(n));
@@ -339,11 +330,11 @@ pub fn client_info(user_agent: Option<&str>, ip: Option<IpAddr>) -> ClientInfo {
     } else {
         "other"
     };
-    ClientInfo {
+    ClientContext {
         user_agent: ua.map(|s| s.chars().take(USER_AGENT_MAX).collect()),
-        device,
-        browser,
-        os,
+        device: device.into(),
+        browser: browser.into(),
+        os: os.into(),
         ip_prefix: ip.map(ip_prefix),
     }
 }
@@ -372,7 +363,7 @@ pub fn payload(
     ev: &TrackingEvent,
     actor: &Actor,
     received_at: OffsetDateTime,
-    client: &ClientInfo,
+    client: &ClientContext,
 ) -> Result<Value, serde_json::Error> {
     let mut data = ev.fields.clone();
     data.insert("user_id".into(), json!(actor.user_id));
@@ -383,16 +374,7 @@ pub fn payload(
         json!(rfc3339(ev.occurred_at.unwrap_or(received_at))),
     );
     data.insert("received_at".into(), json!(rfc3339(received_at)));
-    data.insert(
-        "context".into(),
-        json!({
-            "user_agent": client.user_agent,
-            "device": client.device,
-            "browser": client.browser,
-            "os": client.os,
-            "ip_prefix": client.ip_prefix,
-        }),
-    );
+    data.insert("context".into(), serde_json::to_value(client)?);
     ev.kind.conform(Value::Object(data))
 }
 
@@ -472,13 +454,19 @@ mod tests {
             ),
             Some("203.0.113.77".parse().unwrap()),
         );
-        assert_eq!((c.device, c.browser, c.os), ("mobile", "safari", "ios"));
+        assert_eq!(
+            (&*c.device, &*c.browser, &*c.os),
+            ("mobile", "safari", "ios")
+        );
         assert_eq!(c.ip_prefix.as_deref(), Some("203.0.113.0/24"));
         let c = client_info(
             Some("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
             Some("2001:db8:1:2::5".parse().unwrap()),
         );
-        assert_eq!((c.device, c.browser, c.os), ("desktop", "firefox", "linux"));
+        assert_eq!(
+            (&*c.device, &*c.browser, &*c.os),
+            ("desktop", "firefox", "linux")
+        );
         assert_eq!(c.ip_prefix.as_deref(), Some("2001:db8:1::/48"));
         assert_eq!(client_info(None, None).device, "unknown");
     }

@@ -1,6 +1,7 @@
 //! SQL of event_db: the copy of every accepted tracking event and its enrichment, written in one
 //! batch per request.
 
+use kit::contracts::events::tracking::ClientContext;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -25,11 +26,7 @@ pub struct EventRow {
 /// What a request tells about its client (one event_metadata row per event).
 #[derive(Clone, Debug)]
 pub struct Metadata {
-    pub user_agent: Option<String>,
-    pub device: String,
-    pub browser: String,
-    pub os: String,
-    pub ip_prefix: Option<String>,
+    pub client: ClientContext,
     pub request_id: Option<String>,
 }
 
@@ -45,11 +42,11 @@ pub async fn insert(pool: &PgPool, rows: &[EventRow], meta: Option<&Metadata>) -
              SELECT id, $2, $3, $4, $5, $6, $7 FROM UNNEST($1::uuid[]) AS t(id)",
         )
         .bind(&ids)
-        .bind(&m.user_agent)
-        .bind(&m.device)
-        .bind(&m.browser)
-        .bind(&m.os)
-        .bind(&m.ip_prefix)
+        .bind(&m.client.user_agent)
+        .bind(&m.client.device)
+        .bind(&m.client.browser)
+        .bind(&m.client.os)
+        .bind(&m.client.ip_prefix)
         .bind(&m.request_id)
         .execute(&mut *tx)
         .await?;

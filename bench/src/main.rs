@@ -484,22 +484,55 @@ async fn catalog(cli: &Cli, products: usize, queries: &[String]) -> anyhow::Resu
             })
             .collect(),
     );
+    get_phase(cli, &http, "search (q + facets)", urls)
+        .await
+        .print();
+
+    // Category listings: no text, a category subtree, newest first, facets over the subtree
+    // (what a shop's category page asks for).
+    let categories = get_ok(&http, &format!("{base}/api/v1/categories?limit=1000"))
+        .await
+        .map_err(|e| anyhow::anyhow!("listing categories: {e}"))?;
+    let urls: Arc<Vec<String>> = Arc::new(
+        categories["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["id"].as_str())
+            .map(|id| format!("{base}/api/v1/products?category={id}&sort=newest&limit=20"))
+            .collect(),
+    );
+    if urls.is_empty() {
+        println!("category listing: the catalog has no categories; skipped");
+        return Ok(());
+    }
+    get_phase(cli, &http, "category listing (newest, facets)", urls)
+        .await
+        .print();
+    Ok(())
+}
+
+/// A phase of GETs, each client cycling through `urls` from its own starting point.
+async fn get_phase(
+    cli: &Cli,
+    http: &reqwest::Client,
+    name: &str,
+    urls: Arc<Vec<String>>,
+) -> Report {
     let states: Vec<_> = (0..cli.concurrency)
         .map(|w| (http.clone(), urls.clone(), w))
         .collect();
-    let search = phase(
-        "search (q + facets)",
+    phase(
+        name,
         states,
-        duration,
+        Duration::from_secs(cli.duration),
         cli.max_requests,
         |(h, urls, i)| async move {
             let r = get_ok(&h, &urls[i % urls.len()]).await.map(|_| ());
             ((h, urls, i + 1), r)
         },
     )
-    .await;
-    search.print();
-    Ok(())
+    .await
 }
 
 /// A batch of `n` product views of `products` (cycling from `start`).

@@ -9,7 +9,8 @@
 //!
 //! Seeded products emit NO `product.*` events and their stock NO `inventory.stock_changed`
 //! events: this is bulk demo data written under the services, not through their APIs. The derived
-//! search columns are computed with the product service's own `product_refresh(id)`, and
+//! price columns are computed with the product service's own `product_refresh(id)` (whose write
+//! also tells the search index of every running product role, through `product_changes`), and
 //! `product_variants.in_stock` is set from the seeded stock, so search and the in-stock filter
 //! work at once.
 //!
@@ -469,7 +470,7 @@ async fn insert_products(pool: &PgPool, batch: &[Product]) -> anyhow::Result<()>
         .bind(batch.iter().map(|p| p.id).collect::<Vec<_>>())
         .fetch_one(&mut *tx)
         .await
-        .context("refreshing search columns")?;
+        .context("refreshing derived product columns")?;
     tx.commit().await?;
     Ok(())
 }

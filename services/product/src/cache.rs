@@ -116,6 +116,30 @@ impl ProductCache {
         serde_json::from_str(&raw).ok()
     }
 
+    /// The cached products of `ids` in one round trip (`MGET`), by position; `None` where
+    /// there is no current entry.
+    pub async fn get_many(&self, ids: &[Uuid]) -> Vec<Option<ProductRecord>> {
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.product_cache(*id)).collect();
+        let raw: Vec<Option<String>> = self
+            .run("get many", move |mut c| {
+                Box::pin(async move { redis::cmd("MGET").arg(&keys).query_async(&mut c).await })
+            })
+            .await
+            .unwrap_or_default();
+        let mut out: Vec<Option<ProductRecord>> = raw
+            .into_iter()
+            .map(|r| {
+                r.filter(|r| !r.starts_with("T:"))
+                    .and_then(|r| serde_json::from_str(&r).ok())
+            })
+            .collect();
+        out.resize_with(ids.len(), || None);
+        out
+    }
+
     /// Stores what a reader fetched, unless a newer version was seen (see the module docs).
     pub async fn put(&self, p: &ProductRecord) {
         let Ok(json) = serde_json::to_string(p) else {

@@ -52,8 +52,8 @@ pub struct ProductSettings {
     /// How long a search answer (hits, total, facets) is cached in Redis, seconds; 0 turns the
     /// search cache off. Any catalog write makes cached answers unreachable at once.
     pub search_cache_secs: u64,
-    /// Searches computed at once (answers from the search cache do not count); 0 means half the
-    /// database pool, at least 1. The rest keep the catalog's connections for product pages.
+    /// Searches computed at once on the in-memory index (answers from the search cache do not
+    /// count); 0 means one per core. Each takes a core while it runs.
     pub search_concurrency: usize,
     /// Searches waiting for a turn; past it a search is answered 503 with `Retry-After`.
     pub search_queue: usize,

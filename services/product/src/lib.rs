@@ -3,8 +3,8 @@
 //! (`storefront.product.v1`) with `/healthz`, `/readyz` and `/metrics` on the same port.
 //!
 //! [`build`] binds and connects (port 0 picks a free port, see [`Server::local_addr`]);
-//! [`Server::run`] supervises the server, the outbox relay and the `inventory-events` consumer
-//! (which keeps `Variant.in_stock` current) until shutdown.
+//! [`Server::run`] supervises the server, the outbox relay, the `inventory-events` consumer
+//! (which keeps `Variant.in_stock` current) and the search index's catch-up until shutdown.
 #![forbid(unsafe_code)]
 
 extern crate storefront_kit as kit;
@@ -15,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod index;
 pub mod media;
 pub mod service;
 pub mod store;
@@ -86,18 +87,15 @@ pub async fn build(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Server> {
         Duration::from_millis(cfg.common.redis.timeout_ms.max(1)),
     )
     .with_search_ttl(Duration::from_secs(settings.search_cache_secs));
-    let search_workers = match settings.search_concurrency {
-        0 => (cfg.common.postgres.max_connections as usize / 2).max(1),
-        n => n,
-    };
     let catalog = Catalog {
         pool: pool.clone(),
         search_gate: kit::work::BlockingPool::new(
             "search",
-            search_workers,
+            settings.search_concurrency,
             settings.search_queue,
             Duration::from_millis(settings.search_queue_timeout_ms),
         ),
+        index: index::sync::SearchIndex::new(),
         cache,
         s3: s3.clone(),
         presign: kit::s3::presign_client(&cfg.common.s3),
@@ -137,9 +135,7 @@ pub async fn build(cfg: Config, shutdown: Shutdown) -> anyhow::Result<Server> {
     })
 }
 
-/// Creates and migrates product_db, then returns a pool whose sessions use a looser trigram
-/// word-similarity threshold than pg_trgm's 0.6 (one wrong letter in an eight-letter word scores
-/// 0.5), so a misspelt query still finds the product through the index-backed `<%` operator.
+/// Creates and migrates product_db, then returns a pool on it.
 pub async fn connect_db(cfg: &Config) -> anyhow::Result<PgPool> {
     let pg = &cfg.common.postgres;
     let database = cfg.database_name();
@@ -148,10 +144,7 @@ pub async fn connect_db(cfg: &Config) -> anyhow::Result<PgPool> {
         .context("product database")?
         .close()
         .await;
-    let opts = kit::db::connect_options(pg, &database)?.options([(
-        "pg_trgm.word_similarity_threshold",
-        WORD_SIMILARITY_THRESHOLD,
-    )]);
+    let opts = kit::db::connect_options(pg, &database)?;
     PgPoolOptions::new()
         .max_connections(pg.max_connections)
         .acquire_timeout(Duration::from_secs(pg.acquire_timeout_secs))
@@ -159,9 +152,6 @@ pub async fn connect_db(cfg: &Config) -> anyhow::Result<PgPool> {
         .await
         .with_context(|| format!("connecting to database {database}"))
 }
-
-/// `pg_trgm.word_similarity_threshold` of the search sessions.
-const WORD_SIMILARITY_THRESHOLD: &str = "0.4";
 
 /// `build` then `run`.
 pub async fn run(cfg: Config, shutdown: Shutdown) -> anyhow::Result<()> {
@@ -186,6 +176,13 @@ impl Server {
         sup.serve(self.listener, self.app);
         let shutdown = self.shutdown.clone();
         sup.spawn("outbox relay", self.relay.run(shutdown));
+        sup.spawn(
+            "search index",
+            self.catalog
+                .index
+                .clone()
+                .keep_in_step(self.catalog.pool.clone(), self.shutdown.clone()),
+        );
         let catalog = self.catalog.clone();
         sup.consume(
             &self.kafka,

@@ -22,6 +22,7 @@ use crate::domain::{
     Violations, other_prices, slugify,
 };
 use crate::error::{Error, Result, on_constraint};
+use crate::index::sync::SearchIndex;
 use crate::store::categories::{self, MoveOutcome};
 use crate::store::{images, products, variants};
 
@@ -40,6 +41,8 @@ pub struct Catalog {
     pub pool: PgPool,
     /// Turns for computed searches (`product.search_concurrency` at once, a bounded queue).
     pub search_gate: kit::work::BlockingPool,
+    /// The search engine: every product in memory, kept in step with product_db.
+    pub index: Arc<SearchIndex>,
     pub cache: ProductCache,
     pub s3: aws_sdk_s3::Client,
     pub presign: aws_sdk_s3::Client,
@@ -115,6 +118,20 @@ fn not_found(id: Uuid) -> Error {
 impl Catalog {
     // ---------- reads ----------
 
+    /// Brings the search index up to every write committed so far. When product_db cannot be
+    /// reached, searches answer from the index as it stands (it was loaded before), and say so
+    /// in the log; before the first load they fail.
+    pub async fn catch_up_index(&self) -> Result<()> {
+        match self.index.catch_up(&self.pool).await {
+            Ok(()) => Ok(()),
+            Err(e) if self.index.loaded() => {
+                tracing::warn!(error = %e, "search index cannot catch up; answering from the index as it stands");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// A product through the cache (all statuses; callers filter by visibility).
     pub async fn read(&self, id: Uuid) -> Result<Option<ProductRecord>> {
         if let Some(p) = self.cache.get(id).await {
@@ -169,8 +186,8 @@ impl Catalog {
         let ids: Vec<Uuid> = ids.iter().copied().filter(|i| seen.insert(*i)).collect();
         let mut found: BTreeMap<Uuid, ProductRecord> = BTreeMap::new();
         let mut misses = Vec::new();
-        for id in &ids {
-            match self.cache.get(*id).await {
+        for (id, cached) in ids.iter().zip(self.cache.get_many(&ids).await) {
+            match cached {
                 Some(p) => {
                     found.insert(*id, p);
                 }

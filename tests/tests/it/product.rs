@@ -1308,3 +1308,94 @@ async fn prices_per_currency_tax_category_and_weight_round_trip() {
     assert_eq!(got["tax_category"], "zero");
     assert_eq!(got["variants"][0]["prices"], json!([eur(2499)]));
 }
+
+/// The search index of every replica follows the catalog: while writers create products through
+/// one product role, searches on a second role over the same database (its own index, answers
+/// never cached) always include every write that returned before the search began, and the
+/// index's own change log is what carries them (no Redis, no events).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_that_returned_is_in_the_next_search_of_every_replica() {
+    let s = Arc::new(Catalog::start_with(|p| p.search_cache_secs = 0).await);
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&s.catalog.pool)
+        .await
+        .unwrap();
+    let replica_role = s
+        .stack
+        .product(|c| {
+            c.product.database = Some(database);
+            c.product.search_cache_secs = 0;
+        })
+        .await;
+    let replica = ProductServiceClient::new(channel(replica_role.addr, Duration::from_secs(30)));
+    let returned = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (s, returned) = (s.clone(), returned.clone());
+            tokio::spawn(async move {
+                for i in 0..15 {
+                    s.product(
+                        json!({"name": format!("Replicated Kettle {w}-{i}"), "status": "active",
+                                     "variants": [variant(&sku(), 1000 + i, json!({}))]}),
+                    )
+                    .await;
+                    returned.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    let search = |mut client: ProductServiceClient<Channel>| async move {
+        ok(client.search_products(pb::SearchProductsRequest {
+            query: "replicated kettle".into(),
+            page_size: 1,
+            ..Default::default()
+        }))
+        .await
+        .total_size
+    };
+    let mut checks = 0;
+    while returned.load(Ordering::SeqCst) < 60 {
+        let before = returned.load(Ordering::SeqCst) as i64;
+        let total = search(replica.clone()).await;
+        assert!(
+            total >= before,
+            "{before} writes had returned, the replica found {total}"
+        );
+        checks += 1;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert_eq!(search(replica.clone()).await, 60);
+    assert!(checks > 1, "searches ran while writes were landing");
+    // Archiving and deleting leave the replica's index too.
+    let (_, page) = s.get("/api/v1/products?q=replicated&limit=2").await;
+    let ids: Vec<String> = column(&page["items"], "id");
+    for id in &ids {
+        let (st, _) = s
+            .admin
+            .post(format!("/api/v1/admin/products/{id}/archive"), None)
+            .await;
+        assert_eq!(st, StatusCode::OK);
+    }
+    assert_eq!(search(replica.clone()).await, 58);
+    let (st, body) = s
+        .admin
+        .delete(format!("/api/v1/admin/products/{}", ids[1]))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{body}");
+    let mut req = tonic::Request::new(pb::SearchProductsRequest {
+        query: "replicated kettle".into(),
+        page_size: 1,
+        ..Default::default()
+    });
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", s.stack.admin()).parse().unwrap(),
+    );
+    let total = ok(replica.clone().search_products(req)).await.total_size;
+    assert_eq!(
+        total, 59,
+        "the admin sees the archived one, not the deleted one"
+    );
+}

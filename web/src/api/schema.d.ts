@@ -10657,7 +10657,10 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description Free text (typos tolerated); at most 256 characters.
+                 * @description Free text; at most 256 characters. Every word must match (name, brand, tags, SKUs or
+                 *     description; English words by their stem, one typo tolerated from 4 letters and two from
+                 *     8, the last word also as a prefix); `or` between words gives alternatives and `-word`
+                 *     excludes a word.
                  * @example trail shoe
                  */
                 q?: string;

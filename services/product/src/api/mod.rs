@@ -340,20 +340,17 @@ impl ProductService for ProductApi {
         let page = match cached {
             Some(page) => page,
             None => {
-                // A computed search is the catalog's most expensive read: a bounded number run
-                // at once, so a flood of distinct searches cannot take every connection from the
-                // product pages; past the queue the answer is 503 with `Retry-After`.
-                let _turn = self.catalog.search_gate.reserve().await?;
-                let page = search::search(
-                    &self.catalog.pool,
-                    &filters,
-                    sort,
-                    cursor.as_ref(),
-                    limit,
-                    true,
-                )
-                .await
-                .map_err(Error::from)?;
+                // A computed search runs on the search pool: a bounded number at once, so a
+                // flood of distinct searches cannot take every core from the product pages;
+                // past the queue the answer is 503 with `Retry-After`. It first takes in every
+                // write committed before it began (see `index::sync`).
+                let turn = self.catalog.search_gate.reserve().await?;
+                self.catalog.catch_up_index().await?;
+                let index = self.catalog.index.clone();
+                let (filters, cursor) = (filters.clone(), cursor.clone());
+                let page = turn
+                    .run(move || index.read(|ix| ix.search(&filters, sort, cursor.as_ref(), limit)))
+                    .await;
                 if let Some(k) = &cache_key {
                     self.catalog.cache.search_put(k, &page).await;
                 }

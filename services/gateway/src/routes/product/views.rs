@@ -440,7 +440,10 @@ pub struct MoveCategoryBody {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct SearchQuery {
-    /// Free text (typos tolerated); at most 256 characters.
+    /// Free text; at most 256 characters. Every word must match (name, brand, tags, SKUs or
+    /// description; English words by their stem, one typo tolerated from 4 letters and two from
+    /// 8, the last word also as a prefix); `or` between words gives alternatives and `-word`
+    /// excludes a word.
     #[param(example = "trail shoe")]
     q: Option<String>,
     /// Category id: products in it or any descendant.

@@ -217,12 +217,16 @@ struct PartitionProgress {
 
 type GroupProgress = BTreeMap<(String, i32), PartitionProgress>;
 
-/// The partitions that, between two checks, had events waiting while the group committed
-/// nothing on them: nobody consumes them.
+/// The partitions that had events waiting at both checks while the group committed nothing
+/// on them in between: nobody consumes them. (An event handled just before the first check
+/// whose offset was not committed yet is not a stall: it was not waiting then.)
 fn stalled(before: &GroupProgress, now: &GroupProgress) -> Vec<(String, i32)> {
     now.iter()
         .filter(|(tp, p)| {
-            p.committed < p.high && before.get(*tp).is_some_and(|b| b.committed == p.committed)
+            p.committed < p.high
+                && before
+                    .get(*tp)
+                    .is_some_and(|b| b.committed == p.committed && b.committed < b.high)
         })
         .map(|(tp, _)| tp.clone())
         .collect()
@@ -506,5 +510,8 @@ mod tests {
         assert!(stalled(&progress(&[(0, 5, 5)]), &progress(&[(0, 5, 5)])).is_empty());
         // A partition not seen in the previous check cannot be judged yet.
         assert!(stalled(&progress(&[(0, 5, 5)]), &progress(&[(1, 0, 3)])).is_empty());
+        // Nothing waited at the first check: an event that arrived since (or was handled and
+        // is not committed yet) is not a stall.
+        assert!(stalled(&progress(&[(0, 5, 5)]), &progress(&[(0, 5, 6)])).is_empty());
     }
 }

@@ -3,6 +3,9 @@
 //! aggregate id and marks them. It is woken by LISTEN/NOTIFY and also polls, so a lost
 //! notification only delays delivery. Delivery is at least once: a relay that dies after
 //! publishing but before marking republishes on restart, and consumers dedupe with the inbox.
+//! Marking is batched (every 500 ms or 1,000 events, issue #16): reading a batch is a plain
+//! read and publishing it writes nothing, so a busy database pays one write transaction per
+//! half second for its relay instead of one per batch.
 
 use std::time::Duration;
 
@@ -116,6 +119,10 @@ impl Default for RelayOptions {
     }
 }
 
+/// How long published events may wait to be marked, and how many at most.
+const MARK_EVERY: Duration = Duration::from_millis(500);
+const MARK_MAX: usize = 1_000;
+
 /// A claimed, not yet published outbox row.
 #[derive(Clone, Debug)]
 pub struct Pending {
@@ -124,15 +131,21 @@ pub struct Pending {
     pub event: CloudEvent,
 }
 
-/// Locks up to `limit` unpublished rows in `seq` order for this transaction.
-pub async fn claim(tx: &mut PgConnection, limit: i64) -> Result<Vec<Pending>, sqlx::Error> {
+/// Up to `limit` unpublished rows in `seq` order, leaving out `skip` (rows published but not
+/// marked yet). A plain read: only the relay holding the relay lock publishes.
+pub async fn claim(
+    c: &mut PgConnection,
+    limit: i64,
+    skip: &[Uuid],
+) -> Result<Vec<Pending>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, topic, event_key, event_type, source, subject, data, traceparent, created_at
-           FROM outbox WHERE published_at IS NULL
-          ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+           FROM outbox WHERE published_at IS NULL AND id <> ALL($2)
+          ORDER BY seq LIMIT $1",
     )
     .bind(limit)
-    .fetch_all(&mut *tx)
+    .bind(skip)
+    .fetch_all(&mut *c)
     .await?;
     rows.into_iter()
         .map(|r| {
@@ -226,29 +239,31 @@ async fn mark_failed(tx: &mut PgConnection, ids: &[Uuid], error: &str) -> Result
     Ok(())
 }
 
-/// Publishes one batch. Returns how many rows were published.
+/// Publishes one batch. The acknowledged ids join `unmarked` (the caller marks them later with
+/// [`mark_published`], many batches at a time); rows the broker refused are marked failed at
+/// once. Returns how many rows were published.
 pub async fn relay_once(
     pool: &PgPool,
     producer: &FutureProducer,
     settings: &KafkaSettings,
     opts: &RelayOptions,
+    unmarked: &mut Vec<Uuid>,
 ) -> anyhow::Result<usize> {
-    let mut tx = pool.begin().await?;
-    let pending = claim(&mut tx, opts.batch_size).await?;
+    let mut c = pool.acquire().await?;
+    let pending = claim(&mut c, opts.batch_size, unmarked).await?;
     if pending.is_empty() {
         return Ok(0);
     }
     let (ok, err) = publish(producer, settings, &pending, opts.publish_timeout).await;
-    mark_published(&mut tx, &ok).await?;
+    unmarked.extend_from_slice(&ok);
     if let Some(e) = &err {
         let failed: Vec<Uuid> = pending
             .iter()
             .map(|p| p.event.id)
             .filter(|id| !ok.contains(id))
             .collect();
-        mark_failed(&mut tx, &failed, &format!("{e:#}")).await?;
+        mark_failed(&mut c, &failed, &format!("{e:#}")).await?;
     }
-    tx.commit().await?;
     match err {
         Some(e) => Err(e.context(format!(
             "{} of {} events published",
@@ -256,6 +271,25 @@ pub async fn relay_once(
             pending.len()
         ))),
         None => Ok(ok.len()),
+    }
+}
+
+/// Marks `unmarked` published in one statement and empties it; on failure they stay for the
+/// next try (and are not published again meanwhile).
+async fn flush(pool: &PgPool, unmarked: &mut Vec<Uuid>) {
+    if unmarked.is_empty() {
+        return;
+    }
+    let result = async {
+        let mut c = pool.acquire().await?;
+        mark_published(&mut c, unmarked).await
+    }
+    .await;
+    match result {
+        Ok(()) => unmarked.clear(),
+        Err(e) => {
+            tracing::warn!(error = %e, events = unmarked.len(), "outbox relay: cannot mark published events; retrying")
+        }
     }
 }
 
@@ -317,17 +351,43 @@ impl Relay {
         tracing::info!("outbox relay started");
 
         let mut backoff = Duration::from_millis(100);
+        // Published, not marked yet: marked together every `MARK_EVERY` (or `MARK_MAX` ids),
+        // one write transaction instead of one per batch. A relay that dies before marking
+        // republishes them; the consumers' inbox drops the repeats, as after any crash.
+        let mut unmarked: Vec<Uuid> = Vec::new();
+        let mut oldest = tokio::time::Instant::now();
         loop {
             if shutdown.is_triggered() {
                 break;
             }
-            match relay_once(&self.pool, &self.producer, &self.settings, &self.opts).await {
+            if !unmarked.is_empty()
+                && (unmarked.len() >= MARK_MAX || oldest.elapsed() >= MARK_EVERY)
+            {
+                flush(&self.pool, &mut unmarked).await;
+            }
+            let before = unmarked.len();
+            let result = relay_once(
+                &self.pool,
+                &self.producer,
+                &self.settings,
+                &self.opts,
+                &mut unmarked,
+            )
+            .await;
+            if before == 0 && !unmarked.is_empty() {
+                oldest = tokio::time::Instant::now();
+            }
+            match result {
                 Ok(n) if n > 0 => {
                     backoff = Duration::from_millis(100);
                     continue; // more may be waiting
                 }
                 Ok(_) => {
                     backoff = Duration::from_millis(100);
+                    let mark_at = match unmarked.is_empty() {
+                        true => None,
+                        false => Some(oldest + MARK_EVERY),
+                    };
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         n = listener.try_recv() => {
@@ -335,6 +395,12 @@ impl Relay {
                                 tracing::warn!(error = %e, "outbox relay: LISTEN connection lost; polling until it is back");
                             }
                         }
+                        _ = async {
+                            match mark_at {
+                                Some(at) => tokio::time::sleep_until(at).await,
+                                None => std::future::pending().await,
+                            }
+                        } => {}
                         _ = tokio::time::sleep(self.opts.poll_interval) => {}
                     }
                 }
@@ -348,6 +414,7 @@ impl Relay {
                 }
             }
         }
+        flush(&self.pool, &mut unmarked).await;
         let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(RELAY_LOCK)
             .execute(&mut lock_conn)

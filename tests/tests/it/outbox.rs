@@ -107,7 +107,7 @@ async fn relay_killed_mid_batch_delivers_at_least_once_and_inbox_applies_exactly
     {
         let producer = storefront_kit::kafka::producer(&common.kafka).unwrap();
         let mut tx = pool.begin().await.unwrap();
-        let batch = outbox::claim(&mut tx, 60).await.unwrap();
+        let batch = outbox::claim(&mut tx, 60, &[]).await.unwrap();
         assert_eq!(batch.len(), 60);
         let (acked, err) =
             outbox::publish(&producer, &common.kafka, &batch, Duration::from_secs(30)).await;

@@ -135,7 +135,7 @@ if [[ "$scenario" == burst ]]; then
   exit 0
 fi
 if [[ "$scenario" != checkout ]]; then
-  "$bin/storefront-bench" "$scenario" "$@"
+  STOREFRONT_BENCH_PID="$pid" "$bin/storefront-bench" "$scenario" "$@"
   exit 0
 fi
 

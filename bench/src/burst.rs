@@ -34,15 +34,24 @@ pub struct BurstArgs {
 
 /// Resident set size of `pid` in KiB (`VmRSS` of `/proc/<pid>/status`).
 pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status (is --pid the platform?)"))?;
-    parse_vm_rss(&text).context("no VmRSS line")
+    status_kib(pid, "VmRSS")
 }
 
-fn parse_vm_rss(status: &str) -> Option<u64> {
+/// The highest resident set size `pid` has had, in KiB (`VmHWM`).
+pub fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmHWM")
+}
+
+fn status_kib(pid: u32, key: &str) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status (is --pid the platform?)"))?;
+    parse_status(&text, key).with_context(|| format!("no {key} line"))
+}
+
+fn parse_status(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|n| n.parse().ok())
 }
@@ -253,7 +262,9 @@ mod tests {
     #[test]
     fn rss_is_read_from_proc_status() {
         let text = "Name:\tstorefront\nVmPeak:\t  900000 kB\nVmRSS:\t  51234 kB\nThreads:\t40\n";
-        assert_eq!(parse_vm_rss(text), Some(51234));
+        assert_eq!(parse_status(text, "VmRSS"), Some(51234));
+        assert_eq!(parse_status(text, "VmPeak"), Some(900000));
+        assert_eq!(parse_status(text, "Vm"), None);
         assert!(rss_kib(std::process::id()).unwrap() > 0);
     }
 

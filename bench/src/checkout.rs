@@ -111,6 +111,7 @@ async fn buy(s: &mut Shopper) -> Result<(), String> {
     if !(200..300).contains(&st) {
         return Err(format!("add to cart: {st} {body}"));
     }
+    resolve_shipping(&s.http, &s.base, &s.token).await?;
     let t = Instant::now();
     let (st, order) = send(
         s.http
@@ -260,11 +261,43 @@ pub(crate) async fn register_with_card(
     Ok((token, card))
 }
 
-/// The body of `POST /api/v1/checkout` paying with `card`.
+/// The shipping method benchmark checkouts take: the cheapest the shop offers to the bench
+/// address, read once from a cart estimate (`None` when the shop has no shipping zones).
+static SHIPPING: tokio::sync::OnceCell<Option<String>> = tokio::sync::OnceCell::const_new();
+
+/// Reads [`SHIPPING`] from `token`'s cart (which must hold a line) unless it is known.
+pub(crate) async fn resolve_shipping(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> Result<(), String> {
+    SHIPPING
+        .get_or_try_init(|| async {
+            let (st, cart) = send(
+                http.get(format!("{base}/api/v1/cart?country=DE&currency=EUR"))
+                    .bearer_auth(token),
+            )
+            .await?;
+            if st != 200 {
+                return Err(format!("cart estimate: {st} {cart}"));
+            }
+            Ok(cart["estimate"]["shipping_method_id"]
+                .as_str()
+                .map(str::to_owned))
+        })
+        .await
+        .map(|_| ())
+}
+
+/// The body of `POST /api/v1/checkout` paying with `card` (call [`resolve_shipping`] first).
 pub(crate) fn checkout_body(card: &str) -> Value {
-    json!({
+    let mut body = json!({
         "payment_method_id": card,
         "shipping_address": {"recipient_name": "Bench", "address_lines": ["1 Loop Street"],
                              "locality": "Berlin", "postal_code": "10115", "country_code": "DE"}
-    })
+    });
+    if let Some(Some(method)) = SHIPPING.get() {
+        body["shipping_method_id"] = json!(method);
+    }
+    body
 }

@@ -80,6 +80,10 @@ pub struct LoadArgs {
     /// Skip the reference limits (static route, pgbench, redis-benchmark).
     #[arg(long)]
     pub no_reference: bool,
+    /// The platform's process (`storefront up`), whose peak resident memory over the run is
+    /// printed at the end (`scripts/bench.sh` passes it).
+    #[arg(long, env = "STOREFRONT_BENCH_PID")]
+    pub pid: Option<u32>,
     /// Distinct products browse cycles through.
     #[arg(long, default_value_t = 200)]
     pub products: usize,
@@ -466,5 +470,13 @@ pub async fn run(base: &str, a: &LoadArgs, bounds: &Bounds) -> anyhow::Result<()
     )
     .with_context(|| format!("writing {}", svg_path.display()))?;
     println!("\nwrote {} and {}", json_path.display(), svg_path.display());
+    if let Some(pid) = a.pid {
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        println!(
+            "memory: `storefront up` (pid {pid}) peak RSS {:.0} MiB over the run (VmHWM), {:.0} MiB now",
+            mib(crate::burst::peak_rss_kib(pid)?),
+            mib(crate::burst::rss_kib(pid)?)
+        );
+    }
     Ok(())
 }

@@ -297,6 +297,9 @@ pub async fn warm_up_purchase(
     if !matches!(status, 200 | 201) {
         bail!("warm-up: adding to the cart: {status} {body}");
     }
+    crate::checkout::resolve_shipping(http, base, token)
+        .await
+        .map_err(|e| anyhow::anyhow!("warm-up: {e}"))?;
     let order = expect(
         http.post(format!("{base}/api/v1/checkout"))
             .bearer_auth(token)

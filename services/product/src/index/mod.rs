@@ -158,8 +158,6 @@ pub struct Index {
     categories: Runs,
     tags: Runs,
     pairs: Runs,
-    /// The name of each pair symbol (`Sym::MAX` for symbols that are not pairs).
-    pair_name: Vec<Sym>,
     /// Slots per filter value (ascending): lowercased brand, category, tag.
     by_brand_lower: HashMap<Sym, Vec<u32>>,
     by_category: HashMap<Sym, Vec<u32>>,
@@ -176,8 +174,9 @@ pub struct Index {
     surface_chars: Vec<(Box<[char]>, TermId)>,
     postings: Vec<Vec<(u32, f32)>>,
     syms: Interner,
-    /// `name=value` pair symbol → (name, value) symbols.
-    pair_parts: HashMap<Sym, (Sym, Sym)>,
+    /// By symbol: the (name, value) symbols of a `name=value` pair (`Sym::MAX` twice for
+    /// symbols that are not pairs).
+    pair_parts: Vec<(Sym, Sym)>,
     expansions: Mutex<HashMap<(String, bool), Expansion>>,
 }
 
@@ -292,11 +291,11 @@ impl Index {
                     .map(|(k, val)| {
                         let (ks, vs) = (self.syms.intern(k), self.syms.intern(val));
                         let pair = self.syms.intern(&format!("{k}={val}"));
-                        self.pair_parts.insert(pair, (ks, vs));
-                        if self.pair_name.len() <= pair as usize {
-                            self.pair_name.resize(pair as usize + 1, Sym::MAX);
+                        if self.pair_parts.len() <= pair as usize {
+                            self.pair_parts
+                                .resize(pair as usize + 1, (Sym::MAX, Sym::MAX));
                         }
-                        self.pair_name[pair as usize] = ks;
+                        self.pair_parts[pair as usize] = (ks, vs);
                         pairs.push((pair, ks));
                         pair
                     })
@@ -737,7 +736,7 @@ impl Index {
                     }
                 }
                 for p in self.pairs.of(slot) {
-                    if !names.contains(&self.pair_name[*p as usize]) {
+                    if !names.contains(&self.pair_parts[*p as usize].0) {
                         pairs.add(*p);
                     }
                 }
@@ -778,7 +777,7 @@ impl Index {
                 for (i, name) in names.iter().enumerate() {
                     if attr_but[i].as_ref().is_none_or(|b| b.get(slot)) {
                         for p in self.pairs.of(slot) {
-                            if self.pair_name[*p as usize] == *name {
+                            if self.pair_parts[*p as usize].0 == *name {
                                 pairs.add(*p);
                             }
                         }
@@ -848,7 +847,7 @@ impl Index {
                 .touched
                 .iter()
                 .filter_map(|p| {
-                    let (k, v) = self.pair_parts.get(p)?;
+                    let (k, v) = self.pair_parts.get(*p as usize)?;
                     Some((
                         self.syms.name(*k).to_owned(),
                         self.syms.name(*v).to_owned(),

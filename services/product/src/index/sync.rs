@@ -1,12 +1,14 @@
 //! Keeping the index in step with product_db.
 //!
 //! Every product write leaves a row in `product_changes` with its transaction id (a trigger,
-//! see the migration `20261206000001_search_index.sql`). [`SearchIndex::catch_up`] reads, in one
-//! repeatable-read transaction, the snapshot's xmin and the products of every change whose
-//! transaction id is at or above the previous xmin, and applies them; the new xmin becomes the
-//! watermark. A transaction that was still running at the previous read has an id at or above
-//! that xmin, so it is read once it commits, whatever the commit order: no write is missed,
-//! and re-reading one is harmless (a product is replaced by its current row).
+//! see the migration `20261206000001_search_index.sql`). [`SearchIndex::catch_up`] reads, in
+//! one statement, the snapshot's xmin and the changes whose transaction id is at or above the
+//! previous xmin, then loads and applies those products; the new xmin becomes the watermark.
+//! A transaction that was still running at the previous read has an id at or above that xmin,
+//! so it is read once it commits, whatever the commit order; one that commits between the
+//! statements is read now or (its id is at or above the new xmin) next time. No write is
+//! missed, and re-reading one is harmless (a product is replaced by its current row). In the
+//! common case, nothing changed, a catch-up is that one statement.
 //!
 //! A search calls `catch_up` first, so a write that returned before the search began is in its
 //! answer, on every replica (searches arriving together share one catch-up). A background task
@@ -73,55 +75,45 @@ impl SearchIndex {
         let stale = pos
             .began
             .is_none_or(|b| began.duration_since(b) > RETENTION / 2);
-        let mut tx = pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        let xmin: String =
-            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
-                .fetch_one(&mut *tx)
-                .await?;
+        let watermark = pos.watermark.filter(|_| !stale);
+        let mut c = pool.acquire().await?;
+        // One statement, one snapshot: its xmin and the changes at or above the last one.
+        let (xmin, ids): (String, Vec<Uuid>) = sqlx::query_as(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text,
+                    ARRAY(SELECT DISTINCT product_id FROM product_changes
+                           WHERE xid >= $1::text::xid8)",
+        )
+        .bind(watermark.map(|w| w.to_string()))
+        .fetch_one(&mut *c)
+        .await?;
         let xmin: u64 = xmin
             .parse()
             .map_err(|e| sqlx::Error::Decode(format!("xmin `{xmin}`: {e}").into()))?;
-        match pos.watermark.filter(|_| !stale) {
-            None => {
-                let t = Instant::now();
-                let products = load(&mut tx, None).await?;
-                tx.commit().await?;
-                let mut fresh = Index::default();
-                for p in &products {
-                    fresh.upsert(p);
-                }
-                drop(products);
-                *self.index.write().unwrap_or_else(|e| e.into_inner()) = fresh;
-                self.loaded.store(true, Ordering::Release);
-                tracing::info!(
-                    products = self.read(Index::len),
-                    took_ms = t.elapsed().as_millis() as u64,
-                    "search index loaded"
-                );
+        if watermark.is_none() {
+            let t = Instant::now();
+            let products = load(&mut c, None).await?;
+            drop(c);
+            let mut fresh = Index::default();
+            for p in &products {
+                fresh.upsert(p);
             }
-            Some(w) => {
-                let ids: Vec<Uuid> = sqlx::query_scalar(
-                    "SELECT DISTINCT product_id FROM product_changes WHERE xid >= $1::text::xid8",
-                )
-                .bind(w.to_string())
-                .fetch_all(&mut *tx)
-                .await?;
-                if !ids.is_empty() {
-                    let products = load(&mut tx, Some(&ids)).await?;
-                    tx.commit().await?;
-                    let mut ix = self.index.write().unwrap_or_else(|e| e.into_inner());
-                    for id in &ids {
-                        ix.remove(*id);
-                    }
-                    for p in &products {
-                        ix.upsert(p);
-                    }
-                } else {
-                    tx.commit().await?;
-                }
+            drop(products);
+            *self.index.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+            self.loaded.store(true, Ordering::Release);
+            tracing::info!(
+                products = self.read(Index::len),
+                took_ms = t.elapsed().as_millis() as u64,
+                "search index loaded"
+            );
+        } else if !ids.is_empty() {
+            let products = load(&mut c, Some(&ids)).await?;
+            drop(c);
+            let mut ix = self.index.write().unwrap_or_else(|e| e.into_inner());
+            for id in &ids {
+                ix.remove(*id); // deleted ones stay out; the others come back below
+            }
+            for p in &products {
+                ix.upsert(p);
             }
         }
         pos.watermark = Some(xmin);

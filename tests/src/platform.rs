@@ -454,6 +454,19 @@ impl PrivateBroker {
             },
         )
         .await;
+        // The index tansu's SQLite schema lacks (scripts/tansu-index.py says why).
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/tansu-index.py");
+        let out = Command::new("python3")
+            .arg(script)
+            .arg(self.dir.join("tansu.db"))
+            .output()
+            .await
+            .expect("running python3 scripts/tansu-index.py");
+        assert!(
+            out.status.success(),
+            "scripts/tansu-index.py: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// SIGKILLs the broker (its storage survives).

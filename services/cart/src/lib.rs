@@ -171,7 +171,8 @@ impl Server {
             sweep_guest_carts(pool.clone(), settings.guest_ttl_days, shutdown.clone()),
         );
         let consumer_pool = pool.clone();
-        sup.consume(
+        // Shoppers wait for this one: the lines they bought leave the cart when it runs.
+        sup.consume_saga(
             &common.kafka,
             &settings.consumer_group,
             &[kit::events::topics::ORDER_EVENTS],

@@ -192,6 +192,8 @@ pub struct ConsumerOptions {
     /// How often an idle consumer checks that the group is making progress (see
     /// [`run_consumer`]); two checks in a row without progress make it rejoin.
     pub stall_check: Duration,
+    /// `fetch.wait.max.ms` for this consumer; `None`: `kafka.fetch_wait_ms`.
+    pub fetch_wait_ms: Option<u64>,
 }
 
 impl ConsumerOptions {
@@ -202,6 +204,7 @@ impl ConsumerOptions {
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
             stall_check: Duration::from_secs(10),
+            fetch_wait_ms: None,
         }
     }
 }
@@ -282,12 +285,13 @@ fn subscribed_consumer(
         // restarted) gets no partitions; a metadata refresh that sees them triggers the
         // rebalance that assigns them. librdkafka's default waits 5 minutes for that.
         .set("topic.metadata.refresh.interval.ms", "5000")
-        // How long the broker may hold a fetch. tansu 0.6 holds every answer for part of it
-        // even when the fetch found events (half of it from 250 ms up, below that all of it),
-        // so this bounds the latency each hop of the purchase saga adds: librdkafka's default
-        // of 500 ms put checkout-to-paid at 1.06 s median and 4.8 s p99; 100 ms gives 0.57 s and
-        // 1.35 s. The cost is more idle fetch requests on loopback.
-        .set("fetch.wait.max.ms", "100")
+        // How long the broker may hold a fetch: what each hop costs (KafkaSettings).
+        .set(
+            "fetch.wait.max.ms",
+            opts.fetch_wait_ms
+                .unwrap_or(settings.fetch_wait_ms)
+                .to_string(),
+        )
         .create()
         .context("creating Kafka consumer")?;
     let topics: Vec<&str> = opts.topics.iter().map(String::as_str).collect();

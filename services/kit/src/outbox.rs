@@ -3,9 +3,9 @@
 //! aggregate id and marks them. It is woken by LISTEN/NOTIFY and also polls, so a lost
 //! notification only delays delivery. Delivery is at least once: a relay that dies after
 //! publishing but before marking republishes on restart, and consumers dedupe with the inbox.
-//! Marking is batched (every 500 ms or 1,000 events, issue #16): reading a batch is a plain
+//! Marking is batched (every second or 1,000 events, issue #16): reading a batch is a plain
 //! read and publishing it writes nothing, so a busy database pays one write transaction per
-//! half second for its relay instead of one per batch.
+//! second for its relay instead of one per batch.
 
 use std::time::Duration;
 
@@ -120,7 +120,7 @@ impl Default for RelayOptions {
 }
 
 /// How long published events may wait to be marked, and how many at most.
-const MARK_EVERY: Duration = Duration::from_millis(500);
+const MARK_EVERY: Duration = Duration::from_secs(1);
 const MARK_MAX: usize = 1_000;
 
 /// A claimed, not yet published outbox row.

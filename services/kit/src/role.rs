@@ -68,13 +68,25 @@ impl Supervisor {
         H: Fn(Delivery) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = anyhow::Result<Outcome>> + Send + 'static,
     {
-        let opts = ConsumerOptions::new(
-            group,
-            topics
-                .iter()
-                .map(|t| crate::events::topic(kafka, t))
-                .collect(),
-        );
+        self.consume_with(kafka, options(kafka, group, topics), metrics, handler)
+    }
+
+    /// [`Supervisor::consume`] for a consumer shoppers wait for (between checkout and `paid`,
+    /// and the bought lines leaving the cart): it lets the broker hold a fetch only
+    /// `kafka.saga_fetch_wait_ms`, not `kafka.fetch_wait_ms`.
+    pub fn consume_saga<H, Fut>(
+        &mut self,
+        kafka: &KafkaSettings,
+        group: &str,
+        topics: &[&str],
+        metrics: Option<Metrics>,
+        handler: H,
+    ) where
+        H: Fn(Delivery) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<Outcome>> + Send + 'static,
+    {
+        let mut opts = options(kafka, group, topics);
+        opts.fetch_wait_ms = Some(kafka.saga_fetch_wait_ms);
         self.consume_with(kafka, opts, metrics, handler)
     }
 
@@ -96,6 +108,17 @@ impl Supervisor {
             crate::kafka::run_consumer(&kafka, opts, metrics, shutdown, handler).await
         });
     }
+}
+
+/// The options of a consumer of `topics` (unprefixed names) as `group`.
+fn options(kafka: &KafkaSettings, group: &str, topics: &[&str]) -> ConsumerOptions {
+    ConsumerOptions::new(
+        group,
+        topics
+            .iter()
+            .map(|t| crate::events::topic(kafka, t))
+            .collect(),
+    )
 }
 
 #[cfg(test)]

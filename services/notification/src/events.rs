@@ -1,8 +1,8 @@
 //! What notification consumes: `user.registered` on `user-events` (who to write to), and
 //! `order.paid`, `order.shipped`, `order.refunded` (`order-events`) and `payment.failed`
-//! (`payment-events`), each recorded once as an e-mail to send (inbox + the event id as the
-//! notification's key). Sending happens in [`crate::sender`], so a slow SMTP server or an
-//! unknown recipient never holds up a partition.
+//! (`payment-events`), each recorded once as an e-mail to send (the event id is the
+//! notification's key, so the ledger is that consumer's inbox). Sending happens in
+//! [`crate::sender`], so a slow SMTP server or an unknown recipient never holds up a partition.
 
 use std::sync::Arc;
 
@@ -15,9 +15,9 @@ use uuid::Uuid;
 use crate::render::Kind;
 use crate::store;
 
-/// Inbox names of the two consumers.
+/// Inbox name of the `user-events` consumer (the mail consumer's inbox is the notifications
+/// ledger itself, keyed by event id).
 pub const RECIPIENTS_CONSUMER: &str = "notification.recipients";
-pub const MAIL_CONSUMER: &str = "notification";
 
 /// Handles one `user-events` delivery: `user.registered` records the recipient.
 pub async fn handle_user_event(
@@ -67,13 +67,10 @@ pub async fn handle_mail_event(
         tracing::error!(event_id = %event.id, event_type = %event.event_type, "event without a user_id; no e-mail");
         return Ok(Outcome::Ignored);
     };
-    let mut tx = pool.begin().await?;
-    if !kit::inbox::record(&mut tx, MAIL_CONSUMER, event).await? {
-        tx.rollback().await?;
-        return Ok(Outcome::Duplicate);
-    }
-    store::enqueue(
-        &mut tx,
+    // The notification's key is the event id, so the row is its own inbox: a redelivered
+    // event inserts nothing (one statement, no transaction around it).
+    let fresh = store::enqueue(
+        pool,
         event.id,
         &event.event_type,
         kind.as_str(),
@@ -82,7 +79,10 @@ pub async fn handle_mail_event(
         &event.data,
     )
     .await?;
-    tx.commit().await?;
-    wake.notify_waiters();
+    if !fresh {
+        return Ok(Outcome::Duplicate);
+    }
+    // One new e-mail: one sender (a sender that finds more keeps claiming).
+    wake.notify_one();
     Ok(Outcome::Applied)
 }

@@ -130,11 +130,17 @@ impl Server {
         tracing::info!(addr = %local_addr, "notification listening (health only)");
         sup.serve(listener, app);
         let wake = Arc::new(Notify::new());
+        let marks = sender::Marks::default();
+        sup.spawn(
+            "sent marks",
+            marks.clone().run(pool.clone(), shutdown.clone()),
+        );
         let sender = sender::Sender {
             pool: pool.clone(),
             mailer,
             settings: settings.clone(),
             wake: wake.clone(),
+            marks,
         };
         for i in 1..=settings.senders {
             sup.spawn(format!("sender {i}"), sender.clone().run(shutdown.clone()));

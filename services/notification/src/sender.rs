@@ -1,7 +1,10 @@
 //! The sender: takes due e-mails from the notifications ledger and sends them. Each is claimed
 //! (`sending`, committed) before the SMTP session, so a crash mid-session leaves a `sending` row
-//! that is later marked `unknown` and not sent again. Definite failures are retried with
-//! exponential backoff; an e-mail whose recipient is not known yet waits for `user.registered`.
+//! that is later marked `unknown` and not sent again. What the SMTP server accepted is marked
+//! `sent` in one statement every [`MARK_EVERY`] for all senders (and when a sender stops), so a
+//! crash in that window leaves an e-mail that was sent as `unknown`: never a second copy.
+//! Definite failures are retried with exponential backoff; an e-mail whose recipient is not
+//! known yet waits for `user.registered`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +16,46 @@ use tokio::sync::Notify;
 use crate::config::NotificationSettings;
 use crate::mailer::{Mailer, SendError};
 use crate::render::{self, Kind};
-use crate::store::{self, Claimed};
+use crate::store::{self, Claimed, Sent};
+
+/// How often accepted e-mails are marked `sent` (one statement for all of them).
+pub const MARK_EVERY: Duration = Duration::from_millis(500);
+
+/// E-mails accepted by the SMTP server and not marked `sent` yet, shared by the senders.
+#[derive(Clone, Default)]
+pub struct Marks(Arc<std::sync::Mutex<Vec<Sent>>>);
+
+impl Marks {
+    fn push(&self, s: Sent) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+    }
+
+    /// Writes the waiting marks; on failure they wait for the next flush.
+    pub async fn flush(&self, pool: &PgPool) {
+        let batch = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = store::mark_sent(pool, &batch).await {
+            tracing::warn!(error = %e, count = batch.len(), "cannot mark e-mails sent yet; retrying");
+            let mut marks = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let newer = std::mem::replace(&mut *marks, batch);
+            marks.extend(newer);
+        }
+    }
+
+    /// Flushes every [`MARK_EVERY`] until shutdown, then once more.
+    pub async fn run(self, pool: PgPool, shutdown: Shutdown) -> anyhow::Result<()> {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(MARK_EVERY) => self.flush(&pool).await,
+            }
+        }
+        self.flush(&pool).await;
+        Ok(())
+    }
+}
 
 #[derive(Clone)]
 pub struct Sender {
@@ -21,6 +63,7 @@ pub struct Sender {
     pub mailer: Mailer,
     pub settings: Arc<NotificationSettings>,
     pub wake: Arc<Notify>,
+    pub marks: Marks,
 }
 
 impl Sender {
@@ -73,6 +116,8 @@ impl Sender {
                 _ = tokio::time::sleep(poll) => {}
             }
         }
+        // What this sender sent last is marked now, not left to the flusher (it may be gone).
+        self.marks.flush(&self.pool).await;
         tracing::info!("notification sender stopped");
         Ok(())
     }
@@ -112,7 +157,14 @@ impl Sender {
         match result {
             Ok(message_id) => {
                 tracing::info!(event_id = %c.event_id, kind = kind.as_str(), %message_id, "e-mail sent");
-                store::mark_sent(&self.pool, c.event_id, &email, &mail.subject, &message_id).await
+                self.marks.push(Sent {
+                    event_id: c.event_id,
+                    recipient: email,
+                    subject: mail.subject,
+                    message_id,
+                    at: time::OffsetDateTime::now_utc(),
+                });
+                Ok(())
             }
             Err(SendError::Retry(m)) if c.attempts < s.max_attempts => {
                 let delay = self.backoff(c.attempts);

@@ -47,15 +47,15 @@ pub async fn recipient(
 
 /// Records that `event_id` calls for an e-mail (once: a second insert is a no-op).
 pub async fn enqueue(
-    tx: &mut PgConnection,
+    db: impl sqlx::PgExecutor<'_>,
     event_id: Uuid,
     event_type: &str,
     kind: &str,
     user_id: Uuid,
     order_id: Option<Uuid>,
     payload: &serde_json::Value,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
         "INSERT INTO notifications (event_id, event_type, kind, user_id, order_id, payload)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
     )
@@ -65,9 +65,9 @@ pub async fn enqueue(
     .bind(user_id)
     .bind(order_id)
     .bind(payload)
-    .execute(&mut *tx)
+    .execute(db)
     .await?;
-    Ok(())
+    Ok(res.rows_affected() == 1)
 }
 
 /// A claimed e-mail.
@@ -104,22 +104,36 @@ pub async fn claim_next(pool: &PgPool) -> Result<Option<Claimed>, sqlx::Error> {
     .transpose()
 }
 
-pub async fn mark_sent(
-    pool: &PgPool,
-    event_id: Uuid,
-    recipient: &str,
-    subject: &str,
-    message_id: &str,
-) -> Result<(), sqlx::Error> {
+/// An e-mail the SMTP server accepted, to be marked `sent`.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub event_id: Uuid,
+    pub recipient: String,
+    pub subject: String,
+    pub message_id: String,
+    pub at: time::OffsetDateTime,
+}
+
+/// Marks every one of `sent` as `sent`, in one statement. A row the crash recovery marked
+/// `unknown` meanwhile is corrected: it was sent.
+pub async fn mark_sent(pool: &PgPool, sent: &[Sent]) -> Result<(), sqlx::Error> {
+    let ids: Vec<Uuid> = sent.iter().map(|s| s.event_id).collect();
+    let recipients: Vec<&str> = sent.iter().map(|s| s.recipient.as_str()).collect();
+    let subjects: Vec<&str> = sent.iter().map(|s| s.subject.as_str()).collect();
+    let message_ids: Vec<&str> = sent.iter().map(|s| s.message_id.as_str()).collect();
+    let at: Vec<time::OffsetDateTime> = sent.iter().map(|s| s.at).collect();
     sqlx::query(
-        "UPDATE notifications SET status = 'sent', sent_at = now(), recipient = $2, subject = $3,
-                message_id = $4, last_error = NULL
-          WHERE event_id = $1",
+        "UPDATE notifications n SET status = 'sent', sent_at = v.at, recipient = v.recipient,
+                subject = v.subject, message_id = v.message_id, last_error = NULL
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+                AS v(event_id, recipient, subject, message_id, at)
+          WHERE n.event_id = v.event_id AND n.status IN ('sending', 'unknown')",
     )
-    .bind(event_id)
-    .bind(recipient)
-    .bind(subject)
-    .bind(message_id)
+    .bind(ids)
+    .bind(recipients)
+    .bind(subjects)
+    .bind(message_ids)
+    .bind(at)
     .execute(pool)
     .await?;
     Ok(())

@@ -135,7 +135,7 @@ impl Server {
         );
         let consumer_pool = pool.clone();
         let late_margin = Duration::from_secs(settings.late_payment_margin_secs.into());
-        sup.consume(
+        sup.consume_saga(
             &common.kafka,
             &settings.consumer_group,
             &[

@@ -3,9 +3,14 @@
 //! by order id, through the outbox).
 //!
 //! A charge is idempotent on the order id three times over: the inbox skips a redelivered event,
-//! the unique charge row per order is claimed (committed) before the provider is called, and the
-//! order id is the provider's idempotency key, so a crash between the provider call and our
-//! commit replays the same charge at the provider instead of making a second one.
+//! the charge row is unique per order and written with its outcome in the transaction that
+//! records the event and enqueues the announcement (a settled row is never charged again), and
+//! the order id is the provider's idempotency key, so a crash between the provider call and our
+//! commit replays the same charge at the provider instead of making a second one. (A refund's row
+//! is claimed, committed as `pending`, before the provider is called; a charge's is not, to save
+//! a write transaction per checkout: with the idempotency key, the claim added nothing a crash
+//! needs. A `pending` charge row, which earlier versions left when they crashed mid-charge, is
+//! settled by the replay.)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,6 +62,8 @@ enum Op<'a> {
 /// How a charge or refund row is settled, with the event that announces it.
 struct Settlement<'a> {
     row: &'a TxRow,
+    /// The row to insert with its outcome when it is not in the ledger yet (a charge's).
+    new: Option<&'a NewTx<'a>>,
     order_id: Uuid,
     user_id: Uuid,
     status: &'a str,
@@ -172,7 +179,14 @@ impl Payments {
             tx.rollback().await?;
             return Ok(Outcome::Duplicate);
         }
-        if store::settle(&mut tx, s.row.id, s.status, s.provider_ref, s.error).await? {
+        let settled = match s.new {
+            Some(new) => {
+                store::insert_settled(&mut tx, s.row.id, new, s.status, s.provider_ref, s.error)
+                    .await?
+            }
+            None => store::settle(&mut tx, s.row.id, s.status, s.provider_ref, s.error).await?,
+        };
+        if settled {
             store::record_attempts(&mut tx, s.row, s.order_id, s.user_id, s.attempts).await?;
             outbox::enqueue(&mut tx, &s.event).await?;
             tracing::info!(order_id = %s.order_id, event_type = %s.event.event.event_type, "payment step settled");
@@ -185,23 +199,25 @@ impl Payments {
         if self.already_processed(event).await? {
             return Ok(Outcome::Duplicate);
         }
-        let charge = store::claim(
-            &self.pool,
-            &NewTx {
-                order_id: o.order_id,
-                user_id: o.user_id,
-                kind: "charge",
-                amount: o.total.amount,
-                currency: &o.total.currency,
-                payment_method_id: o.payment_method_id,
-                parent_id: None,
-            },
-        )
-        .await?;
-        if charge.status != "pending" {
-            tracing::info!(order_id = %o.order_id, status = %charge.status, "order already charged or failed; not charging again");
-            return self.record_only(event).await;
-        }
+        let new = NewTx {
+            order_id: o.order_id,
+            user_id: o.user_id,
+            kind: "charge",
+            amount: o.total.amount,
+            currency: &o.total.currency,
+            payment_method_id: o.payment_method_id,
+            parent_id: None,
+        };
+        // The charge row is written when the charge is settled; one found here was settled
+        // before (or left pending by an earlier version's crash, and is settled now).
+        let (charge, new) = match store::find(&self.pool, o.order_id, "charge").await? {
+            Some(row) if row.status != "pending" => {
+                tracing::info!(order_id = %o.order_id, status = %row.status, "order already charged or failed; not charging again");
+                return self.record_only(event).await;
+            }
+            Some(row) => (row, None),
+            None => (new.row(Uuid::now_v7()), Some(&new)),
+        };
         let method = match o.payment_method_id {
             Some(id) => {
                 let mut conn = self.pool.acquire().await?;
@@ -214,7 +230,7 @@ impl Payments {
                 .fail(
                     event,
                     &o,
-                    &charge,
+                    (&charge, new),
                     &[],
                     FailureCode::PaymentMethodNotFound,
                     "The order's payment method does not exist (it may have been deleted).",
@@ -233,7 +249,7 @@ impl Payments {
                     .fail(
                         event,
                         &o,
-                        &charge,
+                        (&charge, new),
                         &[],
                         FailureCode::ProviderUnavailable,
                         "The saved card cannot be used; add it again.",
@@ -264,6 +280,7 @@ impl Payments {
                     event,
                     Settlement {
                         row: &charge,
+                        new,
                         order_id: o.order_id,
                         user_id: o.user_id,
                         status: "succeeded",
@@ -276,14 +293,21 @@ impl Payments {
                 .await
             }
             Err(Gave::Declined(m)) => {
-                self.fail(event, &o, &charge, &attempts, FailureCode::CardDeclined, &m)
-                    .await
+                self.fail(
+                    event,
+                    &o,
+                    (&charge, new),
+                    &attempts,
+                    FailureCode::CardDeclined,
+                    &m,
+                )
+                .await
             }
             Err(Gave::Exhausted(m)) => {
                 self.fail(
                     event,
                     &o,
-                    &charge,
+                    (&charge, new),
                     &attempts,
                     FailureCode::ProviderUnavailable,
                     &m,
@@ -302,7 +326,7 @@ impl Payments {
         &self,
         event: &CloudEvent,
         o: &OrderCreated,
-        charge: &TxRow,
+        (charge, new): (&TxRow, Option<&NewTx<'_>>),
         attempts: &[Attempt],
         code: FailureCode,
         message: &str,
@@ -318,6 +342,7 @@ impl Payments {
             event,
             Settlement {
                 row: charge,
+                new,
                 order_id: o.order_id,
                 user_id: o.user_id,
                 status: "failed",
@@ -392,6 +417,7 @@ impl Payments {
             event,
             Settlement {
                 row: &refund,
+                new: None,
                 order_id: r.order_id,
                 user_id: r.user_id,
                 status: "succeeded",

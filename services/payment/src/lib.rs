@@ -147,6 +147,8 @@ impl Server {
             )],
         );
         opts.max_backoff = Duration::from_secs(30);
+        // Shoppers wait for this hop (order.created -> the charge).
+        opts.fetch_wait_ms = Some(common.kafka.saga_fetch_wait_ms);
         sup.consume_with(&common.kafka, opts, Some(metrics), move |d| {
             let payments = payments.clone();
             async move { payments.handle(d).await }

@@ -114,19 +114,26 @@ impl Sandbox {
         Self { pool }
     }
 
-    /// Records a call for `key` and returns (calls so far, earlier outcome, reference).
+    /// Books a call for `key` in one statement and returns (calls so far, outcome, reference).
+    /// The first call books `first` as the outcome; a repeat keeps a booked outcome, or, when
+    /// none was booked (a flaky card, or a crash before an earlier call finished), books `then`
+    /// once more than `grace` calls were made.
     async fn book(
         &self,
         key: &str,
         kind: &str,
         amount: i64,
         currency: &str,
+        first: Option<&str>,
+        (grace, then): (i32, &str),
     ) -> Result<(i32, Option<String>, String), ProviderError> {
         let reference = format!("sbx_{kind}_{}", uuid::Uuid::now_v7().simple());
         let row = sqlx::query(
-            "INSERT INTO sandbox_operations (idempotency_key, kind, reference, amount, currency)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (idempotency_key) DO UPDATE SET calls = sandbox_operations.calls + 1
+            "INSERT INTO sandbox_operations (idempotency_key, kind, reference, amount, currency, outcome)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (idempotency_key) DO UPDATE SET calls = sandbox_operations.calls + 1,
+                    outcome = coalesce(sandbox_operations.outcome,
+                        CASE WHEN sandbox_operations.calls + 1 > $7 THEN $8 END)
              RETURNING calls, outcome, reference",
         )
         .bind(key)
@@ -134,6 +141,9 @@ impl Sandbox {
         .bind(&reference)
         .bind(amount)
         .bind(currency)
+        .bind(first)
+        .bind(grace)
+        .bind(then)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| ProviderError::Transient(format!("sandbox books unavailable: {e}")))?;
@@ -147,56 +157,48 @@ impl Sandbox {
         get(&row).map_err(|e| ProviderError::Transient(e.to_string()))
     }
 
-    async fn settle(&self, key: &str, outcome: &str) -> Result<(), ProviderError> {
-        sqlx::query(
-            "UPDATE sandbox_operations SET outcome = $2 WHERE idempotency_key = $1 AND outcome IS NULL",
-        )
-        .bind(key)
-        .bind(outcome)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| ProviderError::Transient(format!("sandbox books unavailable: {e}")))?;
-        Ok(())
-    }
-
     async fn do_charge(&self, req: &ChargeRequest) -> Result<Receipt, ProviderError> {
         let behaviour = Behaviour::of_token(&req.token);
-        if behaviour == Behaviour::Hang {
-            std::future::pending::<()>().await;
-        }
-        let (calls, outcome, reference) = self
-            .book(&req.idempotency_key, "charge", req.amount, &req.currency)
-            .await?;
-        let outcome = match outcome {
-            Some(o) => o,
-            None => {
-                let o = match behaviour {
-                    Behaviour::Decline => "declined",
-                    Behaviour::FlakyTwice if calls <= 2 => {
-                        return Err(ProviderError::Transient(format!(
-                            "sandbox: simulated outage (call {calls} of this charge)"
-                        )));
-                    }
-                    _ => "succeeded",
-                };
-                self.settle(&req.idempotency_key, o).await?;
-                o.to_owned()
-            }
+        let (first, then) = match behaviour {
+            Behaviour::Hang => return std::future::pending().await,
+            Behaviour::Decline => (Some("declined"), (0, "declined")),
+            // Fails the first two calls of a charge, then succeeds.
+            Behaviour::FlakyTwice => (None, (2, "succeeded")),
+            Behaviour::Succeed => (Some("succeeded"), (0, "succeeded")),
         };
-        if outcome == "declined" {
-            Err(ProviderError::Declined(
+        let (calls, outcome, reference) = self
+            .book(
+                &req.idempotency_key,
+                "charge",
+                req.amount,
+                &req.currency,
+                first,
+                then,
+            )
+            .await?;
+        match outcome.as_deref() {
+            None => Err(ProviderError::Transient(format!(
+                "sandbox: simulated outage (call {calls} of this charge)"
+            ))),
+            Some("declined") => Err(ProviderError::Declined(
                 "The card was declined by its issuer.".into(),
-            ))
-        } else {
-            Ok(Receipt { reference })
+            )),
+            Some(_) => Ok(Receipt { reference }),
         }
     }
 
     async fn do_refund(&self, req: &RefundRequest) -> Result<Receipt, ProviderError> {
+        let ok = "succeeded";
         let (_, _, reference) = self
-            .book(&req.idempotency_key, "refund", req.amount, &req.currency)
+            .book(
+                &req.idempotency_key,
+                "refund",
+                req.amount,
+                &req.currency,
+                Some(ok),
+                (0, ok),
+            )
             .await?;
-        self.settle(&req.idempotency_key, "succeeded").await?;
         Ok(Receipt { reference })
     }
 }

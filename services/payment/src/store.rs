@@ -108,27 +108,72 @@ pub struct NewTx<'a> {
     pub parent_id: Option<Uuid>,
 }
 
+impl NewTx<'_> {
+    /// The row this becomes, as `pending`, under `id` (not stored yet).
+    pub fn row(&self, id: Uuid) -> TxRow {
+        TxRow {
+            id,
+            status: "pending".into(),
+            amount: self.amount,
+            currency: self.currency.to_owned(),
+            provider_ref: None,
+            payment_method_id: self.payment_method_id,
+        }
+    }
+}
+
+/// Inserts the order's `kind` row as `id`, already settled, unless the order has one (`false`:
+/// another delivery settled it first).
+pub async fn insert_settled(
+    tx: &mut PgConnection,
+    id: Uuid,
+    t: &NewTx<'_>,
+    status: &str,
+    provider_ref: Option<&str>,
+    error: Option<(&str, &str)>,
+) -> Result<bool, sqlx::Error> {
+    insert(&mut *tx, id, t, status, provider_ref, error).await
+}
+
 /// Inserts the order's `kind` row as pending unless it exists; returns the row either way
 /// (the unique index per order and kind makes this the idempotency claim).
 pub async fn claim(pool: &PgPool, t: &NewTx<'_>) -> Result<TxRow, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO transactions (id, order_id, user_id, kind, status, amount, currency, payment_method_id, parent_id)
-         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8)
+    insert(pool, Uuid::now_v7(), t, "pending", None, None).await?;
+    find(pool, t.order_id, t.kind)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)
+}
+
+/// Inserts a charge or refund row unless the order has one of its kind (`false` then).
+async fn insert(
+    db: impl sqlx::PgExecutor<'_>,
+    id: Uuid,
+    t: &NewTx<'_>,
+    status: &str,
+    provider_ref: Option<&str>,
+    error: Option<(&str, &str)>,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "INSERT INTO transactions (id, order_id, user_id, kind, status, amount, currency,
+                payment_method_id, parent_id, provider_ref, error_code, error_message)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT DO NOTHING",
     )
-    .bind(Uuid::now_v7())
+    .bind(id)
     .bind(t.order_id)
     .bind(t.user_id)
     .bind(t.kind)
+    .bind(status)
     .bind(t.amount)
     .bind(t.currency)
     .bind(t.payment_method_id)
     .bind(t.parent_id)
-    .execute(pool)
+    .bind(provider_ref)
+    .bind(error.map(|e| e.0))
+    .bind(error.map(|e| e.1))
+    .execute(db)
     .await?;
-    find(pool, t.order_id, t.kind)
-        .await?
-        .ok_or(sqlx::Error::RowNotFound)
+    Ok(r.rows_affected() == 1)
 }
 
 /// The order's charge or refund row.

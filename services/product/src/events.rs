@@ -1,6 +1,6 @@
 //! What product consumes: `inventory.stock_changed` on `inventory-events` keeps
-//! `product_variants.in_stock` current (available > 0), once per event through the inbox, and
-//! invalidates the cached product after commit. What it publishes (`product.created|updated|
+//! `product_variants.in_stock` current (available > 0), and invalidates the cached product after
+//! commit. What it publishes (`product.created|updated|
 //! archived|deleted` on `product-events`) is written by [`crate::service`] through the outbox.
 
 use uuid::Uuid;
@@ -10,9 +10,6 @@ use kit::kafka::{Delivery, Outcome};
 
 use crate::service::Catalog;
 use crate::store::products;
-
-/// The inbox name of the `inventory-events` consumer.
-pub const CONSUMER: &str = "product";
 
 /// Applies one `inventory-events` delivery.
 pub async fn handle_inventory_event(catalog: &Catalog, d: Delivery) -> anyhow::Result<Outcome> {
@@ -24,26 +21,28 @@ pub async fn handle_inventory_event(catalog: &Catalog, d: Delivery) -> anyhow::R
             return Ok(Outcome::Ignored);
         }
     };
-    let mut changed: Option<(Uuid, i64)> = None;
-    let outcome = kit::inbox::apply_once(&catalog.pool, CONSUMER, &d.event, async |tx| {
-        let product: Option<Uuid> = sqlx::query_scalar(
-            "UPDATE product_variants SET in_stock = $2, updated_at = now()
-              WHERE sku = $1 AND in_stock <> $2 RETURNING product_id",
-        )
-        .bind(&data.sku)
-        .bind(data.available > 0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(p) = product {
-            changed = Some((p, products::refresh(tx, p).await?));
-        }
-        Ok(())
-    })
+    // No inbox row: the effect is absolute (the SKU's in_stock is set from `available`), so a
+    // redelivered event sets what it set before, and a replay after a crash runs the partition's
+    // events in their order again, ending at the latest. A delivery that changes nothing writes
+    // nothing (no transaction id, no row), which is most of them: a sale that leaves stock.
+    let mut tx = catalog.pool.begin().await?;
+    let product: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE product_variants SET in_stock = $2, updated_at = now()
+          WHERE sku = $1 AND in_stock <> $2 RETURNING product_id",
+    )
+    .bind(&data.sku)
+    .bind(data.available > 0)
+    .fetch_optional(&mut *tx)
     .await?;
-    if let Some((p, version)) = changed
-        && !catalog.cache.invalidate(p, version).await
-    {
+    let Some(p) = product else {
+        // Already in effect: the SKU's in_stock says what this event says.
+        tx.rollback().await?;
+        return Ok(Outcome::Applied);
+    };
+    let version = products::refresh(&mut tx, p).await?;
+    tx.commit().await?;
+    if !catalog.cache.invalidate(p, version).await {
         tracing::warn!(product_id = %p, "could not invalidate the cached product");
     }
-    Ok(outcome)
+    Ok(Outcome::Applied)
 }

@@ -1,7 +1,7 @@
 //! The catalog's operations on parsed input: transactions, the outbox, cache invalidation after
 //! commit, and the image store. The gRPC layer (`api`) authorizes and parses; this does the work.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -214,7 +214,10 @@ impl Catalog {
         Ok((out, missing))
     }
 
-    /// Variants by SKU with their products, straight from the database (authoritative prices).
+    /// Variants by SKU with their products, as the database holds them now (authoritative
+    /// prices): one query reads which product holds each SKU and that product's current version;
+    /// a cached copy is used only at that version (the version grows in every transaction that
+    /// changes the product, its variants or prices), the others are loaded and cached.
     pub async fn variants_by_sku(
         &self,
         skus: &[String],
@@ -226,15 +229,44 @@ impl Catalog {
             .cloned()
             .collect();
         let mut c = self.pool.acquire().await?;
-        let found = variants::by_skus(&mut c, &skus).await?;
-        let product_ids: Vec<Uuid> = found.iter().map(|v| v.product_id).collect();
-        let prods = products::load_many(&mut c, &product_ids).await?;
+        let owners = variants::owners(&mut c, &skus).await?;
+        let mut versions: HashMap<Uuid, i64> = HashMap::new();
+        for (_, id, version) in &owners {
+            versions.insert(*id, *version);
+        }
+        let ids: Vec<Uuid> = versions.keys().copied().collect();
+        let mut prods: HashMap<Uuid, ProductRecord> = HashMap::new();
+        let mut misses = Vec::new();
+        for (id, cached) in ids.iter().zip(self.cache.get_many(&ids).await) {
+            match cached {
+                Some(p) if p.version == versions[id] => {
+                    prods.insert(*id, p);
+                }
+                _ => misses.push(*id),
+            }
+        }
+        if !misses.is_empty() {
+            for p in products::load_many(&mut c, &misses).await? {
+                self.cache.put(&p).await;
+                prods.insert(p.id, p);
+            }
+        }
+        drop(c);
         let mut out = Vec::new();
         let mut missing = Vec::new();
         for sku in skus {
-            let v = found.iter().find(|v| v.sku == sku);
-            match v.and_then(|v| prods.iter().find(|p| p.id == v.product_id).map(|p| (v, p))) {
-                Some((v, p)) => out.push((v.clone(), p.clone())),
+            let found = owners
+                .iter()
+                .find(|(s, _, _)| *s == sku)
+                .and_then(|(_, id, _)| prods.get(id))
+                .and_then(|p| {
+                    p.variants
+                        .iter()
+                        .find(|v| v.sku == sku)
+                        .map(|v| (v.clone(), p.clone()))
+                });
+            match found {
+                Some(pair) => out.push(pair),
                 None => missing.push(sku),
             }
         }

@@ -57,20 +57,18 @@ pub async fn by_products(
     Ok(list)
 }
 
-pub async fn by_skus(
+/// The products holding `skus`, with each product's current version: (sku, product id, version).
+pub async fn owners(
     c: &mut PgConnection,
     skus: &[String],
-) -> Result<Vec<VariantRecord>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM product_variants WHERE sku = ANY($1)");
-    let mut list = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(skus)
-        .fetch_all(&mut *c)
-        .await?
-        .into_iter()
-        .map(decode)
-        .collect::<Result<Vec<_>, _>>()?;
-    attach_prices(c, &mut list).await?;
-    Ok(list)
+) -> Result<Vec<(String, Uuid, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT v.sku, p.id, p.version FROM product_variants v JOIN products p ON p.id = v.product_id
+          WHERE v.sku = ANY($1)",
+    )
+    .bind(skus)
+    .fetch_all(&mut *c)
+    .await
 }
 
 pub async fn get(c: &mut PgConnection, id: Uuid) -> Result<Option<VariantRecord>, sqlx::Error> {

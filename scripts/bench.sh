@@ -65,6 +65,23 @@ if [[ "$scenario" == load ]]; then
   command -v redis-benchmark >/dev/null 2>&1 || ref_pkgs+=(redis-tools)
   if ((${#ref_pkgs[@]})); then sf_apt_install "${ref_pkgs[@]}"; fi
 fi
+if [[ "$scenario" == checkout ]]; then
+  # Statements per checkout come from pg_stat_statements, which PostgreSQL loads only at start:
+  # when it is not loaded yet, it is added to shared_preload_libraries and the local cluster is
+  # restarted once (nothing of the platform is running yet; the dev stack's services reconnect).
+  if ! psql -h 127.0.0.1 -U postgres -d postgres -Atc "SHOW shared_preload_libraries" | grep -q pg_stat_statements; then
+    command -v pg_ctlcluster >/dev/null 2>&1 ||
+      sf_die "pg_stat_statements is not loaded: add it to shared_preload_libraries and restart PostgreSQL"
+    sf_info "loading pg_stat_statements (shared_preload_libraries) and restarting PostgreSQL once"
+    loaded="$(psql -h 127.0.0.1 -U postgres -d postgres -Atc "SHOW shared_preload_libraries")"
+    psql -h 127.0.0.1 -U postgres -d postgres -qc \
+      "ALTER SYSTEM SET shared_preload_libraries = '${loaded:+$loaded,}pg_stat_statements'"
+    read -r pg_version pg_cluster _ < <(pg_lsclusters -h | awk '$3 == 5432')
+    pg_ctlcluster "$pg_version" "$pg_cluster" restart
+    for _ in $(seq 1 50); do psql -h 127.0.0.1 -U postgres -d postgres -Atc "SELECT 1" >/dev/null 2>&1 && break; sleep 0.2; done
+  fi
+  psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+fi
 case "$scenario" in
   catalog)
     sf_info "seeding ${STOREFRONT_BENCH_PRODUCTS:-100000} products into ${prefix}_product_db (once; skipped when present)"
@@ -101,16 +118,18 @@ if [[ "$scenario" == events ]]; then
   broker_pid=$!
   for _ in $(seq 1 100); do sf_port_open "$broker_port" && break; sleep 0.1; done
   sf_port_open "$broker_port" || sf_die "the benchmark's broker did not start (log: $broker_dir/tansu.log)"
+  python3 "$SF_REPO_ROOT/scripts/tansu-index.py" "$broker_dir/tansu.db"
   export STOREFRONT_KAFKA__BROKERS="127.0.0.1:$broker_port"
   sf_info "events: a fresh broker on 127.0.0.1:$broker_port for this run"
 fi
-log="$(mktemp)"
+# The platform's log is kept at STOREFRONT_BENCH_LOG when set (to look at what it said under load).
+log="${STOREFRONT_BENCH_LOG:-$(mktemp)}"
 "$bin/storefront" up --no-seed >"$log" 2>&1 &
 pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  rm -f "$log"
+  [[ -n "${STOREFRONT_BENCH_LOG:-}" ]] || rm -f "$log"
   if [[ -n "$broker_pid" ]]; then
     kill "$broker_pid" 2>/dev/null || true
     wait "$broker_pid" 2>/dev/null || true
@@ -145,27 +164,47 @@ fi
 # included: the benchmark polls the order and the cart) and rows written. Background work
 # (outbox relays, sweepers) is measured first for 5 s with the platform idle and subtracted; the
 # benchmark's setup (a product, its shoppers and their cards) is included, so these are upper bounds.
+# Statements: pg_stat_statements' calls per database (BEGIN and COMMIT included).
 counters() {
   psql -h 127.0.0.1 -U postgres -d postgres -AtF ' ' -c \
-    "SELECT datname, xact_commit, tup_inserted + tup_updated + tup_deleted FROM pg_stat_database
-      WHERE datname LIKE '${prefix}\\_%' AND datname <> '${prefix}_pgbench'
-     UNION ALL SELECT '~writes', pg_current_xact_id()::text::bigint, 0 ORDER BY 1"
+    "SELECT d.datname, d.xact_commit, d.tup_inserted + d.tup_updated + d.tup_deleted,
+            coalesce((SELECT sum(s.calls) FROM pg_stat_statements s WHERE s.dbid = d.datid), 0)
+       FROM pg_stat_database d
+      WHERE d.datname LIKE '${prefix}\\_%' AND d.datname <> '${prefix}_pgbench'
+     UNION ALL SELECT '~writes', pg_current_xact_id()::text::bigint, 0, 0 ORDER BY 1"
 }
-t0="$(date +%s.%N)"; c0="$(counters)"
+# Every statement's calls, to list the ones a checkout runs most.
+statements() {
+  psql -h 127.0.0.1 -U postgres -d postgres -AtF $'\t' -c \
+    "SELECT d.datname || ': ' || regexp_replace(left(s.query, 90), '\\s+', ' ', 'g'), s.calls
+       FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+      WHERE d.datname LIKE '${prefix}\\_%' AND d.datname <> '${prefix}_pgbench'"
+}
+t0="$(date +%s.%N)"; c0="$(counters)"; s0="$(statements)"
 sleep 5
-t1="$(date +%s.%N)"; c1="$(counters)"
+t1="$(date +%s.%N)"; c1="$(counters)"; s1="$(statements)"
 out="$(mktemp)"
 "$bin/storefront-bench" "$scenario" "$@" | tee "$out"
-t2="$(date +%s.%N)"; c2="$(counters)"
+t2="$(date +%s.%N)"; c2="$(counters)"; s2="$(statements)"
 paid="$(awk '/^checkout to paid/ {print $4}' "$out")"
 rm -f "$out"
 printf '\nper checkout to paid (%s checkouts, idle background subtracted):\n' "${paid:-0}"
-printf '  %-24s %14s %14s\n' database transactions "rows written"
+printf '  %-24s %14s %14s %14s\n' database transactions "rows written" statements
 # Same query, same rows in the same order: side by side.
 paste -d ' ' <(echo "$c0") <(echo "$c1") <(echo "$c2") | awk -v t0="$t0" -v t1="$t1" -v t2="$t2" -v n="${paid:-0}" '
   function cost(a, b, c) { r = (c - b) - (b - a) / (t1 - t0) * (t2 - t1); return r < 0 ? 0 : r / n }
-  n > 0 && $1 != "~writes" { x = cost($2, $5, $8); w = cost($3, $6, $9); tx += x; rows += w
-    printf "  %-24s %14.2f %14.2f\n", $1, x, w }
-  n > 0 && $1 == "~writes" { writes = cost($2, $5, $8) }
-  END { if (n > 0) { printf "  %-24s %14.2f %14.2f\n", "all databases", tx, rows
+  n > 0 && $1 != "~writes" { x = cost($2, $6, $10); w = cost($3, $7, $11); q = cost($4, $8, $12)
+    tx += x; rows += w; st += q
+    printf "  %-24s %14.2f %14.2f %14.2f\n", $1, x, w, q }
+  n > 0 && $1 == "~writes" { writes = cost($2, $6, $10) }
+  END { if (n > 0) { printf "  %-24s %14.2f %14.2f %14.2f\n", "all databases", tx, rows, st
           printf "  write transactions (all databases, from the transaction-id counter): %.2f\n", writes } }'
+if [[ -n "$paid" && "$paid" != 0 ]]; then
+  printf '\nstatements per checkout to paid, 0.5 and more (pg_stat_statements, idle background subtracted):\n'
+  awk -F '\t' -v t0="$t0" -v t1="$t1" -v t2="$t2" -v n="$paid" '
+    FILENAME == ARGV[1] { a[$1] = $2; next }
+    FILENAME == ARGV[2] { b[$1] = $2; next }
+    { r = ($2 - b[$1]) - (b[$1] - a[$1]) / (t1 - t0) * (t2 - t1); r /= n
+      if (r >= 0.5) printf "  %6.2f  %s\n", r, $1 }' \
+    <(echo "$s0") <(echo "$s1") <(echo "$s2") | sort -rn
+fi

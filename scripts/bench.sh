@@ -76,7 +76,8 @@ if [[ "$scenario" == checkout ]]; then
     loaded="$(psql -h 127.0.0.1 -U postgres -d postgres -Atc "SHOW shared_preload_libraries")"
     psql -h 127.0.0.1 -U postgres -d postgres -qc \
       "ALTER SYSTEM SET shared_preload_libraries = '${loaded:+$loaded,}pg_stat_statements'"
-    read -r pg_version pg_cluster _ < <(pg_lsclusters -h | awk '$3 == 5432')
+    read -r pg_version pg_cluster _ < <(pg_lsclusters -h | awk '$3 == 5432') ||
+      sf_die "no local PostgreSQL cluster on port 5432 to restart: load pg_stat_statements yourself"
     pg_ctlcluster "$pg_version" "$pg_cluster" restart
     for _ in $(seq 1 50); do psql -h 127.0.0.1 -U postgres -d postgres -Atc "SELECT 1" >/dev/null 2>&1 && break; sleep 0.2; done
   fi

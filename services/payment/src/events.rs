@@ -181,8 +181,7 @@ impl Payments {
         }
         let settled = match s.new {
             Some(new) => {
-                store::insert_settled(&mut tx, s.row.id, new, s.status, s.provider_ref, s.error)
-                    .await?
+                store::insert(&mut *tx, s.row.id, new, s.status, s.provider_ref, s.error).await?
             }
             None => store::settle(&mut tx, s.row.id, s.status, s.provider_ref, s.error).await?,
         };

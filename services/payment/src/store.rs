@@ -122,19 +122,6 @@ impl NewTx<'_> {
     }
 }
 
-/// Inserts the order's `kind` row as `id`, already settled, unless the order has one (`false`:
-/// another delivery settled it first).
-pub async fn insert_settled(
-    tx: &mut PgConnection,
-    id: Uuid,
-    t: &NewTx<'_>,
-    status: &str,
-    provider_ref: Option<&str>,
-    error: Option<(&str, &str)>,
-) -> Result<bool, sqlx::Error> {
-    insert(&mut *tx, id, t, status, provider_ref, error).await
-}
-
 /// Inserts the order's `kind` row as pending unless it exists; returns the row either way
 /// (the unique index per order and kind makes this the idempotency claim).
 pub async fn claim(pool: &PgPool, t: &NewTx<'_>) -> Result<TxRow, sqlx::Error> {
@@ -144,8 +131,9 @@ pub async fn claim(pool: &PgPool, t: &NewTx<'_>) -> Result<TxRow, sqlx::Error> {
         .ok_or(sqlx::Error::RowNotFound)
 }
 
-/// Inserts a charge or refund row unless the order has one of its kind (`false` then).
-async fn insert(
+/// Inserts the order's `kind` row as `id` with `status` (a charge is inserted already settled)
+/// unless the order has one of that kind (`false`: another delivery wrote it first).
+pub async fn insert(
     db: impl sqlx::PgExecutor<'_>,
     id: Uuid,
     t: &NewTx<'_>,

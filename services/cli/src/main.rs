@@ -45,7 +45,7 @@ enum Command {
     /// Fill an empty catalog with a deterministic demo catalog (categories, products, variants,
     /// tags, specifications, stock and images). Does nothing when the catalog has products.
     Seed {
-        /// Number of products (1 to 100000).
+        /// Number of products (1 to 1000000).
         #[arg(long, default_value_t = storefront_cli::seed::DEFAULT_PRODUCTS, value_parser = storefront_cli::seed::parse_products)]
         products: u32,
         /// Seed of the generator: the same seed and size give the same catalog.

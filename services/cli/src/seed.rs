@@ -34,7 +34,7 @@ use uuid::Uuid;
 /// Products seeded when no size is given (also what `up` seeds).
 pub const DEFAULT_PRODUCTS: u32 = 1_000;
 /// Largest catalog `seed` makes.
-pub const MAX_PRODUCTS: u32 = 100_000;
+pub const MAX_PRODUCTS: u32 = 1_000_000;
 /// The seed used when none is given.
 pub const DEFAULT_SEED: u64 = 42;
 /// Distinct generated images (each product's image objects copy one of them).
@@ -250,6 +250,7 @@ async fn seed_locked(
         start = end;
     }
     bar.finish();
+    retire_cached_answers(&cfg.common.redis).await;
     Ok(Outcome::Seeded {
         categories: cats.len() as u64,
         products: n,
@@ -257,6 +258,24 @@ async fn seed_locked(
         images: total_images,
         elapsed: started.elapsed(),
     })
+}
+
+/// The seed wrote past the product service: moves the catalog generation so that no search
+/// answer cached by product, and no answer cached by a gateway, predates the new products.
+/// Without Redis there is nothing cached to retire (a warning says so).
+async fn retire_cached_answers(redis: &kit::config::RedisSettings) {
+    let bumped = match kit::cache::connect(redis).await {
+        Ok(mut conn) => {
+            let key = kit::cache::Keys::new(redis).catalog_generation();
+            kit::cache::bump_generation(&mut conn, &key)
+                .await
+                .map_err(anyhow::Error::from)
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = bumped {
+        tracing::warn!(error = %e, "could not move the catalog generation in Redis: cached search answers may predate the seed for up to their TTL");
+    }
 }
 
 fn bar(opts: &Options, len: u64, what: &'static str) -> ProgressBar {
@@ -1250,7 +1269,8 @@ mod tests {
         assert_ne!(det_id(7, K_PRODUCT, 1, 0), det_id(7, K_PRODUCT, 2, 0));
         assert_eq!(det_id(7, K_PRODUCT, 1, 0).get_version_num(), 8);
         assert!(parse_products("0").is_err());
-        assert!(parse_products("100001").is_err());
+        assert!(parse_products("1000001").is_err());
+        assert_eq!(parse_products("1000000"), Ok(1_000_000));
         assert_eq!(parse_products("200"), Ok(200));
     }
 

@@ -50,6 +50,15 @@ pub async fn identify(State(state): State<AppState>, mut req: Request, next: Nex
     next.run(req).await
 }
 
+/// The claims of the request's token when [`identify`] found it valid (signature and claims;
+/// the deny list is not read here).
+pub fn verified_claims(req: &Request) -> Option<&Claims> {
+    match req.extensions().get::<TokenCheck>() {
+        Some(TokenCheck(Ok(c))) => Some(c),
+        _ => None,
+    }
+}
+
 /// Route middleware: 401 problem (with `WWW-Authenticate`) unless the request carries a valid
 /// access token that is not on the deny list. Handlers read the claims with `kit::jwt::AuthUser`.
 pub async fn require_auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {

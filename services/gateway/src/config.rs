@@ -56,6 +56,7 @@ pub struct GatewaySettings {
     /// Proxies (CIDRs) whose `X-Forwarded-For` is believed; empty: the peer is the client.
     pub trusted_proxies: Vec<String>,
     pub rate_limit: RateLimitSettings,
+    pub answer_cache: AnswerCacheSettings,
     pub upstreams: UpstreamSettings,
     /// The built web shop (`web/dist`, with its `index.html`) to serve at every path outside
     /// the API; unset: no shop, unknown paths are 404 problems.
@@ -80,6 +81,7 @@ impl Default for GatewaySettings {
             max_in_flight_per_upstream: 512,
             trusted_proxies: Vec::new(),
             rate_limit: RateLimitSettings::default(),
+            answer_cache: AnswerCacheSettings::default(),
             upstreams: UpstreamSettings::default(),
             web_dir: None,
             web_listen: None,
@@ -107,6 +109,29 @@ impl Default for RateLimitSettings {
             per_ip_per_minute: 300,
             per_user_per_minute: 600,
             burst: 60,
+            redis_timeout_ms: 50,
+        }
+    }
+}
+
+/// The in-process cache of public catalog answers (`crate::answers`): each hit is checked
+/// against the catalog generation in Redis, so a write is visible to the next read.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnswerCacheSettings {
+    /// Memory the cached answers may take, bytes (0 turns the cache off).
+    pub max_bytes: usize,
+    /// Longest an answer is kept, seconds: bounds staleness should a write fail to reach Redis.
+    pub ttl_secs: u64,
+    /// How long the generation read may take before the request goes to the service instead.
+    pub redis_timeout_ms: u64,
+}
+
+impl Default for AnswerCacheSettings {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 * 1024 * 1024,
+            ttl_secs: 60,
             redis_timeout_ms: 50,
         }
     }
@@ -228,6 +253,25 @@ impl GatewaySettings {
             return Err(ConfigError::invalid(
                 "gateway.rate_limit.redis_timeout_ms",
                 "must be at least 1",
+            ));
+        }
+        let ac = &self.answer_cache;
+        if ac.max_bytes > 16 << 30 {
+            return Err(ConfigError::invalid(
+                "gateway.answer_cache.max_bytes",
+                "must be at most 17179869184 (16 GiB); 0 turns the cache off",
+            ));
+        }
+        if !(1..=86_400).contains(&ac.ttl_secs) {
+            return Err(ConfigError::invalid(
+                "gateway.answer_cache.ttl_secs",
+                "must be between 1 and 86400",
+            ));
+        }
+        if !(1..=10_000).contains(&ac.redis_timeout_ms) {
+            return Err(ConfigError::invalid(
+                "gateway.answer_cache.redis_timeout_ms",
+                "must be between 1 and 10000",
             ));
         }
         for (name, uri) in self.upstreams.all() {
@@ -363,6 +407,24 @@ mod tests {
             let c = Config::load().unwrap();
             assert_eq!(c.gateway.web_dir.as_deref(), Some(dir.as_path()));
             assert_eq!(c.gateway.web_listen.map(|a| a.port()), Some(5173));
+            Ok(())
+        });
+        for (name, value) in [
+            ("STOREFRONT_GATEWAY__ANSWER_CACHE__TTL_SECS", "0"),
+            ("STOREFRONT_GATEWAY__ANSWER_CACHE__REDIS_TIMEOUT_MS", "0"),
+            ("STOREFRONT_GATEWAY__ANSWER_CACHE__MAX_BYTES", "99999999999"),
+        ] {
+            figment::Jail::expect_with(|jail| {
+                jail.set_env(name, value);
+                let e = Config::load().unwrap_err().to_string();
+                assert!(e.contains(name), "{e}");
+                Ok(())
+            });
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STOREFRONT_GATEWAY__ANSWER_CACHE__MAX_BYTES", "0");
+            let c = Config::load().unwrap();
+            assert_eq!(c.gateway.answer_cache.max_bytes, 0);
             Ok(())
         });
         figment::Jail::expect_with(|jail| {

@@ -4,6 +4,7 @@
 
 extern crate storefront_kit as kit;
 
+pub mod answers;
 pub mod auth;
 pub mod client_ip;
 pub mod config;
@@ -57,6 +58,7 @@ pub struct AppState {
     pub upstreams: upstreams::Upstreams,
     pub metrics: Metrics,
     pub readiness: Readiness,
+    pub answers: answers::AnswerCache,
 }
 
 impl FromRef<AppState> for JwksVerifier {
@@ -76,6 +78,11 @@ impl AppState {
         )?;
         let limiter =
             RateLimiter::with_connection(rl, Some(redis.clone()), &cfg.common.redis.key_prefix);
+        let answers = answers::AnswerCache::new(
+            &cfg.gateway.answer_cache,
+            Some(redis.clone()),
+            &kit::cache::Keys::new(&cfg.common.redis),
+        );
         let verifier = JwksVerifier::new(&cfg.common.auth)?
             .with_revocation(Arc::new(RedisDenyList::new(redis, &cfg.common.redis)));
         let upstreams = upstreams::Upstreams::new(&cfg.gateway.upstreams).await?;
@@ -92,6 +99,7 @@ impl AppState {
             upstreams,
             metrics: Metrics::new("gateway"),
             readiness,
+            answers,
         })
     }
 }

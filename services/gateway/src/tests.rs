@@ -2,6 +2,7 @@
 //! Redis at 127.0.0.1:6379 for rate limiting and a JWKS served from 127.0.0.1:0.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -50,6 +51,7 @@ struct Options {
     timeout_ms: u64,
     trusted_proxies: Vec<String>,
     web_dir: Option<std::path::PathBuf>,
+    answer_cache_bytes: usize,
 }
 
 impl Default for Options {
@@ -61,12 +63,20 @@ impl Default for Options {
             timeout_ms: 10_000,
             trusted_proxies: Vec::new(),
             web_dir: None,
+            answer_cache_bytes: 1 << 20,
         }
     }
 }
 
 impl Harness {
     async fn new(opts: Options) -> Self {
+        Self::with_routes(opts, test_routes).await
+    }
+
+    async fn with_routes(
+        opts: Options,
+        routes: impl FnOnce(&AppState) -> Router<AppState>,
+    ) -> Self {
         let key = TestKey::generate("gw-key-1");
         let jwks_url = jwks_server(&[&key]).await;
         let prefix = format!("test-{}:", Uuid::now_v7());
@@ -85,9 +95,11 @@ impl Harness {
         cfg.gateway.request_timeout_ms = opts.timeout_ms;
         cfg.gateway.trusted_proxies = opts.trusted_proxies;
         cfg.gateway.web_dir = opts.web_dir;
+        cfg.gateway.answer_cache.max_bytes = opts.answer_cache_bytes;
+        cfg.gateway.answer_cache.redis_timeout_ms = 1000;
         cfg.validate().unwrap();
         let state = AppState::new(cfg).await.unwrap();
-        let app = with_middleware(test_routes(&state), state.clone());
+        let app = with_middleware(routes(&state), state.clone());
         Self {
             app,
             state,
@@ -803,4 +815,352 @@ async fn without_a_web_dir_unknown_paths_are_problems() {
     let h = Harness::new(Options::default()).await;
     let (status, headers, body) = h.send(get_req("/product/red-shoe")).await;
     assert_problem(status, &headers, &body, 404);
+}
+
+// ---------- the answer cache (real Redis) ----------
+
+/// Routes behind the answer cache that count their calls: `/api/v1/test/shared/{n}` (shared by
+/// non-admin callers, no `Cache-Control`), `/api/v1/test/anon` (anonymous, `public,
+/// max-age=30`), `/api/v1/test/private` (anonymous, `private`) and `/api/v1/test/missing` (404).
+fn cached_routes(
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+) -> impl FnOnce(&AppState) -> Router<AppState> {
+    use axum::response::IntoResponse;
+    use std::sync::atomic::Ordering;
+    move |state: &AppState| {
+        let (c1, c2, c3, c4) = (calls.clone(), calls.clone(), calls.clone(), calls);
+        let shared = Router::new()
+            .route(
+                "/api/v1/test/shared/{n}",
+                get(move |axum::extract::Path(n): axum::extract::Path<String>| {
+                    let c = c1.clone();
+                    async move {
+                        let call = c.fetch_add(1, Ordering::SeqCst) + 1;
+                        axum::Json(json!({"n": n, "call": call, "pad": "x".repeat(400)}))
+                    }
+                }),
+            )
+            .route(
+                "/api/v1/test/missing",
+                get(move || {
+                    let c = c4.clone();
+                    async move {
+                        c.fetch_add(1, Ordering::SeqCst);
+                        StatusCode::NOT_FOUND
+                    }
+                }),
+            )
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                answers::non_admin,
+            ));
+        let anonymous = Router::new()
+            .route(
+                "/api/v1/test/anon",
+                get(move || {
+                    let c = c2.clone();
+                    async move {
+                        let call = c.fetch_add(1, Ordering::SeqCst) + 1;
+                        (
+                            [(header::CACHE_CONTROL, "public, max-age=30")],
+                            axum::Json(json!({"call": call})),
+                        )
+                            .into_response()
+                    }
+                }),
+            )
+            .route(
+                "/api/v1/test/private",
+                get(move || {
+                    let c = c3.clone();
+                    async move {
+                        let call = c.fetch_add(1, Ordering::SeqCst) + 1;
+                        (
+                            [(header::CACHE_CONTROL, "private, no-store")],
+                            axum::Json(json!({"call": call})),
+                        )
+                            .into_response()
+                    }
+                }),
+            )
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                answers::anonymous,
+            ));
+        shared.merge(anonymous)
+    }
+}
+
+fn get_with(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut b = from_ip("192.0.2.7").uri(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+async fn bump(h: &Harness) {
+    let mut conn =
+        ratelimit::lazy_redis(&h.state.config.common.redis, Duration::from_secs(1)).unwrap();
+    let key = kit::cache::Keys::new(&h.state.config.common.redis).catalog_generation();
+    kit::cache::bump_generation(&mut conn, &key).await.unwrap();
+}
+
+#[tokio::test]
+async fn cached_answers_are_served_until_the_catalog_generation_moves() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = Harness::with_routes(Options::default(), cached_routes(calls.clone())).await;
+    let (st, hd, first) = h.send(get_req("/api/v1/test/shared/a")).await;
+    assert_eq!(st, StatusCode::OK, "{first}");
+    assert_eq!(hd[&answers::X_CACHE], "miss");
+    assert_eq!(first["call"], 1);
+    let etag = hd[header::ETAG].to_str().unwrap().to_owned();
+    assert!(etag.starts_with("W/\""), "{etag}");
+    for _ in 0..5 {
+        let (st, hd, again) = h.send(get_req("/api/v1/test/shared/a")).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(hd[&answers::X_CACHE], "hit");
+        assert_eq!(again, first, "a hit is the stored answer");
+        assert_eq!(hd[header::CONTENT_TYPE], "application/json");
+        assert!(
+            hd.contains_key(REQUEST_ID_HEADER),
+            "per-request headers still set"
+        );
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Another path is another answer.
+    let (_, _, b) = h.send(get_req("/api/v1/test/shared/b")).await;
+    assert_eq!(b["call"], 2);
+    assert_eq!(h.state.answers.counts(), (5, 2));
+
+    // A catalog write (the generation moves): the next read asks the service again.
+    bump(&h).await;
+    let (_, hd, fresh) = h.send(get_req("/api/v1/test/shared/a")).await;
+    assert_eq!(hd[&answers::X_CACHE], "miss");
+    assert_eq!(fresh["call"], 3);
+    let (_, hd, _) = h.send(get_req("/api/v1/test/shared/a")).await;
+    assert_eq!(hd[&answers::X_CACHE], "hit");
+
+    // Errors are not stored.
+    for _ in 0..2 {
+        let (st, hd, _) = h.send(get_req("/api/v1/test/missing")).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        assert!(!hd.contains_key(&answers::X_CACHE));
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 5);
+}
+
+#[tokio::test]
+async fn cached_answers_are_compressed_once_and_revalidate_with_etags() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = Harness::with_routes(Options::default(), cached_routes(calls.clone())).await;
+    let (_, _, plain) = h.send(get_req("/api/v1/test/shared/z")).await;
+    let resp = h
+        .app
+        .clone()
+        .oneshot(get_with(
+            "/api/v1/test/shared/z",
+            &[("accept-encoding", "br;q=1, gzip;q=0.5")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()[&answers::X_CACHE], "hit");
+    assert_eq!(resp.headers()[header::CONTENT_ENCODING], "gzip");
+    assert_eq!(resp.headers()[header::VARY], "accept-encoding");
+    let etag = resp.headers()[header::ETAG].clone();
+    let gz = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let mut json = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut json).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), plain);
+    // gzip refused: the plain bytes.
+    let (_, hd, body) = h
+        .send(get_with(
+            "/api/v1/test/shared/z",
+            &[("accept-encoding", "gzip;q=0, identity")],
+        ))
+        .await;
+    assert!(!hd.contains_key(header::CONTENT_ENCODING));
+    assert_eq!(body, plain);
+    // A client holding the answer gets 304 with the same tag, without a body.
+    let (st, hd, body) = h
+        .send(get_with(
+            "/api/v1/test/shared/z",
+            &[("if-none-match", etag.to_str().unwrap())],
+        ))
+        .await;
+    assert_eq!(st, StatusCode::NOT_MODIFIED);
+    assert_eq!(hd[header::ETAG], etag);
+    assert_eq!(body, Value::String(String::new()));
+    let (st, _, _) = h
+        .send(get_with(
+            "/api/v1/test/shared/z",
+            &[("if-none-match", "W/\"0000\"")],
+        ))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn who_shares_an_answer() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = Harness::with_routes(Options::default(), cached_routes(calls.clone())).await;
+    let count = || calls.load(std::sync::atomic::Ordering::SeqCst);
+    let customer = format!("Bearer {}", h.token_for(Uuid::now_v7()));
+    let admin = format!(
+        "Bearer {}",
+        h.key.sign(&claims(
+            Uuid::now_v7(),
+            vec![Role::Customer, Role::Admin],
+            "storefront"
+        ))
+    );
+    h.send(get_req("/api/v1/test/shared/s")).await;
+    // A customer's token shares the anonymous answer.
+    let (_, hd, _) = h
+        .send(get_with(
+            "/api/v1/test/shared/s",
+            &[("authorization", &customer)],
+        ))
+        .await;
+    assert_eq!(hd[&answers::X_CACHE], "hit");
+    assert_eq!(count(), 1);
+    // An admin (who sees drafts) and a bad token always reach the service.
+    for auth in [admin.as_str(), "Bearer not-a-token"] {
+        let (_, hd, _) = h
+            .send(get_with(
+                "/api/v1/test/shared/s",
+                &[("authorization", auth)],
+            ))
+            .await;
+        assert!(!hd.contains_key(&answers::X_CACHE), "{auth}");
+    }
+    assert_eq!(count(), 3);
+    // A logged-out customer token is not taken as valid either.
+    let jti_token = claims(Uuid::now_v7(), vec![Role::Customer], "storefront");
+    let revoked = format!("Bearer {}", h.key.sign(&jti_token));
+    let mut conn =
+        ratelimit::lazy_redis(&h.state.config.common.redis, Duration::from_secs(1)).unwrap();
+    redis::cmd("SET")
+        .arg(format!("{}session:deny:{}", h.prefix, jti_token.jti))
+        .arg("1")
+        .arg("EX")
+        .arg(60)
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    let (_, hd, _) = h
+        .send(get_with(
+            "/api/v1/test/shared/s",
+            &[("authorization", &revoked)],
+        ))
+        .await;
+    assert!(!hd.contains_key(&answers::X_CACHE));
+    assert_eq!(count(), 4);
+
+    // Anonymous-only answers: stored when the service says `public, max-age`, for callers
+    // without a token only.
+    let (_, hd, a) = h.send(get_req("/api/v1/test/anon")).await;
+    assert_eq!(hd[&answers::X_CACHE], "miss");
+    assert_eq!(hd[header::CACHE_CONTROL], "public, max-age=30");
+    let (_, hd, b) = h.send(get_req("/api/v1/test/anon")).await;
+    assert_eq!(hd[&answers::X_CACHE], "hit");
+    assert_eq!(a, b);
+    let (_, hd, _) = h
+        .send(get_with(
+            "/api/v1/test/anon",
+            &[("authorization", &customer)],
+        ))
+        .await;
+    assert!(!hd.contains_key(&answers::X_CACHE));
+    for _ in 0..2 {
+        let (_, hd, _) = h.send(get_req("/api/v1/test/private")).await;
+        assert!(!hd.contains_key(&answers::X_CACHE));
+    }
+    assert_eq!(count(), 8);
+}
+
+#[tokio::test]
+async fn the_answer_cache_keeps_to_its_memory_bound() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let bound = 64 * 1024;
+    let h = Harness::with_routes(
+        Options {
+            answer_cache_bytes: bound,
+            ..Options::default()
+        },
+        cached_routes(calls.clone()),
+    )
+    .await;
+    for i in 0..300 {
+        let (st, hd, _) = h.send(get_req(&format!("/api/v1/test/shared/{i}"))).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(hd[&answers::X_CACHE], "miss");
+        assert!(
+            h.state.answers.bytes() <= bound,
+            "{}",
+            h.state.answers.bytes()
+        );
+    }
+    assert!(
+        h.state.answers.bytes() > bound / 2,
+        "the bound is used, not wasted"
+    );
+    // The newest answers stayed, the oldest went first.
+    let (_, hd, _) = h.send(get_req("/api/v1/test/shared/299")).await;
+    assert_eq!(hd[&answers::X_CACHE], "hit");
+    let (_, hd, _) = h.send(get_req("/api/v1/test/shared/0")).await;
+    assert_eq!(hd[&answers::X_CACHE], "miss");
+}
+
+#[tokio::test]
+async fn with_redis_stopped_answers_come_from_the_service() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = Harness::with_routes(
+        Options {
+            redis_url: "redis://127.0.0.1:1".into(),
+            ..Options::default()
+        },
+        cached_routes(calls.clone()),
+    )
+    .await;
+    for i in 1..=3 {
+        let (st, hd, body) = h.send(get_req("/api/v1/test/shared/r")).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(!hd.contains_key(&answers::X_CACHE));
+        assert_eq!(body["call"], i);
+    }
+}
+
+#[tokio::test]
+async fn an_empty_redis_starts_the_generation_at_a_random_value() {
+    let key = format!("test-{}:cache:search:gen", Uuid::now_v7());
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut conn = redis::aio::ConnectionManager::new(client).await.unwrap();
+    let first = kit::cache::read_generation(&mut conn, &key).await.unwrap();
+    assert_eq!(
+        kit::cache::read_generation(&mut conn, &key).await.unwrap(),
+        first
+    );
+    assert!(
+        first > 1_000,
+        "{first}: counting from 1 again would meet old values"
+    );
+    assert_eq!(
+        kit::cache::bump_generation(&mut conn, &key).await.unwrap(),
+        first + 1
+    );
+    let other = format!("test-{}:cache:search:gen", Uuid::now_v7());
+    let bumped = kit::cache::bump_generation(&mut conn, &other)
+        .await
+        .unwrap();
+    assert!(bumped > 1_000, "{bumped}");
+    redis::cmd("DEL")
+        .arg(&key)
+        .arg(&other)
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
 }

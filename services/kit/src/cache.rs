@@ -65,6 +65,51 @@ impl Keys {
     pub fn rec_popular(&self) -> String {
         self.key("rec:popular")
     }
+    /// The catalog generation: incremented (see [`bump_generation`]) by every product write,
+    /// stock flip and category change before the write returns. The product service keys its
+    /// cached search answers by it and the gateway checks its cached answers against it. (The
+    /// name predates the gateway's use.)
+    pub fn catalog_generation(&self) -> String {
+        self.key("cache:search:gen")
+    }
+}
+
+/// Seeds a missing generation key with a random start, then increments it: a value a cache saw
+/// before Redis lost its data (a restart without persistence) is not reached again by counting
+/// up from 1, so an answer cached under it can never look current afterwards.
+const BUMP_GENERATION: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
+return redis.call('INCR', KEYS[1])
+";
+
+/// A random start for a generation key (50 bits: far from overflow, exact in Lua numbers).
+fn generation_seed() -> i64 {
+    (uuid::Uuid::new_v4().as_u128() >> 78) as i64
+}
+
+/// Increments the generation at `key` (seeding it when missing); returns the new value.
+pub async fn bump_generation(conn: &mut ConnectionManager, key: &str) -> redis::RedisResult<i64> {
+    redis::Script::new(BUMP_GENERATION)
+        .key(key)
+        .arg(generation_seed())
+        .invoke_async(conn)
+        .await
+}
+
+/// The current generation at `key`; a missing key is seeded with a random start first (see
+/// [`bump_generation`]), so every reader of an empty Redis agrees on one value.
+pub async fn read_generation(conn: &mut ConnectionManager, key: &str) -> redis::RedisResult<i64> {
+    let current: Option<i64> = redis::cmd("GET").arg(key).query_async(conn).await?;
+    if let Some(g) = current {
+        return Ok(g);
+    }
+    let _: Option<String> = redis::cmd("SET")
+        .arg(key)
+        .arg(generation_seed())
+        .arg("NX")
+        .query_async(conn)
+        .await?;
+    redis::cmd("GET").arg(key).query_async(conn).await
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@
 //!
 //! Search answers (hit ids with scores, total, facets; products are hydrated through the
 //! product cache) are cached under `cache:search:{generation}:{fingerprint}`; every product
-//! write and category change increments `cache:search:gen`, so a cached answer is never read
-//! after the write that changed it returned.
+//! write and category change increments the catalog generation (`cache:search:gen`, also read
+//! by the gateway's answer cache), so a cached answer is never read after the write that
+//! changed it returned.
 
 use std::time::Duration;
 
@@ -195,10 +196,7 @@ impl ProductCache {
                     .arg(ttl)
                     .invoke_async(&mut c)
                     .await?;
-                redis::cmd("INCR")
-                    .arg(&gen_key)
-                    .query_async::<i64>(&mut c)
-                    .await?;
+                kit::cache::bump_generation(&mut c, &gen_key).await?;
                 Ok(done)
             })
         })
@@ -207,7 +205,7 @@ impl ProductCache {
     }
 
     fn search_generation_key(&self) -> String {
-        self.keys.key("cache:search:gen")
+        self.keys.catalog_generation()
     }
 
     /// Makes every cached search answer unreachable (after a category change; product writes
@@ -215,7 +213,7 @@ impl ProductCache {
     pub async fn bump_search(&self) -> bool {
         let key = self.search_generation_key();
         self.run::<i64>("bump search", move |mut c| {
-            Box::pin(async move { redis::cmd("INCR").arg(&key).query_async(&mut c).await })
+            Box::pin(async move { kit::cache::bump_generation(&mut c, &key).await })
         })
         .await
         .is_some()

@@ -9611,11 +9611,22 @@ export interface operations {
             /** @description Categories, parents before children */
             200: {
                 headers: {
+                    /** @description A weak tag of this answer; send it as `If-None-Match` to get 304 while it is current */
+                    ETag?: string;
+                    /** @description `hit`: from the gateway's answer cache (current as of the last catalog write), `miss`: stored there now; absent: not cached (an admin's or a bad token's request, or the cache is off) */
+                    "X-Cache"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CategoryList"];
                 };
+            };
+            /** @description Not modified: `If-None-Match` named the current `ETag` */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The query or body cannot be read */
             400: {
@@ -10696,11 +10707,22 @@ export interface operations {
             /** @description A page of products with facets over all matches */
             200: {
                 headers: {
+                    /** @description A weak tag of this answer; send it as `If-None-Match` to get 304 while it is current */
+                    ETag?: string;
+                    /** @description `hit`: from the gateway's answer cache (current as of the last catalog write), `miss`: stored there now; absent: not cached (an admin's or a bad token's request, or the cache is off) */
+                    "X-Cache"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ProductSearchResult"];
                 };
+            };
+            /** @description Not modified: `If-None-Match` named the current `ETag` */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The query or body cannot be read */
             400: {
@@ -10760,11 +10782,22 @@ export interface operations {
             /** @description The product */
             200: {
                 headers: {
+                    /** @description A weak tag of this answer; send it as `If-None-Match` to get 304 while it is current */
+                    ETag?: string;
+                    /** @description `hit`: from the gateway's answer cache (current as of the last catalog write), `miss`: stored there now; absent: not cached (an admin's or a bad token's request, or the cache is off) */
+                    "X-Cache"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ProductView"];
                 };
+            };
+            /** @description Not modified: `If-None-Match` named the current `ETag` */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The query or body cannot be read */
             400: {
@@ -10885,7 +10918,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Recommended products */
+            /** @description Recommended products. Anonymous answers are `Cache-Control: public, max-age=30` and may come from the gateway's answer cache (`X-Cache: hit`) for that long, or until a catalog write; a signed-in user's are `private, no-store` */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -10893,6 +10926,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["RecommendationList"];
                 };
+            };
+            /** @description Not modified: `If-None-Match` named the current `ETag` (anonymous answers) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description A query parameter is repeated */
             400: {

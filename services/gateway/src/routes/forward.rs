@@ -23,8 +23,9 @@ const REQUEST_HEADERS: [HeaderName; 5] = [
 ];
 
 /// Response headers relayed to the client.
-const RESPONSE_HEADERS: [HeaderName; 6] = [
+const RESPONSE_HEADERS: [HeaderName; 7] = [
     header::CONTENT_TYPE,
+    header::CACHE_CONTROL,
     header::LOCATION,
     header::RETRY_AFTER,
     header::ETAG,

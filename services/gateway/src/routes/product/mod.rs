@@ -29,7 +29,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let public = Router::new()
         .route("/api/v1/products", get(search_products))
         .route("/api/v1/products/{id_or_slug}", get(get_product))
-        .route("/api/v1/categories", get(list_categories));
+        .route("/api/v1/categories", get(list_categories))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::answers::non_admin,
+        ));
     let admin = Router::new()
         .route(
             "/api/v1/admin/products",

@@ -105,7 +105,8 @@ pub(super) fn search_request(
     operation_id = "searchProducts",
     params(SearchQuery),
     responses(
-        (status = 200, description = "A page of products with facets over all matches", body = ProductSearchResult),
+        (status = 200, description = "A page of products with facets over all matches", body = ProductSearchResult, headers(("ETag" = String, description = "A weak tag of this answer; send it as `If-None-Match` to get 304 while it is current"), ("X-Cache" = String, description = "`hit`: from the gateway's answer cache (current as of the last catalog write), `miss`: stored there now; absent: not cached (an admin's or a bad token's request, or the cache is off)"))),
+        (status = 304, description = "Not modified: `If-None-Match` named the current `ETag`"),
         (status = 422, description = "A bad parameter (named in `errors`), or a cursor of another query", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 503, description = "The catalog is busy (computed searches take turns: `product.search_concurrency` at once, a bounded queue). Retry after `Retry-After` seconds", body = ProblemDoc, content_type = "application/problem+json",
@@ -168,7 +169,8 @@ pub async fn search_products(
     operation_id = "getProduct",
     params(("id_or_slug" = String, Path, description = "A product id or slug", example = "trail-running-shoe")),
     responses(
-        (status = 200, description = "The product", body = ProductView),
+        (status = 200, description = "The product", body = ProductView, headers(("ETag" = String, description = "A weak tag of this answer; send it as `If-None-Match` to get 304 while it is current"), ("X-Cache" = String, description = "`hit`: from the gateway's answer cache (current as of the last catalog write), `miss`: stored there now; absent: not cached (an admin's or a bad token's request, or the cache is off)"))),
+        (status = 304, description = "Not modified: `If-None-Match` named the current `ETag`"),
         (status = 404, description = "No such product", body = ProblemDoc, content_type = "application/problem+json"),
     )
 )]
@@ -199,7 +201,8 @@ pub async fn get_product(
     operation_id = "listCategories",
     params(CategoryPageQuery),
     responses(
-        (status = 200, description = "Categories, parents before children", body = CategoryList),
+        (status = 200, description = "Categories, parents before children", body = CategoryList, headers(("ETag" = String, description = "A weak tag of this answer; send it as `If-None-Match` to get 304 while it is current"), ("X-Cache" = String, description = "`hit`: from the gateway's answer cache (current as of the last catalog write), `miss`: stored there now; absent: not cached (an admin's or a bad token's request, or the cache is off)"))),
+        (status = 304, description = "Not modified: `If-None-Match` named the current `ETag`"),
         (status = 422, description = "Bad cursor or limit", body = ProblemDoc, content_type = "application/problem+json"),
     )
 )]

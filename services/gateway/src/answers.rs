@@ -1,0 +1,422 @@
+//! The answer cache: public catalog answers (search and category listings, product pages, the
+//! category tree, anonymous recommendations) kept in the gateway's memory, ready to send
+//! (compressed once), so a hit makes no call to the service behind and encodes nothing.
+//!
+//! Correctness: every product write, stock flip and category change increments the catalog
+//! generation in Redis before the write returns (`kit::cache::Keys::catalog_generation`). Each
+//! request reads the generation first (one `GET`) and is answered from memory only by an answer
+//! stored under that same generation; a miss is stored under the generation read before the
+//! service was asked, so an answer computed before a write can never outlive it. A write that
+//! returned is therefore visible to the next read, through every gateway replica. When Redis
+//! fails or is slow, requests go to the service as if there were no cache. Answers also expire
+//! after `gateway.answer_cache.ttl_secs` (bounding staleness should a write's increment fail),
+//! or sooner when the service's `Cache-Control: max-age` says so.
+//!
+//! Who shares an answer: [`Sharing::NonAdmin`] answers are the same for anonymous callers and
+//! for every valid token without the admin role (admins also see drafts: theirs always go to
+//! the service); [`Sharing::Anonymous`] ones only for callers without a token (recommendations
+//! for a signed-in user are theirs alone). A request with a token that is not valid goes to the
+//! service, which answers 401 as before.
+//!
+//! Memory: at most `gateway.answer_cache.max_bytes` (answers, both encodings, keys), the oldest
+//! stored first out; an answer larger than a sixteenth of it is not stored.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use kit::jwt::Claims;
+use kit::problem::Problem;
+use redis::aio::ConnectionManager;
+
+use crate::AppState;
+use crate::config::AnswerCacheSettings;
+
+/// Says whether an answer came from the cache (`hit`), was stored (`miss`) or bypassed it.
+pub static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+
+/// Service headers never stored with an answer (per request or per connection).
+const DROPPED: [HeaderName; 4] = [
+    header::CONTENT_LENGTH,
+    header::DATE,
+    header::TRANSFER_ENCODING,
+    header::CONNECTION,
+];
+
+/// Whose requests share one cached answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sharing {
+    /// Anonymous callers and valid tokens without the admin role.
+    NonAdmin,
+    /// Anonymous callers only.
+    Anonymous,
+}
+
+/// One answer, ready to send.
+struct Answer {
+    generation: i64,
+    stored: Instant,
+    max_age: Duration,
+    seq: u64,
+    headers: HeaderMap,
+    etag: HeaderValue,
+    identity: Bytes,
+    gzip: Bytes,
+    size: usize,
+}
+
+impl Answer {
+    fn fresh(&self, generation: i64) -> bool {
+        self.generation == generation && self.stored.elapsed() < self.max_age
+    }
+}
+
+#[derive(Default)]
+struct Store {
+    answers: HashMap<Arc<str>, Arc<Answer>>,
+    /// Keys in the order stored, with the `seq` of the answer stored then (a replaced answer
+    /// leaves a stale pair behind, skipped when it comes up).
+    order: VecDeque<(Arc<str>, u64)>,
+    bytes: usize,
+    seq: u64,
+}
+
+struct Inner {
+    redis: ConnectionManager,
+    generation_key: String,
+    timeout: Duration,
+    ttl: Duration,
+    max_bytes: usize,
+    store: Mutex<Store>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// The gateway's answer cache (see the module docs). Cheap to clone.
+#[derive(Clone)]
+pub struct AnswerCache {
+    inner: Option<Arc<Inner>>,
+}
+
+impl AnswerCache {
+    /// `None` for `redis`, or `max_bytes` 0: no cache, every request goes to the service.
+    pub fn new(
+        settings: &AnswerCacheSettings,
+        redis: Option<ConnectionManager>,
+        keys: &kit::cache::Keys,
+    ) -> Self {
+        let inner = redis.filter(|_| settings.max_bytes > 0).map(|redis| {
+            Arc::new(Inner {
+                redis,
+                generation_key: keys.catalog_generation(),
+                timeout: Duration::from_millis(settings.redis_timeout_ms),
+                ttl: Duration::from_secs(settings.ttl_secs),
+                max_bytes: settings.max_bytes,
+                store: Mutex::new(Store::default()),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
+            })
+        });
+        Self { inner }
+    }
+
+    /// A cache that stores nothing.
+    pub fn disabled() -> Self {
+        Self { inner: None }
+    }
+
+    /// Answers served from memory and answers stored, since start.
+    pub fn counts(&self) -> (u64, u64) {
+        self.inner.as_ref().map_or((0, 0), |i| {
+            (
+                i.hits.load(Ordering::Relaxed),
+                i.misses.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// Bytes the stored answers take now.
+    pub fn bytes(&self) -> usize {
+        self.inner
+            .as_ref()
+            .map_or(0, |i| i.store.lock().expect("answer cache lock").bytes)
+    }
+}
+
+impl Inner {
+    async fn generation(&self) -> Option<i64> {
+        let mut conn = self.redis.clone();
+        let read = kit::cache::read_generation(&mut conn, &self.generation_key);
+        match tokio::time::timeout(self.timeout, read).await {
+            Ok(Ok(g)) => Some(g),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "catalog generation unavailable; answering uncached");
+                None
+            }
+            Err(_) => {
+                tracing::debug!("catalog generation read timed out; answering uncached");
+                None
+            }
+        }
+    }
+
+    fn get(&self, key: &str, generation: i64) -> Option<Arc<Answer>> {
+        let store = self.store.lock().expect("answer cache lock");
+        store
+            .answers
+            .get(key)
+            .filter(|a| a.fresh(generation))
+            .cloned()
+    }
+
+    fn put(&self, key: Arc<str>, mut answer: Answer) -> Arc<Answer> {
+        let mut store = self.store.lock().expect("answer cache lock");
+        store.seq += 1;
+        answer.seq = store.seq;
+        let answer = Arc::new(answer);
+        if answer.size > self.max_bytes / 16 {
+            return answer;
+        }
+        if let Some(old) = store.answers.insert(key.clone(), answer.clone()) {
+            store.bytes -= old.size;
+        }
+        store.bytes += answer.size;
+        store.order.push_back((key, answer.seq));
+        while store.bytes > self.max_bytes {
+            let Some((key, seq)) = store.order.pop_front() else {
+                break;
+            };
+            if store.answers.get(&key).is_some_and(|a| a.seq == seq)
+                && let Some(old) = store.answers.remove(&key)
+            {
+                store.bytes -= old.size;
+            }
+        }
+        // Stale pairs of replaced answers: drop them once they outnumber the answers.
+        if store.order.len() > 2 * store.answers.len() + 64 {
+            let Store { answers, order, .. } = &mut *store;
+            order.retain(|(k, seq)| answers.get(k).is_some_and(|a| a.seq == *seq));
+        }
+        answer
+    }
+}
+
+/// Who is asking, as far as sharing goes.
+enum Caller {
+    Anonymous,
+    /// A valid token without the admin role (its deny-list entry not read yet).
+    NonAdmin(Claims),
+    /// An admin, or a token that is not valid: the service decides.
+    Other,
+}
+
+/// From the token check the `identify` middleware made.
+fn caller(req: &Request) -> Caller {
+    if !req.headers().contains_key(header::AUTHORIZATION) {
+        return Caller::Anonymous;
+    }
+    match crate::auth::verified_claims(req) {
+        Some(c) if !c.is_admin() => Caller::NonAdmin(c.clone()),
+        _ => Caller::Other,
+    }
+}
+
+/// Whether `caller` may share answers of `sharing` (a token is checked against the deny list,
+/// as the service would).
+async fn shares(state: &AppState, caller: Caller, sharing: Sharing) -> bool {
+    match (caller, sharing) {
+        (Caller::Anonymous, _) => true,
+        (Caller::NonAdmin(c), Sharing::NonAdmin) => {
+            state.verifier.check_revocation(c).await.is_ok()
+        }
+        _ => false,
+    }
+}
+
+/// Whether the client takes gzip (`Accept-Encoding`, honouring `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+}
+
+/// Whether `If-None-Match` names `etag` (weak comparison, as for a GET).
+fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let ours = etag
+        .as_bytes()
+        .strip_prefix(b"W/")
+        .unwrap_or(etag.as_bytes());
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(|t| t.trim_ascii())
+        .any(|t| t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == ours)
+}
+
+/// `max-age` of a `public` `Cache-Control`; `None` when the answer may not be shared.
+fn shared_max_age(headers: &HeaderMap) -> Option<Duration> {
+    let cc = headers.get(header::CACHE_CONTROL)?.to_str().ok()?;
+    let mut public = false;
+    let mut age = None;
+    for d in cc.split(',').map(str::trim) {
+        let d = d.to_ascii_lowercase();
+        if d == "public" {
+            public = true;
+        } else if d == "private" || d == "no-store" || d == "no-cache" {
+            return None;
+        } else if let Some(n) = d.strip_prefix("s-maxage=").or(d.strip_prefix("max-age=")) {
+            let n = n.parse::<u64>().ok()?;
+            age = Some(age.map_or(n, |a: u64| a.min(n)));
+        }
+    }
+    public.then(|| Duration::from_secs(age.unwrap_or(0)))
+}
+
+fn send(answer: &Answer, req_headers: &HeaderMap, outcome: &'static str) -> Response {
+    let mut headers = answer.headers.clone();
+    headers.insert(header::ETAG, answer.etag.clone());
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    headers.insert(X_CACHE.clone(), HeaderValue::from_static(outcome));
+    if not_modified(req_headers, &answer.etag) {
+        headers.remove(header::CONTENT_TYPE);
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        *resp.headers_mut() = headers;
+        return resp;
+    }
+    let body = if accepts_gzip(req_headers) {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        answer.gzip.clone()
+    } else {
+        answer.identity.clone()
+    };
+    let mut resp = Response::new(Body::from(body));
+    *resp.headers_mut() = headers;
+    resp
+}
+
+fn gzip(bytes: &[u8]) -> Bytes {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4 + 64),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(bytes).expect("writing to memory");
+    Bytes::from(enc.finish().expect("writing to memory"))
+}
+
+fn etag(bytes: &[u8]) -> HeaderValue {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    HeaderValue::from_str(&format!("W/\"{:016x}{:08x}\"", h.finish(), bytes.len()))
+        .expect("hex is a valid header value")
+}
+
+/// Middleware for the routes whose answers are shared as [`Sharing::NonAdmin`].
+pub async fn non_admin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    serve(&state, Sharing::NonAdmin, req, next).await
+}
+
+/// Middleware for the routes whose answers are shared as [`Sharing::Anonymous`] and only when
+/// the service marks them `Cache-Control: public, max-age=N`.
+pub async fn anonymous(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    serve(&state, Sharing::Anonymous, req, next).await
+}
+
+async fn serve(state: &AppState, sharing: Sharing, req: Request, next: Next) -> Response {
+    let Some(inner) = state.answers.inner.as_ref() else {
+        return next.run(req).await;
+    };
+    if req.method() != Method::GET {
+        return next.run(req).await;
+    }
+    let who = caller(&req);
+    if !shares(state, who, sharing).await {
+        return next.run(req).await;
+    }
+    let Some(generation) = inner.generation().await else {
+        return next.run(req).await;
+    };
+    let key: Arc<str> = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path(), |p| p.as_str())
+        .into();
+    if let Some(answer) = inner.get(&key, generation) {
+        inner.hits.fetch_add(1, Ordering::Relaxed);
+        return send(&answer, req.headers(), "hit");
+    }
+    let req_headers = req.headers().clone();
+    let resp = next.run(req).await;
+    let limit = (inner.max_bytes / 16) as u64;
+    let max_age = match sharing {
+        Sharing::NonAdmin => Some(inner.ttl),
+        Sharing::Anonymous => shared_max_age(resp.headers()).map(|a| a.min(inner.ttl)),
+    };
+    if resp.status() != StatusCode::OK
+        || resp.headers().contains_key(header::SET_COOKIE)
+        || resp.headers().contains_key(header::CONTENT_ENCODING)
+        || resp.body().size_hint().upper().is_none_or(|n| n > limit)
+    {
+        return resp;
+    }
+    let Some(max_age) = max_age.filter(|a| !a.is_zero()) else {
+        return resp;
+    };
+    let (parts, body) = resp.into_parts();
+    // The body is in memory already (the size hint is exact), so this cannot wait or fail
+    // but for a broken handler.
+    let identity = match axum::body::to_bytes(body, limit as usize).await {
+        Ok(b) => b,
+        Err(e) => return Problem::internal(e).into_response(),
+    };
+    let mut headers = parts.headers;
+    for name in &DROPPED {
+        headers.remove(name);
+    }
+    let gz = gzip(&identity);
+    let size = key.len()
+        + identity.len()
+        + gz.len()
+        + headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 32)
+            .sum::<usize>()
+        + 256;
+    let answer = inner.put(
+        key,
+        Answer {
+            generation,
+            stored: Instant::now(),
+            max_age,
+            seq: 0,
+            headers,
+            etag: etag(&identity),
+            identity,
+            gzip: gz,
+            size,
+        },
+    );
+    inner.misses.fetch_add(1, Ordering::Relaxed);
+    send(&answer, &req_headers, "miss")
+}

@@ -398,13 +398,20 @@ async fn identity(cli: &Cli, users: usize, get_path: &str) -> anyhow::Result<()>
 }
 
 async fn get_ok(http: &reqwest::Client, url: &str) -> Result<Value, String> {
+    let body = get_bytes(http, url).await?;
+    serde_json::from_slice(&body).map_err(|e| e.to_string())
+}
+
+/// A measured GET: the whole body is read, not parsed (parsing 50 KB answers would make the
+/// client, on the same 2 cores, what bounds the figure).
+async fn get_bytes(http: &reqwest::Client, url: &str) -> Result<bytes::Bytes, String> {
     let resp = http.get(url).send().await.map_err(|e| e.to_string())?;
     let status = resp.status();
     let body = resp.bytes().await.map_err(|e| e.to_string())?;
     if !status.is_success() {
         return Err(format!("{status} on {url}"));
     }
-    serde_json::from_slice(&body).map_err(|e| e.to_string())
+    Ok(body)
 }
 
 async fn catalog(cli: &Cli, products: usize, queries: &[String]) -> anyhow::Result<()> {
@@ -465,7 +472,7 @@ async fn catalog(cli: &Cli, products: usize, queries: &[String]) -> anyhow::Resu
         cli.max_requests,
         |(h, b, slugs, i)| async move {
             let url = format!("{b}/api/v1/products/{}", slugs[i % slugs.len()]);
-            let r = get_ok(&h, &url).await.map(|_| ());
+            let r = get_bytes(&h, &url).await.map(|_| ());
             ((h, b, slugs, i + 7), r)
         },
     )
@@ -528,7 +535,7 @@ async fn get_phase(
         Duration::from_secs(cli.duration),
         cli.max_requests,
         |(h, urls, i)| async move {
-            let r = get_ok(&h, &urls[i % urls.len()]).await.map(|_| ());
+            let r = get_bytes(&h, &urls[i % urls.len()]).await.map(|_| ());
             ((h, urls, i + 1), r)
         },
     )
@@ -839,7 +846,7 @@ async fn recommendations(cli: &Cli, users: usize, products: usize) -> anyhow::Re
                 "{b}/api/v1/recommendations?kind=similar&limit=10&product_id={}",
                 ids[i % ids.len()]
             );
-            let r = get_ok(&h, &url).await.map(|_| ());
+            let r = get_bytes(&h, &url).await.map(|_| ());
             ((h, b, ids, i + 7), r)
         },
     )

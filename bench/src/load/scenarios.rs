@@ -123,7 +123,7 @@ async fn call(
     body: Option<&Value>,
     idempotency_key: bool,
     ok: &[u16],
-) -> Result<Value, Box<TransactionError>> {
+) -> Result<bytes::Bytes, Box<TransactionError>> {
     let mut rb = user.get_request_builder(&method, path)?;
     if let Some(t) = token {
         rb = rb.bearer_auth(t);
@@ -172,10 +172,13 @@ async fn call(
         return Err(failure(user, &tag, &mut goose.request));
     }
     rec.record(name, Kind::Request, latency, Ok(()));
-    if bytes.is_empty() {
-        return Ok(Value::Null);
-    }
-    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    Ok(bytes)
+}
+
+/// A body as JSON (`Null` when empty or not JSON). Only the scenarios that read an answer parse
+/// it: a client parsing every 50 KB listing would spend its core on that, not on load.
+fn json(bytes: bytes::Bytes) -> Value {
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
 fn fail(
@@ -336,18 +339,20 @@ pub async fn checkout(user: &mut GooseUser, c: &Ctx) -> TransactionResult {
     if user.get_session_data::<AwaitClear>().is_some_and(|a| a.0) {
         let waited = Instant::now();
         loop {
-            let cart = call(
-                user,
-                &c.rec,
-                names::CART_WAIT,
-                GooseMethod::Get,
-                "/api/v1/cart",
-                Some(&token),
-                None,
-                false,
-                &[200],
-            )
-            .await?;
+            let cart = json(
+                call(
+                    user,
+                    &c.rec,
+                    names::CART_WAIT,
+                    GooseMethod::Get,
+                    "/api/v1/cart",
+                    Some(&token),
+                    None,
+                    false,
+                    &[200],
+                )
+                .await?,
+            );
             let holds = cart["items"]
                 .as_array()
                 .is_some_and(|items| items.iter().any(|l| l["sku"] == sku));
@@ -397,18 +402,20 @@ pub async fn checkout(user: &mut GooseUser, c: &Ctx) -> TransactionResult {
     )
     .await?;
     let started = Instant::now();
-    let order = call(
-        user,
-        &c.rec,
-        names::CHECKOUT_POST,
-        GooseMethod::Post,
-        "/api/v1/checkout",
-        Some(&token),
-        Some(&crate::checkout::checkout_body(&card)),
-        true,
-        &[201],
-    )
-    .await?;
+    let order = json(
+        call(
+            user,
+            &c.rec,
+            names::CHECKOUT_POST,
+            GooseMethod::Post,
+            "/api/v1/checkout",
+            Some(&token),
+            Some(&crate::checkout::checkout_body(&card)),
+            true,
+            &[201],
+        )
+        .await?,
+    );
     // From here the purchased unit leaves the cart when the order is paid.
     user.set_session_data(AwaitClear(true));
     let Some(id) = order["id"].as_str().map(str::to_owned) else {
@@ -423,18 +430,20 @@ pub async fn checkout(user: &mut GooseUser, c: &Ctx) -> TransactionResult {
     c.orders.lock().expect("orders lock").push(id.clone());
     let path = format!("/api/v1/orders/{id}");
     loop {
-        let o = call(
-            user,
-            &c.rec,
-            names::ORDER_POLL,
-            GooseMethod::Get,
-            &path,
-            Some(&token),
-            None,
-            false,
-            &[200],
-        )
-        .await?;
+        let o = json(
+            call(
+                user,
+                &c.rec,
+                names::ORDER_POLL,
+                GooseMethod::Get,
+                &path,
+                Some(&token),
+                None,
+                false,
+                &[200],
+            )
+            .await?,
+        );
         match o["status"].as_str() {
             Some("paid") => break,
             Some("cancelled") => {

@@ -17,6 +17,7 @@
 # (they would measure the limits, not the platform); everything else is the default configuration.
 # Benchmark data lives apart from development data: databases `bench_*`, Redis keys `bench:*`,
 # buckets `bench-*`, topics `bench.*` (STOREFRONT_BENCH_PREFIX changes `bench`). `catalog` seeds STOREFRONT_BENCH_PRODUCTS products (default 100000) once.
+# The platform gets STOREFRONT_BENCH_READY_SECS (default 60) to become ready.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -139,7 +140,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for _ in $(seq 1 120); do
+# A large catalog takes longer to load into the search index (1,000,000 products: minutes).
+ready_secs="${STOREFRONT_BENCH_READY_SECS:-60}"
+[[ "$ready_secs" =~ ^[1-9][0-9]{0,4}$ ]] || sf_die "STOREFRONT_BENCH_READY_SECS must be a whole number of seconds, 1 to 99999 (got '$ready_secs')"
+for _ in $(seq 1 $((ready_secs * 2))); do
   if curl -fsS http://127.0.0.1:3000/readyz >/dev/null 2>&1; then break; fi
   if ! kill -0 "$pid" 2>/dev/null; then
     cat "$log" >&2
@@ -147,7 +151,8 @@ for _ in $(seq 1 120); do
   fi
   sleep 0.5
 done
-curl -fsS http://127.0.0.1:3000/readyz >/dev/null || sf_die "the gateway did not become ready"
+curl -fsS http://127.0.0.1:3000/readyz >/dev/null ||
+  sf_die "the platform did not become ready within ${ready_secs}s (STOREFRONT_BENCH_READY_SECS)"
 
 printf 'machine: %s cores, %s, %s\n' "$(nproc)" "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)" "$(uname -sr)"
 if [[ "$scenario" == burst ]]; then

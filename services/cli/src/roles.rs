@@ -273,13 +273,14 @@ pub async fn create_admin(email: &str, password: &str) -> anyhow::Result<()> {
 }
 
 /// `storefront seed`: fills an empty catalog with the demo catalog.
-pub async fn seed(products: u32, seed: u64) -> anyhow::Result<()> {
+pub async fn seed(products: u32, seed: u64, images: bool) -> anyhow::Result<()> {
     let cfg = storefront_product::Config::load().map_err(|e| anyhow::anyhow!("product: {e}"))?;
     let _guard = storefront_kit::telemetry::init("storefront", &cfg.common.telemetry)?;
     let opts = storefront_cli::seed::Options {
         products,
         seed,
         progress: true,
+        images,
     };
     let outcome = storefront_cli::seed::seed(&cfg, &opts).await?;
     println!("{outcome}");

@@ -51,6 +51,9 @@ pub struct Options {
     pub seed: u64,
     /// Draw progress bars on stderr (hidden anyway when stderr is not a terminal).
     pub progress: bool,
+    /// Upload the products' images (`false`: products without images, for scale checks where
+    /// a million image objects would not fit the store).
+    pub images: bool,
 }
 
 impl Default for Options {
@@ -59,6 +62,7 @@ impl Default for Options {
             products: DEFAULT_PRODUCTS,
             seed: DEFAULT_SEED,
             progress: true,
+            images: true,
         }
     }
 }
@@ -204,9 +208,15 @@ async fn seed_locked(
         .await
         .context("creating the product-images bucket (STOREFRONT_S3__*)")?;
     let pngs: Vec<bytes_png::Png> = (0..DISTINCT_IMAGES).map(bytes_png::demo).collect();
-    let total_images: u64 = (0..n).map(|i| image_count(seed, i) as u64).sum();
+    let total_images: u64 = if opts.images {
+        (0..n).map(|i| image_count(seed, i) as u64).sum()
+    } else {
+        0
+    };
     let bar = bar(opts, total_images, "images");
-    let uploads = (0..n).flat_map(|i| (0..image_count(seed, i)).map(move |k| (i, k)));
+    let uploads = (0..n)
+        .filter(|_| opts.images)
+        .flat_map(|i| (0..image_count(seed, i)).map(move |k| (i, k)));
     let mut stream = futures::stream::iter(uploads)
         .map(|(i, k)| {
             let s3 = s3.clone();
@@ -241,7 +251,13 @@ async fn seed_locked(
     while start < n {
         let end = (start + BATCH as u64).min(n);
         let batch: Vec<Product> = (start..end)
-            .map(|i| product(seed, i, &leaves, &pngs))
+            .map(|i| {
+                let mut p = product(seed, i, &leaves, &pngs);
+                if !opts.images {
+                    p.images.clear();
+                }
+                p
+            })
             .collect();
         insert_stock(inventory_db, &batch).await?;
         insert_products(products_db, &batch).await?;

@@ -36,6 +36,7 @@ fn opts(products: u32, seed: u64) -> Options {
         products,
         seed,
         progress: false,
+        images: true,
     }
 }
 
@@ -160,12 +161,33 @@ async fn seed_fills_an_empty_catalog_once_deterministically_and_search_finds_it(
     assert_eq!(again, Outcome::NotEmpty { products: 200 });
     assert_eq!(count(&pdb, "SELECT count(*) FROM products").await, 200);
 
-    // The same seed into another fresh pair gives the same catalog.
+    // The same seed into another fresh pair gives the same catalog; without images (the scale
+    // check's `--no-images`), the same products and no image rows.
     let other = fresh_config();
-    seed::seed(&other, &opts(200, 7)).await.unwrap();
+    let outcome = seed::seed(
+        &other,
+        &Options {
+            images: false,
+            ..opts(200, 7)
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Seeded {
+                products: 200,
+                images: 0,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
     let (pdb2, _idb2) = pools(&other).await;
     let first = catalog_rows(&pdb).await;
     assert_eq!(first, catalog_rows(&pdb2).await);
+    assert_eq!(count(&pdb2, "SELECT count(*) FROM product_images").await, 0);
     pdb2.close().await;
 
     // The product service on the seeded database finds a product by a misspelt word of its name

@@ -52,7 +52,7 @@ enum Command {
         #[arg(long, default_value_t = storefront_cli::seed::DEFAULT_SEED)]
         seed: u64,
         /// Products without images (for scale checks: a million products have 1.3 million
-        /// image objects, about 17 GB in the development store).
+        /// image objects, more than the development store, s3s-fs, took: README Performance).
         #[arg(long)]
         no_images: bool,
     },

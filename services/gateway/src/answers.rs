@@ -24,7 +24,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -96,8 +95,6 @@ struct Inner {
     ttl: Duration,
     max_bytes: usize,
     store: Mutex<Store>,
-    hits: AtomicU64,
-    misses: AtomicU64,
 }
 
 /// The gateway's answer cache (see the module docs). Cheap to clone.
@@ -107,13 +104,13 @@ pub struct AnswerCache {
 }
 
 impl AnswerCache {
-    /// `None` for `redis`, or `max_bytes` 0: no cache, every request goes to the service.
+    /// With `max_bytes` 0 there is no cache: every request goes to the service.
     pub fn new(
         settings: &AnswerCacheSettings,
-        redis: Option<ConnectionManager>,
+        redis: ConnectionManager,
         keys: &kit::cache::Keys,
     ) -> Self {
-        let inner = redis.filter(|_| settings.max_bytes > 0).map(|redis| {
+        let inner = (settings.max_bytes > 0).then(|| {
             Arc::new(Inner {
                 redis,
                 generation_key: keys.catalog_generation(),
@@ -121,26 +118,9 @@ impl AnswerCache {
                 ttl: Duration::from_secs(settings.ttl_secs),
                 max_bytes: settings.max_bytes,
                 store: Mutex::new(Store::default()),
-                hits: AtomicU64::new(0),
-                misses: AtomicU64::new(0),
             })
         });
         Self { inner }
-    }
-
-    /// A cache that stores nothing.
-    pub fn disabled() -> Self {
-        Self { inner: None }
-    }
-
-    /// Answers served from memory and answers stored, since start.
-    pub fn counts(&self) -> (u64, u64) {
-        self.inner.as_ref().map_or((0, 0), |i| {
-            (
-                i.hits.load(Ordering::Relaxed),
-                i.misses.load(Ordering::Relaxed),
-            )
-        })
     }
 
     /// Bytes the stored answers take now.
@@ -152,6 +132,11 @@ impl AnswerCache {
 }
 
 impl Inner {
+    /// The largest answer stored: a sixteenth of the budget.
+    fn max_answer(&self) -> usize {
+        self.max_bytes / 16
+    }
+
     async fn generation(&self) -> Option<i64> {
         let mut conn = self.redis.clone();
         let read = kit::cache::read_generation(&mut conn, &self.generation_key);
@@ -182,7 +167,7 @@ impl Inner {
         store.seq += 1;
         answer.seq = store.seq;
         let answer = Arc::new(answer);
-        if answer.size > self.max_bytes / 16 {
+        if answer.size > self.max_answer() {
             return answer;
         }
         if let Some(old) = store.answers.insert(key.clone(), answer.clone()) {
@@ -363,12 +348,11 @@ async fn serve(state: &AppState, sharing: Sharing, req: Request, next: Next) -> 
         .map_or_else(|| req.uri().path(), |p| p.as_str())
         .into();
     if let Some(answer) = inner.get(&key, generation) {
-        inner.hits.fetch_add(1, Ordering::Relaxed);
         return send(&answer, req.headers(), "hit");
     }
     let req_headers = req.headers().clone();
     let resp = next.run(req).await;
-    let limit = (inner.max_bytes / 16) as u64;
+    let limit = inner.max_answer();
     let max_age = match sharing {
         Sharing::NonAdmin => Some(inner.ttl),
         Sharing::Anonymous => shared_max_age(resp.headers()).map(|a| a.min(inner.ttl)),
@@ -376,7 +360,11 @@ async fn serve(state: &AppState, sharing: Sharing, req: Request, next: Next) -> 
     if resp.status() != StatusCode::OK
         || resp.headers().contains_key(header::SET_COOKIE)
         || resp.headers().contains_key(header::CONTENT_ENCODING)
-        || resp.body().size_hint().upper().is_none_or(|n| n > limit)
+        || resp
+            .body()
+            .size_hint()
+            .upper()
+            .is_none_or(|n| n > limit as u64)
     {
         return resp;
     }
@@ -386,7 +374,7 @@ async fn serve(state: &AppState, sharing: Sharing, req: Request, next: Next) -> 
     let (parts, body) = resp.into_parts();
     // The body is in memory already (the size hint is exact), so this cannot wait or fail
     // but for a broken handler.
-    let identity = match axum::body::to_bytes(body, limit as usize).await {
+    let identity = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(e) => return Problem::internal(e).into_response(),
     };
@@ -417,6 +405,5 @@ async fn serve(state: &AppState, sharing: Sharing, req: Request, next: Next) -> 
             size,
         },
     );
-    inner.misses.fetch_add(1, Ordering::Relaxed);
     send(&answer, &req_headers, "miss")
 }

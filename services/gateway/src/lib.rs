@@ -80,7 +80,7 @@ impl AppState {
             RateLimiter::with_connection(rl, Some(redis.clone()), &cfg.common.redis.key_prefix);
         let answers = answers::AnswerCache::new(
             &cfg.gateway.answer_cache,
-            Some(redis.clone()),
+            redis.clone(),
             &kit::cache::Keys::new(&cfg.common.redis),
         );
         let verifier = JwksVerifier::new(&cfg.common.auth)?

@@ -854,34 +854,28 @@ fn cached_routes(
                 state.clone(),
                 answers::non_admin,
             ));
+        // A handler answering `{"call": n}` with `Cache-Control: cc`.
+        let with_cache_control = |c: Arc<std::sync::atomic::AtomicUsize>, cc: &'static str| {
+            get(move || {
+                let c = c.clone();
+                async move {
+                    let call = c.fetch_add(1, Ordering::SeqCst) + 1;
+                    (
+                        [(header::CACHE_CONTROL, cc)],
+                        axum::Json(json!({"call": call})),
+                    )
+                        .into_response()
+                }
+            })
+        };
         let anonymous = Router::new()
             .route(
                 "/api/v1/test/anon",
-                get(move || {
-                    let c = c2.clone();
-                    async move {
-                        let call = c.fetch_add(1, Ordering::SeqCst) + 1;
-                        (
-                            [(header::CACHE_CONTROL, "public, max-age=30")],
-                            axum::Json(json!({"call": call})),
-                        )
-                            .into_response()
-                    }
-                }),
+                with_cache_control(c2, "public, max-age=30"),
             )
             .route(
                 "/api/v1/test/private",
-                get(move || {
-                    let c = c3.clone();
-                    async move {
-                        let call = c.fetch_add(1, Ordering::SeqCst) + 1;
-                        (
-                            [(header::CACHE_CONTROL, "private, no-store")],
-                            axum::Json(json!({"call": call})),
-                        )
-                            .into_response()
-                    }
-                }),
+                with_cache_control(c3, "private, no-store"),
             )
             .route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
@@ -931,7 +925,6 @@ async fn cached_answers_are_served_until_the_catalog_generation_moves() {
     // Another path is another answer.
     let (_, _, b) = h.send(get_req("/api/v1/test/shared/b")).await;
     assert_eq!(b["call"], 2);
-    assert_eq!(h.state.answers.counts(), (5, 2));
 
     // A catalog write (the generation moves): the next read asks the service again.
     bump(&h).await;
@@ -1044,7 +1037,7 @@ async fn who_shares_an_answer() {
     let mut conn =
         ratelimit::lazy_redis(&h.state.config.common.redis, Duration::from_secs(1)).unwrap();
     redis::cmd("SET")
-        .arg(format!("{}session:deny:{}", h.prefix, jti_token.jti))
+        .arg(kit::cache::Keys::new(&h.state.config.common.redis).session_deny(&jti_token.jti))
         .arg("1")
         .arg("EX")
         .arg(60)

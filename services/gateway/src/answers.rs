@@ -14,9 +14,14 @@
 //!
 //! Who shares an answer: [`Sharing::NonAdmin`] answers are the same for anonymous callers and
 //! for every valid token without the admin role (admins also see drafts: theirs always go to
-//! the service); [`Sharing::Anonymous`] ones only for callers without a token (recommendations
-//! for a signed-in user are theirs alone). A request with a token that is not valid goes to the
-//! service, which answers 401 as before.
+//! the service); [`Sharing::PerUser`] ones (recommendations) are shared by callers without a
+//! token when the service marks them `Cache-Control: public, max-age=N`, and a signed-in user's
+//! are kept for that user alone when the service marks them `Surrogate-Control: max-age=N`
+//! (a header for the gateway only, removed from every answer). A user's answer is stored under
+//! the user's generation too (`rec:user:{id}:gen`, read with the catalog's in one `MGET`),
+//! which the recommender increments whenever it rewrites that user's keys: what the user did
+//! shows in the next answer, what everyone else did within `max-age`. A request with a token
+//! that is not valid, or on the deny list, goes to the service, which answers 401 as before.
 //!
 //! Memory: at most `gateway.answer_cache.max_bytes` (answers, both encodings, keys), the oldest
 //! stored first out; an answer larger than a sixteenth of it is not stored.
@@ -35,12 +40,16 @@ use axum::response::{IntoResponse, Response};
 use kit::jwt::Claims;
 use kit::problem::Problem;
 use redis::aio::ConnectionManager;
+use uuid::Uuid;
 
 use crate::AppState;
 use crate::config::AnswerCacheSettings;
 
 /// Says whether an answer came from the cache (`hit`), was stored (`miss`) or bypassed it.
 pub static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+
+/// The service's directions to the gateway (`max-age=N`); never passed on to the client.
+pub static SURROGATE_CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
 
 /// Service headers never stored with an answer (per request or per connection).
 const DROPPED: [HeaderName; 4] = [
@@ -55,13 +64,29 @@ const DROPPED: [HeaderName; 4] = [
 pub enum Sharing {
     /// Anonymous callers and valid tokens without the admin role.
     NonAdmin,
-    /// Anonymous callers only.
-    Anonymous,
+    /// Anonymous callers (answers marked `public`), and each signed-in user for themself
+    /// (answers marked `Surrogate-Control: max-age=N`).
+    PerUser,
+}
+
+/// Whose answer a request gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    Shared,
+    User(Uuid),
+}
+
+/// What an answer was stored under: the catalog generation and, for a user's own answer, the
+/// user's generation (0 while the key is missing; always 0 for shared answers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Generation {
+    catalog: i64,
+    user: i64,
 }
 
 /// One answer, ready to send.
 struct Answer {
-    generation: i64,
+    generation: Generation,
     stored: Instant,
     max_age: Duration,
     seq: u64,
@@ -73,7 +98,7 @@ struct Answer {
 }
 
 impl Answer {
-    fn fresh(&self, generation: i64) -> bool {
+    fn fresh(&self, generation: Generation) -> bool {
         self.generation == generation && self.stored.elapsed() < self.max_age
     }
 }
@@ -90,6 +115,7 @@ struct Store {
 
 struct Inner {
     redis: ConnectionManager,
+    keys: kit::cache::Keys,
     generation_key: String,
     timeout: Duration,
     ttl: Duration,
@@ -113,6 +139,7 @@ impl AnswerCache {
         let inner = (settings.max_bytes > 0).then(|| {
             Arc::new(Inner {
                 redis,
+                keys: keys.clone(),
                 generation_key: keys.catalog_generation(),
                 timeout: Duration::from_millis(settings.redis_timeout_ms),
                 ttl: Duration::from_secs(settings.ttl_secs),
@@ -137,9 +164,27 @@ impl Inner {
         self.max_bytes / 16
     }
 
-    async fn generation(&self) -> Option<i64> {
+    /// The generations a request of `scope` is answered under.
+    async fn generation(&self, scope: Scope) -> Option<Generation> {
         let mut conn = self.redis.clone();
-        let read = kit::cache::read_generation(&mut conn, &self.generation_key);
+        let read = async {
+            let (catalog, user) = match scope {
+                Scope::Shared => (None, 0),
+                Scope::User(u) => {
+                    let (c, g): (Option<i64>, Option<i64>) = redis::cmd("MGET")
+                        .arg(&self.generation_key)
+                        .arg(self.keys.rec_user_generation(u))
+                        .query_async(&mut conn)
+                        .await?;
+                    (c, g.unwrap_or(0))
+                }
+            };
+            let catalog = match catalog {
+                Some(c) => c,
+                None => kit::cache::read_generation(&mut conn, &self.generation_key).await?,
+            };
+            redis::RedisResult::Ok(Generation { catalog, user })
+        };
         match tokio::time::timeout(self.timeout, read).await {
             Ok(Ok(g)) => Some(g),
             Ok(Err(e)) => {
@@ -153,7 +198,7 @@ impl Inner {
         }
     }
 
-    fn get(&self, key: &str, generation: i64) -> Option<Arc<Answer>> {
+    fn get(&self, key: &str, generation: Generation) -> Option<Arc<Answer>> {
         let store = self.store.lock().expect("answer cache lock");
         store
             .answers
@@ -197,10 +242,10 @@ impl Inner {
 /// Who is asking, as far as sharing goes.
 enum Caller {
     Anonymous,
-    /// A valid token without the admin role (its deny-list entry not read yet).
-    NonAdmin(Claims),
-    /// An admin, or a token that is not valid: the service decides.
-    Other,
+    /// A valid token (its deny-list entry not read yet).
+    Token(Claims),
+    /// A token that is not valid: the service answers.
+    Invalid,
 }
 
 /// From the token check the `identify` middleware made.
@@ -209,20 +254,26 @@ fn caller(req: &Request) -> Caller {
         return Caller::Anonymous;
     }
     match crate::auth::verified_claims(req) {
-        Some(c) if !c.is_admin() => Caller::NonAdmin(c.clone()),
-        _ => Caller::Other,
+        Some(c) => Caller::Token(c.clone()),
+        None => Caller::Invalid,
     }
 }
 
-/// Whether `caller` may share answers of `sharing` (a token is checked against the deny list,
-/// as the service would).
-async fn shares(state: &AppState, caller: Caller, sharing: Sharing) -> bool {
+/// Whose answers `caller` gets on a route of `sharing`; `None`: the service answers (a token
+/// is checked against the deny list, as the service would).
+async fn scope(state: &AppState, caller: Caller, sharing: Sharing) -> Option<Scope> {
     match (caller, sharing) {
-        (Caller::Anonymous, _) => true,
-        (Caller::NonAdmin(c), Sharing::NonAdmin) => {
-            state.verifier.check_revocation(c).await.is_ok()
+        (Caller::Anonymous, _) => Some(Scope::Shared),
+        (Caller::Token(c), Sharing::NonAdmin) if !c.is_admin() => {
+            state.verifier.check_revocation(c).await.ok()?;
+            Some(Scope::Shared)
         }
-        _ => false,
+        (Caller::Token(c), Sharing::PerUser) => {
+            let user = c.sub;
+            state.verifier.check_revocation(c).await.ok()?;
+            Some(Scope::User(user))
+        }
+        _ => None,
     }
 }
 
@@ -278,6 +329,22 @@ fn shared_max_age(headers: &HeaderMap) -> Option<Duration> {
     public.then(|| Duration::from_secs(age.unwrap_or(0)))
 }
 
+/// `max-age` of `Surrogate-Control`: how long the gateway may keep a user's own answer.
+fn surrogate_max_age(headers: &HeaderMap) -> Option<Duration> {
+    let sc = headers.get(&SURROGATE_CONTROL)?.to_str().ok()?;
+    let mut age = None;
+    for d in sc.split(',').map(str::trim) {
+        let d = d.to_ascii_lowercase();
+        if d == "no-store" {
+            return None;
+        } else if let Some(n) = d.strip_prefix("max-age=") {
+            let n = n.parse::<u64>().ok()?;
+            age = Some(age.map_or(n, |a: u64| a.min(n)));
+        }
+    }
+    age.map(Duration::from_secs)
+}
+
 fn send(answer: &Answer, req_headers: &HeaderMap, outcome: &'static str) -> Response {
     let mut headers = answer.headers.clone();
     headers.insert(header::ETAG, answer.etag.clone());
@@ -322,10 +389,11 @@ pub async fn non_admin(State(state): State<AppState>, req: Request, next: Next) 
     serve(&state, Sharing::NonAdmin, req, next).await
 }
 
-/// Middleware for the routes whose answers are shared as [`Sharing::Anonymous`] and only when
-/// the service marks them `Cache-Control: public, max-age=N`.
-pub async fn anonymous(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    serve(&state, Sharing::Anonymous, req, next).await
+/// Middleware for the routes whose answers are [`Sharing::PerUser`].
+pub async fn per_user(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut resp = serve(&state, Sharing::PerUser, req, next).await;
+    resp.headers_mut().remove(&SURROGATE_CONTROL);
+    resp
 }
 
 async fn serve(state: &AppState, sharing: Sharing, req: Request, next: Next) -> Response {
@@ -336,27 +404,33 @@ async fn serve(state: &AppState, sharing: Sharing, req: Request, next: Next) -> 
         return next.run(req).await;
     }
     let who = caller(&req);
-    if !shares(state, who, sharing).await {
-        return next.run(req).await;
-    }
-    let Some(generation) = inner.generation().await else {
+    let Some(scope) = scope(state, who, sharing).await else {
         return next.run(req).await;
     };
-    let key: Arc<str> = req
+    let Some(generation) = inner.generation(scope).await else {
+        return next.run(req).await;
+    };
+    let pq = req
         .uri()
         .path_and_query()
-        .map_or_else(|| req.uri().path(), |p| p.as_str())
-        .into();
+        .map_or_else(|| req.uri().path(), |p| p.as_str());
+    // A path and query hold no space: a user's keys cannot meet the shared ones.
+    let key: Arc<str> = match scope {
+        Scope::Shared => pq.into(),
+        Scope::User(u) => format!("{u} {pq}").into(),
+    };
     if let Some(answer) = inner.get(&key, generation) {
         return send(&answer, req.headers(), "hit");
     }
     let req_headers = req.headers().clone();
     let resp = next.run(req).await;
     let limit = inner.max_answer();
-    let max_age = match sharing {
-        Sharing::NonAdmin => Some(inner.ttl),
-        Sharing::Anonymous => shared_max_age(resp.headers()).map(|a| a.min(inner.ttl)),
-    };
+    let max_age = match (sharing, scope) {
+        (Sharing::NonAdmin, _) => Some(inner.ttl),
+        (Sharing::PerUser, Scope::Shared) => shared_max_age(resp.headers()),
+        (Sharing::PerUser, Scope::User(_)) => surrogate_max_age(resp.headers()),
+    }
+    .map(|a| a.min(inner.ttl));
     if resp.status() != StatusCode::OK
         || resp.headers().contains_key(header::SET_COOKIE)
         || resp.headers().contains_key(header::CONTENT_ENCODING)
@@ -379,7 +453,7 @@ async fn serve(state: &AppState, sharing: Sharing, req: Request, next: Next) -> 
         Err(e) => return Problem::internal(e).into_response(),
     };
     let mut headers = parts.headers;
-    for name in &DROPPED {
+    for name in DROPPED.iter().chain([&SURROGATE_CONTROL]) {
         headers.remove(name);
     }
     let gz = gzip(&identity);

@@ -820,15 +820,16 @@ async fn without_a_web_dir_unknown_paths_are_problems() {
 // ---------- the answer cache (real Redis) ----------
 
 /// Routes behind the answer cache that count their calls: `/api/v1/test/shared/{n}` (shared by
-/// non-admin callers, no `Cache-Control`), `/api/v1/test/anon` (anonymous, `public,
-/// max-age=30`), `/api/v1/test/private` (anonymous, `private`) and `/api/v1/test/missing` (404).
+/// non-admin callers, no `Cache-Control`), `/api/v1/test/anon` (per user, `public,
+/// max-age=30`), `/api/v1/test/private` (per user, `private`), `/api/v1/test/mine` (per user,
+/// `private, no-store` with `Surrogate-Control: max-age=30`) and `/api/v1/test/missing` (404).
 fn cached_routes(
     calls: Arc<std::sync::atomic::AtomicUsize>,
 ) -> impl FnOnce(&AppState) -> Router<AppState> {
     use axum::response::IntoResponse;
     use std::sync::atomic::Ordering;
     move |state: &AppState| {
-        let (c1, c2, c3, c4) = (calls.clone(), calls.clone(), calls.clone(), calls);
+        let (c1, c2, c3, c4) = (calls.clone(), calls.clone(), calls.clone(), calls.clone());
         let shared = Router::new()
             .route(
                 "/api/v1/test/shared/{n}",
@@ -877,9 +878,29 @@ fn cached_routes(
                 "/api/v1/test/private",
                 with_cache_control(c3, "private, no-store"),
             )
+            .route(
+                "/api/v1/test/mine",
+                get(move |headers: axum::http::HeaderMap| {
+                    let c = calls.clone();
+                    async move {
+                        let call = c.fetch_add(1, Ordering::SeqCst) + 1;
+                        let auth = headers
+                            .get(header::AUTHORIZATION)
+                            .map(|v| v.to_str().unwrap().to_owned());
+                        (
+                            [
+                                (header::CACHE_CONTROL, "private, no-store"),
+                                (answers::SURROGATE_CONTROL.clone(), "max-age=30"),
+                            ],
+                            axum::Json(json!({"call": call, "auth": auth})),
+                        )
+                            .into_response()
+                    }
+                }),
+            )
             .route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
-                answers::anonymous,
+                answers::per_user,
             ));
         shared.merge(anonymous)
     }
@@ -898,6 +919,22 @@ async fn bump(h: &Harness) {
         ratelimit::lazy_redis(&h.state.config.common.redis, Duration::from_secs(1)).unwrap();
     let key = kit::cache::Keys::new(&h.state.config.common.redis).catalog_generation();
     kit::cache::bump_generation(&mut conn, &key).await.unwrap();
+}
+
+/// `Bearer <token>` of `user` (a customer) whose token id is on the deny list (logged out).
+async fn logged_out_token(h: &Harness, user: Uuid) -> String {
+    let c = claims(user, vec![Role::Customer], "storefront");
+    let mut conn =
+        ratelimit::lazy_redis(&h.state.config.common.redis, Duration::from_secs(1)).unwrap();
+    redis::cmd("SET")
+        .arg(kit::cache::Keys::new(&h.state.config.common.redis).session_deny(&c.jti))
+        .arg("1")
+        .arg("EX")
+        .arg(60)
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    format!("Bearer {}", h.key.sign(&c))
 }
 
 #[tokio::test]
@@ -1032,18 +1069,7 @@ async fn who_shares_an_answer() {
     }
     assert_eq!(count(), 3);
     // A logged-out customer token is not taken as valid either.
-    let jti_token = claims(Uuid::now_v7(), vec![Role::Customer], "storefront");
-    let revoked = format!("Bearer {}", h.key.sign(&jti_token));
-    let mut conn =
-        ratelimit::lazy_redis(&h.state.config.common.redis, Duration::from_secs(1)).unwrap();
-    redis::cmd("SET")
-        .arg(kit::cache::Keys::new(&h.state.config.common.redis).session_deny(&jti_token.jti))
-        .arg("1")
-        .arg("EX")
-        .arg(60)
-        .query_async::<()>(&mut conn)
-        .await
-        .unwrap();
+    let revoked = logged_out_token(&h, Uuid::now_v7()).await;
     let (_, hd, _) = h
         .send(get_with(
             "/api/v1/test/shared/s",
@@ -1053,8 +1079,8 @@ async fn who_shares_an_answer() {
     assert!(!hd.contains_key(&answers::X_CACHE));
     assert_eq!(count(), 4);
 
-    // Anonymous-only answers: stored when the service says `public, max-age`, for callers
-    // without a token only.
+    // Per-user routes: anonymous answers stored when the service says `public, max-age`; a
+    // token's caller is not served them.
     let (_, hd, a) = h.send(get_req("/api/v1/test/anon")).await;
     assert_eq!(hd[&answers::X_CACHE], "miss");
     assert_eq!(hd[header::CACHE_CONTROL], "public, max-age=30");
@@ -1072,6 +1098,69 @@ async fn who_shares_an_answer() {
         let (_, hd, _) = h.send(get_req("/api/v1/test/private")).await;
         assert!(!hd.contains_key(&answers::X_CACHE));
     }
+    assert_eq!(count(), 8);
+}
+
+#[tokio::test]
+async fn a_users_own_answers_are_theirs_until_their_generation_moves() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = Harness::with_routes(Options::default(), cached_routes(calls.clone())).await;
+    let count = || calls.load(std::sync::atomic::Ordering::SeqCst);
+    let (ua, ub) = (Uuid::now_v7(), Uuid::now_v7());
+    let a = format!("Bearer {}", h.token_for(ua));
+    let b = format!("Bearer {}", h.token_for(ub));
+    let mine = |auth: &str| get_with("/api/v1/test/mine", &[("authorization", auth)]);
+    let (st, hd, first) = h.send(mine(&a)).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(hd[&answers::X_CACHE], "miss");
+    assert_eq!(hd[header::CACHE_CONTROL], "private, no-store");
+    assert!(
+        !hd.contains_key(&answers::SURROGATE_CONTROL),
+        "the gateway's directions never reach the client"
+    );
+    let (_, hd, again) = h.send(mine(&a)).await;
+    assert_eq!(hd[&answers::X_CACHE], "hit");
+    assert!(!hd.contains_key(&answers::SURROGATE_CONTROL));
+    assert_eq!(again, first);
+    assert_eq!(first["auth"], a.as_str());
+    // Another user gets their own answer, never A's.
+    let (_, hd, theirs) = h.send(mine(&b)).await;
+    assert_eq!(hd[&answers::X_CACHE], "miss");
+    assert_eq!(theirs["auth"], b.as_str());
+    // Anonymous callers: `private` is not shared.
+    let (_, hd, anon) = h.send(get_req("/api/v1/test/mine")).await;
+    assert!(!hd.contains_key(&answers::X_CACHE));
+    assert!(!hd.contains_key(&answers::SURROGATE_CONTROL));
+    assert_eq!(anon["auth"], Value::Null);
+    assert_eq!(count(), 3);
+
+    // The recommender rewrote A's keys: A's next answer is computed, B's still stored.
+    let mut conn =
+        ratelimit::lazy_redis(&h.state.config.common.redis, Duration::from_secs(1)).unwrap();
+    let keys = kit::cache::Keys::new(&h.state.config.common.redis);
+    redis::cmd("INCR")
+        .arg(keys.rec_user_generation(ua))
+        .query_async::<i64>(&mut conn)
+        .await
+        .unwrap();
+    let (_, hd, _) = h.send(mine(&a)).await;
+    assert_eq!(hd[&answers::X_CACHE], "miss");
+    let (_, hd, _) = h.send(mine(&b)).await;
+    assert_eq!(hd[&answers::X_CACHE], "hit");
+    assert_eq!(count(), 4);
+    // A catalog write: both are computed again.
+    bump(&h).await;
+    for auth in [&a, &b] {
+        let (_, hd, _) = h.send(mine(auth)).await;
+        assert_eq!(hd[&answers::X_CACHE], "miss");
+    }
+    assert_eq!(count(), 6);
+    // A logged-out token and a bad one reach the service.
+    let revoked = logged_out_token(&h, ua).await;
+    let (st, hd, _) = h.send(mine(&revoked)).await;
+    assert!(!hd.contains_key(&answers::X_CACHE), "{st}");
+    let (_, hd, _) = h.send(mine("Bearer not-a-token")).await;
+    assert!(!hd.contains_key(&answers::X_CACHE));
     assert_eq!(count(), 8);
 }
 

@@ -56,6 +56,15 @@ impl Keys {
     pub fn rec_personalized(&self, user_id: impl std::fmt::Display) -> String {
         self.key(format_args!("rec:user:{user_id}:personalized"))
     }
+    /// `rec:user:{id}:recent`: the user's recently viewed products, most recent first.
+    pub fn rec_recent(&self, user_id: impl std::fmt::Display) -> String {
+        self.key(format_args!("rec:user:{user_id}:recent"))
+    }
+    /// `rec:user:{id}:gen`: incremented whenever the user's rec:user:{id}:* keys change; the
+    /// gateway keeps a signed-in user's recommendations under it (missing reads as 0).
+    pub fn rec_user_generation(&self, user_id: impl std::fmt::Display) -> String {
+        self.key(format_args!("rec:user:{user_id}:gen"))
+    }
     pub fn rec_similar(&self, product_id: impl std::fmt::Display) -> String {
         self.key(format_args!("rec:product:{product_id}:similar"))
     }

@@ -26,6 +26,14 @@ use crate::chain::{Kind, Source, chain};
 
 /// Most items one request may ask for.
 pub const LIMIT_MAX: u32 = 100;
+/// How long an answer may be reused: trending, popularity and neighbours move with everyone's
+/// events, so an answer drifts for at most this long (the user's own events and catalog writes
+/// are seen at once, through the generations the gateway checks).
+const MAX_AGE: &str = "max-age=30";
+/// The same for anonymous answers, which anyone may keep.
+const PUBLIC: &str = "public, max-age=30";
+/// Directs the gateway (a surrogate) only; it removes the header before answering.
+static SURROGATE_CONTROL: header::HeaderName = header::HeaderName::from_static("surrogate-control");
 /// Recently viewed items whose neighbours are read.
 const RECENT_SOURCES: isize = 5;
 
@@ -72,16 +80,20 @@ async fn get_recommendations(
     };
     match recommend(&st, user, q).await {
         Ok(list) => {
-            let cache = if user.is_some() {
-                "private, no-store"
+            let mut resp = axum::Json(list).into_response();
+            let h = resp.headers_mut();
+            if user.is_some() {
+                // Not for browsers or shared caches; the gateway may keep it for this user
+                // (until the user's or the catalog's generation moves) and strips the header.
+                h.insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-store"),
+                );
+                h.insert(&SURROGATE_CONTROL, HeaderValue::from_static(MAX_AGE));
             } else {
-                "public, max-age=30"
-            };
-            (
-                [(header::CACHE_CONTROL, HeaderValue::from_static(cache))],
-                axum::Json(list),
-            )
-                .into_response()
+                h.insert(header::CACHE_CONTROL, HeaderValue::from_static(PUBLIC));
+            }
+            resp
         }
         Err(p) => p.into_response(),
     }
@@ -254,7 +266,7 @@ async fn candidates(
         Source::Popular => top(redis, &keys.rec_popular(), n).await,
         Source::RecentlyViewed(u) => {
             let recent: Vec<String> = redis::cmd("LRANGE")
-                .arg(keys.key(format!("rec:user:{u}:recent")))
+                .arg(keys.rec_recent(u))
                 .arg(0)
                 .arg(RECENT_SOURCES - 1)
                 .query_async(redis)

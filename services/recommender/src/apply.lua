@@ -2,7 +2,9 @@
 -- message redelivered after a restart (at or below the stored offset) changes nothing.
 --
 -- KEYS: 1 offsets hash, 2 rec:popular, 3 rec:trending, 4 trending epoch, 5 actor's recent list,
---       6 item weights hash, 7 user's bought zset, 8 rec:user:{id}:personalized
+--       6 item weights hash, 7 user's bought zset, 8 rec:user:{id}:personalized,
+--       9 rec:user:{id}:gen (incremented when a user's keys change: the gateway's cached
+--       recommendations for that user are then recomputed)
 -- ARGV: 1 offset field (topic:partition), 2 offset, 3 key prefix, 4 event time (unix s),
 --       5 popularity weight per unit, 6 pair weight (with recent items), 7 basket weight
 --       (between items of one order), 8 is a signed-in user (1/0), 9 is a purchase (1/0),
@@ -157,5 +159,7 @@ if is_user then
     trim(KEYS[8], personal_len)
     redis.call('EXPIRE', KEYS[8], ttl)
   end
+  redis.call('INCR', KEYS[9])
+  redis.call('EXPIRE', KEYS[9], ttl)
 end
 return 1

@@ -137,7 +137,7 @@ pub fn offsets_key(keys: &Keys) -> String {
 fn recent_key(keys: &Keys, actor: &Actor) -> String {
     match actor {
         // Also read by recommendation ("similar to recently viewed").
-        Actor::User(u) => keys.key(format_args!("rec:user:{u}:recent")),
+        Actor::User(u) => keys.rec_recent(u),
         Actor::Anonymous(a) => keys.key(format_args!("recommender:anon:{a}:recent")),
     }
 }
@@ -184,7 +184,8 @@ impl Model {
             .key(recent_key(k, &signal.actor))
             .key(k.key("recommender:item_weights"))
             .key(k.key(format_args!("recommender:user:{user_part}:bought")))
-            .key(k.rec_personalized(&user_part));
+            .key(k.rec_personalized(&user_part))
+            .key(k.rec_user_generation(&user_part));
         inv.arg(position)
             .arg(offset)
             .arg(&self.prefix)

@@ -265,6 +265,21 @@ async fn users_who_viewed_a_and_b_and_bought_c_shape_what_the_next_viewer_of_a_a
         .await
         .unwrap();
     assert_eq!(personalized[0].0, c);
+    // The gateway keeps the viewer's answer for them (30 s at most; below, until their next
+    // event is applied).
+    let mine = || {
+        s.req(
+            reqwest::Method::GET,
+            "/api/v1/recommendations?kind=personalized&limit=3",
+        )
+        .token(token.as_str())
+        .full()
+    };
+    let (_, hd, cached) = mine().await;
+    assert_eq!(hd["x-cache"], "hit");
+    assert_eq!(hd["cache-control"], "private, no-store");
+    assert!(!hd.contains_key("surrogate-control"));
+    assert_eq!(cached, body);
     // Buyers are not offered what they bought.
     let offered: Vec<String> = r
         .zrange(s.keys.rec_personalized(buyers[0]), 0, -1)
@@ -282,6 +297,26 @@ async fn users_who_viewed_a_and_b_and_bought_c_shape_what_the_next_viewer_of_a_a
         .await
         .unwrap();
     assert_eq!(pop[0], (c.clone(), 30.0), "{pop:?}");
+    // The viewer's own next event: looking at C makes it theirs, so it leaves their
+    // personalized list as soon as the event is applied, long before the answer cached above
+    // would expire.
+    let looked = std::time::Instant::now();
+    s.track(viewer, views(&[&c])).await;
+    eventually(
+        Duration::from_secs(20),
+        "C to leave the viewer's cached recommendations",
+        || async {
+            let (_, _, body) = mine().await;
+            let personal = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["source"] == "personalized" && i["id"] == c.as_str());
+            (!personal).then_some(())
+        },
+    )
+    .await;
+    assert!(looked.elapsed() < Duration::from_secs(25));
 }
 
 /// Every rec:* sorted set the recommender wrote for these products and users, with exact scores.

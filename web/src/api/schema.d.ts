@@ -10918,7 +10918,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Recommended products. Anonymous answers are `Cache-Control: public, max-age=30` and may come from the gateway's answer cache (`X-Cache: hit`) for that long, or until a catalog write; a signed-in user's are `private, no-store` */
+            /** @description Recommended products. Anonymous answers are `Cache-Control: public, max-age=30` and may come from the gateway's answer cache (`X-Cache: hit`) for that long, or until a catalog write; a signed-in user's are `private, no-store` and may come from the gateway's answer cache for that user until the user's next tracked event is applied, a catalog write, or 30 s */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -10927,7 +10927,7 @@ export interface operations {
                     "application/json": components["schemas"]["RecommendationList"];
                 };
             };
-            /** @description Not modified: `If-None-Match` named the current `ETag` (anonymous answers) */
+            /** @description Not modified: `If-None-Match` named the current `ETag` */
             304: {
                 headers: {
                     [name: string]: unknown;

@@ -23,9 +23,11 @@ const REQUEST_HEADERS: [HeaderName; 5] = [
 ];
 
 /// Response headers relayed to the client.
-const RESPONSE_HEADERS: [HeaderName; 7] = [
+const RESPONSE_HEADERS: [HeaderName; 8] = [
     header::CONTENT_TYPE,
     header::CACHE_CONTROL,
+    // For the answer cache, which removes it (`crate::answers`).
+    HeaderName::from_static("surrogate-control"),
     header::LOCATION,
     header::RETRY_AFTER,
     header::ETAG,

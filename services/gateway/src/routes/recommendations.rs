@@ -21,7 +21,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/v1/recommendations", get(get_recommendations))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::answers::anonymous,
+            crate::answers::per_user,
         ))
 }
 
@@ -44,8 +44,8 @@ pub struct RecommendationsApiDoc;
     params(RecommendationQuery),
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "Recommended products. Anonymous answers are `Cache-Control: public, max-age=30` and may come from the gateway's answer cache (`X-Cache: hit`) for that long, or until a catalog write; a signed-in user's are `private, no-store`", body = RecommendationList),
-        (status = 304, description = "Not modified: `If-None-Match` named the current `ETag` (anonymous answers)"),
+        (status = 200, description = "Recommended products. Anonymous answers are `Cache-Control: public, max-age=30` and may come from the gateway's answer cache (`X-Cache: hit`) for that long, or until a catalog write; a signed-in user's are `private, no-store` and may come from the gateway's answer cache for that user until the user's next tracked event is applied, a catalog write, or 30 s", body = RecommendationList),
+        (status = 304, description = "Not modified: `If-None-Match` named the current `ETag`"),
         (status = 400, description = "A query parameter is repeated", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "A bearer token was sent but is not valid", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Bad `kind`, `product_id` or `limit`", body = ProblemDoc, content_type = "application/problem+json"),

@@ -17,7 +17,7 @@ use kit::problem::{FieldError, Problem};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::catalog::{Catalog, Price};
+use crate::catalog::{Catalog, Price, SkuInfo};
 use crate::config::CartSettings;
 use crate::domain::{GuestToken, Owner, sku_problem};
 use crate::events::{self, RemovedReason};
@@ -214,7 +214,17 @@ async fn snapshot(state: &AppState, owner: &Owner) -> Result<Snapshot, Problem> 
 
 /// Prices, names and availability for every line, asked of product and inventory now.
 async fn view(state: &AppState, headers: &HeaderMap, snap: &Snapshot) -> Result<CartView, Problem> {
-    Ok(view_in(state, headers, snap, None).await?.0)
+    Ok(view_in(state, headers, snap, None, Facts::default())
+        .await?
+        .0)
+}
+
+/// What this request already asked product and inventory (for the SKU it changes): the view
+/// after the write reuses it instead of asking again.
+#[derive(Default)]
+struct Facts {
+    info: HashMap<String, SkuInfo>,
+    available: HashMap<String, i64>,
 }
 
 /// [`view`] with line prices in `currency` (a line without a price in it shows none and is not
@@ -226,12 +236,26 @@ async fn view_in(
     headers: &HeaderMap,
     snap: &Snapshot,
     currency: Option<&str>,
+    known: Facts,
 ) -> Result<(CartView, Vec<bool>), Problem> {
-    let skus: Vec<String> = snap.lines.iter().map(|(s, _)| s.clone()).collect();
-    let (info, avail) = tokio::try_join!(
-        state.catalog.lookup(&skus, headers),
-        state.catalog.availability(&skus, headers)
+    let ask = |known: &dyn Fn(&String) -> bool| -> Vec<String> {
+        snap.lines
+            .iter()
+            .map(|(s, _)| s)
+            .filter(|s| !known(s))
+            .cloned()
+            .collect()
+    };
+    let (info_skus, avail_skus) = (
+        ask(&|s| known.info.contains_key(s)),
+        ask(&|s| known.available.contains_key(s)),
+    );
+    let (mut info, mut avail) = tokio::try_join!(
+        state.catalog.lookup(&info_skus, headers),
+        state.catalog.availability(&avail_skus, headers)
     )?;
+    info.extend(known.info);
+    avail.extend(known.available);
     let mut items = Vec::with_capacity(snap.lines.len());
     let mut for_sale = Vec::with_capacity(snap.lines.len());
     let mut totals: Vec<Price> = Vec::new();
@@ -328,7 +352,14 @@ pub async fn get_cart(
     // Checked before any call, so a malformed query is 422 whatever the cart holds.
     let ask = q.request(Vec::new(), user_id)?;
     let currency = ask.currency.clone();
-    let (mut v, for_sale) = view_in(&state, &headers, &snap, currency.as_deref()).await?;
+    let (mut v, for_sale) = view_in(
+        &state,
+        &headers,
+        &snap,
+        currency.as_deref(),
+        Facts::default(),
+    )
+    .await?;
     if q.wanted() {
         let lines: Vec<kit::totals::QuoteLine> = v
             .items
@@ -354,7 +385,12 @@ pub async fn get_cart(
 }
 
 /// Product facts of one SKU, or a 422 naming the field.
-async fn for_sale(state: &AppState, headers: &HeaderMap, sku: &str) -> Result<(), Problem> {
+/// Product's facts of `sku`, which must be for sale.
+async fn for_sale(
+    state: &AppState,
+    headers: &HeaderMap,
+    sku: &str,
+) -> Result<HashMap<String, SkuInfo>, Problem> {
     let info = state.catalog.lookup(&[sku.to_owned()], headers).await?;
     match info.get(sku) {
         None => Err(Problem::validation(vec![FieldError::new(
@@ -367,18 +403,21 @@ async fn for_sale(state: &AppState, headers: &HeaderMap, sku: &str) -> Result<()
                 "this product is not for sale",
             )]))
         }
-        Some(_) => Ok(()),
+        Some(_) => Ok(info),
     }
 }
 
-async fn available(state: &AppState, headers: &HeaderMap, sku: &str) -> Result<i64, Problem> {
-    Ok(state
+/// Units of `sku` available now, with inventory's answer.
+async fn available(
+    state: &AppState,
+    headers: &HeaderMap,
+    sku: &str,
+) -> Result<(i64, HashMap<String, i64>), Problem> {
+    let available = state
         .catalog
         .availability(&[sku.to_owned()], headers)
-        .await?
-        .get(sku)
-        .copied()
-        .unwrap_or(0))
+        .await?;
+    Ok((available.get(sku).copied().unwrap_or(0), available))
 }
 
 fn key_reused() -> Problem {
@@ -450,8 +489,10 @@ pub async fn add_item(
         }
         return replay(&state, &headers, &owner, status).await;
     }
-    for_sale(&state, &headers, &sku).await?;
-    let stock = available(&state, &headers, &sku).await?;
+    let (info, (stock, available)) = tokio::try_join!(
+        for_sale(&state, &headers, &sku),
+        available(&state, &headers, &sku)
+    )?;
     let (owner, new_token) = match who.owner() {
         Some(o) => (o, None),
         None => {
@@ -507,11 +548,12 @@ pub async fn add_item(
     let snap = Snapshot {
         cart_id: Some(cart.id),
         version,
-        lines: store::lines(&mut tx, cart.id).await?,
+        lines: store::with_line(lines, &sku, Some(line_q)),
     };
     tx.commit().await?;
     cache(&state, &owner, &snap).await;
-    let v = view(&state, &headers, &snap).await?;
+    let known = Facts { info, available };
+    let v = view_in(&state, &headers, &snap, None, known).await?.0;
     Ok(cart_response(status, v, new_token.as_ref()))
 }
 
@@ -534,7 +576,7 @@ pub async fn update_item(
     if sku_problem(&sku).is_some() {
         return Err(no_line(&sku));
     }
-    let stock = available(&state, &headers, &sku).await?;
+    let (stock, available) = available(&state, &headers, &sku).await?;
     let mut tx = state.pool.begin().await?;
     let Some(cart) = store::lock_existing(&mut tx, &owner).await? else {
         return Err(no_line(&sku));
@@ -565,12 +607,16 @@ pub async fn update_item(
         Snapshot {
             cart_id: Some(cart.id),
             version,
-            lines: store::lines(&mut tx, cart.id).await?,
+            lines: store::with_line(lines, &sku, Some(new)),
         }
     };
     tx.commit().await?;
     cache(&state, &owner, &snap).await;
-    let v = view(&state, &headers, &snap).await?;
+    let known = Facts {
+        available,
+        ..Facts::default()
+    };
+    let v = view_in(&state, &headers, &snap, None, known).await?.0;
     Ok(cart_response(StatusCode::OK, v, None))
 }
 
@@ -596,7 +642,7 @@ pub async fn remove_item(
     let snap = Snapshot {
         cart_id: Some(cart.id),
         version,
-        lines: store::lines(&mut tx, cart.id).await?,
+        lines: store::with_line(lines, &sku, None),
     };
     tx.commit().await?;
     cache(&state, &owner, &snap).await;

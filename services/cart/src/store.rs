@@ -65,6 +65,9 @@ pub async fn load(pool: &PgPool, owner: &Owner) -> Result<Snapshot, sqlx::Error>
 
 /// Locks the owner's cart, creating it when missing.
 pub async fn lock_or_create(tx: &mut PgConnection, owner: &Owner) -> Result<CartRow, sqlx::Error> {
+    if let Some(c) = lock_existing(tx, owner).await? {
+        return Ok(c);
+    }
     let (_, user_id, hash) = owner_column(owner);
     sqlx::query(
         "INSERT INTO carts (id, user_id, guest_token_hash) VALUES ($1, $2, $3)
@@ -112,15 +115,38 @@ pub async fn lock_existing(
     .transpose()
 }
 
-/// Lines of a cart, sorted by SKU.
+/// Lines of a cart, sorted by SKU (bytewise, as [`with_line`] and the Redis copy sort them).
 pub async fn lines(
     conn: &mut PgConnection,
     cart_id: Uuid,
 ) -> Result<Vec<(String, i32)>, sqlx::Error> {
-    sqlx::query_as("SELECT sku, quantity FROM cart_items WHERE cart_id = $1 ORDER BY sku")
-        .bind(cart_id)
-        .fetch_all(&mut *conn)
-        .await
+    sqlx::query_as(
+        r#"SELECT sku, quantity FROM cart_items WHERE cart_id = $1 ORDER BY sku COLLATE "C""#,
+    )
+    .bind(cart_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// `lines` (sorted by SKU) after the line of `sku` was set to `quantity` (`None`: deleted):
+/// what [`lines`] reads after [`set_line`] or [`delete_line`], without reading it.
+pub fn with_line(
+    mut lines: Vec<(String, i32)>,
+    sku: &str,
+    quantity: Option<i32>,
+) -> Vec<(String, i32)> {
+    match (
+        lines.binary_search_by(|(s, _)| s.as_str().cmp(sku)),
+        quantity,
+    ) {
+        (Ok(i), Some(q)) => lines[i].1 = q,
+        (Ok(i), None) => {
+            lines.remove(i);
+        }
+        (Err(i), Some(q)) => lines.insert(i, (sku.to_owned(), q)),
+        (Err(_), None) => {}
+    }
+    lines
 }
 
 pub async fn set_line(
@@ -289,4 +315,31 @@ pub async fn find_request_for_owner(
     .bind(hash)
     .fetch_optional(pool)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_line;
+
+    #[test]
+    fn a_changed_line_keeps_the_lines_sorted() {
+        let lines = |v: &[(&str, i32)]| -> Vec<(String, i32)> {
+            v.iter().map(|(s, q)| ((*s).to_owned(), *q)).collect()
+        };
+        let start = lines(&[("B-2", 1), ("b-1", 3)]);
+        assert_eq!(
+            with_line(start.clone(), "A-9", Some(2)),
+            lines(&[("A-9", 2), ("B-2", 1), ("b-1", 3)])
+        );
+        assert_eq!(
+            with_line(start.clone(), "Z", Some(1)),
+            lines(&[("B-2", 1), ("Z", 1), ("b-1", 3)])
+        );
+        assert_eq!(
+            with_line(start.clone(), "b-1", Some(5)),
+            lines(&[("B-2", 1), ("b-1", 5)])
+        );
+        assert_eq!(with_line(start.clone(), "B-2", None), lines(&[("b-1", 3)]));
+        assert_eq!(with_line(start.clone(), "C", None), start);
+    }
 }

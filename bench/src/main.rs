@@ -95,7 +95,8 @@ enum Scenario {
     },
     /// Recommendation GETs/s with latency: personalized (signed-in users whose browsing the
     /// recommender has seen) and similar-to-a-product (anonymous), on whatever catalog the
-    /// platform holds.
+    /// platform holds, then the gateway's static route with the same clients (the reference the
+    /// ratios are printed against).
     Recommendations {
         /// Accounts registered for the run.
         #[arg(long, default_value_t = 32)]
@@ -139,8 +140,13 @@ struct Report {
 }
 
 impl Report {
+    /// Successful requests per second.
+    fn rate(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
     fn print(&self) {
-        let rps = self.ok as f64 / self.elapsed.as_secs_f64();
+        let rps = self.rate();
         let ms = |q: f64| self.hist.value_at_quantile(q) as f64 / 1000.0;
         println!(
             "{:<22} {:>8} ok {:>6} err {:>10.1} req/s   p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms",
@@ -852,6 +858,29 @@ async fn recommendations(cli: &Cli, users: usize, products: usize) -> anyhow::Re
     )
     .await;
     similar.print();
+    // The reference: the gateway's static route, same clients, same run.
+    let states: Vec<_> = (0..cli.concurrency)
+        .map(|_| (http.clone(), format!("{base}/healthz")))
+        .collect();
+    let fixed = phase(
+        "GET /healthz (static)",
+        states,
+        duration,
+        cli.max_requests,
+        |(h, url)| async move {
+            let r = get_bytes(&h, &url).await.map(|_| ());
+            ((h, url), r)
+        },
+    )
+    .await;
+    fixed.print();
+    let reference = fixed.rate();
+    if reference > 0.0 {
+        println!("ratios to the static route (same run):");
+        for r in [&personalized, &similar] {
+            println!("  {:<20} {:.3}", r.name, r.rate() / reference);
+        }
+    }
     Ok(())
 }
 

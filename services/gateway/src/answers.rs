@@ -24,7 +24,9 @@
 //! that is not valid, or on the deny list, goes to the service, which answers 401 as before.
 //!
 //! Memory: at most `gateway.answer_cache.max_bytes` (answers, both encodings, keys), the oldest
-//! stored first out; an answer larger than a sixteenth of it is not stored.
+//! stored first out; an answer larger than a sixteenth of it is not stored. Users' own answers
+//! (each read by one user) take at most a quarter of it, their oldest first out, so that many
+//! signed-in users cannot push out the answers everyone shares.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -87,6 +89,8 @@ struct Generation {
 /// One answer, ready to send.
 struct Answer {
     generation: Generation,
+    /// One user's own answer (counted against the users' share).
+    own: bool,
     stored: Instant,
     max_age: Duration,
     seq: u64,
@@ -109,8 +113,30 @@ struct Store {
     /// Keys in the order stored, with the `seq` of the answer stored then (a replaced answer
     /// leaves a stale pair behind, skipped when it comes up).
     order: VecDeque<(Arc<str>, u64)>,
+    /// The same for users' own answers only.
+    own_order: VecDeque<(Arc<str>, u64)>,
     bytes: usize,
+    own_bytes: usize,
     seq: u64,
+}
+
+impl Store {
+    /// Removes the answer at `key` if it is still the one stored with `seq`.
+    fn evict(&mut self, key: &str, seq: u64) {
+        if self.answers.get(key).is_some_and(|a| a.seq == seq)
+            && let Some(old) = self.answers.remove(key)
+        {
+            self.forget(&old);
+        }
+    }
+
+    /// Takes a removed or replaced answer off the byte counts.
+    fn forget(&mut self, old: &Answer) {
+        self.bytes -= old.size;
+        if old.own {
+            self.own_bytes -= old.size;
+        }
+    }
 }
 
 struct Inner {
@@ -150,11 +176,12 @@ impl AnswerCache {
         Self { inner }
     }
 
-    /// Bytes the stored answers take now.
-    pub fn bytes(&self) -> usize {
-        self.inner
-            .as_ref()
-            .map_or(0, |i| i.store.lock().expect("answer cache lock").bytes)
+    /// Bytes the stored answers take now: all of them, and users' own.
+    pub fn bytes(&self) -> (usize, usize) {
+        self.inner.as_ref().map_or((0, 0), |i| {
+            let store = i.store.lock().expect("answer cache lock");
+            (store.bytes, store.own_bytes)
+        })
     }
 }
 
@@ -216,24 +243,37 @@ impl Inner {
             return answer;
         }
         if let Some(old) = store.answers.insert(key.clone(), answer.clone()) {
-            store.bytes -= old.size;
+            store.forget(&old);
         }
         store.bytes += answer.size;
+        if answer.own {
+            store.own_bytes += answer.size;
+            store.own_order.push_back((key.clone(), answer.seq));
+        }
         store.order.push_back((key, answer.seq));
+        while store.own_bytes > self.max_bytes / 4 {
+            let Some((key, seq)) = store.own_order.pop_front() else {
+                break;
+            };
+            store.evict(&key, seq);
+        }
         while store.bytes > self.max_bytes {
             let Some((key, seq)) = store.order.pop_front() else {
                 break;
             };
-            if store.answers.get(&key).is_some_and(|a| a.seq == seq)
-                && let Some(old) = store.answers.remove(&key)
-            {
-                store.bytes -= old.size;
-            }
+            store.evict(&key, seq);
         }
-        // Stale pairs of replaced answers: drop them once they outnumber the answers.
-        if store.order.len() > 2 * store.answers.len() + 64 {
-            let Store { answers, order, .. } = &mut *store;
-            order.retain(|(k, seq)| answers.get(k).is_some_and(|a| a.seq == *seq));
+        // Stale pairs of replaced or evicted answers: drop them once they outnumber the answers.
+        let Store {
+            answers,
+            order,
+            own_order,
+            ..
+        } = &mut *store;
+        for order in [order, own_order] {
+            if order.len() > 2 * answers.len() + 64 {
+                order.retain(|(k, seq)| answers.get(k).is_some_and(|a| a.seq == *seq));
+            }
         }
         answer
     }
@@ -469,6 +509,7 @@ async fn serve(state: &AppState, sharing: Sharing, req: Request, next: Next) -> 
         key,
         Answer {
             generation,
+            own: matches!(scope, Scope::User(_)),
             stored: Instant::now(),
             max_age,
             seq: 0,

@@ -1164,36 +1164,73 @@ async fn a_users_own_answers_are_theirs_until_their_generation_moves() {
     assert_eq!(count(), 8);
 }
 
-#[tokio::test]
-async fn the_answer_cache_keeps_to_its_memory_bound() {
+/// A gateway with [`cached_routes`] and an answer cache of `bound` bytes.
+async fn bounded_cache(bound: usize) -> Harness {
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let bound = 64 * 1024;
-    let h = Harness::with_routes(
+    Harness::with_routes(
         Options {
             answer_cache_bytes: bound,
             ..Options::default()
         },
-        cached_routes(calls.clone()),
+        cached_routes(calls),
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn the_answer_cache_keeps_to_its_memory_bound() {
+    let bound = 64 * 1024;
+    let h = bounded_cache(bound).await;
     for i in 0..300 {
         let (st, hd, _) = h.send(get_req(&format!("/api/v1/test/shared/{i}"))).await;
         assert_eq!(st, StatusCode::OK);
         assert_eq!(hd[&answers::X_CACHE], "miss");
-        assert!(
-            h.state.answers.bytes() <= bound,
-            "{}",
-            h.state.answers.bytes()
-        );
+        let (all, _) = h.state.answers.bytes();
+        assert!(all <= bound, "{all}");
     }
     assert!(
-        h.state.answers.bytes() > bound / 2,
+        h.state.answers.bytes().0 > bound / 2,
         "the bound is used, not wasted"
     );
     // The newest answers stayed, the oldest went first.
     let (_, hd, _) = h.send(get_req("/api/v1/test/shared/299")).await;
     assert_eq!(hd[&answers::X_CACHE], "hit");
     let (_, hd, _) = h.send(get_req("/api/v1/test/shared/0")).await;
+    assert_eq!(hd[&answers::X_CACHE], "miss");
+}
+
+#[tokio::test]
+async fn users_own_answers_take_at_most_a_quarter_and_leave_the_shared_ones_alone() {
+    let bound = 64 * 1024;
+    let h = bounded_cache(bound).await;
+    for i in 0..20 {
+        h.send(get_req(&format!("/api/v1/test/shared/{i}"))).await;
+    }
+    let (shared, own) = h.state.answers.bytes();
+    assert_eq!(own, 0);
+    assert!(shared > bound / 4, "{shared}");
+    let mut tokens = Vec::new();
+    for _ in 0..200 {
+        let auth = format!("Bearer {}", h.token_for(Uuid::now_v7()));
+        let (_, hd, _) = h
+            .send(get_with("/api/v1/test/mine", &[("authorization", &auth)]))
+            .await;
+        assert_eq!(hd[&answers::X_CACHE], "miss");
+        let (all, own) = h.state.answers.bytes();
+        assert!(own <= bound / 4, "{own}");
+        assert!(all <= bound, "{all}");
+        tokens.push(auth);
+    }
+    assert!(h.state.answers.bytes().1 > bound / 8, "the share is used");
+    // Every shared answer is still there; of the users' own, the newest.
+    for i in 0..20 {
+        let (_, hd, _) = h.send(get_req(&format!("/api/v1/test/shared/{i}"))).await;
+        assert_eq!(hd[&answers::X_CACHE], "hit", "shared/{i}");
+    }
+    let mine = |auth: &str| get_with("/api/v1/test/mine", &[("authorization", auth)]);
+    let (_, hd, _) = h.send(mine(&tokens[199])).await;
+    assert_eq!(hd[&answers::X_CACHE], "hit");
+    let (_, hd, _) = h.send(mine(&tokens[0])).await;
     assert_eq!(hd[&answers::X_CACHE], "miss");
 }
 

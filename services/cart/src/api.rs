@@ -219,6 +219,16 @@ async fn view(state: &AppState, headers: &HeaderMap, snap: &Snapshot) -> Result<
         .0)
 }
 
+/// The SKUs of `snap`'s lines that `known` has no answer for.
+fn unknown<V>(snap: &Snapshot, known: &HashMap<String, V>) -> Vec<String> {
+    snap.lines
+        .iter()
+        .map(|(sku, _)| sku)
+        .filter(|sku| !known.contains_key(*sku))
+        .cloned()
+        .collect()
+}
+
 /// What this request already asked product and inventory (for the SKU it changes): the view
 /// after the write reuses it instead of asking again.
 #[derive(Default)]
@@ -238,21 +248,10 @@ async fn view_in(
     currency: Option<&str>,
     known: Facts,
 ) -> Result<(CartView, Vec<bool>), Problem> {
-    let ask = |known: &dyn Fn(&String) -> bool| -> Vec<String> {
-        snap.lines
-            .iter()
-            .map(|(s, _)| s)
-            .filter(|s| !known(s))
-            .cloned()
-            .collect()
-    };
-    let (info_skus, avail_skus) = (
-        ask(&|s| known.info.contains_key(s)),
-        ask(&|s| known.available.contains_key(s)),
-    );
+    let (ask_info, ask_available) = (unknown(snap, &known.info), unknown(snap, &known.available));
     let (mut info, mut avail) = tokio::try_join!(
-        state.catalog.lookup(&info_skus, headers),
-        state.catalog.availability(&avail_skus, headers)
+        state.catalog.lookup(&ask_info, headers),
+        state.catalog.availability(&ask_available, headers)
     )?;
     info.extend(known.info);
     avail.extend(known.available);

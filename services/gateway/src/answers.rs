@@ -50,15 +50,17 @@ use crate::config::AnswerCacheSettings;
 /// Says whether an answer came from the cache (`hit`), was stored (`miss`) or bypassed it.
 pub static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
-/// The service's directions to the gateway (`max-age=N`); never passed on to the client.
-pub static SURROGATE_CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
+/// The service's directions to the gateway (`kit::cache::SURROGATE_CONTROL`).
+const SURROGATE_CONTROL: HeaderName = HeaderName::from_static(kit::cache::SURROGATE_CONTROL);
 
-/// Service headers never stored with an answer (per request or per connection).
-const DROPPED: [HeaderName; 4] = [
+/// Service headers never stored with an answer (per request or per connection, or for the
+/// gateway only).
+const DROPPED: [HeaderName; 5] = [
     header::CONTENT_LENGTH,
     header::DATE,
     header::TRANSFER_ENCODING,
     header::CONNECTION,
+    SURROGATE_CONTROL,
 ];
 
 /// Whose requests share one cached answer.
@@ -350,15 +352,16 @@ fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
         .any(|t| t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == ours)
 }
 
-/// `max-age` of a `public` `Cache-Control`; `None` when the answer may not be shared.
-fn shared_max_age(headers: &HeaderMap) -> Option<Duration> {
-    let cc = headers.get(header::CACHE_CONTROL)?.to_str().ok()?;
-    let mut public = false;
-    let mut age = None;
-    for d in cc.split(',').map(str::trim) {
+/// Reads the directives of header `name` (`Cache-Control` syntax): whether `flag` is among
+/// them and the smallest `max-age` (or `s-maxage`); `None` when the header is missing or
+/// unreadable, a number is bad, or `private`, `no-store` or `no-cache` is among them.
+fn directives(headers: &HeaderMap, name: &HeaderName, flag: &str) -> Option<(bool, Option<u64>)> {
+    let value = headers.get(name)?.to_str().ok()?;
+    let (mut flagged, mut age) = (false, None);
+    for d in value.split(',').map(str::trim) {
         let d = d.to_ascii_lowercase();
-        if d == "public" {
-            public = true;
+        if d == flag {
+            flagged = true;
         } else if d == "private" || d == "no-store" || d == "no-cache" {
             return None;
         } else if let Some(n) = d.strip_prefix("s-maxage=").or(d.strip_prefix("max-age=")) {
@@ -366,22 +369,18 @@ fn shared_max_age(headers: &HeaderMap) -> Option<Duration> {
             age = Some(age.map_or(n, |a: u64| a.min(n)));
         }
     }
+    Some((flagged, age))
+}
+
+/// `max-age` of a `public` `Cache-Control`; `None` when the answer may not be shared.
+fn shared_max_age(headers: &HeaderMap) -> Option<Duration> {
+    let (public, age) = directives(headers, &header::CACHE_CONTROL, "public")?;
     public.then(|| Duration::from_secs(age.unwrap_or(0)))
 }
 
 /// `max-age` of `Surrogate-Control`: how long the gateway may keep a user's own answer.
 fn surrogate_max_age(headers: &HeaderMap) -> Option<Duration> {
-    let sc = headers.get(&SURROGATE_CONTROL)?.to_str().ok()?;
-    let mut age = None;
-    for d in sc.split(',').map(str::trim) {
-        let d = d.to_ascii_lowercase();
-        if d == "no-store" {
-            return None;
-        } else if let Some(n) = d.strip_prefix("max-age=") {
-            let n = n.parse::<u64>().ok()?;
-            age = Some(age.map_or(n, |a: u64| a.min(n)));
-        }
-    }
+    let (_, age) = directives(headers, &SURROGATE_CONTROL, "")?;
     age.map(Duration::from_secs)
 }
 
@@ -493,7 +492,7 @@ async fn serve(state: &AppState, sharing: Sharing, req: Request, next: Next) -> 
         Err(e) => return Problem::internal(e).into_response(),
     };
     let mut headers = parts.headers;
-    for name in DROPPED.iter().chain([&SURROGATE_CONTROL]) {
+    for name in &DROPPED {
         headers.remove(name);
     }
     let gz = gzip(&identity);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, Request, StatusCode, header};
 use axum::routing::{get, post};
 use kit::jwt::testing::{TestKey, claims, jwks, raw_token};
 use kit::jwt::{AuthUser, Role};
@@ -890,7 +890,10 @@ fn cached_routes(
                         (
                             [
                                 (header::CACHE_CONTROL, "private, no-store"),
-                                (answers::SURROGATE_CONTROL.clone(), "max-age=30"),
+                                (
+                                    HeaderName::from_static(kit::cache::SURROGATE_CONTROL),
+                                    "max-age=30",
+                                ),
                             ],
                             axum::Json(json!({"call": call, "auth": auth})),
                         )
@@ -1115,12 +1118,12 @@ async fn a_users_own_answers_are_theirs_until_their_generation_moves() {
     assert_eq!(hd[&answers::X_CACHE], "miss");
     assert_eq!(hd[header::CACHE_CONTROL], "private, no-store");
     assert!(
-        !hd.contains_key(&answers::SURROGATE_CONTROL),
+        !hd.contains_key(kit::cache::SURROGATE_CONTROL),
         "the gateway's directions never reach the client"
     );
     let (_, hd, again) = h.send(mine(&a)).await;
     assert_eq!(hd[&answers::X_CACHE], "hit");
-    assert!(!hd.contains_key(&answers::SURROGATE_CONTROL));
+    assert!(!hd.contains_key(kit::cache::SURROGATE_CONTROL));
     assert_eq!(again, first);
     assert_eq!(first["auth"], a.as_str());
     // Another user gets their own answer, never A's.
@@ -1130,7 +1133,7 @@ async fn a_users_own_answers_are_theirs_until_their_generation_moves() {
     // Anonymous callers: `private` is not shared.
     let (_, hd, anon) = h.send(get_req("/api/v1/test/mine")).await;
     assert!(!hd.contains_key(&answers::X_CACHE));
-    assert!(!hd.contains_key(&answers::SURROGATE_CONTROL));
+    assert!(!hd.contains_key(kit::cache::SURROGATE_CONTROL));
     assert_eq!(anon["auth"], Value::Null);
     assert_eq!(count(), 3);
 

@@ -83,6 +83,11 @@ impl Keys {
     }
 }
 
+/// A response header with which a service directs the gateway's answer cache (a surrogate, in
+/// the Edge Architecture's terms) and nobody else: `max-age=N` lets it keep a signed-in user's
+/// answer for that user. The gateway removes it from every answer it sends.
+pub const SURROGATE_CONTROL: &str = "surrogate-control";
+
 /// Seeds a missing generation key with a random start, then increments it: a value a cache saw
 /// before Redis lost its data (a restart without persistence) is not reached again by counting
 /// up from 1, so an answer cached under it can never look current afterwards.

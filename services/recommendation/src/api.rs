@@ -29,11 +29,11 @@ pub const LIMIT_MAX: u32 = 100;
 /// How long an answer may be reused: trending, popularity and neighbours move with everyone's
 /// events, so an answer drifts for at most this long (the user's own events and catalog writes
 /// are seen at once, through the generations the gateway checks).
-const MAX_AGE: &str = "max-age=30";
-/// The same for anonymous answers, which anyone may keep.
-const PUBLIC: &str = "public, max-age=30";
-/// Directs the gateway (a surrogate) only; it removes the header before answering.
-static SURROGATE_CONTROL: header::HeaderName = header::HeaderName::from_static("surrogate-control");
+macro_rules! max_age {
+    () => {
+        "max-age=30"
+    };
+}
 /// Recently viewed items whose neighbours are read.
 const RECENT_SOURCES: isize = 5;
 
@@ -89,9 +89,15 @@ async fn get_recommendations(
                     header::CACHE_CONTROL,
                     HeaderValue::from_static("private, no-store"),
                 );
-                h.insert(&SURROGATE_CONTROL, HeaderValue::from_static(MAX_AGE));
+                h.insert(
+                    kit::cache::SURROGATE_CONTROL,
+                    HeaderValue::from_static(max_age!()),
+                );
             } else {
-                h.insert(header::CACHE_CONTROL, HeaderValue::from_static(PUBLIC));
+                h.insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static(concat!("public, ", max_age!())),
+                );
             }
             resp
         }

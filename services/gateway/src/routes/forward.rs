@@ -27,7 +27,7 @@ const RESPONSE_HEADERS: [HeaderName; 8] = [
     header::CONTENT_TYPE,
     header::CACHE_CONTROL,
     // For the answer cache, which removes it (`crate::answers`).
-    HeaderName::from_static("surrogate-control"),
+    HeaderName::from_static(kit::cache::SURROGATE_CONTROL),
     header::LOCATION,
     header::RETRY_AFTER,
     header::ETAG,

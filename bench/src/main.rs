@@ -584,11 +584,34 @@ async fn events(cli: &Cli, batch: usize, brokers: &str) -> anyhow::Result<()> {
             .set("bootstrap.servers", brokers)
             .create()
             .context("creating a Kafka admin client")?;
+    // As many partitions as the platform's own `user-events` (which the platform made).
+    let partitions = {
+        let name = format!(
+            "{}{}",
+            std::env::var("STOREFRONT_KAFKA__TOPIC_PREFIX").unwrap_or_default(),
+            storefront_kit::events::topics::USER_EVENTS
+        );
+        let cfg = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .clone();
+        tokio::task::spawn_blocking(move || {
+            use rdkafka::consumer::Consumer;
+            let c: rdkafka::consumer::BaseConsumer = cfg.create()?;
+            let md = c.fetch_metadata(Some(&name), Duration::from_secs(10))?;
+            let n = md.topics().first().map_or(0, |t| t.partitions().len());
+            anyhow::ensure!(
+                n > 0,
+                "the platform has no topic {name} (STOREFRONT_KAFKA__TOPIC_PREFIX)"
+            );
+            Ok(n as i32)
+        })
+        .await??
+    };
     admin
         .create_topics(
             &[rdkafka::admin::NewTopic::new(
                 &topic,
-                3,
+                partitions,
                 rdkafka::admin::TopicReplication::Fixed(1),
             )],
             &rdkafka::admin::AdminOptions::new().operation_timeout(Some(Duration::from_secs(60))),
@@ -603,7 +626,7 @@ async fn events(cli: &Cli, batch: usize, brokers: &str) -> anyhow::Result<()> {
             anyhow::anyhow!("posting events: {e} (is the platform up with scripts/bench.sh?)")
         })?;
     println!(
-        "events: batches of {batch}, {} clients, {}s per phase, gateway {base}\n",
+        "events: batches of {batch}, {} clients, {}s per phase, gateway {base}, {partitions} partition(s) per topic\n",
         cli.concurrency, cli.duration
     );
     let states: Vec<_> = (0..cli.concurrency)

@@ -114,7 +114,7 @@ async fn main() -> std::process::ExitCode {
         .subcommand_name()
         .and_then(|name| roles::parse(name).ok());
     let result = match role {
-        Some(role) => roles::run(&[role], false).await,
+        Some(role) => roles::run(&[role], roles::Launch::Alone).await,
         None => match Cli::from_arg_matches(&matches) {
             Ok(cli) => command(cli.command).await,
             Err(e) => e.exit(),
@@ -132,7 +132,9 @@ async fn main() -> std::process::ExitCode {
 
 async fn command(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Up { roles, no_seed } => roles::run(&roles::or_all(roles), !no_seed).await,
+        Command::Up { roles, no_seed } => {
+            roles::run(&roles::or_all(roles), roles::Launch::Up { seed: !no_seed }).await
+        }
         Command::Seed {
             products,
             seed,
@@ -178,5 +180,21 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("nope"), "{text}");
         assert!(text.contains("gateway"), "{text}");
+    }
+
+    #[test]
+    fn up_makes_one_partition_per_topic_and_a_role_alone_three_unless_set() {
+        let mut kafka = storefront_kit::config::KafkaSettings::default();
+        assert_eq!(
+            roles::partitions(&kafka, roles::Launch::Up { seed: false }),
+            1
+        );
+        assert_eq!(roles::partitions(&kafka, roles::Launch::Alone), 3);
+        kafka.partitions = Some(6);
+        assert_eq!(
+            roles::partitions(&kafka, roles::Launch::Up { seed: true }),
+            6
+        );
+        assert_eq!(roles::partitions(&kafka, roles::Launch::Alone), 6);
     }
 }

@@ -146,10 +146,33 @@ impl Loaded {
     }
 }
 
+/// How the roles of this process were asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Launch {
+    /// One role on its own (`storefront <role>`): the operator's pods, one process per role.
+    Alone,
+    /// `storefront up`: the roles together in this process; with `seed`, and the product role
+    /// among them, an empty catalog is first filled with the default demo catalog.
+    Up { seed: bool },
+}
+
+/// Partitions of the topics this process creates: `kafka.partitions`, else 1 under `up` (each
+/// consumer group has its one member here, and every partition costs the broker work on every
+/// fetch: README Decisions "Topic partitions") and 3 for a role on its own (up to 3 replicas of
+/// a consumer share a topic).
+pub fn partitions(kafka: &storefront_kit::config::KafkaSettings, launch: Launch) -> i32 {
+    let n = kafka.partitions.unwrap_or(match launch {
+        Launch::Up { .. } => 1,
+        Launch::Alone => 3,
+    });
+    // Validated to 1..=1000 when the settings were loaded.
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 /// Loads every role's configuration (failing before anything binds), starts them in order, and
-/// supervises them until Ctrl-C / SIGTERM or until one fails. With `seed`, and the product role
-/// among `roles`, an empty catalog is first filled with the default demo catalog.
-pub async fn run(roles: &[Role], seed: bool) -> anyhow::Result<()> {
+/// supervises them until Ctrl-C / SIGTERM or until one fails.
+pub async fn run(roles: &[Role], launch: Launch) -> anyhow::Result<()> {
+    let seed = matches!(launch, Launch::Up { seed: true });
     let common = config::load_common().map_err(|e| anyhow::anyhow!(e))?;
     let loaded = roles
         .iter()
@@ -165,7 +188,7 @@ pub async fn run(roles: &[Role], seed: bool) -> anyhow::Result<()> {
         storefront_kit::kafka::ensure_topics_patiently(
             &common.kafka,
             &topics,
-            3,
+            partitions(&common.kafka, launch),
             std::time::Duration::from_secs(60),
         )
         .await

@@ -185,6 +185,12 @@ pub struct KafkaSettings {
     /// Each costs the broker one fetch per wait while idle (tansu 0.6 with SQLite plans every
     /// query anew: about 15% of a core per such consumer at 20 ms).
     pub saga_fetch_wait_ms: u64,
+    /// Partitions of each topic the platform creates (topics that exist are adopted as they
+    /// are). A consumer group reads a partition with one member at a time, so this bounds how
+    /// many replicas of a consumer share a topic's work; every partition also costs the broker
+    /// work on every fetch (tansu 0.6 plans each partition's queries anew). Unset: 1 under
+    /// `storefront up` (every role in one process, so one member per group), 3 otherwise.
+    pub partitions: Option<u32>,
 }
 
 impl Default for KafkaSettings {
@@ -196,6 +202,7 @@ impl Default for KafkaSettings {
             idempotent_producer: false,
             fetch_wait_ms: 500,
             saga_fetch_wait_ms: 20,
+            partitions: None,
         }
     }
 }
@@ -328,6 +335,14 @@ impl Validate for Common {
                 ));
             }
         }
+        if let Some(n) = self.kafka.partitions
+            && !(1..=1000).contains(&n)
+        {
+            return Err(ConfigError::invalid(
+                "kafka.partitions",
+                "must be between 1 and 1000",
+            ));
+        }
         check_url("s3.endpoint", &self.s3.endpoint, &["http", "https"])?;
         if let Some(p) = &self.s3.public_endpoint {
             check_url("s3.public_endpoint", p, &["http", "https"])?;
@@ -412,6 +427,10 @@ mod tests {
             assert_eq!(c.postgres.max_connections, 42);
             assert_eq!(s.listen.port(), 4000);
             assert_eq!(s.workers, 4);
+            assert_eq!(c.kafka.partitions, None);
+            jail.set_env("STOREFRONT_KAFKA__PARTITIONS", "6");
+            let (c, _) = load_role::<Section>("role").unwrap();
+            assert_eq!(c.kafka.partitions, Some(6));
             Ok(())
         });
     }
@@ -427,6 +446,9 @@ mod tests {
             ("STOREFRONT_TELEMETRY__LOG_FORMAT", "xml", ""),
             ("STOREFRONT_KAFKA__FETCH_WAIT_MS", "0", "between 1"),
             ("STOREFRONT_KAFKA__SAGA_FETCH_WAIT_MS", "60000", "between 1"),
+            ("STOREFRONT_KAFKA__PARTITIONS", "0", "between 1"),
+            ("STOREFRONT_KAFKA__PARTITIONS", "3000", "between 1"),
+            ("STOREFRONT_KAFKA__PARTITIONS", "-2", ""),
         ];
         for (var, value, words) in cases {
             figment::Jail::expect_with(|jail| {

@@ -1,5 +1,5 @@
-//! The reference recommender: consumes the tracking topics (`product-views`, `cart-events`,
-//! `search-events`) and `user-events`, and maintains the rec:* keys of ARCHITECTURE.md in Redis
+//! The reference recommender: consumes `user-events`, where every tracking event is (the
+//! type's own topic has a copy of most), and maintains the rec:* keys of ARCHITECTURE.md in Redis
 //! (popular, trending with exponential decay, item-to-item similar, per-user personalized), each
 //! trimmed to a bounded length. Every change is applied in one Lua script together with the
 //! consumer position, so restarting from committed offsets never counts an event twice. HTTP
@@ -30,13 +30,10 @@ pub use model::Model;
 /// The role name (metrics label, supervisor name).
 pub const ROLE: &str = "recommender";
 
-/// The topics consumed.
-pub const TOPICS: [&str; 4] = [
-    topics::PRODUCT_VIEWS,
-    topics::CART_EVENTS,
-    topics::SEARCH_EVENTS,
-    topics::USER_EVENTS,
-];
+/// The topics consumed: `user-events` alone, which carries every tracking event (README
+/// Decisions "The recommender reads `user-events` only": reading the types' own topics too
+/// made the broker serve each event twice).
+pub const TOPICS: [&str; 1] = [topics::USER_EVENTS];
 
 /// A bound, connected recommender; [`Server::run`] consumes until shutdown.
 pub struct Server {

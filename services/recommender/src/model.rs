@@ -1,8 +1,8 @@
 //! From tracking events to signals, and applying a signal to Redis in one Lua script together
 //! with the consumer position (`recommender:offsets`, field `topic:partition`).
 //!
-//! Each tracking event is published twice (on `user-events` and on its own topic), so each type
-//! is read from exactly one "home" topic: its own topic when it has one, else `user-events`.
+//! Each tracking event is published on `user-events` (and most also on their own topic): it is
+//! read from `user-events` only, so it counts once and the broker serves it once.
 //! Only tracking events (source `/storefront/event`) count: a client's
 //! `tracking.cart_item_added` counts, the cart service's own `cart.item_added` on `cart-events`
 //! (the same action seen by the cart) does not.
@@ -35,8 +35,8 @@ pub struct Weights {
 
 const PURCHASE_COMPLETED: &str = <PurchaseCompleted as Event>::TYPE;
 
-/// Weights and home topic (the contract's topic of the type) of the event types the model uses.
-pub fn weights(event_type: &str) -> Option<(Weights, &'static str)> {
+/// Weights of the event types the model uses.
+pub fn weights(event_type: &str) -> Option<Weights> {
     fn of<E: Event>(popularity: f64, pair: f64, basket: f64) -> (&'static str, Weights) {
         let w = Weights {
             popularity,
@@ -54,7 +54,7 @@ pub fn weights(event_type: &str) -> Option<(Weights, &'static str)> {
     ]
     .into_iter()
     .find(|(t, _)| *t == event_type)?;
-    Some((w, kit::contracts::events::spec(event_type)?.topic))
+    Some(w)
 }
 
 /// Who did it.
@@ -82,10 +82,11 @@ pub fn signal(event: &CloudEvent, topic: &str) -> Option<Signal> {
     if event.source != TRACKING_SOURCE {
         return None;
     }
-    let (weights, home) = weights(&event.event_type)?;
-    if home != topic {
+    // Every tracking event is on `user-events`; the copies on the types' own topics are not read.
+    if topic != kit::events::topics::USER_EVENTS {
         return None;
     }
+    let weights = weights(&event.event_type)?;
     let d = &event.data;
     let actor = match d.get("user_id").and_then(Value::as_str) {
         Some(u) => Actor::User(Uuid::parse_str(u).ok()?),
@@ -224,17 +225,17 @@ mod tests {
     }
 
     #[test]
-    fn each_type_counts_once_from_its_home_topic() {
+    fn each_type_counts_once_from_user_events() {
         let p = Uuid::now_v7();
         let u = Uuid::now_v7();
         let viewed = ev(
             "product.viewed",
             json!({"user_id": u, "anonymous_id": null, "product_id": p}),
         );
-        let s = signal(&viewed, topics::PRODUCT_VIEWS).unwrap();
+        let s = signal(&viewed, topics::USER_EVENTS).unwrap();
         assert_eq!(s.actor, Actor::User(u));
         assert_eq!(s.items, vec![(p, 1)]);
-        assert!(signal(&viewed, topics::USER_EVENTS).is_none());
+        assert!(signal(&viewed, topics::PRODUCT_VIEWS).is_none());
 
         let wish = ev(
             "wishlist.item_added",
@@ -249,20 +250,20 @@ mod tests {
             json!({"user_id": u, "product_id": p}),
         );
         assert_eq!(
-            signal(&tracked, topics::CART_EVENTS)
+            signal(&tracked, topics::USER_EVENTS)
                 .unwrap()
                 .weights
                 .popularity,
             3.0
         );
-        assert!(signal(&tracked, topics::USER_EVENTS).is_none());
+        assert!(signal(&tracked, topics::CART_EVENTS).is_none());
         let mut from_cart = ev("cart.item_added", json!({"user_id": u, "product_id": p}));
         from_cart.source = "/storefront/cart".into();
-        assert!(signal(&from_cart, topics::CART_EVENTS).is_none());
+        assert!(signal(&from_cart, topics::USER_EVENTS).is_none());
         assert!(
             signal(
                 &ev("search.performed", json!({"user_id": u})),
-                topics::SEARCH_EVENTS
+                topics::USER_EVENTS
             )
             .is_none()
         );

@@ -366,7 +366,7 @@ async fn restarting_the_recommender_does_not_count_twice() {
         };
         for p in seen {
             let ev = tracking("product.viewed", *u, json!({"product_id": p}));
-            publish(kafka, topics::PRODUCT_VIEWS, &u.to_string(), &ev).await;
+            publish(kafka, topics::USER_EVENTS, &u.to_string(), &ev).await;
         }
         let ev = tracking(
             "purchase.completed",
@@ -374,9 +374,9 @@ async fn restarting_the_recommender_does_not_count_twice() {
             json!({"items": [{"product_id": products[3], "quantity": 2}]}),
         );
         publish(kafka, topics::USER_EVENTS, &u.to_string(), &ev).await;
-        // The same view on user-events (its copy) must not count a second time.
+        // A view's copy on its own topic (the recommender reads `user-events`) must not count.
         let ev = tracking("product.viewed", *u, json!({"product_id": products[0]}));
-        publish(kafka, topics::USER_EVENTS, &u.to_string(), &ev).await;
+        publish(kafka, topics::PRODUCT_VIEWS, &u.to_string(), &ev).await;
     }
     // p0: 3 views, p1: 2 views, p2: 2 views, p3: 3 purchases of 2 units (10 per unit).
     let expected = [3.0, 2.0, 2.0, 60.0];
@@ -424,7 +424,7 @@ async fn restarting_the_recommender_does_not_count_twice() {
         marker_user,
         json!({"product_id": marker_product}),
     );
-    publish(kafka, topics::PRODUCT_VIEWS, &marker_user.to_string(), &ev).await;
+    publish(kafka, topics::USER_EVENTS, &marker_user.to_string(), &ev).await;
     let ev = tracking(
         "wishlist.item_added",
         marker_user,

@@ -92,6 +92,10 @@ enum Scenario {
             default_value = "127.0.0.1:9092"
         )]
         brokers: String,
+        /// The platform's topic prefix: the raw topic gets as many partitions as the platform's
+        /// `user-events`.
+        #[arg(long, env = "STOREFRONT_KAFKA__TOPIC_PREFIX", default_value = "")]
+        topic_prefix: String,
     },
     /// Recommendation GETs/s with latency: personalized (signed-in users whose browsing the
     /// recommender has seen) and similar-to-a-product (anonymous), on whatever catalog the
@@ -559,7 +563,7 @@ fn view_batch(products: &[String], start: usize, n: usize) -> Value {
     json!({"events": events})
 }
 
-async fn events(cli: &Cli, batch: usize, brokers: &str) -> anyhow::Result<()> {
+async fn events(cli: &Cli, batch: usize, brokers: &str, topic_prefix: &str) -> anyhow::Result<()> {
     use rdkafka::producer::{FutureProducer, FutureRecord};
 
     let base = cli.gateway.trim_end_matches('/').to_owned();
@@ -587,8 +591,7 @@ async fn events(cli: &Cli, batch: usize, brokers: &str) -> anyhow::Result<()> {
     // As many partitions as the platform's own `user-events` (which the platform made).
     let partitions = {
         let name = format!(
-            "{}{}",
-            std::env::var("STOREFRONT_KAFKA__TOPIC_PREFIX").unwrap_or_default(),
+            "{topic_prefix}{}",
             storefront_kit::events::topics::USER_EVENTS
         );
         let cfg = rdkafka::ClientConfig::new()
@@ -601,7 +604,7 @@ async fn events(cli: &Cli, batch: usize, brokers: &str) -> anyhow::Result<()> {
             let n = md.topics().first().map_or(0, |t| t.partitions().len());
             anyhow::ensure!(
                 n > 0,
-                "the platform has no topic {name} (STOREFRONT_KAFKA__TOPIC_PREFIX)"
+                "the platform has no topic {name} (--topic-prefix, STOREFRONT_KAFKA__TOPIC_PREFIX)"
             );
             Ok(n as i32)
         })
@@ -939,7 +942,11 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Scenario::Catalog { products, queries } => catalog(&cli, (*products).max(1), queries).await,
-        Scenario::Events { batch, brokers } => events(&cli, (*batch).clamp(1, 500), brokers).await,
+        Scenario::Events {
+            batch,
+            brokers,
+            topic_prefix,
+        } => events(&cli, (*batch).clamp(1, 500), brokers, topic_prefix).await,
         Scenario::Load(args) => {
             load::run(
                 cli.gateway.trim_end_matches('/'),

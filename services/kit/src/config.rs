@@ -182,8 +182,8 @@ pub struct KafkaSettings {
     pub fetch_wait_ms: u64,
     /// The same for the consumers shoppers wait for ([`crate::role::Supervisor::consume_saga`]:
     /// payment's and cart's `order-events`, order's `payment-events` and `inventory-events`).
-    /// Each costs the broker one fetch per wait while idle (tansu 0.6 with SQLite plans every
-    /// query anew: about 15% of a core per such consumer at 20 ms).
+    /// Each costs the broker one fetch per wait while idle, and tansu 0.6 with SQLite plans every
+    /// query anew for each partition fetched (README Decisions "Topic partitions").
     pub saga_fetch_wait_ms: u64,
     /// Partitions of each topic the platform creates (topics that exist are adopted as they
     /// are). A consumer group reads a partition with one member at a time, so this bounds how

@@ -11,13 +11,14 @@ use serde_json::{Value, json};
 
 /// The platform's consumer groups (each role's `consumer_group` setting, default values), without
 /// the topic prefix the platform puts in front.
-pub const GROUPS: [&str; 10] = [
+pub const GROUPS: [&str; 11] = [
     "cart",
     "event",
     "inventory",
     "notification",
     "notification.recipients",
     "order",
+    "order.expiry",
     "payment",
     "product",
     "recommender",

@@ -181,7 +181,7 @@ pub struct KafkaSettings {
     /// more idle fetch requests.
     pub fetch_wait_ms: u64,
     /// The same for the consumers shoppers wait for ([`crate::role::Supervisor::consume_saga`]:
-    /// payment's and cart's `order-events`, order's `payment-events` and `inventory-events`).
+    /// payment's and cart's `order-events`, order's `payment-events`).
     /// Each costs the broker one fetch per wait while idle, and tansu 0.6 with SQLite plans every
     /// query anew for each partition fetched (README Decisions "Topic partitions").
     pub saga_fetch_wait_ms: u64,

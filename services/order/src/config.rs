@@ -58,7 +58,8 @@ pub struct OrderSettings {
     pub max_lines: usize,
     /// Most units of one line.
     pub max_line_quantity: i64,
-    /// Kafka consumer group of the `payment-events` and `inventory-events` consumer.
+    /// Kafka consumer group of the `payment-events` consumer; the `inventory-events` consumer
+    /// (reservation expiry) uses this name plus `.expiry`.
     pub consumer_group: String,
     /// Polling fallback of the outbox relay (it is also woken by NOTIFY).
     pub relay_poll_interval_ms: u64,

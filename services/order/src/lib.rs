@@ -37,6 +37,8 @@ pub use store::MIGRATIONS;
 
 /// The role name (database `order_db`, metrics label, supervisor name).
 pub const ROLE: &str = "order";
+/// The `inventory-events` consumer's group is `order.consumer_group` plus this.
+pub const EXPIRY_GROUP_SUFFIX: &str = ".expiry";
 
 /// A bound, connected order role; [`Server::run`] serves until shutdown.
 pub struct Server {
@@ -133,20 +135,30 @@ impl Server {
                 shutdown.clone(),
             ),
         );
-        let consumer_pool = pool.clone();
         let late_margin = Duration::from_secs(settings.late_payment_margin_secs.into());
+        // Payments are on the way to `paid` and get the saga's short fetch wait; reservation
+        // expiry (after `order.reservation_ttl_secs`, 15 minutes by default) is not, so it has
+        // a consumer of its own at the normal wait instead of costing the broker a short poll
+        // (README Decisions "Consumer fetch wait"). Both apply through the one inbox.
+        let handler = move |pool: PgPool| {
+            move |d| {
+                let pool = pool.clone();
+                async move { events::consume::handle(&pool, late_margin, d).await }
+            }
+        };
         sup.consume_saga(
             &common.kafka,
             &settings.consumer_group,
-            &[
-                kit::events::topics::PAYMENT_EVENTS,
-                kit::events::topics::INVENTORY_EVENTS,
-            ],
+            &[kit::events::topics::PAYMENT_EVENTS],
+            Some(metrics.clone()),
+            handler(pool.clone()),
+        );
+        sup.consume(
+            &common.kafka,
+            &format!("{}{}", settings.consumer_group, EXPIRY_GROUP_SUFFIX),
+            &[kit::events::topics::INVENTORY_EVENTS],
             Some(metrics),
-            move |d| {
-                let pool = consumer_pool.clone();
-                async move { events::consume::handle(&pool, late_margin, d).await }
-            },
+            handler(pool.clone()),
         );
         let result = sup.run().await;
         pool.close().await;

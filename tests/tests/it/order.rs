@@ -854,6 +854,83 @@ async fn a_payment_completing_as_the_reservation_expires_is_refunded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn expiry_is_read_by_its_own_group_and_a_replayed_expiry_changes_nothing() {
+    // Order reads `inventory-events` in a group of its own (`order.expiry`), which an upgraded
+    // deployment starts from the topic's beginning: every expiry it had already applied comes
+    // again. Here the expiry is published as inventory's sweeper would, then published again.
+    let s = Orders::start().await;
+    let a = sku();
+    s.product("active", "EUR", &[(&a, 500)]).await;
+    s.set_stock(&a, 5).await;
+    let customer = s.customer();
+    s.set_cart(&customer, &[(&a, 3)]);
+    let (st, order) = s.checkout(&customer, "expiry-1", &checkout_body()).await;
+    assert_eq!(st, StatusCode::CREATED, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    s.set_cart(&customer, &[(&a, 2)]);
+    let (st, other) = s.checkout(&customer, "expiry-2", &checkout_body()).await;
+    assert_eq!(st, StatusCode::CREATED, "{other}");
+    let other_id = other["id"].as_str().unwrap().to_owned();
+    s.wait_stock(&a, (5, 5)).await;
+    let expiry = |order: &Value, units: i64| {
+        let oid = order["id"].as_str().unwrap();
+        CloudEvent::new(
+            "/storefront/inventory",
+            "inventory.reservation_expired",
+            Some(oid.into()),
+            json!({"order_id": oid, "reservation_id": Uuid::now_v7(),
+                   "user_id": order["user_id"], "lines": [{"sku": a, "quantity": units}]}),
+        )
+    };
+    let expired = expiry(&order, 3);
+    s.publish(topics::INVENTORY_EVENTS, &id, &expired).await;
+    let cancelled = s.wait_status(&customer, &id, "cancelled").await;
+    assert_eq!(
+        cancelled["status_history"][1]["reason"],
+        "reservation_expired"
+    );
+    s.wait_stock(&a, (5, 2)).await;
+    assert_eq!(
+        s.order(&customer, &other_id).await["status"],
+        "pending_payment"
+    );
+
+    // The replay, then the other order's expiry under the first order's key (the same
+    // partition, read in order: once the other order is cancelled, the replay was consumed).
+    s.publish(topics::INVENTORY_EVENTS, &id, &expired).await;
+    s.publish(topics::INVENTORY_EVENTS, &id, &expiry(&other, 2))
+        .await;
+    s.wait_status(&customer, &other_id, "cancelled").await;
+    let first = s.order(&customer, &id).await;
+    assert_eq!(statuses(&first), ["pending_payment", "cancelled"]);
+    assert_eq!(
+        s.order_events(&id).await,
+        ["order.created", "order.cancelled"]
+    );
+    assert_eq!(
+        s.order_events(&other_id).await,
+        ["order.created", "order.cancelled"]
+    );
+    s.wait_stock(&a, (5, 0)).await;
+    // Payments still arrive through the saga's own consumer.
+    s.payment_event(
+        "payment.completed",
+        &other,
+        json!({"transaction_id": "txn_after_expiry", "amount": eur(1000)}),
+    )
+    .await;
+    eventually(
+        EVENTS,
+        "a refund request for the payment after expiry",
+        || async {
+            let ev = s.order_events(&other_id).await;
+            (ev == ["order.created", "order.cancelled", "order.refund_requested"]).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn checkout_reads_the_real_cart_and_payment_empties_it() {
     let s = Orders::start_full(
         Real {

@@ -1,8 +1,9 @@
-//! The consumer of `payment-events` and `inventory-events`. Each event is applied once (inbox,
-//! same transaction as the change); the order row is locked while it is read and changed, and
-//! the change is guarded by the expected status. Events about unknown orders, malformed
-//! payloads and events that no longer apply are logged and recorded as handled: retrying them
-//! would never succeed. Database errors are returned, so the consumer retries the same event.
+//! The consumers of `payment-events` and `inventory-events` (groups `order` and `order.expiry`;
+//! one handler, one inbox). Each event is applied once (inbox, same transaction as the change);
+//! the order row is locked while it is read and changed, and the change is guarded by the
+//! expected status. Events about unknown orders, malformed payloads and events that no longer
+//! apply are logged and recorded as handled: retrying them would never succeed. Database errors
+//! are returned, so the consumer retries the same event.
 
 use std::time::Duration;
 

@@ -108,8 +108,6 @@ struct Doc {
     id: Uuid,
     status: u8,
     created: i64,
-    /// `COALESCE(min_price, 0)`: the price sort key.
-    price_key: i64,
     min_price: Option<i64>,
     max_price: Option<i64>,
     currency: Option<Sym>,
@@ -141,23 +139,13 @@ pub struct Index {
     docs: Vec<Option<Doc>>,
     by_id: HashMap<Uuid, u32>,
     dead: usize,
-    /// Columns by slot, read by every search: status bit (0 when dead), any variant in stock,
-    /// id, creation time, price sort key, price range and currency.
     /// Slots per status bit (draft, active, archived; dead slots in none) and in stock.
     with_status: [Bits; 3],
     in_stock: Bits,
-    ids: Vec<u128>,
-    created: Vec<i64>,
-    price_key: Vec<i64>,
-    min_price: Vec<Option<i64>>,
-    max_price: Vec<Option<i64>>,
-    currency: Vec<Option<Sym>>,
-    /// Facet values by slot: the brand as written, and categories, tags and `name=value`
-    /// pairs as runs (`values[offsets[slot]..offsets[slot + 1]]`).
-    brand: Vec<Sym>,
-    categories: Runs,
-    tags: Runs,
-    pairs: Runs,
+    /// By slot, what the per-product pass of a search reads (one cache line each).
+    rows: Vec<Row>,
+    /// The rows' categories, tags and `name=value` pairs, end to end (see [`Row`]).
+    values: Vec<Sym>,
     /// Slots per filter value (ascending): lowercased brand, category, tag.
     by_brand_lower: HashMap<Sym, Vec<u32>>,
     by_category: HashMap<Sym, Vec<u32>>,
@@ -308,7 +296,6 @@ impl Index {
             id: p.id,
             status: status_bit(&p.status),
             created: p.created,
-            price_key: p.min_price.unwrap_or(0),
             min_price: p.min_price,
             max_price: p.max_price,
             currency: p.currency.as_deref().map(|c| self.syms.intern(c)),
@@ -335,11 +322,22 @@ impl Index {
         for (t, w) in doc.terms.iter() {
             self.postings[*t as usize].push((slot, *w));
         }
-        self.brand.push(doc.brand);
-        self.categories.push(&doc.categories);
-        self.tags.push(&doc.tags);
-        self.pairs
-            .push(&doc.pairs.iter().map(|p| p.0).collect::<Vec<_>>());
+        let at = self.values.len() as u32;
+        self.values.extend_from_slice(&doc.categories);
+        self.values.extend_from_slice(&doc.tags);
+        self.values.extend(doc.pairs.iter().map(|p| p.0));
+        self.rows.push(Row {
+            id: doc.id.as_u128(),
+            created: doc.created,
+            min_price: doc.min_price.unwrap_or(NO_PRICE),
+            max_price: doc.max_price.unwrap_or(NO_PRICE),
+            currency: doc.currency.unwrap_or(Sym::MAX),
+            brand: doc.brand,
+            at,
+            categories: doc.categories.len() as u32,
+            tags: doc.tags.len() as u32,
+            pairs: doc.pairs.len() as u32,
+        });
         self.by_brand_lower
             .entry(doc.brand_lower)
             .or_default()
@@ -363,12 +361,6 @@ impl Index {
             bits.push(doc.status & (1 << i) != 0);
         }
         self.in_stock.push(doc.in_stock);
-        self.ids.push(doc.id.as_u128());
-        self.created.push(doc.created);
-        self.price_key.push(doc.price_key);
-        self.min_price.push(doc.min_price);
-        self.max_price.push(doc.max_price);
-        self.currency.push(doc.currency);
         self.by_id.insert(doc.id, slot);
         self.docs.push(Some(doc));
     }
@@ -407,18 +399,10 @@ impl Index {
         ] {
             v.clear();
         }
-        self.brand.clear();
-        self.categories = Runs::default();
-        self.tags = Runs::default();
-        self.pairs = Runs::default();
+        self.rows.clear();
+        self.values.clear();
         self.with_status = Default::default();
         self.in_stock = Bits::default();
-        self.ids.clear();
-        self.created.clear();
-        self.price_key.clear();
-        self.min_price.clear();
-        self.max_price.clear();
-        self.currency.clear();
         self.variant_slot.clear();
         self.variant_price.clear();
         self.variant_currency.clear();
@@ -504,9 +488,9 @@ impl Index {
         out
     }
 
-    /// The products matching `query`, and text scores per slot (negative where the product
-    /// does not match).
-    fn text_scores(&self, query: &str) -> (Bits, Vec<f32>) {
+    /// The products matching `query`; their text scores go to `best` (by slot; other slots
+    /// hold anything).
+    fn text_scores(&self, query: &str, best: &mut Vec<f32>) -> Bits {
         thread_local! {
             /// Per slot: the group's score sum, its words matched, the word's best weight
             /// (reset after each use, so only touched entries are ever non-zero).
@@ -514,7 +498,7 @@ impl Index {
                 const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
         }
         let n = self.docs.len();
-        let mut best = vec![-1.0f32; n];
+        best.resize(n, 0.0);
         let mut matched = Bits::new(n);
         let groups = text::parse(query);
         let last_word = query
@@ -567,7 +551,7 @@ impl Index {
                     let i = slot as usize;
                     if count[i] == need
                         && excluded.binary_search(&slot).is_err()
-                        && sum[i] > best[i]
+                        && (!matched.get(i) || sum[i] > best[i])
                     {
                         best[i] = sum[i];
                         matched.set(i);
@@ -578,15 +562,15 @@ impl Index {
                 in_group.clear();
             }
         });
-        (matched, best)
+        matched
     }
 
     /// The order key of `sort` for a slot: creation time for newest, the price key for the
     /// price orders.
     fn sort_key(&self, sort: Sort, slot: usize) -> i64 {
         match sort {
-            Sort::Newest => self.created[slot],
-            Sort::PriceAsc | Sort::PriceDesc => self.price_key[slot],
+            Sort::Newest => self.rows[slot].created,
+            Sort::PriceAsc | Sort::PriceDesc => self.rows[slot].price_key(),
             Sort::Relevance => 0,
         }
     }
@@ -623,11 +607,16 @@ impl Index {
         if plan.in_stock {
             base.and(&self.in_stock);
         }
-        let scores = f.query.as_deref().map(|q| self.text_scores(q));
-        if let Some((matched, _)) = &scores {
-            base.and(matched);
+        thread_local! {
+            /// Text scores by slot, meaningful where the query matched (kept between searches
+            /// on the search pool's threads instead of allocated and filled for each).
+            static SCORES: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
         }
-        let scores = scores.map(|s| s.1);
+        let mut best = SCORES.take();
+        if let Some(q) = f.query.as_deref() {
+            base.and(&self.text_scores(q, &mut best));
+        }
+        let scores = f.query.is_some().then_some(&best[..]);
         // One set per facet filter (`None`: not filtered).
         let mut filters: [Option<Bits>; 5] = Default::default();
         filters[CATEGORY] = plan
@@ -716,7 +705,7 @@ impl Index {
         let mut prices: Vec<(Sym, (i64, i64, i64))> = Vec::new();
         let names = &plan.names;
         let mut total = 0i64;
-        for slot in base.ones() {
+        let mut visit = |slot: usize, row: &Row, score: f32, run: &[Sym]| {
             let mut fails = 0u32;
             for (i, f) in &active {
                 if !f.get(slot) {
@@ -724,10 +713,11 @@ impl Index {
                 }
             }
             let but = |i: usize| fails & !(1 << i) == 0;
+            let (in_categories, rest) = run.split_at(row.categories as usize);
+            let (in_tags, in_pairs) = rest.split_at(row.tags as usize);
             if fails == 0 {
                 total += 1;
-                let score = scores.as_ref().map_or(0.0, |s| s[slot]);
-                let r = rank(sort, self.sort_key(sort, slot), score, self.ids[slot]);
+                let r = rank(sort, self.sort_key(sort, slot), score, row.id);
                 let better = heap.len() < keep || heap.peek().is_some_and(|w| r < w.0);
                 if better && after.is_none_or(|a| r > a) {
                     heap.push((r, slot as u32));
@@ -735,28 +725,27 @@ impl Index {
                         heap.pop();
                     }
                 }
-                for p in self.pairs.of(slot) {
-                    if !names.contains(&self.pair_parts[*p as usize].0) {
+                for p in in_pairs {
+                    if names.is_empty() || !names.contains(&self.pair_parts[*p as usize].0) {
                         pairs.add(*p);
                     }
                 }
             }
             if but(BRAND) {
-                brands.add(self.brand[slot]);
+                brands.add(row.brand);
             }
             if but(CATEGORY) {
-                for c in self.categories.of(slot) {
+                for c in in_categories {
                     categories.add(*c);
                 }
             }
             if but(TAG) {
-                for t in self.tags.of(slot) {
+                for t in in_tags {
                     tags.add(*t);
                 }
             }
-            if but(PRICE)
-                && let Some(cur) = self.currency[slot]
-            {
+            if but(PRICE) && row.currency != Sym::MAX {
+                let cur = row.currency;
                 let i = match prices.iter().position(|p| p.0 == cur) {
                     Some(i) => i,
                     None => {
@@ -765,10 +754,10 @@ impl Index {
                     }
                 };
                 let e = &mut prices[i].1;
-                if let Some(lo) = self.min_price[slot] {
+                if let Some(lo) = Row::price(row.min_price) {
                     e.0 = e.0.min(lo);
                 }
-                if let Some(hi) = self.max_price[slot] {
+                if let Some(hi) = Row::price(row.max_price) {
                     e.1 = e.1.max(hi);
                 }
                 e.2 += 1;
@@ -776,7 +765,7 @@ impl Index {
             if !names.is_empty() && but(ATTRIBUTES) {
                 for (i, name) in names.iter().enumerate() {
                     if attr_but[i].as_ref().is_none_or(|b| b.get(slot)) {
-                        for p in self.pairs.of(slot) {
+                        for p in in_pairs {
                             if self.pair_parts[*p as usize].0 == *name {
                                 pairs.add(*p);
                             }
@@ -784,8 +773,56 @@ impl Index {
                     }
                 }
             }
+        };
+        // Hits tie on their key often (equal scores, equal prices), and then the larger id
+        // goes first except in ascending price order; ids mostly grow with the slot (UUIDv7,
+        // appended), so visiting in the order that meets the winners of ties first keeps the
+        // bounded heap from replacing its worst hit at almost every slot.
+        let mut at_slot = |slot: usize| {
+            let row = &self.rows[slot];
+            let at = row.at as usize;
+            let score = scores.map_or(0.0, |sc| sc[slot]);
+            visit(slot, row, score, &self.values[at..at + row.len()]);
+        };
+        let asc = sort == Sort::PriceAsc;
+        if base.count() * 8 >= n {
+            // Most products: the pass reads rows and values in order, which the processor
+            // streams in ahead.
+            if asc {
+                base.ones().for_each(&mut at_slot);
+            } else {
+                base.ones_rev().for_each(&mut at_slot);
+            }
+        } else {
+            // A few products (a text search): they lie thousands of cache lines apart, and
+            // the pass would wait on memory for each one's row and then for its values. A
+            // batch is touched first (a short loop of independent loads, which the processor
+            // overlaps), so the work on each product finds them in cache.
+            let order: Vec<usize> = if asc {
+                base.ones().collect()
+            } else {
+                base.ones_rev().collect()
+            };
+            const BATCH: usize = 64;
+            for batch in order.chunks(BATCH) {
+                let mut touch = 0u32;
+                for s in batch {
+                    touch ^= self.rows[*s].at;
+                }
+                for s in batch {
+                    if let Some(v) = self.values.get(self.rows[*s].at as usize) {
+                        touch ^= v;
+                    }
+                    if let Some(sc) = scores {
+                        touch ^= sc[*s].to_bits();
+                    }
+                }
+                std::hint::black_box(touch);
+                batch.iter().for_each(|s| at_slot(*s));
+            }
         }
 
+        SCORES.set(best);
         let mut ranked = heap.into_sorted_vec();
         let more = ranked.len() > offset + limit;
         ranked.truncate(offset + limit);
@@ -805,7 +842,7 @@ impl Index {
                 _ => Some(Cursor {
                     f: fingerprint,
                     k: Some(self.sort_key(sort, *last as usize)),
-                    i: Some(Uuid::from_u128(self.ids[*last as usize])),
+                    i: Some(Uuid::from_u128(self.rows[*last as usize].id)),
                     o: None,
                 }),
             },
@@ -815,7 +852,7 @@ impl Index {
             .iter()
             .map(|(r, slot)| {
                 (
-                    Uuid::from_u128(self.ids[*slot as usize]),
+                    Uuid::from_u128(self.rows[*slot as usize].id),
                     f64::from(r.score),
                 )
             })
@@ -920,6 +957,24 @@ impl Bits {
     fn get(&self, i: usize) -> bool {
         self.0[i / 64] & (1 << (i % 64)) != 0
     }
+    /// The slots in the set, descending.
+    fn ones_rev(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().rev().flat_map(|(i, w)| {
+            let mut w = *w;
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let b = 63 - w.leading_zeros() as usize;
+                w &= !(1 << b);
+                Some(i * 64 + b)
+            })
+        })
+    }
+    /// How many slots are in the set.
+    fn count(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
     fn ones(&self) -> impl Iterator<Item = usize> + '_ {
         self.0.iter().enumerate().flat_map(|(i, w)| {
             let mut w = *w;
@@ -957,28 +1012,48 @@ impl Counter {
     }
 }
 
-/// Runs of symbols by slot, stored end to end.
-struct Runs {
-    offsets: Vec<u32>,
-    values: Vec<Sym>,
+/// A price column's "none" (prices are validated non-negative).
+const NO_PRICE: i64 = i64::MIN;
+
+/// What the per-product pass of a search reads of one product, in one cache line: a pass
+/// over thousands of slots loads one line per slot here (and one of [`Index::values`]) instead
+/// of one per column.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Row {
+    id: u128,
+    /// Creation time, microseconds since the epoch.
+    created: i64,
+    /// The price range (`NO_PRICE`: none).
+    min_price: i64,
+    max_price: i64,
+    /// `Sym::MAX`: no currency.
+    currency: Sym,
+    /// The brand as written.
+    brand: Sym,
+    /// Where its values start in [`Index::values`], and how many of each kind follow, in
+    /// this order: categories, tags, pairs.
+    at: u32,
+    categories: u32,
+    tags: u32,
+    pairs: u32,
 }
 
-impl Default for Runs {
-    fn default() -> Self {
-        Self {
-            offsets: vec![0],
-            values: Vec::new(),
+impl Row {
+    /// `COALESCE(min_price, 0)`: the price sort key.
+    fn price_key(&self) -> i64 {
+        if self.min_price == NO_PRICE {
+            0
+        } else {
+            self.min_price
         }
     }
-}
-
-impl Runs {
-    fn push(&mut self, run: &[Sym]) {
-        self.values.extend_from_slice(run);
-        self.offsets.push(self.values.len() as u32);
+    fn price(v: i64) -> Option<i64> {
+        (v != NO_PRICE).then_some(v)
     }
-    fn of(&self, slot: usize) -> &[Sym] {
-        &self.values[self.offsets[slot] as usize..self.offsets[slot + 1] as usize]
+    /// How many values it has in [`Index::values`].
+    fn len(&self) -> usize {
+        (self.categories + self.tags + self.pairs) as usize
     }
 }
 

@@ -108,12 +108,13 @@ case "$scenario" in
     ;;
 esac
 broker_pid=""
-if [[ "$scenario" == events ]]; then
-  # A fresh broker of its own: tansu's SQLite storage slows down as it fills (a run writes
-  # hundreds of MB), so the figures would depend on how many runs came before.
+if [[ "$scenario" == events || "$scenario" == checkout ]]; then
+  # A fresh broker of its own: tansu's SQLite storage slows down as it fills (an events run
+  # writes hundreds of MB; checkouts fell from 34.6/s to 24.5/s over eight runs on one broker),
+  # so the figures would depend on how many runs came before.
   broker_dir="$(mktemp -d)"
   broker_port=19092
-  sf_port_open "$broker_port" && sf_die "port $broker_port is in use (the events benchmark's own broker)"
+  sf_port_open "$broker_port" && sf_die "port $broker_port is in use (the benchmark's own broker)"
   (cd "$broker_dir" && exec "$STOREFRONT_TOOLS/bin/tansu" broker \
     --listener-url "tcp://127.0.0.1:$broker_port" --advertised-listener-url "tcp://127.0.0.1:$broker_port" \
     --storage-engine sqlite://tansu.db >tansu.log 2>&1) &
@@ -122,7 +123,7 @@ if [[ "$scenario" == events ]]; then
   sf_port_open "$broker_port" || sf_die "the benchmark's broker did not start (log: $broker_dir/tansu.log)"
   python3 "$SF_REPO_ROOT/scripts/tansu-index.py" "$broker_dir/tansu.db"
   export STOREFRONT_KAFKA__BROKERS="127.0.0.1:$broker_port"
-  sf_info "events: a fresh broker on 127.0.0.1:$broker_port for this run"
+  sf_info "$scenario: a fresh broker on 127.0.0.1:$broker_port for this run"
 fi
 # The platform's log is kept at STOREFRONT_BENCH_LOG when set (to look at what it said under load).
 log="${STOREFRONT_BENCH_LOG:-$(mktemp)}"

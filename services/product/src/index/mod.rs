@@ -754,10 +754,10 @@ impl Index {
                     }
                 };
                 let e = &mut prices[i].1;
-                if let Some(lo) = Row::price(row.min_price) {
+                if let Some(lo) = row.min() {
                     e.0 = e.0.min(lo);
                 }
-                if let Some(hi) = Row::price(row.max_price) {
+                if let Some(hi) = row.max() {
                     e.1 = e.1.max(hi);
                 }
                 e.2 += 1;
@@ -774,16 +774,16 @@ impl Index {
                 }
             }
         };
-        // Hits tie on their key often (equal scores, equal prices), and then the larger id
-        // goes first except in ascending price order; ids mostly grow with the slot (UUIDv7,
-        // appended), so visiting in the order that meets the winners of ties first keeps the
-        // bounded heap from replacing its worst hit at almost every slot.
         let mut at_slot = |slot: usize| {
             let row = &self.rows[slot];
             let at = row.at as usize;
             let score = scores.map_or(0.0, |sc| sc[slot]);
             visit(slot, row, score, &self.values[at..at + row.len()]);
         };
+        // Hits tie on their key often (equal scores, equal prices), and then the larger id
+        // goes first except in ascending price order; ids mostly grow with the slot (UUIDv7,
+        // appended), so visiting in the order that meets the winners of ties first keeps the
+        // bounded heap from replacing its worst hit at almost every slot.
         let asc = sort == Sort::PriceAsc;
         if base.count() * 8 >= n {
             // Most products: the pass reads rows and values in order, which the processor
@@ -1018,7 +1018,6 @@ const NO_PRICE: i64 = i64::MIN;
 /// What the per-product pass of a search reads of one product, in one cache line: a pass
 /// over thousands of slots loads one line per slot here (and one of [`Index::values`]) instead
 /// of one per column.
-#[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Row {
     id: u128,
@@ -1042,14 +1041,13 @@ struct Row {
 impl Row {
     /// `COALESCE(min_price, 0)`: the price sort key.
     fn price_key(&self) -> i64 {
-        if self.min_price == NO_PRICE {
-            0
-        } else {
-            self.min_price
-        }
+        self.min().unwrap_or(0)
     }
-    fn price(v: i64) -> Option<i64> {
-        (v != NO_PRICE).then_some(v)
+    fn min(&self) -> Option<i64> {
+        (self.min_price != NO_PRICE).then_some(self.min_price)
+    }
+    fn max(&self) -> Option<i64> {
+        (self.max_price != NO_PRICE).then_some(self.max_price)
     }
     /// How many values it has in [`Index::values`].
     fn len(&self) -> usize {
